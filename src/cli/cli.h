@@ -1,0 +1,20 @@
+/* The command-line front end: one file per subcommand. */
+#ifndef EG_CLI_H
+#define EG_CLI_H
+
+#include "edagari.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;   /* one line */
+} eg_command;
+
+int eg_cmd_run(int argc, char **argv);
+int eg_cmd_info(int argc, char **argv);
+
+/* Parses a whole decimal integer in [lo, hi] for flag `flag`; prints an error
+ * and returns -1 otherwise. */
+int eg_cli_int(const char *flag, const char *v, long lo, long hi, long *out);
+
+#endif

@@ -1,0 +1,46 @@
+/* edagari: dispatches to the subcommand named by the first argument. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const eg_command commands[] = {
+    {"run", eg_cmd_run, "run a recipe: train, prune, retrain, evaluate"},
+    {"info", eg_cmd_info, "print a model spec's nodes, shapes, parameters and MACs"},
+};
+
+int eg_cli_int(const char *flag, const char *v, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "edagari: %s: expected an integer from %ld to %ld, found '%s'\n", flag, lo, hi,
+                v ? v : "(nothing)");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: edagari <command> [options]   (edagari <command> --help for its options)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "edagari: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

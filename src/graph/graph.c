@@ -1,0 +1,192 @@
+/* The model graph: shapes, parameter blocks, the per-batch arena, and forward
+ * and backward in topological (file) order. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->ninputs) nd->in_shape = g->nodes[nd->inputs[0]].out_shape;
+        char why[512];
+        if (eg_ops[nd->op]->shape(nd, why, sizeof why))
+            return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: %s", filename, nd->line,
+                           eg_ops[nd->op]->name, nd->name, why);
+        for (int p = 0; p < nd->nparams; p++)
+            if (nd->psize[p] > (1u << 28))
+                return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: parameter %d has %zu values, over 2^28",
+                               filename, nd->line, eg_ops[nd->op]->name, nd->name, p, nd->psize[p]);
+    }
+    g->batch = 0;  /* buffers must be re-sized */
+    return EG_OK;
+}
+
+eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int p = 0; p < g->nodes[i].nparams; p++) total += g->nodes[i].psize[p];
+    float *params = calloc(total ? total : 1, sizeof *params);
+    float *grads = calloc(total ? total : 1, sizeof *grads);
+    if (!params || !grads) {
+        free(params);
+        free(grads);
+        return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu parameters", g->name, total);
+    }
+    free(g->params);
+    free(g->grads);
+    g->params = params;
+    g->grads = grads;
+    g->nparam = total;
+    size_t off = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int p = 0; p < g->nodes[i].nparams; p++) {
+            g->nodes[i].param[p] = params + off;
+            g->nodes[i].grad[p] = grads + off;
+            off += g->nodes[i].psize[p];
+        }
+    return EG_OK;
+}
+
+void eg_graph_free(eg_graph *g)
+{
+    free(g->nodes);
+    free(g->params);
+    free(g->grads);
+    free(g->arena);
+    memset(g, 0, sizeof *g);
+}
+
+void eg_graph_init_params(eg_graph *g, eg_rng *rng)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR) continue;
+        /* kaiming_uniform(a=sqrt(5)) and the bias rule both give 1/sqrt(fan_in) */
+        size_t fan_in = nd->psize[0] / (size_t)nd->out;
+        float bound = 1.0f / sqrtf((float)fan_in);
+        for (int p = 0; p < nd->nparams; p++)
+            for (size_t k = 0; k < nd->psize[p]; k++) nd->param[p][k] = eg_rng_range(rng, -bound, bound);
+    }
+}
+
+/* Rounds up to whole 64-byte lines so every buffer starts aligned. */
+static size_t pad16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
+{
+    if (threads < 1) threads = 1;
+    if (g->arena && g->batch == n && g->training == training && g->threads == threads) return EG_OK;
+    size_t total = 0, scratch = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        float *at = g->arena;
+        total = 0;
+        for (int i = 0; i < g->nnodes; i++) {
+            eg_node *nd = &g->nodes[i];
+            const eg_op_def *op = eg_ops[nd->op];
+            size_t out = (size_t)n * eg_shape_size(nd->out_shape);
+            size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd) : 0;
+            size_t y = nd->op == EG_OP_INPUT ? 0 : pad16(out);
+            size_t dy = training && nd->op != EG_OP_INPUT ? pad16(out) : 0;
+            if (pass) {
+                nd->y = y ? at : NULL;
+                nd->dy = dy ? at + y : NULL;
+                nd->saved = saved ? at + y + dy : NULL;
+                nd->argmax = (int32_t *)nd->saved;
+                at += y + dy + pad16(saved);
+            }
+            total += y + dy + pad16(saved);
+            if (op->scratch_floats && pass == 0) {
+                size_t s = pad16(op->scratch_floats(nd, n));
+                if (s > scratch) scratch = s;
+            }
+        }
+        if (pass == 0) {
+            free(g->arena);
+            g->arena = aligned_alloc(64, (total + scratch * (size_t)threads + 16) * sizeof(float));
+            if (!g->arena) return EG_ERR_NOMEM;
+        }
+    }
+    g->scratch = g->arena + total;
+    g->scratch_per_thread = scratch;
+    g->arena_floats = total + scratch * (size_t)threads;
+    g->batch = n;
+    g->training = training;
+    g->threads = threads;
+    /* The last consumer in file order runs backward first and writes the
+     * input's gradient; earlier consumers add to it. */
+    char *seen = calloc((size_t)g->nnodes, 1);
+    if (!seen) return EG_ERR_NOMEM;
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        eg_node *nd = &g->nodes[i];
+        nd->needs_dx = 0;
+        for (int s = 0; s < nd->ninputs; s++) {
+            int src = nd->inputs[s];
+            nd->dx_add[s] = seen[src];
+            seen[src] = 1;
+            if (g->nodes[src].op != EG_OP_INPUT) nd->needs_dx = 1;
+        }
+    }
+    free(seen);
+    return EG_OK;
+}
+
+int eg_graph_find(const eg_graph *g, const char *name)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (!strcmp(g->nodes[i].name, name)) return i;
+    return -1;
+}
+
+const eg_node *eg_graph_output(const eg_graph *g) { return &g->nodes[g->nnodes - 1]; }
+
+void eg_graph_forward(eg_graph *g, const float *x, int n)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->op == EG_OP_INPUT)
+            nd->y = (float *)x;  /* read only: no op writes its input */
+        else
+            eg_ops[nd->op]->forward(g, nd, n);
+    }
+}
+
+void eg_graph_backward(eg_graph *g, const float *dout, int n)
+{
+    eg_node *last = &g->nodes[g->nnodes - 1];
+    memcpy(last->dy, dout, (size_t)n * eg_shape_size(last->out_shape) * sizeof *dout);
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->op == EG_OP_INPUT || (!nd->needs_dx && !nd->nparams)) continue;
+        eg_ops[nd->op]->backward(g, nd, n);
+    }
+}
+
+void eg_graph_zero_grad(eg_graph *g) { memset(g->grads, 0, g->nparam * sizeof *g->grads); }
+
+size_t eg_node_params(const eg_node *nd)
+{
+    size_t s = 0;
+    for (int p = 0; p < nd->nparams; p++) s += nd->psize[p];
+    return s;
+}
+
+size_t eg_node_macs(const eg_node *nd)
+{
+    /* one multiply-accumulate per weight per output position */
+    if (nd->op == EG_OP_CONV2D) return nd->psize[0] * (size_t)nd->out_shape.h * nd->out_shape.w;
+    if (nd->op == EG_OP_LINEAR) return nd->psize[0];
+    return 0;
+}
+
+size_t eg_graph_macs(const eg_graph *g)
+{
+    size_t s = 0;
+    for (int i = 0; i < g->nnodes; i++) s += eg_node_macs(&g->nodes[i]);
+    return s;
+}
+
+size_t eg_graph_param_count(const eg_graph *g) { return g->nparam; }

@@ -1,0 +1,245 @@
+/* Model spec files: one node per line, `<op> <name> [in=a[,b]] [key=value ...]`.
+ * The parser is strict: every error names the file, line and column, what
+ * was expected and what was found. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+typedef struct {
+    const char *file;
+    int line;
+    eg_error *err;
+} spec_ctx;
+
+#define SPEC_FAIL(c, col, ...)                                                             \
+    do {                                                                                \
+        char m_[768];                                                                   \
+        snprintf(m_, sizeof m_, __VA_ARGS__);                                           \
+        return eg_fail((c)->err, EG_ERR_SPEC, "%s:%d:%d: %s", (c)->file, (c)->line, (col), m_); \
+    } while (0)
+
+/* A positive decimal integer that fills the whole token. */
+static int parse_int(const char *s, size_t len, int *out)
+{
+    if (len == 0 || len > 9) return -1;
+    int v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i])) return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static eg_status parse_shape(spec_ctx *c, int col, const char *v, size_t len, eg_shape *out)
+{
+    int dims[3], nd = 0;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++)
+        if (i == len || v[i] == 'x') {
+            if (nd == 3 || parse_int(v + start, i - start, &dims[nd]) || dims[nd] < 1)
+                SPEC_FAIL(c, col, "shape: expected CxHxW with three positive integers (e.g. 1x28x28), found '%.*s'",
+                          (int)len, v);
+            nd++;
+            start = i + 1;
+        }
+    if (nd != 3)
+        SPEC_FAIL(c, col, "shape: expected CxHxW with three positive integers (e.g. 1x28x28), found '%.*s'",
+                  (int)len, v);
+    *out = (eg_shape){dims[0], dims[1], dims[2]};
+    return EG_OK;
+}
+
+static const char *const attr_names[] = {"out", "kernel", "stride", "pad", "shape"};
+
+static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
+{
+    /* tokens: start column and length */
+    const char *tok[32];
+    int col[32], len[32], nt = 0;
+    for (char *p = line; *p && *p != '#';) {
+        if (isspace((unsigned char)*p)) {
+            p++;
+            continue;
+        }
+        if (nt == 32) SPEC_FAIL(c, (int)(p - line) + 1, "too many fields on one line (at most 32)");
+        tok[nt] = p;
+        col[nt] = (int)(p - line) + 1;
+        while (*p && *p != '#' && !isspace((unsigned char)*p)) p++;
+        len[nt] = (int)(p - tok[nt]);
+        nt++;
+    }
+    if (nt == 0) return EG_OK;
+
+    int op = -1;
+    for (int i = 0; i < EG_OP_COUNT; i++)
+        if ((int)strlen(eg_ops[i]->name) == len[0] && !strncmp(eg_ops[i]->name, tok[0], (size_t)len[0]))
+            op = i;
+    if (op < 0) {
+        char known[256] = "";
+        for (int i = 0; i < EG_OP_COUNT; i++) {
+            strcat(known, i ? ", " : "");
+            strcat(known, eg_ops[i]->name);
+        }
+        SPEC_FAIL(c, col[0], "unknown op '%.*s'; expected one of: %s", len[0], tok[0], known);
+    }
+    if (nt < 2) SPEC_FAIL(c, col[0] + len[0], "expected a node name after '%s'", eg_ops[op]->name);
+    if (len[1] >= EG_NAME_MAX || !(isalpha((unsigned char)tok[1][0]) || tok[1][0] == '_'))
+        SPEC_FAIL(c, col[1], "expected a node name (a letter, then letters, digits or '_', under %d characters), found '%.*s'",
+                  EG_NAME_MAX, len[1], tok[1]);
+    for (int i = 0; i < len[1]; i++)
+        if (!isalnum((unsigned char)tok[1][i]) && tok[1][i] != '_')
+            SPEC_FAIL(c, col[1] + i, "node name '%.*s': character '%c' is not a letter, digit or '_'",
+                      len[1], tok[1], tok[1][i]);
+    for (int i = 0; i < g->nnodes; i++)
+        if ((int)strlen(g->nodes[i].name) == len[1] && !strncmp(g->nodes[i].name, tok[1], (size_t)len[1]))
+            SPEC_FAIL(c, col[1], "node '%.*s' is defined twice (first on line %d)", len[1], tok[1],
+                      g->nodes[i].line);
+
+    if (g->nnodes == *cap) {
+        int ncap = *cap ? 2 * *cap : 16;
+        eg_node *nn = realloc(g->nodes, (size_t)ncap * sizeof *nn);
+        if (!nn) return eg_fail(c->err, EG_ERR_NOMEM, "%s: out of memory", c->file);
+        g->nodes = nn;
+        *cap = ncap;
+    }
+    eg_node *nd = &g->nodes[g->nnodes];
+    memset(nd, 0, sizeof *nd);
+    memcpy(nd->name, tok[1], (size_t)len[1]);
+    nd->op = (eg_op_type)op;
+    nd->line = c->line;
+    /* default input: the previous node */
+    if (op != EG_OP_INPUT) {
+        if (g->nnodes == 0)
+            SPEC_FAIL(c, col[0], "the first node must be 'input', found '%s'", eg_ops[op]->name);
+        nd->ninputs = 1;
+        nd->inputs[0] = g->nnodes - 1;
+    }
+
+    int seen = 0;
+    for (int t = 2; t < nt; t++) {
+        const char *eq = memchr(tok[t], '=', (size_t)len[t]);
+        if (!eq) SPEC_FAIL(c, col[t], "expected key=value, found '%.*s'", len[t], tok[t]);
+        int klen = (int)(eq - tok[t]), vlen = len[t] - klen - 1;
+        const char *v = eq + 1;
+        if (klen == 2 && !strncmp(tok[t], "in", 2)) {
+            if (op == EG_OP_INPUT) SPEC_FAIL(c, col[t], "an input node takes no 'in='");
+            const char *end = v + vlen;
+            int nin = 0;
+            for (const char *s = v; s <= end;) {
+                const char *e = memchr(s, ',', (size_t)(end - s));
+                if (!e) e = end;
+                int found = -1;
+                for (int i = 0; i < g->nnodes; i++)
+                    if ((int)strlen(g->nodes[i].name) == e - s && !strncmp(g->nodes[i].name, s, (size_t)(e - s)))
+                        found = i;
+                if (found < 0)
+                    SPEC_FAIL(c, col[t] + (int)(s - tok[t]), "in: no node named '%.*s' before this line",
+                              (int)(e - s), s);
+                if (nin == 1)
+                    SPEC_FAIL(c, col[t], "op %s takes 1 input, found more in '%.*s'", eg_ops[op]->name,
+                              len[t], tok[t]);
+                nd->inputs[nin++] = found;
+                s = e + 1;
+            }
+            continue;
+        }
+        int a = -1;
+        for (int i = 0; i < 5; i++)
+            if ((int)strlen(attr_names[i]) == klen && !strncmp(attr_names[i], tok[t], (size_t)klen)) a = i;
+        if (a < 0 || !(eg_ops[op]->attrs & (1 << a))) {
+            char allowed[128] = "in";
+            for (int i = 0; i < 5; i++)
+                if (eg_ops[op]->attrs & (1 << i)) strcat(strcat(allowed, ", "), attr_names[i]);
+            if (op == EG_OP_INPUT) strcpy(allowed, "shape");
+            SPEC_FAIL(c, col[t], "op %s has no attribute '%.*s'; expected one of: %s", eg_ops[op]->name,
+                      klen, tok[t], allowed);
+        }
+        if (seen & (1 << a)) SPEC_FAIL(c, col[t], "attribute '%s' given twice", attr_names[a]);
+        seen |= 1 << a;
+        if (a == 4) {
+            eg_status st = parse_shape(c, col[t] + klen + 1, v, (size_t)vlen, &nd->in_shape);
+            if (st) return st;
+            continue;
+        }
+        int val;
+        if (parse_int(v, (size_t)vlen, &val))
+            SPEC_FAIL(c, col[t] + klen + 1, "%s: expected a non-negative integer, found '%.*s'",
+                      attr_names[a], vlen, v);
+        int *slot[] = {&nd->out, &nd->kernel, &nd->stride, &nd->pad};
+        *slot[a] = val;
+    }
+    int missing = eg_ops[op]->required & ~seen;
+    for (int i = 0; i < 5; i++)
+        if (missing & (1 << i))
+            SPEC_FAIL(c, col[0], "op %s needs '%s='", eg_ops[op]->name, attr_names[i]);
+    g->nnodes++;
+    return EG_OK;
+}
+
+eg_status eg_graph_parse_spec(eg_graph *g, const char *text, const char *filename, eg_error *err)
+{
+    memset(g, 0, sizeof *g);
+    const char *base = strrchr(filename, '/');
+    snprintf(g->name, sizeof g->name, "%s", base ? base + 1 : filename);
+    spec_ctx c = {filename, 0, err};
+    int cap = 0;
+    eg_status st = EG_OK;
+    for (const char *p = text; *p && !st;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[1024];
+        c.line++;
+        if (n >= sizeof line) {
+            st = eg_fail(err, EG_ERR_SPEC, "%s:%d: line is %zu characters, at most %zu", filename, c.line,
+                         n, sizeof line - 1);
+            break;
+        }
+        memcpy(line, p, n);
+        line[n] = 0;
+        st = parse_line(g, &c, line, &cap);
+        p += n + (nl ? 1 : 0);
+    }
+    if (!st && g->nnodes < 2)
+        st = eg_fail(err, EG_ERR_SPEC, "%s: expected an input node and at least one op, found %d node(s)",
+                     filename, g->nnodes);
+    if (!st) st = eg_graph_infer_shapes(g, filename, err);
+    if (!st) {
+        eg_shape o = g->nodes[g->nnodes - 1].out_shape;
+        if (o.h != 1 || o.w != 1)
+            st = eg_fail(err, EG_ERR_SPEC, "%s:%d: the last node '%s' must give flat class scores (C x 1 x 1), found %dx%dx%d",
+                         filename, g->nodes[g->nnodes - 1].line, g->nodes[g->nnodes - 1].name, o.c, o.h, o.w);
+    }
+    if (!st) st = eg_graph_alloc_params(g, err);
+    if (st) eg_graph_free(g);
+    return st;
+}
+
+eg_status eg_graph_load_spec(eg_graph *g, const char *path, eg_error *err)
+{
+    memset(g, 0, sizeof *g);
+    FILE *f = fopen(path, "rb");
+    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot open model spec: %s", path, strerror(errno));
+    char *text = malloc(1 << 20);
+    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
+    int big = text && n == (1 << 20) - 1 && fgetc(f) != EOF, bad = ferror(f);
+    fclose(f);
+    if (!text) return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory", path);
+    if (big || bad) {
+        free(text);
+        return eg_fail(err, bad ? EG_ERR_IO : EG_ERR_SPEC, "%s: %s", path,
+                       bad ? "read error" : "a model spec is at most 1 MiB");
+    }
+    text[n] = 0;
+    if (memchr(text, 0, n)) {
+        size_t at = (size_t)((char *)memchr(text, 0, n) - text);
+        free(text);
+        return eg_fail(err, EG_ERR_SPEC, "%s: byte %zu: a NUL byte; expected a text model spec", path, at);
+    }
+    eg_status st = eg_graph_parse_spec(g, text, path, err);
+    free(text);
+    return st;
+}

@@ -1,0 +1,116 @@
+/* Private interfaces shared between edagari's modules: the op table and the kernels. */
+#ifndef EG_INTERNAL_H
+#define EG_INTERNAL_H
+
+#include "edagari.h"
+
+/* How an op treats the channels of its input, which is what dependency
+ * groups follow. */
+typedef enum {
+    EG_CH_SOURCE,   /* input: channels come from the data */
+    EG_CH_PRODUCE,  /* conv/linear: consumes input channels, produces its own */
+    EG_CH_PASS,     /* relu/maxpool: output channel c is input channel c */
+    EG_CH_FLATTEN,  /* flatten: channel c becomes features c*H*W .. (c+1)*H*W-1 */
+} eg_channel_rule;
+
+/* Attributes an op may take in a spec, as a bit set. */
+enum { EG_ATTR_OUT = 1, EG_ATTR_KERNEL = 2, EG_ATTR_STRIDE = 4, EG_ATTR_PAD = 8, EG_ATTR_SHAPE = 16 };
+
+typedef struct {
+    const char *name;
+    eg_channel_rule channels;
+    int attrs;        /* EG_ATTR_* the spec may set */
+    int required;     /* EG_ATTR_* the spec must set */
+    /* Sets out_shape and parameter shapes from in_shape; a message on error. */
+    int (*shape)(eg_node *nd, char *why, size_t whylen);
+    /* Floats of saved-for-backward data per sample, and of scratch per
+     * thread for a batch of n (either may be NULL: none). */
+    size_t (*saved_floats)(const eg_node *nd);
+    size_t (*scratch_floats)(const eg_node *nd, int n);
+    void (*forward)(eg_graph *g, eg_node *nd, int n);
+    void (*backward)(eg_graph *g, eg_node *nd, int n);
+    /* Channel hooks for surgery: keep output channels / input channels. */
+    void (*keep_out)(eg_node *nd, float **p, const int *keep, int nkeep);
+    void (*keep_in)(eg_node *nd, float **p, const int *keep, int nkeep, int block);
+} eg_op_def;
+
+extern const eg_op_def *const eg_ops[EG_OP_COUNT];
+extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d,
+    eg_op_flatten;
+
+/* Threads: wrappers so the code builds with and without OpenMP. */
+int eg_thread_id(void);
+int eg_thread_count(void);
+void eg_set_threads(int n);
+
+/* The share [*lo, *hi) of `total` items that thread t of nt takes. */
+static inline void eg_split(int total, int t, int nt, int *lo, int *hi)
+{
+    *lo = (int)((long)total * t / nt);
+    *hi = (int)((long)total * (t + 1) / nt);
+}
+
+/* This thread's scratch space in g (eg_op_def.scratch_floats floats). */
+static inline float *eg_scratch(eg_graph *g) { return g->scratch + g->scratch_per_thread * eg_thread_id(); }
+
+static inline size_t eg_shape_size(eg_shape s) { return (size_t)s.c * s.h * s.w; }
+
+/* Copies a [a, c, b] tensor keeping slices keep[] (ascending) of its middle axis into dst
+ * [a, nkeep, b]; dst may be src. Every channel hook is this with different a, c, b. */
+void eg_keep_slices(float *dst, const float *src, size_t a, size_t c, size_t b, const int *keep,
+                    int nkeep);
+
+/* Allocates zeroed parameter and gradient blocks for the current shapes and
+ * points every node's param/grad views into them (the old blocks are freed). */
+eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err);
+
+/* ------------------------------------------------------------------ json */
+
+#define EG_JSON_DEPTH 16
+
+/* Builds a JSON document in memory; keys are NULL inside arrays. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int depth, oom;
+    int comma[EG_JSON_DEPTH];
+} eg_json;
+
+void eg_json_object(eg_json *j, const char *key);
+void eg_json_object_end(eg_json *j);
+void eg_json_array(eg_json *j, const char *key);
+void eg_json_array_end(eg_json *j);
+void eg_json_num(eg_json *j, const char *key, double v);
+void eg_json_str(eg_json *j, const char *key, const char *v);
+void eg_json_free(eg_json *j);
+
+/* Writes to a temporary file beside path, syncs, then renames over path:
+ * a failure never leaves a half-written file. */
+eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err);
+
+/* --------------------------------------------------------------- kernels */
+
+/* C[M x N] += A[M x K] * B[K x N]; row-major with leading dimensions. */
+void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                int ldc);
+/* C[M x N] += A[M x K] * B[N x K]^T */
+void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                int ldc);
+/* The plain triple loops the fast kernels are tested against. */
+void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                    int ldc);
+void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
+                    int ldc);
+
+/* im2col for one image: x [C, H, W] -> col [C*k*k, OH*OW] (zero padding). */
+void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+               int OW);
+/* col2im, adding: dx [C, H, W] += scatter of dcol [C*k*k, OH*OW]. */
+void eg_col2im_add(float *dx, const float *dcol, int C, int H, int W, int k, int stride, int pad,
+                   int OH, int OW);
+
+
+/* Monotonic wall clock in seconds. */
+double eg_now(void);
+
+#endif

@@ -1,0 +1,110 @@
+/* A small JSON writer into memory, and the atomic file write reports use. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static void put(eg_json *j, const char *fmt, ...)
+{
+    if (j->oom) return;
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(j->buf + j->len, j->cap - j->len, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && j->len + (size_t)n < j->cap) {
+            j->len += (size_t)n;
+            return;
+        }
+        size_t cap = j->cap ? j->cap * 2 : 4096;
+        while (cap <= j->len + (size_t)n) cap *= 2;
+        char *nb = realloc(j->buf, cap);
+        if (!nb) {
+            j->oom = 1;
+            return;
+        }
+        j->buf = nb;
+        j->cap = cap;
+    }
+}
+
+/* The comma and the key that come before any value. */
+static void lead(eg_json *j, const char *key)
+{
+    if (j->comma[j->depth]) put(j, ",");
+    j->comma[j->depth] = 1;
+    if (j->len) put(j, "\n%*s", 2 * j->depth, "");
+    if (key) put(j, "\"%s\": ", key);
+}
+
+static void open_(eg_json *j, const char *key, const char *c)
+{
+    lead(j, key);
+    put(j, "%s", c);
+    if (j->depth < EG_JSON_DEPTH - 1) j->depth++;
+    j->comma[j->depth] = 0;
+}
+
+static void close_(eg_json *j, const char *c)
+{
+    j->depth--;
+    put(j, "\n%*s%s", 2 * j->depth, "", c);
+}
+
+void eg_json_object(eg_json *j, const char *key) { open_(j, key, "{"); }
+void eg_json_object_end(eg_json *j) { close_(j, "}"); }
+void eg_json_array(eg_json *j, const char *key) { open_(j, key, "["); }
+void eg_json_array_end(eg_json *j) { close_(j, "]"); }
+
+void eg_json_num(eg_json *j, const char *key, double v)
+{
+    lead(j, key);
+    if (v != v || v - v != 0)
+        put(j, "null");  /* JSON has no NaN or infinity */
+    else
+        put(j, "%.10g", v);
+}
+
+void eg_json_str(eg_json *j, const char *key, const char *v)
+{
+    lead(j, key);
+    put(j, "\"");
+    for (const char *p = v; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            put(j, "\\%c", c);
+        else if (c < 0x20)
+            put(j, "\\u%04x", c);
+        else
+            put(j, "%c", c);
+    }
+    put(j, "\"");
+}
+
+void eg_json_free(eg_json *j)
+{
+    free(j->buf);
+    memset(j, 0, sizeof *j);
+}
+
+eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    int bad = fwrite(data, 1, len, f) != len;
+    bad |= fflush(f) != 0;
+    bad |= fsync(fileno(f)) != 0;
+    int e = errno;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        if (!bad) e = errno;
+        remove(tmp);
+        return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (nothing was replaced)", path, strerror(e));
+    }
+    return EG_OK;
+}

@@ -1,0 +1,57 @@
+/* Unfolding images into columns so a convolution becomes one matrix product. */
+#include <string.h>
+
+#include "internal.h"
+
+/* col row (c, ky, kx) holds x[c][oy*stride - pad + ky][ox*stride - pad + kx]
+ * for every output position, zero where that falls in the padding. */
+void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+               int OW)
+{
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                float *dst = col + ((size_t)(c * k + ky) * k + kx) * OH * OW;
+                const float *src = x + (size_t)c * H * W;
+                /* output columns whose input column lies inside the image */
+                int lo = 0, hi = OW;
+                while (lo < OW && lo * stride - pad + kx < 0) lo++;
+                while (hi > lo && (hi - 1) * stride - pad + kx >= W) hi--;
+                for (int oy = 0; oy < OH; oy++) {
+                    float *d = dst + (size_t)oy * OW;
+                    int iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= H) {
+                        memset(d, 0, (size_t)OW * sizeof *d);
+                        continue;
+                    }
+                    const float *row = src + (size_t)iy * W;
+                    for (int ox = 0; ox < lo; ox++) d[ox] = 0;
+                    if (stride == 1 && hi > lo)
+                        memcpy(d + lo, row + lo - pad + kx, (size_t)(hi - lo) * sizeof *d);
+                    else
+                        for (int ox = lo; ox < hi; ox++) d[ox] = row[ox * stride - pad + kx];
+                    for (int ox = hi; ox < OW; ox++) d[ox] = 0;
+                }
+            }
+}
+
+void eg_col2im_add(float *dx, const float *dcol, int C, int H, int W, int k, int stride, int pad,
+                   int OH, int OW)
+{
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                const float *src = dcol + ((size_t)(c * k + ky) * k + kx) * OH * OW;
+                float *img = dx + (size_t)c * H * W;
+                int lo = 0, hi = OW;
+                while (lo < OW && lo * stride - pad + kx < 0) lo++;
+                while (hi > lo && (hi - 1) * stride - pad + kx >= W) hi--;
+                for (int oy = 0; oy < OH; oy++) {
+                    int iy = oy * stride - pad + ky;
+                    if (iy < 0 || iy >= H) continue;
+                    float *row = img + (size_t)iy * W;
+                    const float *s = src + (size_t)oy * OW;
+                    for (int ox = lo; ox < hi; ox++) row[ox * stride - pad + kx] += s[ox];
+                }
+            }
+}

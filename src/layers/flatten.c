@@ -1,0 +1,34 @@
+/* flatten: C x H x W maps become C*H*W features (channel c owns a block of H*W). */
+#include <string.h>
+
+#include "internal.h"
+
+static int flatten_shape(eg_node *nd, char *why, size_t whylen)
+{
+    (void)why, (void)whylen;
+    nd->out_shape = (eg_shape){(int)eg_shape_size(nd->in_shape), 1, 1};
+    return 0;
+}
+
+static void flatten_forward(eg_graph *g, eg_node *nd, int n)
+{
+    memcpy(nd->y, g->nodes[nd->inputs[0]].y, (size_t)n * eg_shape_size(nd->out_shape) * sizeof(float));
+}
+
+static void flatten_backward(eg_graph *g, eg_node *nd, int n)
+{
+    float *dx = g->nodes[nd->inputs[0]].dy;
+    size_t total = (size_t)n * eg_shape_size(nd->out_shape);
+    if (nd->dx_add[0])
+        for (size_t i = 0; i < total; i++) dx[i] += nd->dy[i];
+    else
+        memcpy(dx, nd->dy, total * sizeof *dx);
+}
+
+const eg_op_def eg_op_flatten = {
+    .name = "flatten",
+    .channels = EG_CH_FLATTEN,
+    .shape = flatten_shape,
+    .forward = flatten_forward,
+    .backward = flatten_backward,
+};

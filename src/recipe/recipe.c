@@ -1,0 +1,164 @@
+/* Recipe files: a model, a data folder and the stages to run, one per line.
+ * Strict like the spec parser: unknown stages, keys or values are errors that
+ * name the file, line and column. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define RFAIL(col, ...)                                                                      \
+    do {                                                                                  \
+        char m_[768];                                                                     \
+        snprintf(m_, sizeof m_, __VA_ARGS__);                                             \
+        return eg_fail(err, EG_ERR_RECIPE, "%s:%d:%d: %s", r->path, line, (col), m_);     \
+    } while (0)
+
+static int parse_num(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (end == v || *end || errno || d != d) return -1;
+    *out = d;
+    return 0;
+}
+
+/* Parses one `key=value` of a stage. */
+static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const char *key, const char *v,
+                          eg_error *err)
+{
+    double d = 0;
+    int isnum = !parse_num(v, &d);
+    int isint = isnum && d == (long)d && !strpbrk(v, ".eE");
+#define NEED_INT(lo)                                                                         \
+    if (!isint || d < (lo) || d > 1e9)                                                      \
+    RFAIL(col, "%s: expected an integer >= %d, found '%s'", key, (lo), v)
+#define NEED_POS()                                                                           \
+    if (!isnum || d < 0)                                                                    \
+    RFAIL(col, "%s: expected a non-negative number, found '%s'", key, v)
+    if (s->kind == EG_STAGE_TRAIN) {
+        if (!strcmp(key, "epochs")) { NEED_INT(0); s->epochs = (int)d; return EG_OK; }
+        if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+        if (!strcmp(key, "lr")) { NEED_POS(); s->lr = (float)d; return EG_OK; }
+        if (!strcmp(key, "momentum")) { NEED_POS(); s->momentum = (float)d; return EG_OK; }
+        if (!strcmp(key, "weight_decay")) { NEED_POS(); s->weight_decay = (float)d; return EG_OK; }
+        if (!strcmp(key, "shuffle")) {
+            if (strcmp(v, "yes") && strcmp(v, "no")) RFAIL(col, "shuffle: expected yes or no, found '%s'", v);
+            s->shuffle = !strcmp(v, "yes");
+            return EG_OK;
+        }
+        if (!strcmp(key, "optimizer")) {
+            if (!strcmp(v, "adam")) s->optim = EG_OPTIM_ADAM;
+            else if (!strcmp(v, "sgd")) s->optim = EG_OPTIM_SGD;
+            else RFAIL(col, "optimizer: expected adam or sgd, found '%s'", v);
+            return EG_OK;
+        }
+        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch or shuffle", key);
+    }
+    if (s->kind == EG_STAGE_EVAL) {
+        if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+        RFAIL(col, "eval has no key '%s'; expected batch", key);
+    }
+    if (!strcmp(key, "method")) {
+        if (strcmp(v, "l1")) RFAIL(col, "method: expected l1, found '%s'", v);
+        snprintf(s->method, sizeof s->method, "%s", v);
+        return EG_OK;
+    }
+    if (!strcmp(key, "layer")) {
+        if (strlen(v) >= EG_NAME_MAX) RFAIL(col, "layer: '%s' is longer than any node name", v);
+        snprintf(s->layer, sizeof s->layer, "%s", v);
+        return EG_OK;
+    }
+    if (!strcmp(key, "amount")) {
+        if (isint && d >= 1 && d <= 1e9) {
+            s->amount_is_count = 1;
+        } else if (!isnum || isint || d <= 0 || d >= 1) {
+            RFAIL(col, "amount: expected a channel count (an integer >= 1) or a fraction between 0 and 1 (e.g. 0.5), found '%s'", v);
+        }
+        s->amount = d;
+        return EG_OK;
+    }
+    RFAIL(col, "prune has no key '%s'; expected method, layer or amount", key);
+#undef NEED_INT
+#undef NEED_POS
+}
+
+static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
+{
+    char *tok[32];
+    int col[32], nt = 0;
+    for (char *p = text; *p && *p != '#';) {
+        if (isspace((unsigned char)*p)) {
+            p++;
+            continue;
+        }
+        if (nt == 32) RFAIL((int)(p - text) + 1, "too many fields on one line (at most 32)");
+        tok[nt] = p;
+        col[nt++] = (int)(p - text) + 1;
+        while (*p && *p != '#' && !isspace((unsigned char)*p)) p++;
+        if (*p == '#') {
+            *p = 0;
+            break;
+        }
+        if (*p) *p++ = 0;
+    }
+    if (nt == 0) return EG_OK;
+    if (!strcmp(tok[0], "model") || !strcmp(tok[0], "data")) {
+        if (nt != 2) RFAIL(col[0], "'%s' takes exactly one path, found %d fields", tok[0], nt - 1);
+        char *dst = tok[0][0] == 'm' ? r->model : r->data;
+        if (strlen(tok[1]) >= sizeof r->model) RFAIL(col[1], "path is too long");
+        strcpy(dst, tok[1]);
+        return EG_OK;
+    }
+    eg_stage s = {.line = line};
+    if (!strcmp(tok[0], "train")) {
+        s.kind = EG_STAGE_TRAIN;
+        s.epochs = 1, s.batch = 64, s.shuffle = 1, s.optim = EG_OPTIM_ADAM, s.lr = 1e-3f;
+    } else if (!strcmp(tok[0], "prune")) {
+        s.kind = EG_STAGE_PRUNE;
+        strcpy(s.method, "l1");
+    } else if (!strcmp(tok[0], "eval")) {
+        s.kind = EG_STAGE_EVAL;
+        s.batch = 1000;
+    } else {
+        RFAIL(col[0], "unknown line '%s'; expected model, data, train, prune or eval", tok[0]);
+    }
+    for (int t = 1; t < nt; t++) {
+        char *eq = strchr(tok[t], '=');
+        if (!eq || eq == tok[t]) RFAIL(col[t], "expected key=value, found '%s'", tok[t]);
+        *eq = 0;
+        eg_status st = stage_kv(r, &s, line, col[t], tok[t], eq + 1, err);
+        if (st) return st;
+    }
+    if (s.kind == EG_STAGE_PRUNE && (!s.layer[0] || s.amount == 0))
+        RFAIL(col[0], "prune needs layer=<node> and amount=<count or fraction>");
+    if (r->nstages == EG_RECIPE_MAX_STAGES) RFAIL(col[0], "more than %d stages", EG_RECIPE_MAX_STAGES);
+    r->stages[r->nstages++] = s;
+    return EG_OK;
+}
+
+eg_status eg_recipe_load(eg_recipe *r, const char *path, eg_error *err)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->path, sizeof r->path, "%s", path);
+    FILE *f = fopen(path, "r");
+    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot open recipe: %s", path, strerror(errno));
+    char buf[1024];
+    int line = 0;
+    eg_status st = EG_OK;
+    while (!st && fgets(buf, sizeof buf, f)) {
+        line++;
+        size_t n = strlen(buf);
+        if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
+            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: line longer than %zu characters", path, line, sizeof buf - 2);
+            break;
+        }
+        st = parse_line(r, line, buf, err);
+    }
+    fclose(f);
+    if (!st && !r->model[0]) st = eg_fail(err, EG_ERR_RECIPE, "%s: no 'model <spec>' line", path);
+    if (!st && !r->nstages) st = eg_fail(err, EG_ERR_RECIPE, "%s: no stages (train, prune, eval)", path);
+    return st;
+}

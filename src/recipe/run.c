@@ -1,0 +1,311 @@
+/* The stage runner: loads the model and data a recipe names, runs its train,
+ * prune and eval stages in order, prints what each did and builds the JSON
+ * report. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+#define MNIST_MEAN 0.1307f
+#define MNIST_STD 0.3081f
+
+/* A path as given if it exists, else relative to the recipe folder's parent
+ * (so `recipes/x.recipe` can say `models/simplecnn` from anywhere). */
+static void resolve(char *out, size_t len, const char *recipe, const char *p)
+{
+    struct stat sb;
+    snprintf(out, len, "%s", p);
+    if (p[0] == '/' || !stat(p, &sb)) return;
+    const char *slash = strrchr(recipe, '/');
+    if (!slash) snprintf(out, len, "../%s", p);
+    else snprintf(out, len, "%.*s/../%s", (int)(slash - recipe), recipe, p);
+    if (stat(out, &sb)) snprintf(out, len, "%s", p);
+}
+
+static void json_model(eg_json *j, const char *key, const eg_graph *g)
+{
+    eg_json_object(j, key);
+    eg_json_num(j, "params", (double)eg_graph_param_count(g));
+    eg_json_num(j, "macs", (double)eg_graph_macs(g));
+    eg_json_array(j, "layers");
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        if (!nd->nparams) continue;
+        eg_json_object(j, NULL);
+        eg_json_str(j, "name", nd->name);
+        eg_json_str(j, "op", eg_ops[nd->op]->name);
+        eg_json_array(j, "weight");
+        for (int d = 0; d < nd->pdims[0]; d++) eg_json_num(j, NULL, nd->pshape[0][d]);
+        eg_json_array_end(j);
+        eg_json_array(j, "output");
+        eg_json_num(j, NULL, nd->out_shape.c), eg_json_num(j, NULL, nd->out_shape.h), eg_json_num(j, NULL, nd->out_shape.w);
+        eg_json_array_end(j);
+        eg_json_num(j, "params", (double)eg_node_params(nd));
+        eg_json_num(j, "macs", (double)eg_node_macs(nd));
+        eg_json_object_end(j);
+    }
+    eg_json_array_end(j);
+    eg_json_object_end(j);
+}
+
+static void print_ints(FILE *f, const int *v, int n)
+{
+    fprintf(f, "[");
+    for (int i = 0; i < n; i++) fprintf(f, i ? ", %d" : "%d", v[i]);
+    fprintf(f, "]");
+}
+
+static void json_ints(eg_json *j, const char *key, const int *v, int n)
+{
+    eg_json_array(j, key);
+    for (int i = 0; i < n; i++) eg_json_num(j, NULL, v[i]);
+    eg_json_array_end(j);
+}
+
+/* Checks every prune stage against the model before anything runs, so a
+ * typo fails in a second, not after an epoch of training. */
+static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *err)
+{
+    for (int i = 0; i < r->nstages; i++) {
+        const eg_stage *s = &r->stages[i];
+        if (s->kind != EG_STAGE_PRUNE) continue;
+        int node = eg_graph_find(g, s->layer);
+        if (node < 0) {
+            char names[512] = "";
+            for (int k = 0; k < g->nnodes; k++)
+                if (g->nodes[k].nparams && strlen(names) + EG_NAME_MAX + 3 < sizeof names)
+                    strcat(strcat(names, names[0] ? ", " : ""), g->nodes[k].name);
+            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: prune layer=%s: model %s has no such node; its layers are: %s",
+                           r->path, s->line, s->layer, g->name, names);
+        }
+        eg_dep_group grp;
+        eg_error e2;
+        if (eg_depgroup_build(g, node, &grp, &e2))
+            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: %s", r->path, s->line, e2.msg);
+        if (s->amount_is_count && s->amount >= grp.channels)
+            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: prune amount=%g: layer %s has %d channels, so at most %d can be removed",
+                           r->path, s->line, s->amount, s->layer, grp.channels, grp.channels - 1);
+    }
+    return EG_OK;
+}
+
+typedef struct {
+    const eg_recipe *r;
+    const eg_run_opts *o;
+    eg_graph *g;
+    eg_dataset *train, *test;
+    eg_rng *rng;
+    eg_json *j;
+    FILE *out;
+    double acc_trained, acc_pruned, acc_final;
+    int pruned_since_train, trained_since_prune, any_prune;
+} runner;
+
+static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
+{
+    eg_optim opt;
+    eg_optim_init(&opt, s->optim, s->lr);
+    opt.momentum = s->momentum;
+    opt.weight_decay = s->weight_decay;
+    fprintf(R->out, "[train] line %d: %d epoch%s, %s lr %g, batch %d%s\n", s->line, s->epochs,
+            s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
+            s->shuffle ? ", shuffled" : "");
+    eg_train_opts to = {s->batch, s->shuffle, R->o->progress};
+    eg_json_array(R->j, "epochs");
+    eg_status st = EG_OK;
+    double secs = 0;
+    for (int e = 0; e < s->epochs && !st; e++) {
+        eg_epoch_stats es;
+        st = eg_train_epoch(R->g, &opt, R->train, &to, R->rng, &es, err);
+        if (st) break;
+        secs += es.seconds;
+        fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
+                es.loss, es.seconds, es.images / es.seconds);
+        eg_json_object(R->j, NULL);
+        eg_json_num(R->j, "epoch", e + 1);
+        eg_json_num(R->j, "loss", es.loss);
+        eg_json_num(R->j, "seconds", es.seconds);
+        eg_json_num(R->j, "images_per_s", es.images / es.seconds);
+        eg_json_object_end(R->j);
+    }
+    eg_json_array_end(R->j);
+    eg_json_num(R->j, "seconds", secs);
+    eg_optim_free(&opt);
+    R->trained_since_prune = 1;
+    R->pruned_since_train = 0;
+    return st;
+}
+
+static eg_status run_eval(runner *R, const eg_stage *s, eg_error *err)
+{
+    double t0 = eg_now(), acc, loss;
+    eg_status st = eg_evaluate(R->g, R->test, s->batch, &acc, &loss, err);
+    if (st) return st;
+    double secs = eg_now() - t0;
+    const char *when = R->pruned_since_train ? "after pruning" : R->any_prune ? "after retraining" : "trained";
+    if (R->pruned_since_train) R->acc_pruned = acc;
+    else if (!R->any_prune) R->acc_trained = acc;
+    R->acc_final = acc;
+    fprintf(R->out, "[eval] line %d: test accuracy %.2f%% (%s), loss %.4f  (%d images, %.3f s)\n", s->line,
+            acc, when, loss, R->test->n, secs);
+    eg_json_str(R->j, "when", when);
+    eg_json_num(R->j, "accuracy", acc);
+    eg_json_num(R->j, "loss", loss);
+    eg_json_num(R->j, "seconds", secs);
+    return EG_OK;
+}
+
+static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
+{
+    double t0 = eg_now();
+    eg_graph *g = R->g;
+    int node = eg_graph_find(g, s->layer);
+    eg_dep_group grp;
+    eg_status st = eg_depgroup_build(g, node, &grp, err);
+    if (st) return st;
+    int c = grp.channels;
+    int count = s->amount_is_count ? (int)s->amount : (int)(s->amount * c + 0.5);
+    if (count >= c)
+        return eg_fail(err, EG_ERR_ARG, "%s:%d: removing %d of the %d channels of %s would leave none",
+                       R->r->path, s->line, count, c, s->layer);
+    double *scores = malloc((size_t)c * sizeof *scores);
+    int *keep = malloc((size_t)c * sizeof *keep), *pruned = malloc((size_t)c * sizeof *pruned);
+    if (!scores || !keep || !pruned) {
+        free(scores), free(keep), free(pruned);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
+    }
+    eg_importance_l1(g, node, scores);
+    int nkeep = eg_select_keep(scores, c, count, keep, pruned);
+    size_t p0 = eg_graph_param_count(g), m0 = eg_graph_macs(g);
+    st = eg_surgery_keep(g, &grp, keep, nkeep, err);
+    if (!st) {
+        double secs = eg_now() - t0;
+        size_t p1 = eg_graph_param_count(g), m1 = eg_graph_macs(g);
+        fprintf(R->out, "[prune] line %d: %s on %s: removing %d of %d channels\n", s->line, s->method,
+                s->layer, count, c);
+        fprintf(R->out, "  L1 norms:");
+        for (int i = 0; i < c; i++) fprintf(R->out, " %.4f", scores[i]);
+        fprintf(R->out, "\n  pruned channels ");
+        print_ints(R->out, pruned, count);
+        fprintf(R->out, ", kept ");
+        print_ints(R->out, keep, nkeep);
+        fprintf(R->out, "; sliced:");
+        for (int m = 0; m < grp.nmembers; m++)
+            fprintf(R->out, " %s (%s)", g->nodes[grp.members[m].node].name,
+                    grp.members[m].role == EG_DEP_OUT ? "outputs" : "inputs");
+        fprintf(R->out, "\n  params %zu -> %zu (%+.1f%%), MACs %zu -> %zu (%+.1f%%)  (%.4f s)\n", p0, p1,
+                100.0 * ((double)p1 - (double)p0) / (double)p0, m0, m1,
+                100.0 * ((double)m1 - (double)m0) / (double)m0, secs);
+        fprintf(R->out, "model after pruning:\n");
+        eg_graph_print(g, R->out);
+        eg_json_str(R->j, "layer", s->layer);
+        eg_json_str(R->j, "method", s->method);
+        eg_json_array(R->j, "scores");
+        for (int i = 0; i < c; i++) eg_json_num(R->j, NULL, scores[i]);
+        eg_json_array_end(R->j);
+        json_ints(R->j, "pruned", pruned, count);
+        json_ints(R->j, "kept", keep, nkeep);
+        eg_json_num(R->j, "params_before", (double)p0);
+        eg_json_num(R->j, "params_after", (double)p1);
+        eg_json_num(R->j, "macs_before", (double)m0);
+        eg_json_num(R->j, "macs_after", (double)m1);
+        eg_json_num(R->j, "seconds", secs);
+    }
+    free(scores), free(keep), free(pruned);
+    R->pruned_since_train = 1;
+    R->any_prune = 1;
+    return st;
+}
+
+eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
+{
+    double t_start = eg_now();
+    FILE *out = o->out ? o->out : stdout;
+    char model_path[2100], data_dir[2100];
+    resolve(model_path, sizeof model_path, r->path, r->model);
+    if (o->data) snprintf(data_dir, sizeof data_dir, "%s", o->data);
+    else if (r->data[0]) resolve(data_dir, sizeof data_dir, r->path, r->data);
+    else snprintf(data_dir, sizeof data_dir, "data/mnist");
+    eg_set_threads(o->threads);
+
+    eg_graph g;
+    eg_status st = eg_graph_load_spec(&g, model_path, err);
+    if (st) return st;
+    st = check_prunes(r, &g, err);
+    if (st) {
+        eg_graph_free(&g);
+        return st;
+    }
+    eg_dataset train = {0}, test = {0};
+    double t0 = eg_now();
+    st = eg_dataset_load_dir(&train, data_dir, "train", MNIST_MEAN, MNIST_STD, err);
+    if (!st) st = eg_dataset_load_dir(&test, data_dir, "t10k", MNIST_MEAN, MNIST_STD, err);
+    if (st) {
+        eg_graph_free(&g);
+        eg_dataset_free(&train);
+        return st;
+    }
+    double t_data = eg_now() - t0;
+    fprintf(out, "edagari run %s: seed %llu, %d thread%s\n", r->path, (unsigned long long)o->seed,
+            eg_thread_count(), eg_thread_count() == 1 ? "" : "s");
+    fprintf(out, "data %s: %d train / %d test images of %dx%dx%d  (%.3f s)\n", data_dir, train.n, test.n,
+            train.c, train.h, train.w, t_data);
+
+    eg_rng rng;
+    eg_rng_seed(&rng, o->seed);
+    eg_graph_init_params(&g, &rng);
+    fprintf(out, "model %s: %zu parameters, %zu MACs per image\n", model_path, eg_graph_param_count(&g),
+            eg_graph_macs(&g));
+    eg_graph_print(&g, out);
+
+    eg_json j = {0};
+    eg_json_object(&j, NULL);
+    eg_json_str(&j, "recipe", r->path);
+    eg_json_str(&j, "model", model_path);
+    eg_json_str(&j, "data", data_dir);
+    eg_json_num(&j, "seed", (double)o->seed);
+    eg_json_num(&j, "threads", eg_thread_count());
+    eg_json_num(&j, "data_seconds", t_data);
+    json_model(&j, "model_before", &g);
+    eg_json_array(&j, "stages");
+    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0};
+    static const char *const kinds[] = {"train", "prune", "eval"};
+    for (int i = 0; i < r->nstages && !st; i++) {
+        const eg_stage *s = &r->stages[i];
+        eg_json_object(&j, NULL);
+        eg_json_str(&j, "stage", kinds[s->kind]);
+        eg_json_num(&j, "line", s->line);
+        st = s->kind == EG_STAGE_TRAIN ? run_train(&R, s, err)
+           : s->kind == EG_STAGE_PRUNE ? run_prune(&R, s, err)
+                                       : run_eval(&R, s, err);
+        eg_json_object_end(&j);
+    }
+    eg_json_array_end(&j);
+    double total = eg_now() - t_start;
+    if (!st) {
+        json_model(&j, "model_after", &g);
+        eg_json_object(&j, "accuracy");
+        if (R.acc_trained >= 0) eg_json_num(&j, "trained", R.acc_trained);
+        if (R.acc_pruned >= 0) eg_json_num(&j, "after_pruning", R.acc_pruned);
+        if (R.acc_final >= 0) eg_json_num(&j, "final", R.acc_final);
+        eg_json_object_end(&j);
+        eg_json_num(&j, "total_seconds", total);
+        eg_json_object_end(&j);
+        fprintf(out, "summary: params %zu, MACs %zu", eg_graph_param_count(&g), eg_graph_macs(&g));
+        if (R.acc_trained >= 0) fprintf(out, "; accuracy trained %.2f%%", R.acc_trained);
+        if (R.acc_pruned >= 0) fprintf(out, ", after pruning %.2f%%", R.acc_pruned);
+        if (R.acc_final >= 0) fprintf(out, ", final %.2f%%", R.acc_final);
+        fprintf(out, "; total %.3f s\n", total);
+        if (o->json) {
+            if (j.oom) st = eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for the report", o->json);
+            else st = eg_write_atomic(o->json, j.buf, j.len, err);
+            if (!st) fprintf(out, "report written to %s\n", o->json);
+        }
+    }
+    eg_json_free(&j);
+    eg_graph_free(&g);
+    eg_dataset_free(&train);
+    eg_dataset_free(&test);
+    return st;
+}

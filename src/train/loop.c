@@ -1,0 +1,109 @@
+/* The training epoch and the evaluation pass. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error *err)
+{
+    const eg_node *in = &g->nodes[0], *out = eg_graph_output(g);
+    if (in->out_shape.c != ds->c || in->out_shape.h != ds->h || in->out_shape.w != ds->w)
+        return eg_fail(err, EG_ERR_ARG, "model %s takes %dx%dx%d inputs but the data has %dx%dx%d images",
+                       g->name, in->out_shape.c, in->out_shape.h, in->out_shape.w, ds->c, ds->h, ds->w);
+    for (int i = 0; i < ds->n; i++)
+        if (ds->y[i] >= out->out_shape.c)
+            return eg_fail(err, EG_ERR_ARG, "label %d of sample %d is outside the model's %d outputs",
+                           ds->y[i], i, out->out_shape.c);
+    return EG_OK;
+}
+
+static void progress(int done, int total, double t0, double loss)
+{
+    int width = 30, filled = (int)((long)width * done / total);
+    double el = eg_now() - t0;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < filled ? '=' : (i == filled ? '>' : ' ');
+    bar[width] = 0;
+    fprintf(stdout, "\r  [%s] %3d%%  %7.0f images/s  loss %.4f", bar, (int)(100L * done / total),
+            el > 0 ? done / el : 0.0, loss);
+    fflush(stdout);
+}
+
+eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const eg_train_opts *opts,
+                         eg_rng *rng, eg_epoch_stats *st, eg_error *err)
+{
+    eg_status s = check_labels(g, ds, err);
+    if (s) return s;
+    int bs = opts->batch, k = eg_graph_output(g)->out_shape.c;
+    if (bs < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", bs);
+    if (bs > ds->n) bs = ds->n;
+    size_t insz = (size_t)ds->c * ds->h * ds->w;
+    int32_t *order = malloc((size_t)ds->n * sizeof *order);
+    float *xb = malloc((size_t)bs * insz * sizeof *xb), *dlogits = malloc((size_t)bs * k * sizeof *dlogits);
+    uint8_t *yb = malloc((size_t)bs);
+    if (!order || !xb || !dlogits || !yb || eg_graph_prepare(g, bs, 1, eg_thread_count())) {
+        free(order), free(xb), free(dlogits), free(yb);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory for training at batch %d", bs);
+    }
+    if (o->n != g->nparam && eg_optim_bind(o, g->nparam)) {
+        free(order), free(xb), free(dlogits), free(yb);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory for optimizer state");
+    }
+    for (int i = 0; i < ds->n; i++) order[i] = i;
+    if (opts->shuffle) eg_rng_shuffle(rng, order, ds->n);
+
+    int nbatches = (ds->n + bs - 1) / bs, every = nbatches / 100 + 1;
+    double t0 = eg_now(), total = 0;
+    for (int b = 0; b < nbatches; b++) {
+        int start = b * bs, m = ds->n - start < bs ? ds->n - start : bs;
+        for (int i = 0; i < m; i++) {
+            memcpy(xb + (size_t)i * insz, ds->x + (size_t)order[start + i] * insz, insz * sizeof *xb);
+            yb[i] = ds->y[order[start + i]];
+        }
+        eg_graph_forward(g, xb, m);
+        float loss = eg_softmax_xent(eg_graph_output(g)->y, yb, m, k, dlogits);
+        eg_graph_zero_grad(g);
+        eg_graph_backward(g, dlogits, m);
+        eg_optim_step(o, g->params, g->grads);
+        total += loss;
+        if (opts->progress && (b % every == 0 || b == nbatches - 1))
+            progress(b + 1, nbatches, t0, total / (b + 1));
+    }
+    if (opts->progress) fprintf(stdout, "\r%*s\r", 80, "");
+    st->seconds = eg_now() - t0;
+    st->loss = total / nbatches;
+    st->images = ds->n;
+    free(order), free(xb), free(dlogits), free(yb);
+    return EG_OK;
+}
+
+eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accuracy, double *loss,
+                      eg_error *err)
+{
+    eg_status s = check_labels(g, ds, err);
+    if (s) return s;
+    if (batch < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", batch);
+    if (batch > ds->n) batch = ds->n;
+    if (eg_graph_prepare(g, batch, 0, eg_thread_count()))
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory for evaluation at batch %d", batch);
+    int k = eg_graph_output(g)->out_shape.c;
+    size_t insz = (size_t)ds->c * ds->h * ds->w;
+    long correct = 0;
+    double total = 0;
+    for (int start = 0; start < ds->n; start += batch) {
+        int m = ds->n - start < batch ? ds->n - start : batch;
+        eg_graph_forward(g, ds->x + (size_t)start * insz, m);
+        const float *z = eg_graph_output(g)->y;
+        for (int i = 0; i < m; i++) {
+            int best = 0;  /* the first maximum, as torch.argmax */
+            for (int j = 1; j < k; j++)
+                if (z[(size_t)i * k + j] > z[(size_t)i * k + best]) best = j;
+            correct += best == ds->y[start + i];
+        }
+        total += (double)eg_softmax_xent(z, ds->y + start, m, k, NULL) * m;
+    }
+    *accuracy = 100.0 * (double)correct / ds->n;
+    if (loss) *loss = total / ds->n;
+    return EG_OK;
+}

@@ -1,0 +1,74 @@
+/* Optimizers: SGD (momentum, Nesterov, weight decay) and Adam, following
+ * PyTorch's update rules step for step. State is laid out like the
+ * parameter block, so each step is one flat loop. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edagari.h"
+
+void eg_optim_init(eg_optim *o, eg_optim_type type, float lr)
+{
+    memset(o, 0, sizeof *o);
+    o->type = type;
+    o->lr = lr;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->eps = 1e-8f;
+}
+
+eg_status eg_optim_bind(eg_optim *o, size_t n)
+{
+    free(o->m);
+    free(o->v);
+    o->n = n;
+    o->step = 0;
+    o->m = calloc(n ? n : 1, sizeof *o->m);
+    o->v = o->type == EG_OPTIM_ADAM ? calloc(n ? n : 1, sizeof *o->v) : NULL;
+    if (!o->m || (o->type == EG_OPTIM_ADAM && !o->v)) return EG_ERR_NOMEM;
+    return EG_OK;
+}
+
+static void sgd_step(eg_optim *o, float *p, const float *g)
+{
+    float lr = o->lr, mu = o->momentum, wd = o->weight_decay;
+    for (size_t i = 0; i < o->n; i++) {
+        float d = g[i] + wd * p[i];
+        if (mu != 0) {
+            /* the first step starts the buffer at the gradient itself */
+            o->m[i] = o->step == 1 ? d : mu * o->m[i] + d;
+            d = o->nesterov ? d + mu * o->m[i] : o->m[i];
+        }
+        p[i] -= lr * d;
+    }
+}
+
+static void adam_step(eg_optim *o, float *p, const float *g)
+{
+    float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
+    double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
+    float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    float *m = o->m, *v = o->v;
+    for (size_t i = 0; i < o->n; i++) {
+        float d = g[i] + wd * p[i];
+        m[i] = m[i] * b1 + d * (1 - b1);
+        v[i] = v[i] * b2 + d * d * (1 - b2);
+        p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+    }
+}
+
+void eg_optim_step(eg_optim *o, float *params, const float *grads)
+{
+    o->step++;
+    if (o->type == EG_OPTIM_ADAM)
+        adam_step(o, params, grads);
+    else
+        sgd_step(o, params, grads);
+}
+
+void eg_optim_free(eg_optim *o)
+{
+    free(o->m);
+    free(o->v);
+    o->m = o->v = NULL;
+}
