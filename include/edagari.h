@@ -107,6 +107,7 @@ typedef struct eg_node {
     int32_t *argmax;  /* maxpool: index of each output's source */
     int dx_add[EG_MAX_INPUTS]; /* backward adds into the input's dy (else writes) */
     int needs_dx;     /* some input wants a gradient */
+    double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
 } eg_node;
 
 typedef struct {
@@ -119,6 +120,8 @@ typedef struct {
     float *arena;
     size_t arena_floats;
     int batch, training, threads;
+    int profile;             /* time every node's forward and backward */
+    float *tgrads;           /* per-thread gradient blocks: threads x nparam */
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
 } eg_graph;

@@ -27,8 +27,11 @@ typedef struct {
      * thread for a batch of n (either may be NULL: none). */
     size_t (*saved_floats)(const eg_node *nd);
     size_t (*scratch_floats)(const eg_node *nd, int n);
-    void (*forward)(eg_graph *g, eg_node *nd, int n);
-    void (*backward)(eg_graph *g, eg_node *nd, int n);
+    /* Both run inside one parallel region per pass, each thread on its own
+     * images [lo, hi) of the batch; backward adds parameter gradients into
+     * this thread's block (eg_tgrad). */
+    void (*forward)(eg_graph *g, eg_node *nd, int lo, int hi);
+    void (*backward)(eg_graph *g, eg_node *nd, int lo, int hi);
     /* Channel hooks for surgery: keep output channels / input channels. */
     void (*keep_out)(eg_node *nd, float **p, const int *keep, int nkeep);
     void (*keep_in)(eg_node *nd, float **p, const int *keep, int nkeep, int block);
@@ -40,7 +43,8 @@ extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_o
 
 /* Threads: wrappers so the code builds with and without OpenMP. */
 int eg_thread_id(void);
-int eg_thread_count(void);
+int eg_thread_count(void);   /* threads a parallel region will get */
+int eg_team_size(void);      /* threads in the current parallel region */
 void eg_set_threads(int n);
 
 /* The share [*lo, *hi) of `total` items that thread t of nt takes. */
@@ -52,6 +56,12 @@ static inline void eg_split(int total, int t, int nt, int *lo, int *hi)
 
 /* This thread's scratch space in g (eg_op_def.scratch_floats floats). */
 static inline float *eg_scratch(eg_graph *g) { return g->scratch + g->scratch_per_thread * eg_thread_id(); }
+
+/* This thread's gradient block for parameter p of nd. */
+static inline float *eg_tgrad(eg_graph *g, const eg_node *nd, int p)
+{
+    return g->tgrads + g->nparam * eg_thread_id() + (size_t)(nd->grad[p] - g->grads);
+}
 
 static inline size_t eg_shape_size(eg_shape s) { return (size_t)s.c * s.h * s.w; }
 
@@ -96,11 +106,24 @@ void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
 /* C[M x N] += A[M x K] * B[N x K]^T */
 void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                 int ldc);
+/* C[M x N] += sum over s < nseg of A_s * B_s^T with A_s = A + s*sa, B_s = B + s*sb:
+ * a weight gradient summed over the images of a batch in one call. */
+void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
+                      int ldb, size_t sb, float *C, int ldc);
 /* The plain triple loops the fast kernels are tested against. */
 void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc);
 void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc);
+
+/* 2x2, stride 2 max pooling of one H x W plane (H, W even) into y
+ * [H/2 x W/2]; code (may be NULL) gets each window's winner 0..3 in scan
+ * order; scratch holds H*W floats. Backward writes every element of dx. */
+void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W);
+void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W);
+
+/* The sum of n floats, vectorized, in an order fixed by n alone. */
+float eg_sum(const float *x, size_t n);
 
 /* im2col for one image: x [C, H, W] -> col [C*k*k, OH*OW] (zero padding). */
 void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,

@@ -24,6 +24,15 @@ int eg_thread_count(void)
 #endif
 }
 
+int eg_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 void eg_set_threads(int n)
 {
 #ifdef _OPENMP

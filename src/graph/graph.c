@@ -80,7 +80,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
 {
     if (threads < 1) threads = 1;
     if (g->arena && g->batch == n && g->training == training && g->threads == threads) return EG_OK;
-    size_t total = 0, scratch = 0;
+    size_t total = 0, scratch = 0, tgrads = training ? pad16(g->nparam) * (size_t)threads : 0;
     for (int pass = 0; pass < 2; pass++) {
         float *at = g->arena;
         total = 0;
@@ -106,13 +106,14 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         }
         if (pass == 0) {
             free(g->arena);
-            g->arena = aligned_alloc(64, (total + scratch * (size_t)threads + 16) * sizeof(float));
+            g->arena = aligned_alloc(64, (total + tgrads + scratch * (size_t)threads + 16) * sizeof(float));
             if (!g->arena) return EG_ERR_NOMEM;
         }
     }
-    g->scratch = g->arena + total;
+    g->tgrads = training ? g->arena + total : NULL;
+    g->scratch = g->arena + total + tgrads;
     g->scratch_per_thread = scratch;
-    g->arena_floats = total + scratch * (size_t)threads;
+    g->arena_floats = total + tgrads + scratch * (size_t)threads;
     g->batch = n;
     g->training = training;
     g->threads = threads;
@@ -143,25 +144,58 @@ int eg_graph_find(const eg_graph *g, const char *name)
 
 const eg_node *eg_graph_output(const eg_graph *g) { return &g->nodes[g->nnodes - 1]; }
 
+/* Runs fn(g, nd, lo, hi) with its clock when the graph profiles (thread 0's share). */
+static void run_node(eg_graph *g, eg_node *nd, int backward, int lo, int hi)
+{
+    const eg_op_def *op = eg_ops[nd->op];
+    int timed = g->profile && eg_thread_id() == 0;
+    double t0 = timed ? eg_now() : 0;
+    (backward ? op->backward : op->forward)(g, nd, lo, hi);
+    if (timed) *(backward ? &nd->bwd_seconds : &nd->fwd_seconds) += eg_now() - t0;
+}
+
+/* One parallel region per pass: each thread takes a fixed share of the batch
+ * through every node, so there is no barrier between layers. */
 void eg_graph_forward(eg_graph *g, const float *x, int n)
 {
-    for (int i = 0; i < g->nnodes; i++) {
-        eg_node *nd = &g->nodes[i];
-        if (nd->op == EG_OP_INPUT)
-            nd->y = (float *)x;  /* read only: no op writes its input */
-        else
-            eg_ops[nd->op]->forward(g, nd, n);
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = (float *)x;  /* read only */
+#pragma omp parallel num_threads(g->threads)
+    {
+        int lo, hi;
+        eg_split(n, eg_thread_id(), eg_team_size(), &lo, &hi);
+        for (int i = 0; i < g->nnodes; i++)
+            if (g->nodes[i].op != EG_OP_INPUT) run_node(g, &g->nodes[i], 0, lo, hi);
     }
 }
 
+/* Each thread adds its images' parameter gradients into its own block; the
+ * blocks are then summed into g->grads in thread order, so a given thread
+ * count always gives the same bits. */
 void eg_graph_backward(eg_graph *g, const float *dout, int n)
 {
     eg_node *last = &g->nodes[g->nnodes - 1];
-    memcpy(last->dy, dout, (size_t)n * eg_shape_size(last->out_shape) * sizeof *dout);
-    for (int i = g->nnodes - 1; i >= 0; i--) {
-        eg_node *nd = &g->nodes[i];
-        if (nd->op == EG_OP_INPUT || (!nd->needs_dx && !nd->nparams)) continue;
-        eg_ops[nd->op]->backward(g, nd, n);
+    size_t k = eg_shape_size(last->out_shape);
+#pragma omp parallel num_threads(g->threads)
+    {
+        int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
+        float *mine = g->tgrads + g->nparam * t;
+        memset(mine, 0, g->nparam * sizeof *mine);
+        eg_split(n, t, nt, &lo, &hi);
+        memcpy(last->dy + lo * k, dout + lo * k, (size_t)(hi - lo) * k * sizeof *dout);
+        for (int i = g->nnodes - 1; i >= 0; i--) {
+            eg_node *nd = &g->nodes[i];
+            if (nd->op == EG_OP_INPUT || (!nd->needs_dx && !nd->nparams)) continue;
+            run_node(g, nd, 1, lo, hi);
+        }
+#pragma omp barrier
+        int plo, phi;
+        eg_split((int)g->nparam, t, nt, &plo, &phi);
+        for (int p = plo; p < phi; p++) {
+            float sum = 0;
+            for (int u = 0; u < nt; u++) sum += g->tgrads[g->nparam * u + p];
+            g->grads[p] += sum;  /* one addition per pass, so passes accumulate exactly */
+        }
     }
 }
 

@@ -1,117 +1,164 @@
 /* Small-matrix products for conv and linear layers, register-blocked with GCC
  * vector extensions (AVX-512 or AVX2 as the target allows), and the plain
- * loops they are tested against. Every sum runs in a fixed order, so results
- * do not depend on the thread count. */
+ * loops they are tested against. Edges are handled by computing a whole tile
+ * (missing rows repeat the last real one, missing columns read a zero-padded
+ * copy) and storing only the valid part, so every element goes through the
+ * same vector code. Every sum runs in a fixed order, so results depend on
+ * neither the thread count nor where a row falls in a tile. */
 #include <string.h>
 
 #include "internal.h"
+#include "kernels/vec.h"
 
-#define VL 16
-typedef float vf __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
+/* ------------------------------------------------------------- C += A B */
 
-#define INLINE static inline __attribute__((always_inline))
-
-INLINE vf vload(const float *p)
+/* acc[r][v] += A[r, 0..K) * B[0..K, v*VL ..): B's row is loaded once per k
+ * and reused by all four rows. */
+INLINE void nn_kernel(int nv, int K, const float *const a[4], const float *B, int ldb, vf acc[4][2])
 {
-    vf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-INLINE void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
-INLINE vf vbroadcast(float a) { return (vf){0} + a; }
-INLINE float vsum(vf v)
-{
-    float s = 0;
-    for (int i = 0; i < VL; i++) s += v[i];
-    return s;
-}
-
-/* C[mr rows, nv vectors at column j] += A[mr, K] * B[K, j..]: the A values are
- * broadcast, B's row is loaded once per k for all mr rows. */
-INLINE void nn_block(int mr, int nv, int K, const float *A, int lda, const float *B, int ldb,
-                     float *C, int ldc)
-{
-    vf acc[4][2] = {{{0}}};
     for (int k = 0; k < K; k++) {
         vf b[2];
         for (int v = 0; v < nv; v++) b[v] = vload(B + (size_t)k * ldb + v * VL);
-        for (int r = 0; r < mr; r++) {
-            vf a = vbroadcast(A[(size_t)r * lda + k]);
-            for (int v = 0; v < nv; v++) acc[r][v] += a * b[v];
+        for (int r = 0; r < 4; r++) {
+            vf x = vbroadcast(a[r][k]);
+            for (int v = 0; v < nv; v++) acc[r][v] += x * b[v];
         }
     }
-    for (int r = 0; r < mr; r++)
-        for (int v = 0; v < nv; v++) {
-            float *c = C + (size_t)r * ldc + v * VL;
-            vstore(c, vload(c) + acc[r][v]);
-        }
 }
 
-INLINE void nn_rows(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                    int ldc)
+/* Four rows (mr of them real) of C += A B. */
+static void nn_rows(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
+    const float *a[4];
+    for (int r = 0; r < 4; r++) a[r] = A + (size_t)(r < mr ? r : mr - 1) * lda;
     int j = 0;
-    for (; j + 2 * VL <= N; j += 2 * VL) nn_block(mr, 2, K, A, lda, B + j, ldb, C + j, ldc);
-    for (; j + VL <= N; j += VL) nn_block(mr, 1, K, A, lda, B + j, ldb, C + j, ldc);
-    for (; j < N; j++)
+    for (; j + 2 * VL <= N; j += 2 * VL) {
+        vf acc[4][2] = {{{0}}};
+        nn_kernel(2, K, a, B + j, ldb, acc);
+        for (int r = 0; r < mr; r++)
+            for (int v = 0; v < 2; v++) {
+                float *c = C + (size_t)r * ldc + j + v * VL;
+                vstore(c, vload(c) + acc[r][v]);
+            }
+    }
+    for (; j + VL <= N; j += VL) {
+        vf acc[4][2] = {{{0}}};
+        nn_kernel(1, K, a, B + j, ldb, acc);
         for (int r = 0; r < mr; r++) {
-            float s = 0;
-            for (int k = 0; k < K; k++) s += A[(size_t)r * lda + k] * B[(size_t)k * ldb + j];
-            C[(size_t)r * ldc + j] += s;
-        }
-}
-
-void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                int ldc)
-{
-    int i = 0;
-    for (; i + 4 <= M; i += 4)
-        nn_rows(4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
-    for (; i < M; i++) nn_rows(1, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
-}
-
-/* C[mr, nr] += A[mr, K] . B[nr, K]^T: mr x nr dot products along K, each
- * kept in its own vector accumulator and summed across lanes at the end. */
-INLINE void nt_block(int mr, int nr, int K, const float *A, int lda, const float *B, int ldb,
-                     float *C, int ldc)
-{
-    vf acc[4][4] = {{{0}}};
-    int k = 0;
-    for (; k + VL <= K; k += VL) {
-        vf b[4];
-        for (int c = 0; c < nr; c++) b[c] = vload(B + (size_t)c * ldb + k);
-        for (int r = 0; r < mr; r++) {
-            vf a = vload(A + (size_t)r * lda + k);
-            for (int c = 0; c < nr; c++) acc[r][c] += a * b[c];
+            float *c = C + (size_t)r * ldc + j;
+            vstore(c, vload(c) + acc[r][0]);
         }
     }
-    for (int r = 0; r < mr; r++)
-        for (int c = 0; c < nr; c++) {
-            float s = vsum(acc[r][c]);
-            for (int kk = k; kk < K; kk++) s += A[(size_t)r * lda + kk] * B[(size_t)c * ldb + kk];
-            C[(size_t)r * ldc + c] += s;
+    if (j < N) {
+        /* the last N-j columns: copy them into a zero-padded tile, K in chunks */
+        enum { KC = 64 };
+        float tile[KC * VL];
+        vf acc[4][2] = {{{0}}};
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            memset(tile, 0, sizeof tile);
+            for (int k = 0; k < kc; k++) memcpy(tile + k * VL, B + (size_t)(k0 + k) * ldb + j, (size_t)(N - j) * sizeof(float));
+            const float *ak[4] = {a[0] + k0, a[1] + k0, a[2] + k0, a[3] + k0};
+            nn_kernel(1, kc, ak, tile, VL, acc);
         }
+        for (int r = 0; r < mr; r++)
+            for (int c = 0; c < N - j; c++) C[(size_t)r * ldc + j + c] += acc[r][0][c];
+    }
 }
 
-INLINE void nt_rows(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                    int ldc)
+void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
-    int j = 0;
-    for (; j + 4 <= N; j += 4) nt_block(mr, 4, K, A, lda, B + (size_t)j * ldb, ldb, C + j, ldc);
-    for (; j < N; j++) nt_block(mr, 1, K, A, lda, B + (size_t)j * ldb, ldb, C + j, ldc);
+    for (int i = 0; i < M; i += 4)
+        nn_rows(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
 }
 
-void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                int ldc)
+/* ----------------------------------------------------------- C += A B^T */
+
+/* Sums each of 16 vectors across its lanes: lane i of the result is the sum
+ * of v[i]. Four rounds of pairwise shuffles instead of 16 serial reductions. */
+INLINE vf hsum16(vf v[16])
 {
-    int i = 0;
-    for (; i + 4 <= M; i += 4)
-        nt_rows(4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
-    for (; i < M; i++) nt_rows(1, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
+    static const vi lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    static const vi hi1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    static const vi lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    static const vi hi2 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+    static const vi lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    static const vi hi3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+    static const vi lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    static const vi hi4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    vf w[8], x[4], y[2];
+    for (int i = 0; i < 8; i++) w[i] = __builtin_shuffle(v[2 * i], v[2 * i + 1], lo1) + __builtin_shuffle(v[2 * i], v[2 * i + 1], hi1);
+    for (int i = 0; i < 4; i++) x[i] = __builtin_shuffle(w[2 * i], w[2 * i + 1], lo2) + __builtin_shuffle(w[2 * i], w[2 * i + 1], hi2);
+    for (int i = 0; i < 2; i++) y[i] = __builtin_shuffle(x[2 * i], x[2 * i + 1], lo3) + __builtin_shuffle(x[2 * i], x[2 * i + 1], hi3);
+    return __builtin_shuffle(y[0], y[1], lo4) + __builtin_shuffle(y[0], y[1], hi4);
 }
 
-void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                    int ldc)
+/* A 4x4 tile of C += sum over segments s of A_s B_s^T, A_s = A + s*sa: one
+ * vector accumulator per element along K, a zero-padded copy for K's tail,
+ * and the lanes summed once at the end. */
+static void nt_tile(int mr, int nr, int nseg, int K, const float *A, int lda, size_t sa, const float *B,
+                    int ldb, size_t sb, float *C, int ldc)
+{
+    vf acc[16] = {{0}};
+    int kt = K - K % VL;
+    for (int s = 0; s < nseg; s++) {
+        const float *a[4], *b[4];
+        for (int r = 0; r < 4; r++) a[r] = A + s * sa + (size_t)(r < mr ? r : mr - 1) * lda;
+        for (int c = 0; c < 4; c++) b[c] = B + s * sb + (size_t)(c < nr ? c : nr - 1) * ldb;
+        for (int k = 0; k < kt; k += VL) {
+            vf bv[4];
+            for (int c = 0; c < 4; c++) bv[c] = vload(b[c] + k);
+            for (int r = 0; r < 4; r++) {
+                vf av = vload(a[r] + k);
+                for (int c = 0; c < 4; c++) acc[r * 4 + c] += av * bv[c];
+            }
+        }
+        if (kt < K) {
+            float at[4][VL] = {{0}}, bt[4][VL] = {{0}};
+            for (int r = 0; r < 4; r++) memcpy(at[r], a[r] + kt, (size_t)(K - kt) * sizeof(float));
+            for (int c = 0; c < 4; c++) memcpy(bt[c], b[c] + kt, (size_t)(K - kt) * sizeof(float));
+            for (int r = 0; r < 4; r++)
+                for (int c = 0; c < 4; c++) acc[r * 4 + c] += vload(at[r]) * vload(bt[c]);
+        }
+    }
+    vf sum = hsum16(acc);
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) C[(size_t)r * ldc + c] += sum[r * 4 + c];
+}
+
+void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
+                      int ldb, size_t sb, float *C, int ldc)
+{
+    for (int i = 0; i < M; i += 4)
+        for (int j = 0; j < N; j += 4)
+            nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa,
+                    B + (size_t)j * ldb, ldb, sb, C + (size_t)i * ldc + j, ldc);
+}
+
+void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    eg_gemm_nt_batch(1, M, N, K, A, lda, 0, B, ldb, 0, C, ldc);
+}
+
+/* ------------------------------------------------------------ sums */
+
+float eg_sum(const float *x, size_t n)
+{
+    vf acc[4] = {{0}};  /* four chains hide the add latency */
+    size_t i = 0;
+    for (; i + 4 * VL <= n; i += 4 * VL)
+        for (int u = 0; u < 4; u++) acc[u] += vload(x + i + (size_t)u * VL);
+    for (; i + VL <= n; i += VL) acc[0] += vload(x + i);
+    vf t = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    float s = 0;
+    for (int l = 0; l < VL; l++) s += t[l];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+/* ------------------------------------------------------ reference twins */
+
+void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
@@ -121,8 +168,7 @@ void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B
         }
 }
 
-void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                    int ldc)
+void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {

@@ -51,7 +51,13 @@ void eg_col2im_add(float *dx, const float *dcol, int C, int H, int W, int k, int
                     if (iy < 0 || iy >= H) continue;
                     float *row = img + (size_t)iy * W;
                     const float *s = src + (size_t)oy * OW;
-                    for (int ox = lo; ox < hi; ox++) row[ox * stride - pad + kx] += s[ox];
+                    if (stride == 1) {
+                        float *restrict d = row + lo - pad + kx;  /* contiguous: vectorizes */
+                        const float *restrict sv = s + lo;
+                        for (int o = 0; o < hi - lo; o++) d[o] += sv[o];
+                    } else {
+                        for (int ox = lo; ox < hi; ox++) row[ox * stride - pad + kx] += s[ox];
+                    }
                 }
             }
 }

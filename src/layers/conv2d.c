@@ -1,7 +1,6 @@
 /* conv2d: 2-D convolution with stride, zero padding and bias, NCHW.
- * Forward and input gradient go image by image through im2col and a matrix
- * product; the weight gradient is split over columns of dW so each thread
- * owns its outputs and sums images in a fixed order. */
+ * Each image goes through im2col and one matrix product; the weight gradient
+ * sums dy_i col_i^T over the thread's images in a single batched product. */
 #include <string.h>
 
 #include "internal.h"
@@ -37,6 +36,7 @@ static size_t col_floats(const eg_node *nd)
     return (size_t)nd->in_shape.c * nd->kernel * nd->kernel * nd->out_shape.h * nd->out_shape.w;
 }
 
+/* Training keeps every image's columns for the weight gradient. */
 static size_t conv2d_saved(const eg_node *nd) { return col_floats(nd); }
 
 /* im2col columns (inference) or input-gradient columns, plus W transposed. */
@@ -46,15 +46,14 @@ static size_t conv2d_scratch(const eg_node *nd, int n)
     return col_floats(nd) + nd->psize[0];
 }
 
-static void conv2d_forward(eg_graph *g, eg_node *nd, int n)
+static void conv2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ckk = in.c * nd->kernel * nd->kernel, ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
     const float *w = nd->param[0], *b = nd->param[1];
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < n; i++) {
+    for (int i = lo; i < hi; i++) {
         float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
         eg_im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
                   out.h, out.w);
@@ -65,46 +64,30 @@ static void conv2d_forward(eg_graph *g, eg_node *nd, int n)
     }
 }
 
-static void conv2d_backward(eg_graph *g, eg_node *nd, int n)
+static void conv2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ckk = in.c * nd->kernel * nd->kernel, ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
-    int nblocks = (ckk + 3) / 4;
-#pragma omp parallel
-    {
-        /* dW[:, 4 columns] and db: each thread owns whole columns / channels. */
-#pragma omp for schedule(static) nowait
-        for (int jb = 0; jb < nblocks; jb++) {
-            int j = jb * 4, nc = ckk - j < 4 ? ckk - j : 4;
-            for (int i = 0; i < n; i++)
-                eg_gemm_nt(out.c, nc, ohw, nd->dy + (size_t)i * outsz, ohw,
-                           nd->saved + (size_t)i * cols + (size_t)j * ohw, ohw, nd->grad[0] + j, ckk);
-        }
-#pragma omp for schedule(static)
-        for (int co = 0; co < out.c; co++) {
-            float s = 0;
-            for (int i = 0; i < n; i++) {
-                const float *d = nd->dy + (size_t)i * outsz + (size_t)co * ohw;
-                for (int p = 0; p < ohw; p++) s += d[p];
-            }
-            nd->grad[1][co] += s;
-        }
-        if (nd->needs_dx) {
-            /* dx = col2im(W^T dy), image by image. */
-            float *dcol = eg_scratch(g), *wt = dcol + cols;
-            for (int co = 0; co < out.c; co++)
-                for (int r = 0; r < ckk; r++) wt[(size_t)r * out.c + co] = nd->param[0][(size_t)co * ckk + r];
-#pragma omp for schedule(static)
-            for (int i = 0; i < n; i++) {
-                memset(dcol, 0, cols * sizeof *dcol);
-                eg_gemm_nn(ckk, ohw, out.c, wt, out.c, nd->dy + (size_t)i * outsz, ohw, dcol, ohw);
-                float *dx = src->dy + (size_t)i * insz;
-                if (!nd->dx_add[0]) memset(dx, 0, insz * sizeof *dx);
-                eg_col2im_add(dx, dcol, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
-            }
-        }
+    if (hi <= lo) return;
+    /* dW += sum over images of dy_i col_i^T; db += sums of dy */
+    float *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
+    eg_gemm_nt_batch(hi - lo, out.c, ckk, ohw, nd->dy + (size_t)lo * outsz, ohw, outsz,
+                     nd->saved + (size_t)lo * cols, ohw, cols, dw, ckk);
+    for (int i = lo; i < hi; i++)
+        for (int co = 0; co < out.c; co++) db[co] += eg_sum(nd->dy + (size_t)i * outsz + (size_t)co * ohw, (size_t)ohw);
+    if (!nd->needs_dx) return;
+    /* dx = col2im(W^T dy), image by image */
+    float *dcol = eg_scratch(g), *wt = dcol + cols;
+    for (int co = 0; co < out.c; co++)
+        for (int r = 0; r < ckk; r++) wt[(size_t)r * out.c + co] = nd->param[0][(size_t)co * ckk + r];
+    for (int i = lo; i < hi; i++) {
+        memset(dcol, 0, cols * sizeof *dcol);
+        eg_gemm_nn(ckk, ohw, out.c, wt, out.c, nd->dy + (size_t)i * outsz, ohw, dcol, ohw);
+        float *dx = src->dy + (size_t)i * insz;
+        if (!nd->dx_add[0]) memset(dx, 0, insz * sizeof *dx);
+        eg_col2im_add(dx, dcol, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
     }
 }
 

@@ -10,19 +10,21 @@ static int flatten_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void flatten_forward(eg_graph *g, eg_node *nd, int n)
+static void flatten_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    memcpy(nd->y, g->nodes[nd->inputs[0]].y, (size_t)n * eg_shape_size(nd->out_shape) * sizeof(float));
+    size_t per = eg_shape_size(nd->out_shape);
+    memcpy(nd->y + lo * per, g->nodes[nd->inputs[0]].y + lo * per, (size_t)(hi - lo) * per * sizeof(float));
 }
 
-static void flatten_backward(eg_graph *g, eg_node *nd, int n)
+static void flatten_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    float *dx = g->nodes[nd->inputs[0]].dy;
-    size_t total = (size_t)n * eg_shape_size(nd->out_shape);
+    size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
+    float *dx = g->nodes[nd->inputs[0]].dy + lo * per;
+    const float *dy = nd->dy + lo * per;
     if (nd->dx_add[0])
-        for (size_t i = 0; i < total; i++) dx[i] += nd->dy[i];
+        for (size_t i = 0; i < n; i++) dx[i] += dy[i];
     else
-        memcpy(dx, nd->dy, total * sizeof *dx);
+        memcpy(dx, dy, n * sizeof *dx);
 }
 
 const eg_op_def eg_op_flatten = {

@@ -1,5 +1,4 @@
-/* linear: y = x W^T + b over flat features (a flatten node comes first).
- * Rows of the batch are split over threads for y and dx, rows of W for dW. */
+/* linear: y = x W^T + b over flat features (a flatten node comes first). */
 #include <string.h>
 
 #include "internal.h"
@@ -31,50 +30,32 @@ static int linear_shape(eg_node *nd, char *why, size_t whylen)
 /* dy transposed, [out, n], for the weight gradient. */
 static size_t linear_scratch(const eg_node *nd, int n) { return (size_t)nd->out * n; }
 
-static void linear_forward(eg_graph *g, eg_node *nd, int n)
+static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const float *x = g->nodes[nd->inputs[0]].y, *w = nd->param[0], *b = nd->param[1];
     int in = nd->in_shape.c, out = nd->out;
-#pragma omp parallel
-    {
-        int lo, hi;
-        eg_split(n, eg_thread_id(), eg_thread_count(), &lo, &hi);
-        for (int i = lo; i < hi; i++) memcpy(nd->y + (size_t)i * out, b, (size_t)out * sizeof *b);
-        if (hi > lo)
-            eg_gemm_nt(hi - lo, out, in, x + (size_t)lo * in, in, w, in, nd->y + (size_t)lo * out, out);
-    }
+    if (hi <= lo) return;
+    for (int i = lo; i < hi; i++) memcpy(nd->y + (size_t)i * out, b, (size_t)out * sizeof *b);
+    eg_gemm_nt(hi - lo, out, in, x + (size_t)lo * in, in, w, in, nd->y + (size_t)lo * out, out);
 }
 
-static void linear_backward(eg_graph *g, eg_node *nd, int n)
+static void linear_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     eg_node *src = &g->nodes[nd->inputs[0]];
     const float *x = src->y, *dy = nd->dy, *w = nd->param[0];
-    int in = nd->in_shape.c, out = nd->out;
-#pragma omp parallel
-    {
-        int t = eg_thread_id(), nt = eg_thread_count(), lo, hi;
-        /* dW[lo..hi) += dy^T[lo..hi) x ; db[lo..hi) += column sums of dy */
-        eg_split(out, t, nt, &lo, &hi);
-        float *dyt = eg_scratch(g);
-        for (int o = lo; o < hi; o++) {
-            float s = 0;
-            for (int i = 0; i < n; i++) {
-                float d = dy[(size_t)i * out + o];
-                dyt[(size_t)(o - lo) * n + i] = d;
-                s += d;
-            }
-            nd->grad[1][o] += s;
-        }
-        if (hi > lo)
-            eg_gemm_nn(hi - lo, in, n, dyt, n, x, in, nd->grad[0] + (size_t)lo * in, in);
-        if (nd->needs_dx) {
-            /* dx[lo..hi) = dy[lo..hi) W */
-            eg_split(n, t, nt, &lo, &hi);
-            float *dx = src->dy + (size_t)lo * in;
-            if (!nd->dx_add[0]) memset(dx, 0, (size_t)(hi - lo) * in * sizeof *dx);
-            if (hi > lo) eg_gemm_nn(hi - lo, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
-        }
-    }
+    int in = nd->in_shape.c, out = nd->out, m = hi - lo;
+    if (m <= 0) return;
+    /* dW += dy^T x and db += column sums of dy, over this thread's rows */
+    float *dyt = eg_scratch(g), *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
+    for (int o = 0; o < out; o++)
+        for (int i = 0; i < m; i++) dyt[(size_t)o * m + i] = dy[(size_t)(lo + i) * out + o];
+    for (int o = 0; o < out; o++) db[o] += eg_sum(dyt + (size_t)o * m, (size_t)m);
+    eg_gemm_nn(out, in, m, dyt, m, x + (size_t)lo * in, in, dw, in);
+    if (!nd->needs_dx) return;
+    /* dx = dy W */
+    float *dx = src->dy + (size_t)lo * in;
+    if (!nd->dx_add[0]) memset(dx, 0, (size_t)m * in * sizeof *dx);
+    eg_gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
 }
 
 /* weight [out, in]: output features are rows. */

@@ -1,9 +1,13 @@
 /* maxpool2d: the maximum over each k x k window (stride defaults to k, no
  * padding, floor division as PyTorch). Training remembers which input won,
- * the first maximum in scan order, as PyTorch does. */
+ * the first maximum in scan order, as PyTorch does: its index in the plane,
+ * or for the common 2x2 stride-2 case (src/kernels/pool2x2.c) its place 0..3
+ * in the window. */
 #include <string.h>
 
 #include "internal.h"
+
+#define POOL_SCRATCH 8192  /* floats of scratch for the 2x2 kernel: 32 KiB, fits L1 */
 
 static int maxpool2d_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -19,17 +23,38 @@ static int maxpool2d_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void maxpool2d_forward(eg_graph *g, eg_node *nd, int n)
+static int is_2x2(const eg_node *nd)
+{
+    return nd->kernel == 2 && nd->stride == 2 && nd->in_shape.h % 2 == 0 && nd->in_shape.w % 2 == 0;
+}
+
+/* Planes per 2x2 chunk: stacked planes of even height pool like one tall
+ * plane, so many small planes go through the kernel in one call. */
+static int chunk_planes(const eg_node *nd)
+{
+    int per = (int)(POOL_SCRATCH / ((size_t)nd->in_shape.h * nd->in_shape.w));
+    return per < 1 ? 1 : per;
+}
+
+static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const float *x = g->nodes[nd->inputs[0]].y;
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int k = nd->kernel, s = nd->stride;
-    long planes = (long)n * out.c;
-#pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < planes; pl++) {
-        const float *xp = x + (size_t)pl * in.h * in.w;
-        float *yp = nd->y + (size_t)pl * out.h * out.w;
-        int32_t *ap = g->training ? nd->argmax + (size_t)pl * out.h * out.w : NULL;
+    int k = nd->kernel, s = nd->stride, ihw = in.h * in.w, ohw = out.h * out.w;
+    long first = (long)lo * out.c, planes = (long)hi * out.c;
+    if (is_2x2(nd)) {
+        int per = chunk_planes(nd);
+        for (long p0 = first; p0 < planes; p0 += per) {
+            long np = planes - p0 < per ? planes - p0 : per;
+            eg_pool2x2_forward(nd->y + p0 * ohw, g->training ? nd->argmax + p0 * ohw : NULL, eg_scratch(g),
+                               x + p0 * ihw, (int)np * in.h, in.w);
+        }
+        return;
+    }
+    for (long pl = first; pl < planes; pl++) {
+        const float *xp = x + (size_t)pl * ihw;
+        float *yp = nd->y + (size_t)pl * ohw;
+        int32_t *ap = g->training ? nd->argmax + (size_t)pl * ohw : NULL;
         for (int oy = 0; oy < out.h; oy++)
             for (int ox = 0; ox < out.w; ox++) {
                 int best = oy * s * in.w + ox * s;
@@ -45,24 +70,39 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, int n)
     }
 }
 
-static void maxpool2d_backward(eg_graph *g, eg_node *nd, int n)
+static void maxpool2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     float *dx = g->nodes[nd->inputs[0]].dy;
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    long planes = (long)n * out.c;
+    long first = (long)lo * out.c, planes = (long)hi * out.c;
     int ohw = out.h * out.w, ihw = in.h * in.w;
-#pragma omp parallel for schedule(static)
-    for (long pl = 0; pl < planes; pl++) {
+    if (is_2x2(nd) && !nd->dx_add[0]) {
+        int per = chunk_planes(nd);
+        for (long p0 = first; p0 < planes; p0 += per) {
+            long np = planes - p0 < per ? planes - p0 : per;
+            eg_pool2x2_backward(dx + p0 * ihw, nd->dy + p0 * ohw, nd->argmax + p0 * ohw, eg_scratch(g),
+                                (int)np * in.h, in.w);
+        }
+        return;
+    }
+    for (long pl = first; pl < planes; pl++) {
         float *dxp = dx + (size_t)pl * ihw;
-        if (!nd->dx_add[0]) memset(dxp, 0, (size_t)ihw * sizeof *dxp);
         const float *dyp = nd->dy + (size_t)pl * ohw;
         const int32_t *ap = nd->argmax + (size_t)pl * ohw;
+        if (!nd->dx_add[0]) memset(dxp, 0, (size_t)ihw * sizeof *dxp);
         for (int o = 0; o < ohw; o++) dxp[ap[o]] += dyp[o];
     }
 }
 
 /* One int32 winner index per output element, kept in the float arena. */
 static size_t maxpool2d_saved(const eg_node *nd) { return eg_shape_size(nd->out_shape); }
+
+static size_t maxpool2d_scratch(const eg_node *nd, int n)
+{
+    (void)n;
+    size_t plane = (size_t)nd->in_shape.h * nd->in_shape.w;
+    return plane > POOL_SCRATCH ? plane : POOL_SCRATCH;
+}
 
 const eg_op_def eg_op_maxpool2d = {
     .name = "maxpool2d",
@@ -71,6 +111,7 @@ const eg_op_def eg_op_maxpool2d = {
     .required = EG_ATTR_KERNEL,
     .shape = maxpool2d_shape,
     .saved_floats = maxpool2d_saved,
+    .scratch_floats = maxpool2d_scratch,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
 };

@@ -8,24 +8,30 @@ static int relu_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void relu_forward(eg_graph *g, eg_node *nd, int n)
+static void relu_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y;
-    long total = (long)n * (long)eg_shape_size(nd->out_shape);
-#pragma omp parallel for schedule(static)
-    for (long i = 0; i < total; i++) nd->y[i] = x[i] > 0 ? x[i] : 0;
+    size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
+    const float *restrict x = g->nodes[nd->inputs[0]].y + (size_t)lo * per;
+    float *restrict y = nd->y + (size_t)lo * per;
+    for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
-static void relu_backward(eg_graph *g, eg_node *nd, int n)
+static void relu_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    float *dx = g->nodes[nd->inputs[0]].dy;
-    long total = (long)n * (long)eg_shape_size(nd->out_shape);
+    /* local restrict pointers and unconditional loads let the loops vectorize */
+    size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
+    float *restrict dx = g->nodes[nd->inputs[0]].dy + (size_t)lo * per;
+    const float *restrict y = nd->y + (size_t)lo * per, *restrict dy = nd->dy + (size_t)lo * per;
     if (nd->dx_add[0]) {
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < total; i++) dx[i] += nd->y[i] > 0 ? nd->dy[i] : 0;
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dx[i] += y[i] > 0 ? d : 0;
+        }
     } else {
-#pragma omp parallel for schedule(static)
-        for (long i = 0; i < total; i++) dx[i] = nd->y[i] > 0 ? nd->dy[i] : 0;
+        for (size_t i = 0; i < n; i++) {
+            float d = dy[i];
+            dx[i] = y[i] > 0 ? d : 0;
+        }
     }
 }
 

@@ -1,0 +1,22 @@
+/* GCC vector-extension helpers shared by the kernels: 16 floats per vector,
+ * which the compiler maps to AVX-512, or to pairs of AVX2 registers. */
+#ifndef EG_VEC_H
+#define EG_VEC_H
+
+#include <stdint.h>
+
+#define VL 16
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef float vf_unaligned __attribute__((vector_size(VL * sizeof(float)), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* Vector types alias their element type, so these are plain loads/stores. */
+INLINE vf vload(const float *p) { return *(const vf_unaligned *)p; }
+INLINE void vstore(float *p, vf v) { *(vf_unaligned *)p = v; }
+INLINE vf vbroadcast(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
+/* Lane by lane: mask ? a : b, for a mask from a vector comparison. */
+INLINE vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+
+#endif
