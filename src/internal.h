@@ -106,6 +106,12 @@ void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
 /* C[M x N] += A[M x K] * B[N x K]^T */
 void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                 int ldc);
+/* The same two products with row k of B at B + boff[k] (k < K for nn, the
+ * N rows of B for nt) instead of at a fixed stride. */
+void eg_gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff, float *C,
+                     int ldc);
+void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
+                           const ptrdiff_t *boff, size_t sb, float *C, int ldc);
 /* C[M x N] += sum over s < nseg of A_s * B_s^T with A_s = A + s*sa, B_s = B + s*sb:
  * a weight gradient summed over the images of a batch in one call. */
 void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,

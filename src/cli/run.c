@@ -27,14 +27,20 @@ int eg_cmd_run(int argc, char **argv)
             fputs(help, stdout);
             return 0;
         } else if (!strcmp(a, "--seed")) {
-            if (eg_cli_int(a, i + 1 < argc ? argv[++i] : NULL, 0, 0x7fffffffffffffffL, &v)) return 2;
+            if (eg_cli_int(a, i + 1 < argc ? argv[++i] : NULL, 0, 0x7fffffffffffffffL, &v)) {
+                fputs(help, stderr);  /* a usage error: say how it is used */
+                return 2;
+            }
             o.seed = (uint64_t)v;
         } else if (!strcmp(a, "--threads")) {
-            if (eg_cli_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 1024, &v)) return 2;
+            if (eg_cli_int(a, i + 1 < argc ? argv[++i] : NULL, 1, 1024, &v)) {
+                fputs(help, stderr);
+                return 2;
+            }
             o.threads = (int)v;
         } else if (!strcmp(a, "--data") || !strcmp(a, "--json")) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "edagari run: %s needs a value\n", a);
+                fprintf(stderr, "edagari run: %s needs a value\n%s", a, help);
                 return 2;
             }
             *(a[2] == 'd' ? &o.data : &o.json) = argv[++i];

@@ -27,12 +27,22 @@ static eg_status read_all(const char *path, uint8_t **out, size_t *len, eg_error
         }
         int want = (int)(cap - n > (1u << 30) ? (1u << 30) : cap - n);
         int got = gzread(f, buf + n, (unsigned)want);
-        if (got < 0) {
-            int zerr;
-            const char *m = gzerror(f, &zerr);
+        int zerr = Z_OK;
+        const char *m = got <= 0 ? gzerror(f, &zerr) : "";
+        /* zlib reports a gzip stream cut short (even one missing only its
+         * CRC trailer) as end of file with Z_BUF_ERROR, not as an error. */
+        if (got < 0 || zerr == Z_BUF_ERROR) {
+            size_t pl = strlen(path);  /* zlib's message repeats the path */
+            if (!strncmp(m, path, pl) && !strncmp(m + pl, ": ", 2)) m += pl + 2;
+            eg_status st = eg_fail(err, zerr == Z_ERRNO ? EG_ERR_IO : EG_ERR_FORMAT,
+                                   "%s: %s after %zu bytes of data: %s", path,
+                                   zerr == Z_ERRNO ? "read failed"
+                                   : zerr == Z_BUF_ERROR ? "truncated gzip stream"
+                                                         : "corrupt gzip stream",
+                                   n, m);
             free(buf);
             gzclose(f);
-            return eg_fail(err, EG_ERR_FORMAT, "%s: read failed after %zu bytes: %s", path, n, m);
+            return st;
         }
         if (got == 0) break;
         n += (size_t)got;

@@ -21,7 +21,12 @@ typedef struct {
         return eg_fail((c)->err, EG_ERR_SPEC, "%s:%d:%d: %s", (c)->file, (c)->line, (col), m_); \
     } while (0)
 
-/* A positive decimal integer that fills the whole token. */
+/* Sizes and attributes stay far enough below INT_MAX that the layers'
+ * shape arithmetic (h + 2 * pad, ...) cannot overflow. */
+#define SPEC_INT_MAX (1 << 20)
+#define SPEC_SIZE_MAX ((size_t)1 << 28)
+
+/* A decimal integer in 0..SPEC_INT_MAX that fills the whole token. */
 static int parse_int(const char *s, size_t len, int *out)
 {
     if (len == 0 || len > 9) return -1;
@@ -30,6 +35,7 @@ static int parse_int(const char *s, size_t len, int *out)
         if (!isdigit((unsigned char)s[i])) return -1;
         v = v * 10 + (s[i] - '0');
     }
+    if (v > SPEC_INT_MAX) return -1;
     *out = v;
     return 0;
 }
@@ -41,14 +47,17 @@ static eg_status parse_shape(spec_ctx *c, int col, const char *v, size_t len, eg
     for (size_t i = 0; i <= len; i++)
         if (i == len || v[i] == 'x') {
             if (nd == 3 || parse_int(v + start, i - start, &dims[nd]) || dims[nd] < 1)
-                SPEC_FAIL(c, col, "shape: expected CxHxW with three positive integers (e.g. 1x28x28), found '%.*s'",
+                SPEC_FAIL(c, col, "shape: expected CxHxW with three integers from 1 to 1048576 (e.g. 1x28x28), found '%.*s'",
                           (int)len, v);
             nd++;
             start = i + 1;
         }
     if (nd != 3)
-        SPEC_FAIL(c, col, "shape: expected CxHxW with three positive integers (e.g. 1x28x28), found '%.*s'",
+        SPEC_FAIL(c, col, "shape: expected CxHxW with three integers from 1 to 1048576 (e.g. 1x28x28), found '%.*s'",
                   (int)len, v);
+    if ((size_t)dims[0] * dims[1] * dims[2] > SPEC_SIZE_MAX)
+        SPEC_FAIL(c, col, "shape: %.*s is %zu values per sample, at most 2^28", (int)len, v,
+                  (size_t)dims[0] * dims[1] * dims[2]);
     *out = (eg_shape){dims[0], dims[1], dims[2]};
     return EG_OK;
 }
@@ -111,6 +120,11 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
     memcpy(nd->name, tok[1], (size_t)len[1]);
     nd->op = (eg_op_type)op;
     nd->line = c->line;
+    /* The forward pass feeds the caller's batch to every input node, and
+     * only the first one's shape is checked against the data. */
+    if (op == EG_OP_INPUT && g->nnodes > 0)
+        SPEC_FAIL(c, col[0], "a model has one input node, '%s' (line %d); found a second, '%.*s'",
+                  g->nodes[0].name, g->nodes[0].line, len[1], tok[1]);
     /* default input: the previous node */
     if (op != EG_OP_INPUT) {
         if (g->nnodes == 0)
@@ -167,8 +181,10 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
         }
         int val;
         if (parse_int(v, (size_t)vlen, &val))
-            SPEC_FAIL(c, col[t] + klen + 1, "%s: expected a non-negative integer, found '%.*s'",
-                      attr_names[a], vlen, v);
+            SPEC_FAIL(c, col[t] + klen + 1, "%s: expected a non-negative integer up to %d, found '%.*s'",
+                      attr_names[a], SPEC_INT_MAX, vlen, v);
+        /* 0 would silently mean the op's default (1, or the kernel) */
+        if (a == 2 && val == 0) SPEC_FAIL(c, col[t] + klen + 1, "stride: expected a positive integer, found '0'");
         int *slot[] = {&nd->out, &nd->kernel, &nd->stride, &nd->pad};
         *slot[a] = val;
     }
@@ -177,6 +193,24 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
         if (missing & (1 << i))
             SPEC_FAIL(c, col[0], "op %s needs '%s='", eg_ops[op]->name, attr_names[i]);
     g->nnodes++;
+    return EG_OK;
+}
+
+/* Infers shapes node by node and stops at the first output over 2^28 values,
+ * where it arises: further on, a flatten's int feature count would wrap
+ * round. Other shape errors are left to eg_graph_infer_shapes to report. */
+static eg_status check_sizes(eg_graph *g, const char *filename, eg_error *err)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->ninputs) nd->in_shape = g->nodes[nd->inputs[0]].out_shape;
+        char why[512];
+        if (eg_ops[nd->op]->shape(nd, why, sizeof why)) return EG_OK;
+        eg_shape o = nd->out_shape;
+        if (eg_shape_size(o) > SPEC_SIZE_MAX)
+            return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: output of %dx%dx%d is over 2^28 values per sample",
+                           filename, nd->line, eg_ops[nd->op]->name, nd->name, o.c, o.h, o.w);
+    }
     return EG_OK;
 }
 
@@ -206,6 +240,7 @@ eg_status eg_graph_parse_spec(eg_graph *g, const char *text, const char *filenam
     if (!st && g->nnodes < 2)
         st = eg_fail(err, EG_ERR_SPEC, "%s: expected an input node and at least one op, found %d node(s)",
                      filename, g->nnodes);
+    if (!st) st = check_sizes(g, filename, err);
     if (!st) st = eg_graph_infer_shapes(g, filename, err);
     if (!st) {
         eg_shape o = g->nodes[g->nnodes - 1].out_shape;

@@ -95,7 +95,7 @@ eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_err
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot create its temporary file %s: %s", path, tmp, strerror(errno));
     int bad = fwrite(data, 1, len, f) != len;
     bad |= fflush(f) != 0;
     bad |= fsync(fileno(f)) != 0;

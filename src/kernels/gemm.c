@@ -5,6 +5,7 @@
  * copy) and storing only the valid part, so every element goes through the
  * same vector code. Every sum runs in a fixed order, so results depend on
  * neither the thread count nor where a row falls in a tile. */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -12,13 +13,22 @@
 
 /* ------------------------------------------------------------- C += A B */
 
+/* Row k of B starts at B + boff[k], or at B + k*ldb when boff is NULL: the
+ * offsets let a convolution read shifted views of a padded image as the rows
+ * of B, with no im2col copy. */
+INLINE const float *brow(const float *B, int ldb, const ptrdiff_t *boff, int k)
+{
+    return B + (boff ? boff[k] : (ptrdiff_t)k * ldb);
+}
+
 /* acc[r][v] += A[r, 0..K) * B[0..K, v*VL ..): B's row is loaded once per k
  * and reused by all four rows. */
-INLINE void nn_kernel(int nv, int K, const float *const a[4], const float *B, int ldb, vf acc[4][2])
+INLINE void nn_kernel(int nv, int K, const float *const a[4], const float *B, int ldb, const ptrdiff_t *boff,
+                      vf acc[4][2])
 {
     for (int k = 0; k < K; k++) {
         vf b[2];
-        for (int v = 0; v < nv; v++) b[v] = vload(B + (size_t)k * ldb + v * VL);
+        for (int v = 0; v < nv; v++) b[v] = vload(brow(B, ldb, boff, k) + v * VL);
         for (int r = 0; r < 4; r++) {
             vf x = vbroadcast(a[r][k]);
             for (int v = 0; v < nv; v++) acc[r][v] += x * b[v];
@@ -27,14 +37,15 @@ INLINE void nn_kernel(int nv, int K, const float *const a[4], const float *B, in
 }
 
 /* Four rows (mr of them real) of C += A B. */
-static void nn_rows(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+INLINE void nn_rows(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, const ptrdiff_t *boff,
+                    float *C, int ldc)
 {
     const float *a[4];
     for (int r = 0; r < 4; r++) a[r] = A + (size_t)(r < mr ? r : mr - 1) * lda;
     int j = 0;
     for (; j + 2 * VL <= N; j += 2 * VL) {
         vf acc[4][2] = {{{0}}};
-        nn_kernel(2, K, a, B + j, ldb, acc);
+        nn_kernel(2, K, a, B + j, ldb, boff, acc);
         for (int r = 0; r < mr; r++)
             for (int v = 0; v < 2; v++) {
                 float *c = C + (size_t)r * ldc + j + v * VL;
@@ -43,7 +54,7 @@ static void nn_rows(int mr, int N, int K, const float *A, int lda, const float *
     }
     for (; j + VL <= N; j += VL) {
         vf acc[4][2] = {{{0}}};
-        nn_kernel(1, K, a, B + j, ldb, acc);
+        nn_kernel(1, K, a, B + j, ldb, boff, acc);
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc + j;
             vstore(c, vload(c) + acc[r][0]);
@@ -57,19 +68,38 @@ static void nn_rows(int mr, int N, int K, const float *A, int lda, const float *
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             memset(tile, 0, sizeof tile);
-            for (int k = 0; k < kc; k++) memcpy(tile + k * VL, B + (size_t)(k0 + k) * ldb + j, (size_t)(N - j) * sizeof(float));
+            for (int k = 0; k < kc; k++)
+                memcpy(tile + k * VL, brow(B, ldb, boff, k0 + k) + j, (size_t)(N - j) * sizeof(float));
             const float *ak[4] = {a[0] + k0, a[1] + k0, a[2] + k0, a[3] + k0};
-            nn_kernel(1, kc, ak, tile, VL, acc);
+            nn_kernel(1, kc, ak, tile, VL, NULL, acc);
         }
         for (int r = 0; r < mr; r++)
             for (int c = 0; c < N - j; c++) C[(size_t)r * ldc + j + c] += acc[r][0][c];
     }
 }
 
+static void nn_strided(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    nn_rows(mr, N, K, A, lda, B, ldb, NULL, C, ldc);
+}
+
+static void nn_offsets(int mr, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
+                       float *C, int ldc)
+{
+    nn_rows(mr, N, K, A, lda, B, 0, boff, C, ldc);
+}
+
 void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
     for (int i = 0; i < M; i += 4)
-        nn_rows(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
+        nn_strided(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
+}
+
+void eg_gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff, float *C,
+                     int ldc)
+{
+    for (int i = 0; i < M; i += 4)
+        nn_offsets(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, boff, C + (size_t)i * ldc, ldc);
 }
 
 /* ----------------------------------------------------------- C += A B^T */
@@ -97,14 +127,14 @@ INLINE vf hsum16(vf v[16])
  * vector accumulator per element along K, a zero-padded copy for K's tail,
  * and the lanes summed once at the end. */
 static void nt_tile(int mr, int nr, int nseg, int K, const float *A, int lda, size_t sa, const float *B,
-                    int ldb, size_t sb, float *C, int ldc)
+                    int ldb, const ptrdiff_t *boff, size_t sb, float *C, int ldc)
 {
     vf acc[16] = {{0}};
     int kt = K - K % VL;
     for (int s = 0; s < nseg; s++) {
         const float *a[4], *b[4];
         for (int r = 0; r < 4; r++) a[r] = A + s * sa + (size_t)(r < mr ? r : mr - 1) * lda;
-        for (int c = 0; c < 4; c++) b[c] = B + s * sb + (size_t)(c < nr ? c : nr - 1) * ldb;
+        for (int c = 0; c < 4; c++) b[c] = brow(B + s * sb, ldb, boff, c < nr ? c : nr - 1);
         for (int k = 0; k < kt; k += VL) {
             vf bv[4];
             for (int c = 0; c < 4; c++) bv[c] = vload(b[c] + k);
@@ -132,7 +162,16 @@ void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, si
     for (int i = 0; i < M; i += 4)
         for (int j = 0; j < N; j += 4)
             nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa,
-                    B + (size_t)j * ldb, ldb, sb, C + (size_t)i * ldc + j, ldc);
+                    B + (size_t)j * ldb, ldb, NULL, sb, C + (size_t)i * ldc + j, ldc);
+}
+
+void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
+                           const ptrdiff_t *boff, size_t sb, float *C, int ldc)
+{
+    for (int i = 0; i < M; i += 4)
+        for (int j = 0; j < N; j += 4)
+            nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa, B, 0,
+                    boff + j, sb, C + (size_t)i * ldc + j, ldc);
 }
 
 void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)

@@ -3,11 +3,41 @@
 
 #include "internal.h"
 
+/* The common "same" convolution (stride 1, output as large as the input):
+ * each column row is the whole plane shifted by (ky - pad, kx - pad), so it
+ * is one flat copy, then zeros where rows or columns fall outside. */
+static void im2col_same(float *col, const float *x, int C, int H, int W, int k, int pad)
+{
+    int hw = H * W;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                float *dst = col + ((size_t)(c * k + ky) * k + kx) * hw;
+                const float *src = x + (size_t)c * hw;
+                int dy = ky - pad, dx = kx - pad, off = dy * W + dx;
+                int start = (dy < 0 ? -dy : 0) * W, end = (dy > 0 ? H - dy : H) * W;
+                int lo = start > -off ? start : -off, hi = end < hw - off ? end : hw - off;
+                memset(dst, 0, (size_t)(lo > 0 ? lo : 0) * sizeof *dst);
+                if (hi > lo) memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof *dst);
+                if (hw > hi) memset(dst + (hi > 0 ? hi : 0), 0, (size_t)(hw - (hi > 0 ? hi : 0)) * sizeof *dst);
+                /* the flat copy wrapped these columns in from the next or previous row */
+                for (int y = start / W; y < end / W; y++) {
+                    float *row = dst + (size_t)y * W;
+                    for (int o = 0; o < -dx; o++) row[o] = 0;
+                    for (int o = W - dx; o < W; o++) row[o] = 0;
+                }
+            }
+}
+
 /* col row (c, ky, kx) holds x[c][oy*stride - pad + ky][ox*stride - pad + kx]
  * for every output position, zero where that falls in the padding. */
 void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
                int OW)
 {
+    if (stride == 1 && OH == H && OW == W) {
+        im2col_same(col, x, C, H, W, k, pad);
+        return;
+    }
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++) {

@@ -1,6 +1,12 @@
 /* conv2d: 2-D convolution with stride, zero padding and bias, NCHW.
- * Each image goes through im2col and one matrix product; the weight gradient
- * sums dy_i col_i^T over the thread's images in a single batched product. */
+ *
+ * The common "same" convolution (stride 1, output as large as the input)
+ * copies each image once into a zero-padded plane; the rows of its im2col
+ * matrix are then shifted views of that plane (a row-offset product), and
+ * outputs are computed on padded rows, then cropped. Its input gradient is
+ * the same kind of convolution of dy with flipped filters, and its weight
+ * gradient a product of padded dy with the saved padded input, summed over
+ * the thread's images in one call. Every other shape goes through im2col. */
 #include <string.h>
 
 #include "internal.h"
@@ -31,22 +37,141 @@ static int conv2d_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
+/* ------------------------------------------------------------ geometry */
+
+/* A "same" convolution whose offset tables fit on the stack. */
+#define SAME_MAX_ROWS 2048
+static int is_same(const eg_node *nd)
+{
+    int kk = nd->kernel * nd->kernel;
+    return nd->stride == 1 && nd->out_shape.h == nd->in_shape.h && nd->out_shape.w == nd->in_shape.w &&
+           nd->in_shape.c * kk <= SAME_MAX_ROWS && nd->out * kk <= SAME_MAX_ROWS;
+}
+
+/* Padded planes: width W + 2 pad, height H + 2 pad, plus k floats of slack
+ * (a shifted view reads that far past the last row), rounded to a cache line. */
+static int padded_width(const eg_node *nd) { return nd->in_shape.w + 2 * nd->pad; }
+static size_t plane_floats(const eg_node *nd)
+{
+    size_t n = (size_t)(nd->in_shape.h + 2 * nd->pad) * padded_width(nd) + (size_t)nd->kernel;
+    return (n + 15) & ~(size_t)15;
+}
+
+/* Copies c planes of h x w into zeroed padded planes. */
+static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
+{
+    memset(dst, 0, (size_t)c * plane * sizeof *dst);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            memcpy(dst + ch * plane + (size_t)(y + pad) * wp + pad, src + ((size_t)ch * h + y) * w, (size_t)w * sizeof *dst);
+}
+
+/* Where row (ch, ky, kx) of the virtual im2col matrix starts in padded planes. */
+static void shift_offsets(ptrdiff_t *off, int c, int k, int wp, size_t plane)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) off[(ch * k + ky) * k + kx] = (ptrdiff_t)(ch * plane) + ky * wp + kx;
+}
+
 static size_t col_floats(const eg_node *nd)
 {
     return (size_t)nd->in_shape.c * nd->kernel * nd->kernel * nd->out_shape.h * nd->out_shape.w;
 }
 
-/* Training keeps every image's columns for the weight gradient. */
-static size_t conv2d_saved(const eg_node *nd) { return col_floats(nd); }
-
-/* im2col columns (inference) or input-gradient columns, plus W transposed. */
-static size_t conv2d_scratch(const eg_node *nd, int n)
+/* Training keeps each image's padded planes ("same") or columns (im2col). */
+static size_t conv2d_saved(const eg_node *nd)
 {
-    (void)n;
-    return col_floats(nd) + nd->psize[0];
+    return is_same(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : col_floats(nd);
 }
 
-static void conv2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static size_t conv2d_scratch(const eg_node *nd, int n)
+{
+    size_t w = nd->psize[0];
+    if (is_same(nd)) {
+        /* forward: padded input + padded-row output; backward: every image's
+         * padded dy + padded-row dx + flipped weights */
+        size_t rows_out = (size_t)nd->in_shape.h * padded_width(nd);
+        size_t fwd = (size_t)nd->in_shape.c * plane_floats(nd) + (size_t)nd->out * rows_out;
+        size_t bwd = (size_t)n * nd->out * plane_floats(nd) + (size_t)nd->in_shape.c * rows_out + w;
+        return fwd > bwd ? fwd : bwd;
+    }
+    /* columns of the input (inference) or of the input gradient, + W^T */
+    return col_floats(nd) + w;
+}
+
+/* ------------------------------------------------------ same convolution */
+
+static void same_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+{
+    const float *x = g->nodes[nd->inputs[0]].y, *w = nd->param[0], *b = nd->param[1];
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    int k = nd->kernel, wp = padded_width(nd), rows = in.c * k * k, n_out = in.h * wp;
+    size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
+    ptrdiff_t off[SAME_MAX_ROWS];
+    shift_offsets(off, in.c, k, wp, plane);
+    float *scratch = eg_scratch(g), *acc = scratch + (size_t)in.c * plane;
+    for (int i = lo; i < hi; i++) {
+        float *xp = g->training ? nd->saved + (size_t)i * in.c * plane : scratch;
+        pad_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
+        for (int co = 0; co < out.c; co++)
+            for (int p = 0; p < n_out; p++) acc[(size_t)co * n_out + p] = b[co];
+        eg_gemm_nn_rows(out.c, n_out, rows, w, rows, xp, off, acc, n_out);
+        float *y = nd->y + (size_t)i * outsz;
+        for (int co = 0; co < out.c; co++)
+            for (int r = 0; r < out.h; r++)
+                memcpy(y + ((size_t)co * out.h + r) * out.w, acc + (size_t)co * n_out + (size_t)r * wp,
+                       (size_t)out.w * sizeof *y);
+    }
+}
+
+static void same_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+{
+    eg_node *src = &g->nodes[nd->inputs[0]];
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    int k = nd->kernel, kk = k * k, wp = padded_width(nd), n_out = in.h * wp, m = hi - lo;
+    size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
+    float *dyp = eg_scratch(g), *dxp = dyp + (size_t)m * out.c * plane, *wf = dxp + (size_t)in.c * n_out;
+    for (int i = 0; i < m; i++)
+        pad_planes(dyp + (size_t)i * out.c * plane, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w,
+                   nd->pad, wp, plane);
+    /* dW[co, (ci,ky,kx)] = sum over images and padded rows of dy[co] . shifted x[ci];
+     * dy's pad columns are zero, so the padded rows add nothing extra */
+    ptrdiff_t off[SAME_MAX_ROWS];
+    shift_offsets(off, in.c, k, wp, plane);
+    eg_gemm_nt_batch_rows(m, out.c, in.c * kk, n_out, dyp + (size_t)nd->pad * wp + nd->pad, (int)plane,
+                          (size_t)out.c * plane, nd->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
+                          eg_tgrad(g, nd, 0), in.c * kk);
+    float *db = eg_tgrad(g, nd, 1);
+    for (int i = lo; i < hi; i++)
+        for (int co = 0; co < out.c; co++) db[co] += eg_sum(nd->dy + (size_t)i * outsz + (size_t)co * out.h * out.w, (size_t)out.h * out.w);
+    if (!nd->needs_dx) return;
+    /* dx is the same convolution of dy with flipped filters, channels swapped */
+    const float *w = nd->param[0];
+    for (int ci = 0; ci < in.c; ci++)
+        for (int co = 0; co < out.c; co++)
+            for (int t = 0; t < kk; t++)
+                wf[((size_t)ci * out.c + co) * kk + t] = w[((size_t)co * in.c + ci) * kk + (kk - 1 - t)];
+    shift_offsets(off, out.c, k, wp, plane);
+    for (int i = 0; i < m; i++) {
+        memset(dxp, 0, (size_t)in.c * n_out * sizeof *dxp);
+        eg_gemm_nn_rows(in.c, n_out, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * plane, off, dxp, n_out);
+        float *dx = src->dy + (size_t)(lo + i) * insz;
+        for (int ci = 0; ci < in.c; ci++)
+            for (int r = 0; r < in.h; r++) {
+                float *restrict d = dx + ((size_t)ci * in.h + r) * in.w;
+                const float *restrict s = dxp + (size_t)ci * n_out + (size_t)r * wp;
+                if (nd->dx_add[0])
+                    for (int c = 0; c < in.w; c++) d[c] += s[c];
+                else
+                    memcpy(d, s, (size_t)in.w * sizeof *d);
+            }
+    }
+}
+
+/* ------------------------------------------------------ any convolution */
+
+static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
@@ -64,13 +189,12 @@ static void conv2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     }
 }
 
-static void conv2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void im2col_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ckk = in.c * nd->kernel * nd->kernel, ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
-    if (hi <= lo) return;
     /* dW += sum over images of dy_i col_i^T; db += sums of dy */
     float *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
     eg_gemm_nt_batch(hi - lo, out.c, ckk, ohw, nd->dy + (size_t)lo * outsz, ohw, outsz,
@@ -89,6 +213,16 @@ static void conv2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
         if (!nd->dx_add[0]) memset(dx, 0, insz * sizeof *dx);
         eg_col2im_add(dx, dcol, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
     }
+}
+
+static void conv2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+{
+    if (hi > lo) (is_same(nd) ? same_forward : im2col_forward)(g, nd, lo, hi);
+}
+
+static void conv2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+{
+    if (hi > lo) (is_same(nd) ? same_backward : im2col_backward)(g, nd, lo, hi);
 }
 
 /* weight [out, in, k, k]: output channels are its first axis. */

@@ -8,7 +8,14 @@
 
 eg_status eg_surgery_keep(eg_graph *g, const eg_dep_group *grp, const int *keep, int nkeep, eg_error *err)
 {
+    if (grp->root < 0 || grp->root >= g->nnodes)
+        return eg_fail(err, EG_ERR_ARG, "dependency group names node %d; %s has %d nodes", grp->root, g->name,
+                       g->nnodes);
     const char *root = g->nodes[grp->root].name;
+    /* A group built before an earlier surgery would slice past the arrays. */
+    if (grp->channels != g->nodes[grp->root].out_shape.c)
+        return eg_fail(err, EG_ERR_ARG, "dependency group of '%s' is stale: built for %d channels, the node now has %d; rebuild it",
+                       root, grp->channels, g->nodes[grp->root].out_shape.c);
     if (nkeep < 1)
         return eg_fail(err, EG_ERR_ARG, "pruning would remove all %d channels of '%s'; at least one must stay",
                        grp->channels, root);

@@ -3,6 +3,7 @@
  * name the file, line and column. */
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,8 @@ static int parse_num(const char *v, double *out)
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (end == v || *end || errno || d != d) return -1;
+    /* no "inf", "nan", nor the hexadecimal strtod also reads */
+    if (end == v || *end || errno || !isfinite(d) || strpbrk(v, "xX")) return -1;
     *out = d;
     return 0;
 }
@@ -31,7 +33,8 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
 {
     double d = 0;
     int isnum = !parse_num(v, &d);
-    int isint = isnum && d == (long)d && !strpbrk(v, ".eE");
+    /* range first: converting a double beyond long is undefined */
+    int isint = isnum && fabs(d) <= 1e15 && d == (double)(long)d && !strpbrk(v, ".eE");
 #define NEED_INT(lo)                                                                         \
     if (!isint || d < (lo) || d > 1e9)                                                      \
     RFAIL(col, "%s: expected an integer >= %d, found '%s'", key, (lo), v)
@@ -129,6 +132,8 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         char *eq = strchr(tok[t], '=');
         if (!eq || eq == tok[t]) RFAIL(col[t], "expected key=value, found '%s'", tok[t]);
         *eq = 0;
+        for (int u = 1; u < t; u++)  /* earlier tokens are keys by now */
+            if (!strcmp(tok[u], tok[t])) RFAIL(col[t], "key '%s' given twice (first at column %d)", tok[t], col[u]);
         eg_status st = stage_kv(r, &s, line, col[t], tok[t], eq + 1, err);
         if (st) return st;
     }

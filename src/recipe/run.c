@@ -1,9 +1,11 @@
 /* The stage runner: loads the model and data a recipe names, runs its train,
  * prune and eval stages in order, prints what each did and builds the JSON
  * report. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -63,11 +65,23 @@ static void json_ints(eg_json *j, const char *key, const int *v, int n)
     eg_json_array_end(j);
 }
 
+/* Channels a prune stage removes from a layer with c channels. */
+static int prune_count(const eg_stage *s, int c)
+{
+    return s->amount_is_count ? (int)s->amount : (int)(s->amount * c + 0.5);
+}
+
 /* Checks every prune stage against the model before anything runs, so a
- * typo fails in a second, not after an epoch of training. */
+ * typo fails in a second, not after an epoch of training. Channel counts
+ * are followed through the stages: a fraction, or a second prune of the
+ * same layer, that would leave no channel fails here too. */
 static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *err)
 {
-    for (int i = 0; i < r->nstages; i++) {
+    int *left = malloc((size_t)g->nnodes * sizeof *left);
+    if (!left) return eg_fail(err, EG_ERR_NOMEM, "out of memory checking %s", r->path);
+    for (int k = 0; k < g->nnodes; k++) left[k] = g->nodes[k].out_shape.c;
+    eg_status st = EG_OK;
+    for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
         if (s->kind != EG_STAGE_PRUNE) continue;
         int node = eg_graph_find(g, s->layer);
@@ -76,17 +90,46 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
             for (int k = 0; k < g->nnodes; k++)
                 if (g->nodes[k].nparams && strlen(names) + EG_NAME_MAX + 3 < sizeof names)
                     strcat(strcat(names, names[0] ? ", " : ""), g->nodes[k].name);
-            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: prune layer=%s: model %s has no such node; its layers are: %s",
-                           r->path, s->line, s->layer, g->name, names);
+            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: prune layer=%s: model %s has no such node; its layers are: %s",
+                         r->path, s->line, s->layer, g->name, names);
+            break;
         }
         eg_dep_group grp;
         eg_error e2;
-        if (eg_depgroup_build(g, node, &grp, &e2))
-            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: %s", r->path, s->line, e2.msg);
-        if (s->amount_is_count && s->amount >= grp.channels)
-            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: prune amount=%g: layer %s has %d channels, so at most %d can be removed",
-                           r->path, s->line, s->amount, s->layer, grp.channels, grp.channels - 1);
+        if (eg_depgroup_build(g, node, &grp, &e2)) {
+            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: %s", r->path, s->line, e2.msg);
+            break;
+        }
+        int c = left[node], count = prune_count(s, c);
+        if (count >= c)
+            st = eg_fail(err, EG_ERR_RECIPE,
+                         "%s:%d: prune amount=%g would remove %d of the %d channels layer %s has%s; at most %d can be removed",
+                         r->path, s->line, s->amount, count, c, s->layer,
+                         c < grp.channels ? " left after the earlier prune stages" : "", c - 1);
+        left[node] = c - count;
     }
+    free(left);
+    return st;
+}
+
+/* The report's folder is checked before the run too, so a typo in --json
+ * fails at once, not after the training it was meant to record. */
+static eg_status check_report_path(const char *json, eg_error *err)
+{
+    char dir[4096];
+    const char *slash = strrchr(json, '/');
+    struct stat sb;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == json ? 1 : (int)(slash - json), json);
+    if (!*json) return eg_fail(err, EG_ERR_IO, "--json: expected a file name, found an empty string");
+    if ((slash && !slash[1]) || (!stat(json, &sb) && S_ISDIR(sb.st_mode)))
+        return eg_fail(err, EG_ERR_IO, "--json %s: expected a file name, found a folder", json);
+    if (stat(dir, &sb))
+        return eg_fail(err, EG_ERR_IO, "--json %s: folder %s: %s", json, dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return eg_fail(err, EG_ERR_IO, "--json %s: %s is not a folder", json, dir);
+    if (access(dir, W_OK))
+        return eg_fail(err, EG_ERR_IO, "--json %s: cannot write in folder %s: %s", json, dir, strerror(errno));
     return EG_OK;
 }
 
@@ -165,7 +208,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
     eg_status st = eg_depgroup_build(g, node, &grp, err);
     if (st) return st;
     int c = grp.channels;
-    int count = s->amount_is_count ? (int)s->amount : (int)(s->amount * c + 0.5);
+    int count = prune_count(s, c);
     if (count >= c)
         return eg_fail(err, EG_ERR_ARG, "%s:%d: removing %d of the %d channels of %s would leave none",
                        R->r->path, s->line, count, c, s->layer);
@@ -229,6 +272,10 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     else snprintf(data_dir, sizeof data_dir, "data/mnist");
     eg_set_threads(o->threads);
 
+    if (o->json) {
+        eg_status st = check_report_path(o->json, err);
+        if (st) return st;
+    }
     eg_graph g;
     eg_status st = eg_graph_load_spec(&g, model_path, err);
     if (st) return st;

@@ -1,0 +1,177 @@
+/* Kernel tests: fast GEMMs vs the reference loops, im2col vs a direct gather, col2im as its adjoint. */
+/* Shapes are odd on purpose, leading dimensions padded, C non-zero. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "internal.h"
+
+static const int sizes[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100};
+#define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
+
+static float *alloc_fill(size_t n, eg_rng *r, float lo, float hi)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = eg_rng_range(r, lo, hi);
+    return p;
+}
+
+static float *abs_copy(const float *p, size_t n)
+{
+    float *q = malloc((n ? n : 1) * sizeof *q);
+    for (size_t i = 0; i < n; i++) q[i] = fabsf(p[i]);
+    return q;
+}
+
+typedef void gemm_fn(int, int, int, const float *, int, const float *, int, float *, int);
+
+/* One product C += A op(B) with padded leading dimensions. The bound is
+ * relative to the size of the terms, sum |a||b| + |c0|, which is what float
+ * rounding scales with (a result near zero after cancellation is no looser). */
+static void one_gemm(const char *name, gemm_fn *fast, gemm_fn *ref, int nt, int M, int N, int K, int pad,
+                     eg_rng *r)
+{
+    int lda = K + pad, ldb = (nt ? K : N) + 2 * pad, ldc = N + 3 * pad;
+    size_t brows = nt ? (size_t)N : (size_t)K;
+    /* exact sizes (the last row has no padding) so ASan sees any overread */
+    size_t asz = (size_t)(M - 1) * lda + K, bsz = (brows - 1) * ldb + (nt ? K : N),
+           csz = (size_t)(M - 1) * ldc + N;
+    float *A = alloc_fill(asz, r, -1, 1), *B = alloc_fill(bsz, r, -1, 1), *C0 = alloc_fill(csz, r, -2, 2);
+    float *Cf = malloc(csz * sizeof *Cf), *Cr = malloc(csz * sizeof *Cr);
+    memcpy(Cf, C0, csz * sizeof *Cf);
+    memcpy(Cr, C0, csz * sizeof *Cr);
+    fast(M, N, K, A, lda, B, ldb, Cf, ldc);
+    ref(M, N, K, A, lda, B, ldb, Cr, ldc);
+    float *Aa = abs_copy(A, asz), *Ba = abs_copy(B, bsz), *scale = abs_copy(C0, csz);
+    ref(M, N, K, Aa, lda, Ba, ldb, scale, ldc);
+
+    int bad = 0;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc && (size_t)i * ldc + j < csz; j++) {
+            size_t at = (size_t)i * ldc + j;
+            if (j >= N) {
+                /* padding between rows must be left alone */
+                if (Cf[at] != C0[at] && bad++ < 3)
+                    fprintf(stderr, "  %s M=%d N=%d K=%d: padding C[%d][%d] changed\n", name, M, N, K, i, j);
+                continue;
+            }
+            double d = fabs((double)Cf[at] - Cr[at]);
+            if (!(d <= 1e-5 * scale[at]) && bad++ < 3)
+                fprintf(stderr, "  %s M=%d N=%d K=%d lda=%d ldb=%d ldc=%d: C[%d][%d] = %.9g, want %.9g\n",
+                        name, M, N, K, lda, ldb, ldc, i, j, Cf[at], Cr[at]);
+        }
+    CHECK(bad == 0, "%s M=%d N=%d K=%d: %d wrong values", name, M, N, K, bad);
+    free(A), free(B), free(C0), free(Cf), free(Cr), free(Aa), free(Ba), free(scale);
+}
+
+static void test_gemm(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 7);
+    int done = 0;
+    for (int a = 0; a < NSIZES; a++)
+        for (int b = 0; b < NSIZES; b++)
+            for (int c = 0; c < NSIZES; c++) {
+                int M = sizes[a], N = sizes[b], K = sizes[c];
+                /* every size on each axis at least once with small others,
+                 * plus a random third of the rest */
+                int edge = (a < 4) + (b < 4) + (c < 4) >= 2;
+                if (!edge && eg_rng_below(&r, 3)) continue;
+                int pad = (int)eg_rng_below(&r, 4);  /* 0 too: tight rows */
+                one_gemm("gemm_nn", eg_gemm_nn, eg_gemm_nn_ref, 0, M, N, K, pad, &r);
+                one_gemm("gemm_nt", eg_gemm_nt, eg_gemm_nt_ref, 1, M, N, K, pad + 1, &r);
+                done++;
+            }
+    CHECK(done > 500, "only %d shapes tried", done);
+}
+
+/* x[c][iy][ix], zero outside the image. */
+static float pixel(const float *x, int H, int W, int c, int iy, int ix)
+{
+    return iy < 0 || iy >= H || ix < 0 || ix >= W ? 0.0f : x[((size_t)c * H + iy) * W + ix];
+}
+
+static void test_im2col(void)
+{
+    static const int ks[] = {1, 3, 5}, strides[] = {1, 2}, pads[] = {0, 1, 2}, hs[] = {1, 3, 5, 7, 9},
+                     ws[] = {1, 5, 7, 11}, cs[] = {1, 3};
+    eg_rng r;
+    eg_rng_seed(&r, 11);
+    int cases = 0, bad_im2col = 0, bad_adj = 0, bad_col2im = 0;
+    for (int ki = 0; ki < 3; ki++)
+        for (int si = 0; si < 2; si++)
+            for (int pi = 0; pi < 3; pi++)
+                for (int hi = 0; hi < 5; hi++)
+                    for (int wi = 0; wi < 4; wi++)
+                        for (int ci = 0; ci < 2; ci++) {
+                            int k = ks[ki], s = strides[si], p = pads[pi], H = hs[hi], W = ws[wi], C = cs[ci];
+                            if (H + 2 * p < k || W + 2 * p < k) continue;
+                            int OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+                            size_t xn = (size_t)C * H * W, rows = (size_t)C * k * k, cn = rows * OH * OW;
+                            float *x = alloc_fill(xn, &r, -1, 1), *col = malloc(cn * sizeof *col);
+                            /* NaN everywhere first: a value im2col forgets to write shows */
+                            for (size_t i = 0; i < cn; i++) col[i] = NAN;
+                            eg_im2col(col, x, C, H, W, k, s, p, OH, OW);
+                            int bad = 0;
+                            for (int c = 0; c < C; c++)
+                                for (int ky = 0; ky < k; ky++)
+                                    for (int kx = 0; kx < k; kx++)
+                                        for (int oy = 0; oy < OH; oy++)
+                                            for (int ox = 0; ox < OW; ox++) {
+                                                size_t row = ((size_t)c * k + ky) * k + kx;
+                                                float got = col[row * OH * OW + (size_t)oy * OW + ox];
+                                                float want = pixel(x, H, W, c, oy * s - p + ky, ox * s - p + kx);
+                                                if (!(got == want)) bad++;
+                                            }
+                            if (bad && bad_im2col++ < 3)
+                                fprintf(stderr, "  im2col C=%d H=%d W=%d k=%d s=%d p=%d: %d wrong\n", C, H, W,
+                                        k, s, p, bad);
+
+                            /* adjoint: <im2col(x), d> == <x, col2im(d)>; col2im adds onto dx0 */
+                            float *d = alloc_fill(cn, &r, -1, 1), *dx0 = alloc_fill(xn, &r, -1, 1);
+                            float *dx = malloc(xn * sizeof *dx);
+                            memcpy(dx, dx0, xn * sizeof *dx);
+                            eg_col2im_add(dx, d, C, H, W, k, s, p, OH, OW);
+                            double lhs = 0, rhs = 0, mag = 0;
+                            for (size_t i = 0; i < cn; i++) lhs += (double)col[i] * d[i], mag += fabs((double)col[i] * d[i]);
+                            for (size_t i = 0; i < xn; i++) rhs += (double)x[i] * ((double)dx[i] - dx0[i]);
+                            if (!(fabs(lhs - rhs) <= 1e-5 * (mag + 1)) && bad_adj++ < 3)
+                                fprintf(stderr, "  col2im adjoint C=%d H=%d W=%d k=%d s=%d p=%d: %.9g vs %.9g\n",
+                                        C, H, W, k, s, p, lhs, rhs);
+
+                            /* and element by element, against a direct scatter */
+                            double *want = malloc(xn * sizeof *want);
+                            for (size_t i = 0; i < xn; i++) want[i] = dx0[i];
+                            for (int c = 0; c < C; c++)
+                                for (int ky = 0; ky < k; ky++)
+                                    for (int kx = 0; kx < k; kx++)
+                                        for (int oy = 0; oy < OH; oy++)
+                                            for (int ox = 0; ox < OW; ox++) {
+                                                int iy = oy * s - p + ky, ix = ox * s - p + kx;
+                                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                                size_t row = ((size_t)c * k + ky) * k + kx;
+                                                want[((size_t)c * H + iy) * W + ix] +=
+                                                    d[row * OH * OW + (size_t)oy * OW + ox];
+                                            }
+                            bad = 0;
+                            for (size_t i = 0; i < xn; i++)
+                                if (!(fabs(dx[i] - want[i]) <= 1e-5 * (fabs(want[i]) + 1))) bad++;
+                            if (bad && bad_col2im++ < 3)
+                                fprintf(stderr, "  col2im C=%d H=%d W=%d k=%d s=%d p=%d: %d wrong\n", C, H, W,
+                                        k, s, p, bad);
+                            free(x), free(col), free(d), free(dx0), free(dx), free(want);
+                            cases++;
+                        }
+    CHECK(bad_im2col == 0, "im2col differs from the direct gather in %d of %d cases", bad_im2col, cases);
+    CHECK(bad_adj == 0, "col2im is not im2col's adjoint in %d of %d cases", bad_adj, cases);
+    CHECK(bad_col2im == 0, "col2im differs from the direct scatter in %d of %d cases", bad_col2im, cases);
+    CHECK(cases > 250, "only %d im2col cases", cases);
+}
+
+int main(void)
+{
+    test_gemm();
+    test_im2col();
+    return check_report("kernels");
+}
