@@ -107,6 +107,8 @@ typedef struct eg_node {
     int32_t *argmax;  /* maxpool: index of each output's source */
     int dx_add[EG_MAX_INPUTS]; /* backward adds into the input's dy (else writes) */
     int needs_dx;     /* some input wants a gradient */
+    int relu_folded;  /* a relu whose consumer applies it (its y/dy alias its input's) */
+    int relu_in;      /* applies the relu folded into its input */
     double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
 } eg_node;
 

@@ -32,6 +32,8 @@ typedef struct {
      * this thread's block (eg_tgrad). */
     void (*forward)(eg_graph *g, eg_node *nd, int lo, int hi);
     void (*backward)(eg_graph *g, eg_node *nd, int lo, int hi);
+    /* Can apply a relu of its input itself (may be NULL: no). */
+    int (*folds_relu)(const eg_node *nd);
     /* Channel hooks for surgery: keep output channels / input channels. */
     void (*keep_out)(eg_node *nd, float **p, const int *keep, int nkeep);
     void (*keep_in)(eg_node *nd, float **p, const int *keep, int nkeep, int block);
@@ -122,11 +124,17 @@ void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B
 void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc);
 
-/* 2x2, stride 2 max pooling of one H x W plane (H, W even) into y
- * [H/2 x W/2]; code (may be NULL) gets each window's winner 0..3 in scan
- * order; scratch holds H*W floats. Backward writes every element of dx. */
-void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W);
+/* 2x2, stride 2 max pooling of an H x W plane (H, W even; planes may be
+ * stacked) into y [H/2 x W/2]; code (may be NULL) gets each window's winner
+ * 0..3 in scan order. With relu, y = max(0, max) and a window with no
+ * positive value gets winner 4. Backward writes every element of dx. Both
+ * need eg_pool2x2_scratch(H, W) floats of scratch. */
+size_t eg_pool2x2_scratch(int H, int W);
+void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W, int relu);
 void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W);
+
+/* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
+void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);
 
 /* The sum of n floats, vectorized, in an order fixed by n alone. */
 float eg_sum(const float *x, size_t n);

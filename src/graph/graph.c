@@ -76,10 +76,36 @@ void eg_graph_init_params(eg_graph *g, eg_rng *rng)
 /* Rounds up to whole 64-byte lines so every buffer starts aligned. */
 static size_t pad16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+static int consumers(const eg_graph *g, int node, int *last)
+{
+    int count = 0;
+    for (int i = node + 1; i < g->nnodes; i++)
+        for (int s = 0; s < g->nodes[i].ninputs; s++)
+            if (g->nodes[i].inputs[s] == node) count++, *last = i;
+    return count;
+}
+
+/* A relu between a node and an op that can apply it itself (a 2x2 pool)
+ * is folded into that op when nothing else reads either side of it. */
+static void fold_relus(eg_graph *g)
+{
+    for (int i = 0; i < g->nnodes; i++) g->nodes[i].relu_folded = g->nodes[i].relu_in = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *r = &g->nodes[i];
+        int q, unused;
+        if (r->op != EG_OP_RELU || g->nodes[r->inputs[0]].op == EG_OP_INPUT) continue;
+        if (consumers(g, r->inputs[0], &unused) != 1 || consumers(g, i, &q) != 1) continue;
+        if (!eg_ops[g->nodes[q].op]->folds_relu || !eg_ops[g->nodes[q].op]->folds_relu(&g->nodes[q])) continue;
+        r->relu_folded = 1;
+        g->nodes[q].relu_in = 1;
+    }
+}
+
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
 {
     if (threads < 1) threads = 1;
     if (g->arena && g->batch == n && g->training == training && g->threads == threads) return EG_OK;
+    fold_relus(g);
     size_t total = 0, scratch = 0, tgrads = training ? pad16(g->nparam) * (size_t)threads : 0;
     for (int pass = 0; pass < 2; pass++) {
         float *at = g->arena;
@@ -89,9 +115,15 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
             const eg_op_def *op = eg_ops[nd->op];
             size_t out = (size_t)n * eg_shape_size(nd->out_shape);
             size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd) : 0;
-            size_t y = nd->op == EG_OP_INPUT ? 0 : pad16(out);
-            size_t dy = training && nd->op != EG_OP_INPUT ? pad16(out) : 0;
-            if (pass) {
+            size_t y = nd->op == EG_OP_INPUT || nd->relu_folded ? 0 : pad16(out);
+            size_t dy = training && nd->op != EG_OP_INPUT && !nd->relu_folded ? pad16(out) : 0;
+            if (pass && nd->relu_folded) {
+                /* works in place on its input's buffers, through its consumer */
+                nd->y = g->nodes[nd->inputs[0]].y;
+                nd->dy = g->nodes[nd->inputs[0]].dy;
+                nd->saved = NULL;
+                nd->argmax = NULL;
+            } else if (pass) {
                 nd->y = y ? at : NULL;
                 nd->dy = dy ? at + y : NULL;
                 nd->saved = saved ? at + y + dy : NULL;
@@ -165,7 +197,7 @@ void eg_graph_forward(eg_graph *g, const float *x, int n)
         int lo, hi;
         eg_split(n, eg_thread_id(), eg_team_size(), &lo, &hi);
         for (int i = 0; i < g->nnodes; i++)
-            if (g->nodes[i].op != EG_OP_INPUT) run_node(g, &g->nodes[i], 0, lo, hi);
+            if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded) run_node(g, &g->nodes[i], 0, lo, hi);
     }
 }
 
@@ -185,7 +217,7 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
         memcpy(last->dy + lo * k, dout + lo * k, (size_t)(hi - lo) * k * sizeof *dout);
         for (int i = g->nnodes - 1; i >= 0; i--) {
             eg_node *nd = &g->nodes[i];
-            if (nd->op == EG_OP_INPUT || (!nd->needs_dx && !nd->nparams)) continue;
+            if (nd->op == EG_OP_INPUT || nd->relu_folded || (!nd->needs_dx && !nd->nparams)) continue;
             run_node(g, nd, 1, lo, hi);
         }
 #pragma omp barrier

@@ -1,9 +1,13 @@
 /* Max pooling over 2x2 windows with stride 2 on planes of even size, the
- * case every small CNN uses, as flat branch-free loops the compiler
- * vectorizes. The winner of a window is its first maximum in scan order
- * (as PyTorch picks it): the better of each row pair, then the bottom row
- * only if strictly greater. Both directions go through a scratch of H*W
- * floats: one pass along rows, one across them. */
+ * case every small CNN uses, written with vectors. The winner of a window is
+ * its first maximum in scan order (as PyTorch picks it): the better of each
+ * row's pair, then the bottom row only if strictly greater. A plane stacked
+ * on planes of even height pools like one tall plane, so callers pass many
+ * planes at once. Rows in the scratch are written with whole vectors that
+ * may spill into the next row, which is written afterwards, or into a gap
+ * of one vector left after each array. */
+#include <string.h>
+
 #include "internal.h"
 #include "kernels/vec.h"
 
@@ -12,12 +16,14 @@ static const vi odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
 static const vi zip_lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
 static const vi zip_hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 
+size_t eg_pool2x2_scratch(int H, int W) { return (size_t)2 * H * W + 4 * VL; }
+
 void eg_pool2x2_forward(float *restrict y, int32_t *restrict code, float *restrict scratch,
-                        const float *restrict x, int H, int W)
+                        const float *restrict x, int H, int W, int relu)
 {
-    int OW = W / 2, pairs = H * OW;
-    float *restrict hm = scratch, *restrict hk = scratch + pairs;
-    /* horizontal: W is even, so pairs never straddle two rows */
+    int OW = W / 2, pairs = H * OW, outs = pairs / 2;
+    float *hm = scratch, *hk = hm + pairs, *ys = hk + pairs + VL, *kf = ys + outs + VL;
+    /* along rows: W is even, so pairs never straddle two rows */
     int i = 0;
     for (; i + VL <= pairs; i += VL) {
         vf v0 = vload(x + 2 * i), v1 = vload(x + 2 * i + VL);
@@ -31,46 +37,55 @@ void eg_pool2x2_forward(float *restrict y, int32_t *restrict code, float *restri
         hm[i] = b > a ? b : a;
         hk[i] = b > a ? 1.0f : 0.0f;
     }
-    for (int oy = 0; oy < H / 2; oy++) {
-        const float *restrict tm = hm + (size_t)(2 * oy) * OW, *restrict bm = tm + OW;
-        const float *restrict tk = hk + (size_t)(2 * oy) * OW, *restrict bk = tk + OW;
-        float *restrict yr = y + (size_t)oy * OW;
-        int32_t *restrict cr = code ? code + (size_t)oy * OW : NULL;
-        if (cr) {
-            for (int ox = 0; ox < OW; ox++) {
-                int bottom = bm[ox] > tm[ox];
-                yr[ox] = bottom ? bm[ox] : tm[ox];
-                cr[ox] = bottom ? 2 + (int)bk[ox] : (int)tk[ox];
+    /* across rows, a whole vector per output row */
+    for (int r = 0; r < H / 2; r++)
+        for (int c = 0; c < OW; c += VL) {
+            size_t t = (size_t)(2 * r) * OW + c, o = (size_t)r * OW + c;
+            vf top = vload(hm + t), bot = vload(hm + t + OW);
+            vi down = bot > top;
+            vf m = vselect(down, bot, top);
+            vf k = vselect(down, vload(hk + t + OW) + 2.0f, vload(hk + t));  /* the winner 0..3 */
+            if (relu) {
+                /* relu after the max: a window whose max is not positive is
+                 * 0 and sends no gradient (winner 4, which matches none) */
+                vi dead = m <= vbroadcast(0.0f);
+                m = vselect(dead, vbroadcast(0.0f), m);
+                k = vselect(dead, vbroadcast(4.0f), k);
             }
-        } else {
-            for (int ox = 0; ox < OW; ox++) yr[ox] = bm[ox] > tm[ox] ? bm[ox] : tm[ox];
+            vstore(ys + o, m);
+            vstore(kf + o, k);
         }
-    }
+    memcpy(y, ys, (size_t)outs * sizeof *y);
+    if (code)
+        for (int j = 0; j < outs; j++) code[j] = (int32_t)kf[j];
 }
 
 void eg_pool2x2_backward(float *restrict dx, const float *restrict dy, const int32_t *restrict code,
                          float *restrict scratch, int H, int W)
 {
-    int OW = W / 2, pairs = H * OW;
-    float *restrict pv = scratch, *restrict pk = scratch + pairs;
-    /* vertical: each window's gradient goes to its top or its bottom pair */
-    for (int oy = 0; oy < H / 2; oy++) {
-        const float *restrict d = dy + (size_t)oy * OW;
-        const int32_t *restrict c = code + (size_t)oy * OW;
-        float *restrict tv = pv + (size_t)(2 * oy) * OW, *restrict bv = tv + OW;
-        float *restrict tk = pk + (size_t)(2 * oy) * OW, *restrict bk = tk + OW;
-        for (int ox = 0; ox < OW; ox++) {
-            float g = d[ox], right = (float)(c[ox] & 1);
-            tv[ox] = c[ox] < 2 ? g : 0.0f;
-            bv[ox] = c[ox] < 2 ? 0.0f : g;
-            tk[ox] = right;
-            bk[ox] = right;
-        }
-    }
-    /* horizontal: every input lies in exactly one window, so all are written */
+    int OW = W / 2, pairs = H * OW, outs = pairs / 2;
+    float *dys = scratch, *kf = dys + outs + VL, *pv = kf + outs + VL, *pk = pv + pairs + VL;
+    memcpy(dys, dy, (size_t)outs * sizeof *dys);
+    for (int j = 0; j < outs; j++) kf[j] = (float)code[j];
+    /* across rows: each window's gradient goes to its top or its bottom
+     * pair, with which of the two it is; all top rows of a row pair first,
+     * since their spill lands in the bottom row */
+    vf zero = vbroadcast(0.0f), one = vbroadcast(1.0f), two = vbroadcast(2.0f);
+    for (int r = 0; r < H / 2; r++)
+        for (int half = 0; half < 2; half++)
+            for (int c = 0; c < OW; c += VL) {
+                size_t o = (size_t)r * OW + c, t = (size_t)(2 * r + half) * OW + c;
+                vf d = vload(dys + o), k = vload(kf + o);
+                vi lower = k >= two;
+                vi mine = half ? lower & (k < vbroadcast(4.0f)) : ~lower;
+                vf col = vselect(lower, k - two, k);  /* 0 left, 1 right */
+                vstore(pv + t, vselect(mine, d, zero));
+                vstore(pk + t, vselect(col == one, one, zero));
+            }
+    /* along rows: every input lies in exactly one window, so all are written */
     int i = 0;
     for (; i + VL <= pairs; i += VL) {
-        vf v = vload(pv + i), zero = vbroadcast(0.0f);
+        vf v = vload(pv + i);
         vi right = vload(pk + i) != zero;
         vf l = vselect(right, zero, v), r = vselect(right, v, zero);
         vstore(dx + 2 * i, __builtin_shuffle(l, r, zip_lo));

@@ -62,8 +62,7 @@ static void pad_planes(float *dst, const float *src, int c, int h, int w, int pa
 {
     memset(dst, 0, (size_t)c * plane * sizeof *dst);
     for (int ch = 0; ch < c; ch++)
-        for (int y = 0; y < h; y++)
-            memcpy(dst + ch * plane + (size_t)(y + pad) * wp + pad, src + ((size_t)ch * h + y) * w, (size_t)w * sizeof *dst);
+        eg_copy_rows(dst + ch * plane + (size_t)pad * wp + pad, wp, src + (size_t)ch * h * w, w, h, w, 0);
 }
 
 /* Where row (ch, ky, kx) of the virtual im2col matrix starts in padded planes. */
@@ -117,11 +116,8 @@ static void same_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         for (int co = 0; co < out.c; co++)
             for (int p = 0; p < n_out; p++) acc[(size_t)co * n_out + p] = b[co];
         eg_gemm_nn_rows(out.c, n_out, rows, w, rows, xp, off, acc, n_out);
-        float *y = nd->y + (size_t)i * outsz;
-        for (int co = 0; co < out.c; co++)
-            for (int r = 0; r < out.h; r++)
-                memcpy(y + ((size_t)co * out.h + r) * out.w, acc + (size_t)co * n_out + (size_t)r * wp,
-                       (size_t)out.w * sizeof *y);
+        /* padded rows stack like one tall plane: one strided copy crops all */
+        eg_copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
     }
 }
 
@@ -156,16 +152,7 @@ static void same_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     for (int i = 0; i < m; i++) {
         memset(dxp, 0, (size_t)in.c * n_out * sizeof *dxp);
         eg_gemm_nn_rows(in.c, n_out, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * plane, off, dxp, n_out);
-        float *dx = src->dy + (size_t)(lo + i) * insz;
-        for (int ci = 0; ci < in.c; ci++)
-            for (int r = 0; r < in.h; r++) {
-                float *restrict d = dx + ((size_t)ci * in.h + r) * in.w;
-                const float *restrict s = dxp + (size_t)ci * n_out + (size_t)r * wp;
-                if (nd->dx_add[0])
-                    for (int c = 0; c < in.w; c++) d[c] += s[c];
-                else
-                    memcpy(d, s, (size_t)in.w * sizeof *d);
-            }
+        eg_copy_rows(src->dy + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, nd->dx_add[0]);
     }
 }
 

@@ -7,7 +7,7 @@
 
 #include "internal.h"
 
-#define POOL_SCRATCH 8192  /* floats of scratch for the 2x2 kernel: 32 KiB, fits L1 */
+#define POOL_SCRATCH 16384  /* floats of scratch for the 2x2 kernel: 64 KiB */
 
 static int maxpool2d_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -32,9 +32,13 @@ static int is_2x2(const eg_node *nd)
  * plane, so many small planes go through the kernel in one call. */
 static int chunk_planes(const eg_node *nd)
 {
-    int per = (int)(POOL_SCRATCH / ((size_t)nd->in_shape.h * nd->in_shape.w));
+    int per = (int)(POOL_SCRATCH / eg_pool2x2_scratch(nd->in_shape.h, nd->in_shape.w));
     return per < 1 ? 1 : per;
 }
+
+/* A relu just before a 2x2 pool is applied after it instead: max(0, max)
+ * is the same value, on a quarter of the elements. */
+static int maxpool2d_folds_relu(const eg_node *nd) { return is_2x2(nd); }
 
 static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
@@ -47,7 +51,7 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         for (long p0 = first; p0 < planes; p0 += per) {
             long np = planes - p0 < per ? planes - p0 : per;
             eg_pool2x2_forward(nd->y + p0 * ohw, g->training ? nd->argmax + p0 * ohw : NULL, eg_scratch(g),
-                               x + p0 * ihw, (int)np * in.h, in.w);
+                               x + p0 * ihw, (int)np * in.h, in.w, nd->relu_in);
         }
         return;
     }
@@ -100,8 +104,8 @@ static size_t maxpool2d_saved(const eg_node *nd) { return eg_shape_size(nd->out_
 static size_t maxpool2d_scratch(const eg_node *nd, int n)
 {
     (void)n;
-    size_t plane = (size_t)nd->in_shape.h * nd->in_shape.w;
-    return plane > POOL_SCRATCH ? plane : POOL_SCRATCH;
+    size_t one = eg_pool2x2_scratch(nd->in_shape.h, nd->in_shape.w);
+    return one > POOL_SCRATCH ? one : POOL_SCRATCH;
 }
 
 const eg_op_def eg_op_maxpool2d = {
@@ -112,6 +116,7 @@ const eg_op_def eg_op_maxpool2d = {
     .shape = maxpool2d_shape,
     .saved_floats = maxpool2d_saved,
     .scratch_floats = maxpool2d_scratch,
+    .folds_relu = maxpool2d_folds_relu,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
 };
