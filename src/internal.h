@@ -85,7 +85,7 @@ typedef struct {
     char *buf;
     size_t len, cap;
     int depth, oom;
-    int comma[EG_JSON_DEPTH];
+    int comma[EG_JSON_DEPTH], in_array[EG_JSON_DEPTH], scalars_only[EG_JSON_DEPTH];
 } eg_json;
 
 void eg_json_object(eg_json *j, const char *key);
@@ -99,6 +99,24 @@ void eg_json_free(eg_json *j);
 /* Writes to a temporary file beside path, syncs, then renames over path:
  * a failure never leaves a half-written file. */
 eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err);
+
+/* The pieces of a pass, for callers that run a whole training step in one
+ * parallel region (src/train/loop.c). Each is called by every thread of the
+ * region with its own rows [lo, hi) of the batch. */
+void eg_graph_set_input(eg_graph *g, const float *x);
+void eg_graph_forward_part(eg_graph *g, int lo, int hi);
+/* Backward from the output's dy into this thread's own gradient block. */
+void eg_graph_backward_part(eg_graph *g, int lo, int hi);
+/* After a barrier: parameters [plo, phi) of the nt thread blocks, summed in
+ * thread order, added to (add) or written into g->grads. */
+void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add);
+
+/* Cross-entropy of `rows` rows: returns the sum of their losses and, if
+ * dlogits is not NULL, writes their gradient of the mean over n rows. */
+double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k, int n, float *dlogits);
+
+/* The update of parameters [lo, hi) for the optimizer's current step. */
+void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi);
 
 /* --------------------------------------------------------------- kernels */
 

@@ -186,18 +186,48 @@ static void run_node(eg_graph *g, eg_node *nd, int backward, int lo, int hi)
     if (timed) *(backward ? &nd->bwd_seconds : &nd->fwd_seconds) += eg_now() - t0;
 }
 
+void eg_graph_forward_part(eg_graph *g, int lo, int hi)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded) run_node(g, &g->nodes[i], 0, lo, hi);
+}
+
+void eg_graph_backward_part(eg_graph *g, int lo, int hi)
+{
+    memset(g->tgrads + g->nparam * eg_thread_id(), 0, g->nparam * sizeof *g->tgrads);
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->op == EG_OP_INPUT || nd->relu_folded || (!nd->needs_dx && !nd->nparams)) continue;
+        run_node(g, nd, 1, lo, hi);
+    }
+}
+
+void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add)
+{
+    for (int p = plo; p < phi; p++) {
+        float sum = 0;
+        for (int u = 0; u < nt; u++) sum += g->tgrads[g->nparam * u + p];
+        /* one addition per pass, so passes accumulate exactly */
+        g->grads[p] = add ? g->grads[p] + sum : sum;
+    }
+}
+
+void eg_graph_set_input(eg_graph *g, const float *x)
+{
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = (float *)x;  /* read only */
+}
+
 /* One parallel region per pass: each thread takes a fixed share of the batch
  * through every node, so there is no barrier between layers. */
 void eg_graph_forward(eg_graph *g, const float *x, int n)
 {
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = (float *)x;  /* read only */
+    eg_graph_set_input(g, x);
 #pragma omp parallel num_threads(g->threads)
     {
         int lo, hi;
         eg_split(n, eg_thread_id(), eg_team_size(), &lo, &hi);
-        for (int i = 0; i < g->nnodes; i++)
-            if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded) run_node(g, &g->nodes[i], 0, lo, hi);
+        eg_graph_forward_part(g, lo, hi);
     }
 }
 
@@ -211,23 +241,12 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
 #pragma omp parallel num_threads(g->threads)
     {
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
-        float *mine = g->tgrads + g->nparam * t;
-        memset(mine, 0, g->nparam * sizeof *mine);
         eg_split(n, t, nt, &lo, &hi);
         memcpy(last->dy + lo * k, dout + lo * k, (size_t)(hi - lo) * k * sizeof *dout);
-        for (int i = g->nnodes - 1; i >= 0; i--) {
-            eg_node *nd = &g->nodes[i];
-            if (nd->op == EG_OP_INPUT || nd->relu_folded || (!nd->needs_dx && !nd->nparams)) continue;
-            run_node(g, nd, 1, lo, hi);
-        }
+        eg_graph_backward_part(g, lo, hi);
 #pragma omp barrier
-        int plo, phi;
-        eg_split((int)g->nparam, t, nt, &plo, &phi);
-        for (int p = plo; p < phi; p++) {
-            float sum = 0;
-            for (int u = 0; u < nt; u++) sum += g->tgrads[g->nparam * u + p];
-            g->grads[p] += sum;  /* one addition per pass, so passes accumulate exactly */
-        }
+        eg_split((int)g->nparam, t, nt, &lo, &hi);
+        eg_graph_reduce_grads(g, lo, hi, nt, 1);
     }
 }
 

@@ -31,37 +31,49 @@ static void put(eg_json *j, const char *fmt, ...)
     }
 }
 
-/* The comma and the key that come before any value. */
-static void lead(eg_json *j, const char *key)
+/* The comma and the key that come before any value; numbers and strings
+ * in an array stay on one line. */
+static void lead(eg_json *j, const char *key, int scalar)
 {
-    if (j->comma[j->depth]) put(j, ",");
+    int inline_ = scalar && !key && j->depth > 0 && j->in_array[j->depth];
+    if (j->comma[j->depth]) put(j, inline_ ? ", " : ",");
     j->comma[j->depth] = 1;
-    if (j->len) put(j, "\n%*s", 2 * j->depth, "");
+    if (!inline_) {
+        if (j->depth > 0 && j->in_array[j->depth]) j->scalars_only[j->depth] = 0;
+        if (j->len) put(j, "\n%*s", 2 * j->depth, "");
+    }
     if (key) put(j, "\"%s\": ", key);
 }
 
-static void open_(eg_json *j, const char *key, const char *c)
+static void open_(eg_json *j, const char *key, const char *c, int array)
 {
-    lead(j, key);
+    lead(j, key, 0);
     put(j, "%s", c);
     if (j->depth < EG_JSON_DEPTH - 1) j->depth++;
     j->comma[j->depth] = 0;
+    j->in_array[j->depth] = array;
+    j->scalars_only[j->depth] = 1;
 }
 
 static void close_(eg_json *j, const char *c)
 {
+    int flat = j->in_array[j->depth] && j->scalars_only[j->depth];
     j->depth--;
-    put(j, "\n%*s%s", 2 * j->depth, "", c);
+    if (flat)
+        put(j, "%s", c);
+    else
+        put(j, "\n%*s%s", 2 * j->depth, "", c);
+    if (j->depth == 0) put(j, "\n");  /* the document ends with a newline */
 }
 
-void eg_json_object(eg_json *j, const char *key) { open_(j, key, "{"); }
+void eg_json_object(eg_json *j, const char *key) { open_(j, key, "{", 0); }
 void eg_json_object_end(eg_json *j) { close_(j, "}"); }
-void eg_json_array(eg_json *j, const char *key) { open_(j, key, "["); }
+void eg_json_array(eg_json *j, const char *key) { open_(j, key, "[", 1); }
 void eg_json_array_end(eg_json *j) { close_(j, "]"); }
 
 void eg_json_num(eg_json *j, const char *key, double v)
 {
-    lead(j, key);
+    lead(j, key, 1);
     if (v != v || v - v != 0)
         put(j, "null");  /* JSON has no NaN or infinity */
     else
@@ -70,7 +82,7 @@ void eg_json_num(eg_json *j, const char *key, double v)
 
 void eg_json_str(eg_json *j, const char *key, const char *v)
 {
-    lead(j, key);
+    lead(j, key, 1);
     put(j, "\"");
     for (const char *p = v; *p; p++) {
         unsigned char c = (unsigned char)*p;

@@ -18,6 +18,33 @@ static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error 
     return EG_OK;
 }
 
+/* One optimizer step in a single parallel region: each thread takes its rows
+ * forward, through the loss and backward; after one barrier each sums and
+ * applies its share of the parameters' gradients. Returns the mean loss. */
+static float train_step(eg_graph *g, eg_optim *o, const float *x, const uint8_t *labels, int n, double *losses)
+{
+    eg_node *out = &g->nodes[g->nnodes - 1];
+    int k = out->out_shape.c, teams = 1;
+    eg_graph_set_input(g, x);
+    o->step++;
+#pragma omp parallel num_threads(g->threads)
+    {
+        int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
+        eg_split(n, t, nt, &lo, &hi);
+        eg_graph_forward_part(g, lo, hi);
+        losses[t] = eg_xent_rows(out->y + (size_t)lo * k, labels + lo, hi - lo, k, n, out->dy + (size_t)lo * k);
+        eg_graph_backward_part(g, lo, hi);
+#pragma omp barrier
+        eg_split((int)g->nparam, t, nt, &lo, &hi);
+        eg_graph_reduce_grads(g, lo, hi, nt, 0);
+        eg_optim_update(o, g->params, g->grads, (size_t)lo, (size_t)hi);
+        if (t == 0) teams = nt;
+    }
+    double total = 0;
+    for (int t = 0; t < teams; t++) total += losses[t];
+    return (float)(total / n);
+}
+
 static void progress(int done, int total, double t0, double loss)
 {
     int width = 30, filled = (int)((long)width * done / total);
@@ -35,19 +62,20 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
 {
     eg_status s = check_labels(g, ds, err);
     if (s) return s;
-    int bs = opts->batch, k = eg_graph_output(g)->out_shape.c;
+    int bs = opts->batch;
     if (bs < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", bs);
     if (bs > ds->n) bs = ds->n;
     size_t insz = (size_t)ds->c * ds->h * ds->w;
     int32_t *order = malloc((size_t)ds->n * sizeof *order);
-    float *xb = malloc((size_t)bs * insz * sizeof *xb), *dlogits = malloc((size_t)bs * k * sizeof *dlogits);
+    float *xb = malloc((size_t)bs * insz * sizeof *xb);
+    double *losses = malloc((size_t)eg_thread_count() * sizeof *losses);
     uint8_t *yb = malloc((size_t)bs);
-    if (!order || !xb || !dlogits || !yb || eg_graph_prepare(g, bs, 1, eg_thread_count())) {
-        free(order), free(xb), free(dlogits), free(yb);
+    if (!order || !xb || !losses || !yb || eg_graph_prepare(g, bs, 1, eg_thread_count())) {
+        free(order), free(xb), free(losses), free(yb);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for training at batch %d", bs);
     }
     if (o->n != g->nparam && eg_optim_bind(o, g->nparam)) {
-        free(order), free(xb), free(dlogits), free(yb);
+        free(order), free(xb), free(losses), free(yb);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for optimizer state");
     }
     for (int i = 0; i < ds->n; i++) order[i] = i;
@@ -61,12 +89,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
             memcpy(xb + (size_t)i * insz, ds->x + (size_t)order[start + i] * insz, insz * sizeof *xb);
             yb[i] = ds->y[order[start + i]];
         }
-        eg_graph_forward(g, xb, m);
-        float loss = eg_softmax_xent(eg_graph_output(g)->y, yb, m, k, dlogits);
-        eg_graph_zero_grad(g);
-        eg_graph_backward(g, dlogits, m);
-        eg_optim_step(o, g->params, g->grads);
-        total += loss;
+        total += train_step(g, o, xb, yb, m, losses);
         if (opts->progress && (b % every == 0 || b == nbatches - 1))
             progress(b + 1, nbatches, t0, total / (b + 1));
     }
@@ -74,7 +97,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     st->seconds = eg_now() - t0;
     st->loss = total / nbatches;
     st->images = ds->n;
-    free(order), free(xb), free(dlogits), free(yb);
+    free(order), free(xb), free(losses), free(yb);
     return EG_OK;
 }
 

@@ -1,12 +1,12 @@
 /* Softmax cross-entropy, averaged over the batch (PyTorch's CrossEntropyLoss). */
 #include <math.h>
 
-#include "edagari.h"
+#include "internal.h"
 
-float eg_softmax_xent(const float *logits, const uint8_t *labels, int n, int k, float *dlogits)
+double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k, int n, float *dlogits)
 {
     double total = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < rows; i++) {
         const float *z = logits + (size_t)i * k;
         float m = z[0];
         for (int j = 1; j < k; j++) m = z[j] > m ? z[j] : m;
@@ -21,5 +21,10 @@ float eg_softmax_xent(const float *logits, const uint8_t *labels, int n, int k, 
                 d[j] = (float)((exp((double)z[j] - lse) - (j == labels[i])) / n);
         }
     }
-    return (float)(total / n);
+    return total;
+}
+
+float eg_softmax_xent(const float *logits, const uint8_t *labels, int n, int k, float *dlogits)
+{
+    return (float)(eg_xent_rows(logits, labels, n, k, n, dlogits) / n);
 }

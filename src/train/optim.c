@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "edagari.h"
+#include "internal.h"
 
 void eg_optim_init(eg_optim *o, eg_optim_type type, float lr)
 {
@@ -29,10 +29,10 @@ eg_status eg_optim_bind(eg_optim *o, size_t n)
     return EG_OK;
 }
 
-static void sgd_step(eg_optim *o, float *p, const float *g)
+static void sgd_update(eg_optim *o, float *p, const float *g, size_t lo, size_t hi)
 {
     float lr = o->lr, mu = o->momentum, wd = o->weight_decay;
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float d = g[i] + wd * p[i];
         if (mu != 0) {
             /* the first step starts the buffer at the gradient itself */
@@ -43,13 +43,13 @@ static void sgd_step(eg_optim *o, float *p, const float *g)
     }
 }
 
-static void adam_step(eg_optim *o, float *p, const float *g)
+static void adam_update(eg_optim *o, float *p, const float *g, size_t lo, size_t hi)
 {
     float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
     double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
     float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
     float *m = o->m, *v = o->v;
-    for (size_t i = 0; i < o->n; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float d = g[i] + wd * p[i];
         m[i] = m[i] * b1 + d * (1 - b1);
         v[i] = v[i] * b2 + d * d * (1 - b2);
@@ -57,13 +57,18 @@ static void adam_step(eg_optim *o, float *p, const float *g)
     }
 }
 
+void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi)
+{
+    if (o->type == EG_OPTIM_ADAM)
+        adam_update(o, params, grads, lo, hi);
+    else
+        sgd_update(o, params, grads, lo, hi);
+}
+
 void eg_optim_step(eg_optim *o, float *params, const float *grads)
 {
     o->step++;
-    if (o->type == EG_OPTIM_ADAM)
-        adam_step(o, params, grads);
-    else
-        sgd_step(o, params, grads);
+    eg_optim_update(o, params, grads, 0, o->n);
 }
 
 void eg_optim_free(eg_optim *o)
