@@ -45,7 +45,8 @@ static float train_step(eg_graph *g, eg_optim *o, const float *x, const uint8_t 
     return (float)(total / n);
 }
 
-static void progress(int done, int total, double t0, double loss)
+/* The bar after `done` of `total` images. */
+static void progress(long done, long total, double t0, double loss)
 {
     int width = 30, filled = (int)((long)width * done / total);
     double el = eg_now() - t0;
@@ -91,7 +92,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
         }
         total += train_step(g, o, xb, yb, m, losses);
         if (opts->progress && (b % every == 0 || b == nbatches - 1))
-            progress(b + 1, nbatches, t0, total / (b + 1));
+            progress(start + m, ds->n, t0, total / (b + 1));
     }
     if (opts->progress) fprintf(stdout, "\r%*s\r", 80, "");
     st->seconds = eg_now() - t0;
