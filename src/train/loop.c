@@ -18,19 +18,27 @@ static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error 
     return EG_OK;
 }
 
-/* One optimizer step in a single parallel region: each thread takes its rows
- * forward, through the loss and backward; after one barrier each sums and
- * applies its share of the parameters' gradients. Returns the mean loss. */
-static float train_step(eg_graph *g, eg_optim *o, const float *x, const uint8_t *labels, int n, double *losses)
+/* One optimizer step on the samples order[0..n) of ds, in a single parallel
+ * region: each thread gathers its rows of the batch and takes them forward,
+ * through the loss and backward; after one barrier each sums and applies its
+ * share of the parameters' gradients. xb and yb hold the batch. Returns the
+ * mean loss. */
+static float train_step(eg_graph *g, eg_optim *o, const eg_dataset *ds, const int32_t *order, int n, float *xb,
+                        uint8_t *labels, double *losses)
 {
     eg_node *out = &g->nodes[g->nnodes - 1];
     int k = out->out_shape.c, teams = 1;
-    eg_graph_set_input(g, x);
+    size_t insz = (size_t)ds->c * ds->h * ds->w;
+    eg_graph_set_input(g, xb);
     o->step++;
 #pragma omp parallel num_threads(g->threads)
     {
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
         eg_split(n, t, nt, &lo, &hi);
+        for (int i = lo; i < hi; i++) {
+            memcpy(xb + (size_t)i * insz, ds->x + (size_t)order[i] * insz, insz * sizeof *xb);
+            labels[i] = ds->y[order[i]];
+        }
         eg_graph_forward_part(g, lo, hi);
         losses[t] = eg_xent_rows(out->y + (size_t)lo * k, labels + lo, hi - lo, k, n, out->dy + (size_t)lo * k);
         eg_graph_backward_part(g, lo, hi);
@@ -86,11 +94,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     double t0 = eg_now(), total = 0;
     for (int b = 0; b < nbatches; b++) {
         int start = b * bs, m = ds->n - start < bs ? ds->n - start : bs;
-        for (int i = 0; i < m; i++) {
-            memcpy(xb + (size_t)i * insz, ds->x + (size_t)order[start + i] * insz, insz * sizeof *xb);
-            yb[i] = ds->y[order[start + i]];
-        }
-        total += train_step(g, o, xb, yb, m, losses);
+        total += train_step(g, o, ds, order + start, m, xb, yb, losses);
         if (opts->progress && (b % every == 0 || b == nbatches - 1))
             progress(start + m, ds->n, t0, total / (b + 1));
     }
