@@ -145,11 +145,11 @@ void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B
 /* 2x2, stride 2 max pooling of an H x W plane (H, W even; planes may be
  * stacked) into y [H/2 x W/2]; code (may be NULL) gets each window's winner
  * 0..3 in scan order. With relu, y = max(0, max) and a window with no
- * positive value gets winner 4. Backward writes every element of dx. Both
- * need eg_pool2x2_scratch(H, W) floats of scratch. */
+ * positive value gets winner 4. Backward writes (or with add, adds to)
+ * every element of dx. Both need eg_pool2x2_scratch(H, W) floats of scratch. */
 size_t eg_pool2x2_scratch(int H, int W);
 void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W, int relu);
-void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W);
+void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W, int add);
 
 /* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
 void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);

@@ -1,4 +1,5 @@
-/* Kernel tests: fast GEMMs vs the reference loops, im2col vs a direct gather, col2im as its adjoint. */
+/* Kernel tests: fast GEMMs vs the reference loops, im2col vs a direct gather, col2im as its adjoint,
+ * 2x2 pooling vs a plain scan. */
 /* Shapes are odd on purpose, leading dimensions padded, C non-zero. */
 #include <math.h>
 #include <stdlib.h>
@@ -169,9 +170,55 @@ static void test_im2col(void)
     CHECK(cases > 250, "only %d im2col cases", cases);
 }
 
+/* eg_pool2x2 against a plain scan of each window, on stacked planes of odd
+ * widths, values drawn from a few levels so that ties are common: with and
+ * without the folded relu, and backward writing or adding. */
+static void test_pool2x2(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 7);
+    int shapes[][2] = {{2, 2}, {4, 14}, {28, 28}, {6, 34}, {14, 14}, {2, 40}};
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int planes = 1; planes <= 3; planes += 2)
+            for (int relu = 0; relu < 2; relu++)
+                for (int add = 0; add < 2; add++) {
+                    int H = shapes[si][0] * planes, W = shapes[si][1], OW = W / 2, outs = H / 2 * OW;
+                    float *x = malloc((size_t)H * W * sizeof *x), *y = malloc((size_t)outs * sizeof *y);
+                    float *dy = alloc_fill((size_t)outs, &r, -1, 1), *dx = alloc_fill((size_t)H * W, &r, -1, 1);
+                    float *want_dx = malloc((size_t)H * W * sizeof *want_dx);
+                    float *scratch = malloc(eg_pool2x2_scratch(H, W) * sizeof *scratch);
+                    int32_t *code = malloc((size_t)outs * sizeof *code);
+                    for (int i = 0; i < H * W; i++) x[i] = (float)((int)eg_rng_below(&r, 5) - 2);  /* -2..2 */
+                    for (int i = 0; i < H * W; i++) want_dx[i] = add ? dx[i] : 0;
+                    eg_pool2x2_forward(y, code, scratch, x, H, W, relu);
+                    int bad_y = 0, bad_code = 0;
+                    for (int oy = 0; oy < H / 2; oy++)
+                        for (int ox = 0; ox < OW; ox++) {
+                            int o = oy * OW + ox, best = 0;
+                            float v[4] = {x[2 * oy * W + 2 * ox], x[2 * oy * W + 2 * ox + 1],
+                                          x[(2 * oy + 1) * W + 2 * ox], x[(2 * oy + 1) * W + 2 * ox + 1]};
+                            for (int k = 1; k < 4; k++)
+                                if (v[k] > v[best]) best = k;  /* first maximum in scan order */
+                            float m = v[best];
+                            if (relu && m <= 0) m = 0, best = 4;
+                            bad_y += y[o] != m;
+                            bad_code += code[o] != best;
+                            if (best < 4) want_dx[(2 * oy + best / 2) * W + 2 * ox + best % 2] += dy[o];
+                        }
+                    eg_pool2x2_backward(dx, dy, code, scratch, H, W, add);
+                    CHECK(bad_y == 0 && bad_code == 0, "pool2x2 %dx%d relu=%d: %d outputs, %d winners wrong", H, W,
+                          relu, bad_y, bad_code);
+                    char what[64];
+                    snprintf(what, sizeof what, "pool2x2 %dx%d relu=%d add=%d dx", H, W, relu, add);
+                    check_close(what, dx, want_dx, (size_t)H * W, 0, 0);
+                    free(x), free(y), free(dy), free(dx), free(want_dx), free(scratch), free(code);
+                }
+}
+
 int main(void)
 {
     test_gemm();
     test_im2col();
+    test_pool2x2();
     return check_report("kernels");
 }

@@ -241,6 +241,16 @@ eg_status eg_graph_parse_spec(eg_graph *g, const char *text, const char *filenam
         st = eg_fail(err, EG_ERR_SPEC, "%s: expected an input node and at least one op, found %d node(s)",
                      filename, g->nnodes);
     if (!st) st = check_sizes(g, filename, err);
+    /* every node but the last must feed another: an unused branch would get
+     * no gradient, and nothing reads what it computes */
+    for (int i = 0; !st && i < g->nnodes - 1; i++) {
+        int used = 0;
+        for (int j = i + 1; j < g->nnodes && !used; j++)
+            for (int s = 0; s < g->nodes[j].ninputs; s++) used |= g->nodes[j].inputs[s] == i;
+        if (!used)
+            st = eg_fail(err, EG_ERR_SPEC, "%s:%d: node '%s' is not used by any later node; only the last node (%s) may be the output",
+                         filename, g->nodes[i].line, g->nodes[i].name, g->nodes[g->nnodes - 1].name);
+    }
     if (!st) st = eg_graph_infer_shapes(g, filename, err);
     if (!st) {
         eg_shape o = g->nodes[g->nnodes - 1].out_shape;

@@ -61,7 +61,7 @@ void eg_pool2x2_forward(float *restrict y, int32_t *restrict code, float *restri
 }
 
 void eg_pool2x2_backward(float *restrict dx, const float *restrict dy, const int32_t *restrict code,
-                         float *restrict scratch, int H, int W)
+                         float *restrict scratch, int H, int W, int add)
 {
     int OW = W / 2, pairs = H * OW, outs = pairs / 2;
     float *dys = scratch, *kf = dys + outs + VL, *pv = kf + outs + VL, *pk = pv + pairs + VL;
@@ -82,17 +82,21 @@ void eg_pool2x2_backward(float *restrict dx, const float *restrict dy, const int
                 vstore(pv + t, vselect(mine, d, zero));
                 vstore(pk + t, vselect(col == one, one, zero));
             }
-    /* along rows: every input lies in exactly one window, so all are written */
+    /* along rows: every input lies in exactly one window, so all are
+     * written (or added to) */
     int i = 0;
     for (; i + VL <= pairs; i += VL) {
         vf v = vload(pv + i);
         vi right = vload(pk + i) != zero;
         vf l = vselect(right, zero, v), r = vselect(right, v, zero);
-        vstore(dx + 2 * i, __builtin_shuffle(l, r, zip_lo));
-        vstore(dx + 2 * i + VL, __builtin_shuffle(l, r, zip_hi));
+        vf lo = __builtin_shuffle(l, r, zip_lo), hi = __builtin_shuffle(l, r, zip_hi);
+        if (add) lo += vload(dx + 2 * i), hi += vload(dx + 2 * i + VL);
+        vstore(dx + 2 * i, lo);
+        vstore(dx + 2 * i + VL, hi);
     }
     for (; i < pairs; i++) {
-        dx[2 * i] = pk[i] != 0 ? 0.0f : pv[i];
-        dx[2 * i + 1] = pk[i] != 0 ? pv[i] : 0.0f;
+        float l = pk[i] != 0 ? 0.0f : pv[i], r = pk[i] != 0 ? pv[i] : 0.0f;
+        dx[2 * i] = add ? dx[2 * i] + l : l;
+        dx[2 * i + 1] = add ? dx[2 * i + 1] + r : r;
     }
 }

@@ -80,12 +80,12 @@ static void maxpool2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
     int ohw = out.h * out.w, ihw = in.h * in.w;
-    if (is_2x2(nd) && !nd->dx_add[0]) {
+    if (is_2x2(nd)) {
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
             long np = planes - p0 < per ? planes - p0 : per;
             eg_pool2x2_backward(dx + p0 * ihw, nd->dy + p0 * ohw, nd->argmax + p0 * ohw, eg_scratch(g),
-                                (int)np * in.h, in.w);
+                                (int)np * in.h, in.w, nd->dx_add[0]);
         }
         return;
     }
