@@ -241,6 +241,19 @@ eg_status eg_surgery_keep(eg_graph *g, const eg_dep_group *grp, const int *keep,
 /* L1 norm of each output channel's weights (bias not counted), [channels]. */
 void eg_importance_l1(const eg_graph *g, int node, double *scores);
 
+/* A channel-importance criterion: scores[c] for each output channel of node,
+ * lower is pruned first. rng serves criteria that draw (random). */
+typedef void eg_importance_fn(const eg_graph *g, int node, double *scores, eg_rng *rng);
+typedef struct {
+    const char *name;   /* as a recipe names it: method=<name> */
+    const char *label;  /* what the scores are, for printing */
+    eg_importance_fn *score;
+} eg_criterion;
+
+/* The criterion called name, or NULL; and all names, comma separated. */
+const eg_criterion *eg_criterion_find(const char *name);
+const char *eg_criterion_names(void);
+
 /* Chooses the `count` lowest-scoring channels (ties: lower index first) and
  * writes the rest, ascending, to keep. Returns the number kept. */
 int eg_select_keep(const double *scores, int channels, int count, int *keep, int *pruned);

@@ -460,8 +460,8 @@ static void test_recipe(void)
     recipe_fails("amount=nan", MODEL "prune layer=conv1 amount=nan\n", EG_ERR_RECIPE, "found 'nan'", NULL);
     recipe_fails("prune without amount", MODEL "prune layer=conv1\n", EG_ERR_RECIPE, ":2:1:", "amount=", NULL);
     recipe_fails("prune without layer", MODEL "prune amount=1\n", EG_ERR_RECIPE, ":2:1:", "layer=", NULL);
-    recipe_fails("unknown method", MODEL "prune method=l2 layer=conv1 amount=1\n", EG_ERR_RECIPE,
-                 "method: expected l1, found 'l2'", NULL);
+    recipe_fails("unknown method", MODEL "prune method=snip layer=conv1 amount=1\n", EG_ERR_RECIPE,
+                 "method: expected one of l1", "found 'snip'", NULL);
     recipe_fails("missing model", "data data/mnist\ntrain epochs=1\n", EG_ERR_RECIPE, "no 'model <spec>' line", NULL);
     recipe_fails("no stages", MODEL "# nothing to do\n", EG_ERR_RECIPE, "no stages", NULL);
     recipe_fails("two models", "model a b\n", EG_ERR_RECIPE, ":1:1:", "exactly one path", NULL);

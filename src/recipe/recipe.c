@@ -65,7 +65,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
-        if (strcmp(v, "l1")) RFAIL(col, "method: expected l1, found '%s'", v);
+        if (!eg_criterion_find(v)) RFAIL(col, "method: expected one of %s, found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }

@@ -218,7 +218,8 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         free(scores), free(keep), free(pruned);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
     }
-    eg_importance_l1(g, node, scores);
+    const eg_criterion *crit = eg_criterion_find(s->method);
+    crit->score(g, node, scores, R->rng);
     int nkeep = eg_select_keep(scores, c, count, keep, pruned);
     size_t p0 = eg_graph_param_count(g), m0 = eg_graph_macs(g);
     st = eg_surgery_keep(g, &grp, keep, nkeep, err);
@@ -227,7 +228,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         size_t p1 = eg_graph_param_count(g), m1 = eg_graph_macs(g);
         fprintf(R->out, "[prune] line %d: %s on %s: removing %d of %d channels\n", s->line, s->method,
                 s->layer, count, c);
-        fprintf(R->out, "  L1 norms:");
+        fprintf(R->out, "  %s:", crit->label);
         for (int i = 0; i < c; i++) fprintf(R->out, " %.4f", scores[i]);
         fprintf(R->out, "\n  pruned channels ");
         print_ints(R->out, pruned, count);
