@@ -101,6 +101,7 @@ typedef struct eg_node {
     int pdims[EG_MAX_PARAMS], pshape[EG_MAX_PARAMS][4];
     size_t psize[EG_MAX_PARAMS];
     float *param[EG_MAX_PARAMS], *grad[EG_MAX_PARAMS];
+    float *mask[EG_MAX_PARAMS];  /* 1 kept, 0 pruned; NULL while the graph has no masks */
     /* per-batch buffers */
     float *y, *dy;    /* output [N, out_shape] and dloss/dy */
     float *saved;     /* saved for backward (im2col columns) */
@@ -117,6 +118,7 @@ typedef struct {
     eg_node *nodes;
     int nnodes;
     float *params, *grads;   /* flat blocks, same layout */
+    float *masks;            /* same layout again once anything is pruned unstructured, else NULL */
     size_t nparam;
     /* arena for per-batch buffers, sized by eg_graph_prepare */
     float *arena;
@@ -153,6 +155,12 @@ void eg_graph_forward(eg_graph *g, const float *x, int n);
 void eg_graph_backward(eg_graph *g, const float *dout, int n);
 void eg_graph_zero_grad(eg_graph *g);
 
+/* Gives the graph a mask block of ones (no-op if it has one). Masked
+ * parameters stay exactly zero through training: see eg_optim_step. */
+eg_status eg_graph_enable_masks(eg_graph *g, eg_error *err);
+/* Non-zero weights (param 0) of a node. */
+size_t eg_node_nonzeros(const eg_node *nd);
+
 size_t eg_node_macs(const eg_node *nd);    /* multiply-accumulates per sample */
 size_t eg_node_params(const eg_node *nd);
 size_t eg_graph_macs(const eg_graph *g);
@@ -180,6 +188,7 @@ typedef struct {
     long step;
     size_t n;
     float *m, *v;   /* Adam moments / SGD momentum buffer, laid out as g->params */
+    const float *mask;  /* when set: gradients, state and parameters are masked at every step */
 } eg_optim;
 
 /* PyTorch's defaults: Adam betas 0.9/0.999, eps 1e-8; SGD momentum 0. */
@@ -238,8 +247,16 @@ eg_status eg_depgroup_build(const eg_graph *g, int root, eg_dep_group *grp, eg_e
 eg_status eg_surgery_keep(eg_graph *g, const eg_dep_group *grp, const int *keep, int nkeep,
                           eg_error *err);
 
-/* L1 norm of each output channel's weights (bias not counted), [channels]. */
+/* Channel-importance scores, one per output channel of a conv2d or linear
+ * node (its weights only, bias not counted), [channels]; lower is pruned first. */
+/* L1 norm of each output channel's weights. */
 void eg_importance_l1(const eg_graph *g, int node, double *scores);
+/* L2 (Euclidean) norm of each output channel's weights. */
+void eg_importance_l2(const eg_graph *g, int node, double *scores);
+/* FPGM: sum of each filter's Euclidean distances to the layer's other filters. */
+void eg_importance_fpgm(const eg_graph *g, int node, double *scores);
+/* Uniform draws in [0, 1) from rng, in channel order: the same for the same rng state. */
+void eg_importance_random(const eg_graph *g, int node, double *scores, eg_rng *rng);
 
 /* A channel-importance criterion: scores[c] for each output channel of node,
  * lower is pruned first. rng serves criteria that draw (random). */
@@ -249,6 +266,13 @@ typedef struct {
     const char *label;  /* what the scores are, for printing */
     eg_importance_fn *score;
 } eg_criterion;
+
+/* Unstructured magnitude pruning of the weights of nodes[0..count) (conv2d
+ * or linear): masks the round(amount x N) weights of smallest |w|, N
+ * counted over all of them (global) or per node (local); ties go to the
+ * earlier node and index. Already-pruned weights are 0 and go first, so
+ * amount is the sparsity the weights have afterwards. */
+eg_status eg_prune_magnitude(eg_graph *g, const int *nodes, int count, double amount, int global, eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
@@ -265,6 +289,7 @@ int eg_select_keep(const double *scores, int channels, int count, int *keep, int
  *   data   <dir with IDX files>
  *   train  epochs=N optimizer=adam|sgd lr=F [momentum=F] [weight_decay=F] batch=N shuffle=yes|no
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
+ *   prune  method=magnitude amount=<sparsity> [scope=global|local] [layers=a,b,...]
  *   eval   batch=N
  * Each train stage starts a fresh optimizer. Paths are taken as given, or
  * relative to the recipe's folder's parent when they do not exist as given. */
@@ -279,6 +304,8 @@ typedef struct {
     float lr, momentum, weight_decay;
     /* prune */
     char method[16], layer[EG_NAME_MAX];
+    char layers[256];   /* magnitude: comma-separated nodes, empty for every conv2d and linear */
+    int local;          /* magnitude: each layer its own ratio (scope=local) */
     double amount;      /* a count when amount_is_count, else a fraction in (0, 1) */
     int amount_is_count;
 } eg_stage;

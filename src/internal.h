@@ -34,7 +34,9 @@ typedef struct {
     void (*backward)(eg_graph *g, eg_node *nd, int lo, int hi);
     /* Can apply a relu of its input itself (may be NULL: no). */
     int (*folds_relu)(const eg_node *nd);
-    /* Channel hooks for surgery: keep output channels / input channels. */
+    /* Channel hooks for surgery: slice arrays laid out like the node's
+     * parameters (the parameters themselves, or their masks) to keep output
+     * channels / input channels; the node's attributes are not changed. */
     void (*keep_out)(eg_node *nd, float **p, const int *keep, int nkeep);
     void (*keep_in)(eg_node *nd, float **p, const int *keep, int nkeep, int block);
 } eg_op_def;
@@ -72,8 +74,9 @@ static inline size_t eg_shape_size(eg_shape s) { return (size_t)s.c * s.h * s.w;
 void eg_keep_slices(float *dst, const float *src, size_t a, size_t c, size_t b, const int *keep,
                     int nkeep);
 
-/* Allocates zeroed parameter and gradient blocks for the current shapes and
- * points every node's param/grad views into them (the old blocks are freed). */
+/* Allocates zeroed parameter and gradient blocks (and, when the graph has
+ * masks, a mask block of ones) for the current shapes and points every
+ * node's views into them (the old blocks are freed). */
 eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err);
 
 /* ------------------------------------------------------------------ json */

@@ -31,24 +31,48 @@ eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err)
         for (int p = 0; p < g->nodes[i].nparams; p++) total += g->nodes[i].psize[p];
     float *params = calloc(total ? total : 1, sizeof *params);
     float *grads = calloc(total ? total : 1, sizeof *grads);
-    if (!params || !grads) {
-        free(params);
-        free(grads);
+    float *masks = g->masks ? malloc((total ? total : 1) * sizeof *masks) : NULL;
+    if (!params || !grads || (g->masks && !masks)) {
+        free(params), free(grads), free(masks);
         return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu parameters", g->name, total);
     }
-    free(g->params);
-    free(g->grads);
+    for (size_t i = 0; masks && i < total; i++) masks[i] = 1;
+    free(g->params), free(g->grads), free(g->masks);
     g->params = params;
     g->grads = grads;
+    g->masks = masks;
     g->nparam = total;
     size_t off = 0;
     for (int i = 0; i < g->nnodes; i++)
         for (int p = 0; p < g->nodes[i].nparams; p++) {
             g->nodes[i].param[p] = params + off;
             g->nodes[i].grad[p] = grads + off;
+            g->nodes[i].mask[p] = masks ? masks + off : NULL;
             off += g->nodes[i].psize[p];
         }
     return EG_OK;
+}
+
+eg_status eg_graph_enable_masks(eg_graph *g, eg_error *err)
+{
+    if (g->masks) return EG_OK;
+    g->masks = malloc((g->nparam ? g->nparam : 1) * sizeof *g->masks);
+    if (!g->masks) return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for masks", g->name);
+    for (size_t i = 0; i < g->nparam; i++) g->masks[i] = 1;
+    size_t off = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int p = 0; p < g->nodes[i].nparams; p++) {
+            g->nodes[i].mask[p] = g->masks + off;
+            off += g->nodes[i].psize[p];
+        }
+    return EG_OK;
+}
+
+size_t eg_node_nonzeros(const eg_node *nd)
+{
+    size_t nz = 0;
+    for (size_t k = 0; nd->nparams && k < nd->psize[0]; k++) nz += nd->param[0][k] != 0;
+    return nz;
 }
 
 void eg_graph_free(eg_graph *g)
@@ -56,6 +80,7 @@ void eg_graph_free(eg_graph *g)
     free(g->nodes);
     free(g->params);
     free(g->grads);
+    free(g->masks);
     free(g->arena);
     memset(g, 0, sizeof *g);
 }

@@ -217,7 +217,6 @@ static void conv2d_keep_out(eg_node *nd, float **p, const int *keep, int nkeep)
 {
     eg_keep_slices(p[0], p[0], 1, (size_t)nd->out, nd->psize[0] / (size_t)nd->out, keep, nkeep);
     eg_keep_slices(p[1], p[1], 1, (size_t)nd->out, 1, keep, nkeep);
-    nd->out = nkeep;
 }
 
 /* Input channels are the weight's second axis; a conv's input channel is one plane. */

@@ -63,7 +63,6 @@ static void linear_keep_out(eg_node *nd, float **p, const int *keep, int nkeep)
 {
     eg_keep_slices(p[0], p[0], 1, (size_t)nd->out, (size_t)nd->in_shape.c, keep, nkeep);
     eg_keep_slices(p[1], p[1], 1, (size_t)nd->out, 1, keep, nkeep);
-    nd->out = nkeep;
 }
 
 /* An input channel is `block` consecutive columns (H*W of a flattened map). */

@@ -24,34 +24,37 @@ eg_status eg_surgery_keep(eg_graph *g, const eg_dep_group *grp, const int *keep,
             return eg_fail(err, EG_ERR_ARG, "keep list for '%s': entry %d is %d; expected ascending channels in 0..%d",
                            root, i, keep[i], grp->channels - 1);
 
-    /* Detach each node's parameters into arrays of its own, slice them in place. */
-    float *(*own)[EG_MAX_PARAMS] = calloc((size_t)g->nnodes, sizeof *own);
+    /* Detach each node's parameters (and masks) into arrays of their own,
+     * slice them in place, and lay them out again in new, smaller blocks. */
+    int nblocks = g->masks ? 2 : 1;
+    float *(*own)[2][EG_MAX_PARAMS] = calloc((size_t)g->nnodes, sizeof *own);
     if (!own) return eg_fail(err, EG_ERR_NOMEM, "out of memory for surgery");
     eg_status st = EG_OK;
-    for (int i = 0; i < g->nnodes && !st; i++)
-        for (int p = 0; p < g->nodes[i].nparams; p++) {
-            own[i][p] = malloc(g->nodes[i].psize[p] * sizeof(float));
-            if (!own[i][p]) {
-                st = eg_fail(err, EG_ERR_NOMEM, "out of memory for surgery");
-                break;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int b = 0; b < nblocks; b++)
+            for (int p = 0; p < g->nodes[i].nparams; p++) {
+                own[i][b][p] = malloc(g->nodes[i].psize[p] * sizeof(float));
+                if (!own[i][b][p]) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for surgery");
+                else memcpy(own[i][b][p], b ? g->nodes[i].mask[p] : g->nodes[i].param[p], g->nodes[i].psize[p] * sizeof(float));
             }
-            memcpy(own[i][p], g->nodes[i].param[p], g->nodes[i].psize[p] * sizeof(float));
-        }
     for (int m = 0; m < grp->nmembers && !st; m++) {
         const eg_dep_member *mb = &grp->members[m];
         eg_node *nd = &g->nodes[mb->node];
-        if (mb->role == EG_DEP_OUT)
-            eg_ops[nd->op]->keep_out(nd, own[mb->node], keep, nkeep);
-        else
-            eg_ops[nd->op]->keep_in(nd, own[mb->node], keep, nkeep, mb->block);
+        for (int b = 0; b < nblocks; b++)
+            if (mb->role == EG_DEP_OUT)
+                eg_ops[nd->op]->keep_out(nd, own[mb->node][b], keep, nkeep);
+            else
+                eg_ops[nd->op]->keep_in(nd, own[mb->node][b], keep, nkeep, mb->block);
+        if (mb->role == EG_DEP_OUT) nd->out = nkeep;  /* every channel-producing op counts them in out */
     }
     if (!st) st = eg_graph_infer_shapes(g, g->name, err);
     if (!st) st = eg_graph_alloc_params(g, err);
     for (int i = 0; i < g->nnodes; i++)
-        for (int p = 0; p < g->nodes[i].nparams; p++) {
-            if (!st) memcpy(g->nodes[i].param[p], own[i][p], g->nodes[i].psize[p] * sizeof(float));
-            free(own[i][p]);
-        }
+        for (int b = 0; b < nblocks; b++)
+            for (int p = 0; p < g->nodes[i].nparams; p++) {
+                if (!st) memcpy(b ? g->nodes[i].mask[p] : g->nodes[i].param[p], own[i][b][p], g->nodes[i].psize[p] * sizeof(float));
+                free(own[i][b][p]);
+            }
     free(own);
     return st;
 }

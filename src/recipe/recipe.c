@@ -65,13 +65,24 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
-        if (!eg_criterion_find(v)) RFAIL(col, "method: expected one of %s, found '%s'", eg_criterion_names(), v);
+        if (!eg_criterion_find(v) && strcmp(v, "magnitude"))
+            RFAIL(col, "method: expected one of %s (channels) or magnitude (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
     if (!strcmp(key, "layer")) {
         if (strlen(v) >= EG_NAME_MAX) RFAIL(col, "layer: '%s' is longer than any node name", v);
         snprintf(s->layer, sizeof s->layer, "%s", v);
+        return EG_OK;
+    }
+    if (!strcmp(key, "scope")) {
+        if (strcmp(v, "global") && strcmp(v, "local")) RFAIL(col, "scope: expected global or local, found '%s'", v);
+        s->local = !strcmp(v, "local");
+        return EG_OK;
+    }
+    if (!strcmp(key, "layers")) {
+        if (strlen(v) >= sizeof s->layers) RFAIL(col, "layers: the list is longer than %zu characters", sizeof s->layers - 1);
+        snprintf(s->layers, sizeof s->layers, "%s", v);
         return EG_OK;
     }
     if (!strcmp(key, "amount")) {
@@ -83,7 +94,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         s->amount = d;
         return EG_OK;
     }
-    RFAIL(col, "prune has no key '%s'; expected method, layer or amount", key);
+    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope or layers", key);
 #undef NEED_INT
 #undef NEED_POS
 }
@@ -137,8 +148,13 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         eg_status st = stage_kv(r, &s, line, col[t], tok[t], eq + 1, err);
         if (st) return st;
     }
-    if (s.kind == EG_STAGE_PRUNE && (!s.layer[0] || s.amount == 0))
-        RFAIL(col[0], "prune needs layer=<node> and amount=<count or fraction>");
+    if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {
+        if (s.amount == 0 || s.amount_is_count || s.layer[0])
+            RFAIL(col[0], "prune method=magnitude needs amount=<fraction of weights, e.g. 0.9> and takes layers=<a,b,...>, not layer=");
+    } else if (s.kind == EG_STAGE_PRUNE) {
+        if (!s.layer[0] || s.amount == 0) RFAIL(col[0], "prune needs layer=<node> and amount=<count or fraction>");
+        if (s.layers[0] || s.local) RFAIL(col[0], "scope= and layers= go with method=magnitude; method=%s takes layer=", s.method);
+    }
     if (r->nstages == EG_RECIPE_MAX_STAGES) RFAIL(col[0], "more than %d stages", EG_RECIPE_MAX_STAGES);
     r->stages[r->nstages++] = s;
     return EG_OK;

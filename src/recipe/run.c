@@ -71,6 +71,33 @@ static int prune_count(const eg_stage *s, int c)
     return s->amount_is_count ? (int)s->amount : (int)(s->amount * c + 0.5);
 }
 
+/* The nodes a magnitude stage prunes: those it lists, or every conv2d and linear. */
+static eg_status magnitude_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *nodes, int *count,
+                                  eg_error *err)
+{
+    *count = 0;
+    if (!s->layers[0]) {
+        for (int i = 0; i < g->nnodes; i++)
+            if (g->nodes[i].op == EG_OP_CONV2D || g->nodes[i].op == EG_OP_LINEAR) nodes[(*count)++] = i;
+        return EG_OK;
+    }
+    for (const char *p = s->layers; *p;) {
+        size_t len = strcspn(p, ",");
+        char name[EG_NAME_MAX] = "";
+        snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
+        int node = eg_graph_find(g, name);
+        if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR))
+            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: layers=%s: '%s' is %s; expected conv2d or linear nodes",
+                           r->path, s->line, s->layers, name, node < 0 ? "not a node of the model" : "not a conv2d or linear node");
+        for (int k = 0; k < *count; k++)
+            if (nodes[k] == node)
+                return eg_fail(err, EG_ERR_RECIPE, "%s:%d: layers=%s names '%s' twice", r->path, s->line, s->layers, name);
+        nodes[(*count)++] = node;
+        p += len + (p[len] == ',');
+    }
+    return EG_OK;
+}
+
 /* Checks every prune stage against the model before anything runs, so a
  * typo fails in a second, not after an epoch of training. Channel counts
  * are followed through the stages: a fraction, or a second prune of the
@@ -84,6 +111,12 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
         if (s->kind != EG_STAGE_PRUNE) continue;
+        if (!strcmp(s->method, "magnitude")) {
+            int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
+            st = nodes ? magnitude_layers(r, s, g, nodes, &count, err) : eg_fail(err, EG_ERR_NOMEM, "out of memory");
+            free(nodes);
+            continue;
+        }
         int node = eg_graph_find(g, s->layer);
         if (node < 0) {
             char names[512] = "";
@@ -199,8 +232,74 @@ static eg_status run_eval(runner *R, const eg_stage *s, eg_error *err)
     return EG_OK;
 }
 
+/* Bytes of a model's parameters stored dense, and with every masked weight
+ * tensor in CSR (4-byte values and column indices, a row pointer per output
+ * channel). */
+static void model_bytes(const eg_graph *g, size_t *dense, size_t *sparse)
+{
+    *dense = g->nparam * sizeof(float);
+    *sparse = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        for (int p = 0; p < nd->nparams; p++)
+            *sparse += p == 0 && g->masks ? eg_node_nonzeros(nd) * 8 + ((size_t)nd->out + 1) * 4 : nd->psize[p] * 4;
+    }
+}
+
+static eg_status run_prune_magnitude(runner *R, const eg_stage *s, eg_error *err)
+{
+    double t0 = eg_now();
+    eg_graph *g = R->g;
+    int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
+    if (!nodes) return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
+    eg_status st = magnitude_layers(R->r, s, g, nodes, &count, err);
+    if (!st) st = eg_prune_magnitude(g, nodes, count, s->amount, !s->local, err);
+    free(nodes);
+    if (st) return st;
+    double secs = eg_now() - t0;
+    fprintf(R->out, "[prune] line %d: magnitude, %s, %.1f%% of the weights of %s  (%.4f s)\n", s->line,
+            s->local ? "each layer alone" : "one threshold for all", 100 * s->amount, s->layers[0] ? s->layers : "every conv2d and linear", secs);
+    fprintf(R->out, "  %-8s %9s %9s %9s %12s\n", "layer", "weights", "non-zero", "sparsity", "MACs left");
+    eg_json_str(R->j, "method", "magnitude");
+    eg_json_str(R->j, "scope", s->local ? "local" : "global");
+    eg_json_num(R->j, "amount", s->amount);
+    eg_json_array(R->j, "layers");
+    size_t weights = 0, nonzero = 0, macs = 0, macs_left = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR) continue;
+        size_t nz = eg_node_nonzeros(nd), m = eg_node_macs(nd), ml = (size_t)((double)m * (double)nz / (double)nd->psize[0] + 0.5);
+        weights += nd->psize[0], nonzero += nz, macs += m, macs_left += ml;
+        fprintf(R->out, "  %-8s %9zu %9zu %8.1f%% %12zu\n", nd->name, nd->psize[0], nz, 100.0 * (1 - (double)nz / (double)nd->psize[0]), ml);
+        eg_json_object(R->j, NULL);
+        eg_json_str(R->j, "name", nd->name);
+        eg_json_num(R->j, "weights", (double)nd->psize[0]);
+        eg_json_num(R->j, "nonzeros", (double)nz);
+        eg_json_num(R->j, "macs", (double)m);
+        eg_json_num(R->j, "macs_effective", (double)ml);
+        eg_json_object_end(R->j);
+    }
+    eg_json_array_end(R->j);
+    size_t dense, sparse;
+    model_bytes(g, &dense, &sparse);
+    fprintf(R->out, "  %-8s %9zu %9zu %8.1f%% %12zu   (MACs dense %zu)\n", "total", weights, nonzero,
+            100.0 * (1 - (double)nonzero / (double)weights), macs_left, macs);
+    fprintf(R->out, "  model %zu bytes dense, %zu bytes with sparse weights in CSR\n", dense, sparse);
+    eg_json_num(R->j, "weights", (double)weights);
+    eg_json_num(R->j, "nonzeros", (double)nonzero);
+    eg_json_num(R->j, "macs_dense", (double)macs);
+    eg_json_num(R->j, "macs_effective", (double)macs_left);
+    eg_json_num(R->j, "bytes_dense", (double)dense);
+    eg_json_num(R->j, "bytes_sparse", (double)sparse);
+    eg_json_num(R->j, "seconds", secs);
+    R->pruned_since_train = 1;
+    R->any_prune = 1;
+    return EG_OK;
+}
+
 static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
 {
+    if (!strcmp(s->method, "magnitude")) return run_prune_magnitude(R, s, err);
     double t0 = eg_now();
     eg_graph *g = R->g;
     int node = eg_graph_find(g, s->layer);

@@ -87,6 +87,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
         free(order), free(xb), free(losses), free(yb);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for optimizer state");
     }
+    o->mask = g->masks;  /* pruned weights stay zero */
     for (int i = 0; i < ds->n; i++) order[i] = i;
     if (opts->shuffle) eg_rng_shuffle(rng, order, ds->n);
 

@@ -57,12 +57,25 @@ static void adam_update(eg_optim *o, float *p, const float *g, size_t lo, size_t
     }
 }
 
+/* With a mask, a pruned weight's gradient, optimizer state and value are all
+ * zeroed at every step, so it stays exactly zero whatever the update rule. */
+static void apply_mask(eg_optim *o, float *params, size_t lo, size_t hi)
+{
+    const float *mask = o->mask;
+    for (size_t i = lo; i < hi; i++) {
+        o->m[i] *= mask[i];
+        if (o->v) o->v[i] *= mask[i];
+        params[i] *= mask[i];
+    }
+}
+
 void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi)
 {
     if (o->type == EG_OPTIM_ADAM)
         adam_update(o, params, grads, lo, hi);
     else
         sgd_update(o, params, grads, lo, hi);
+    if (o->mask) apply_mask(o, params, lo, hi);
 }
 
 void eg_optim_step(eg_optim *o, float *params, const float *grads)
