@@ -440,6 +440,11 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         eg_json_num(&j, "total_seconds", total);
         eg_json_object_end(&j);
         fprintf(out, "summary: params %zu, MACs %zu", eg_graph_param_count(&g), eg_graph_macs(&g));
+        if (g.masks) {
+            size_t nz = 0;
+            for (size_t k = 0; k < g.nparam; k++) nz += g.params[k] != 0;
+            fprintf(out, " (%zu parameters non-zero)", nz);
+        }
         if (R.acc_trained >= 0) fprintf(out, "; accuracy trained %.2f%%", R.acc_trained);
         if (R.acc_pruned >= 0) fprintf(out, ", after pruning %.2f%%", R.acc_pruned);
         if (R.acc_final >= 0) fprintf(out, ", final %.2f%%", R.acc_final);
