@@ -10,8 +10,23 @@ static void score_l1(const eg_graph *g, int node, double *scores, eg_rng *rng)
     eg_importance_l1(g, node, scores);
 }
 
+static void score_l2(const eg_graph *g, int node, double *scores, eg_rng *rng)
+{
+    (void)rng;
+    eg_importance_l2(g, node, scores);
+}
+
+static void score_fpgm(const eg_graph *g, int node, double *scores, eg_rng *rng)
+{
+    (void)rng;
+    eg_importance_fpgm(g, node, scores);
+}
+
 static const eg_criterion criteria[] = {
     {"l1", "L1 norms", score_l1},
+    {"l2", "L2 norms", score_l2},
+    {"fpgm", "sums of distances to the other filters", score_fpgm},
+    {"random", "random scores", eg_importance_random},
 };
 
 const eg_criterion *eg_criterion_find(const char *name)

@@ -1,19 +1,7 @@
-/* L1-norm channel importance and choosing which channels to keep. */
-#include <math.h>
+/* Choosing which channels to keep from their importance scores. */
 #include <stdlib.h>
 
 #include "internal.h"
-
-void eg_importance_l1(const eg_graph *g, int node, double *scores)
-{
-    const eg_node *nd = &g->nodes[node];
-    size_t per = nd->psize[0] / (size_t)nd->out;
-    for (int c = 0; c < nd->out; c++) {
-        double s = 0;
-        for (size_t k = 0; k < per; k++) s += fabs((double)nd->param[0][(size_t)c * per + k]);
-        scores[c] = s;
-    }
-}
 
 int eg_select_keep(const double *scores, int channels, int count, int *keep, int *pruned)
 {
