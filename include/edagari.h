@@ -128,6 +128,8 @@ typedef struct {
     float *tgrads;           /* per-thread gradient blocks: threads x nparam */
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
+    char *history;           /* what was done to the model, text lines each ending in '\n', or NULL:
+                              * kept by model files, freed by eg_graph_free (see eg_model_note) */
 } eg_graph;
 
 /* Parses a model spec (see models/simplecnn): one node per line,
@@ -137,6 +139,11 @@ typedef struct {
 eg_status eg_graph_load_spec(eg_graph *g, const char *path, eg_error *err);
 eg_status eg_graph_parse_spec(eg_graph *g, const char *text, const char *filename, eg_error *err);
 void eg_graph_free(eg_graph *g);
+/* Writes a spec for g whose parse re-creates its nodes (ops, names, inputs,
+ * attributes, hence every shape), snprintf-style: at most len bytes with the
+ * NUL into buf (may be NULL when len is 0); returns the length of the whole
+ * text. Model files store it. */
+size_t eg_graph_write_spec(const eg_graph *g, char *buf, size_t len);
 
 /* Initialises parameters as PyTorch does by default for Conv2d and Linear:
  * weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
@@ -282,10 +289,38 @@ const char *eg_criterion_names(void);
  * writes the rest, ascending, to keep. Returns the number kept. */
 int eg_select_keep(const double *scores, int channels, int count, int *keep, int *pruned);
 
+/* ---------------------------------------------------------- model files */
+
+/* A model file (.edg) holds a whole model: its spec (from
+ * eg_graph_write_spec), parameters, masks when the graph has them, name and
+ * history, behind a magic, a format version and a crc32; the layout is
+ * described in src/io/model_file.c. Tensors are stored dense, or sparse when
+ * that is smaller. Saving is atomic (a failed save leaves no file and
+ * replaces nothing). Loading checks every count, size, shape and offset
+ * against the file's length and the stored spec before using it; its errors
+ * name the file, the byte offset, what was expected and what was found.
+ * Optimizer state and the data position are not stored (yet). */
+#define EG_MODEL_VERSION 1
+
+eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err);
+/* Fills g as eg_graph_load_spec does, with the stored parameters, masks and
+ * history; on failure g is left empty. */
+eg_status eg_model_load(eg_graph *g, const char *path, eg_error *err);
+/* 1 when path is to be read as a model file: its name ends in ".edg" or it
+ * starts with the model-file magic; else 0 (a model spec). */
+int eg_model_path_is_file(const char *path);
+/* Loads a model file or else a model spec (whose parameters are zero, to be
+ * initialised); *from_file (may be NULL) says which. */
+eg_status eg_model_open(eg_graph *g, const char *path, int *from_file, eg_error *err);
+/* Appends one line to g->history (control characters become spaces; the
+ * oldest lines go when it would pass 64 KiB). Fails only for want of memory
+ * (EG_ERR_NOMEM, history unchanged). The stage runner notes every stage. */
+eg_status eg_model_note(eg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* --------------------------------------------------------------- recipes */
 
 /* A recipe: the model, the data, then stages run in order:
- *   model  <spec path>
+ *   model  <spec path, or model file: then it is not re-initialised>
  *   data   <dir with IDX files>
  *   train  epochs=N optimizer=adam|sgd lr=F [momentum=F] [weight_decay=F] batch=N shuffle=yes|no
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
@@ -316,9 +351,15 @@ typedef struct {
     char path[1024], model[1024], data[1024];
     int nstages;
     eg_stage stages[EG_RECIPE_MAX_STAGES];
+    int from_flags;     /* built by a command (path is its name, e.g. "edagari prune"): messages
+                         * name the command instead of recipe lines; paths are taken as given */
 } eg_recipe;
 
 eg_status eg_recipe_load(eg_recipe *r, const char *path, eg_error *err);
+/* Parses one line as a recipe holds it ("prune method=l1 layer=conv1
+ * amount=2", a stage appended to r; or model/data): how commands build their
+ * recipes from flags. */
+eg_status eg_recipe_parse_line(eg_recipe *r, const char *text, int line, eg_error *err);
 
 typedef struct {
     uint64_t seed;
@@ -327,9 +368,14 @@ typedef struct {
     const char *json;       /* report path, or NULL */
     int progress;           /* progress bars (when stdout is a terminal) */
     FILE *out;              /* where the human-readable log goes */
+    const char *save;       /* model file to write the final model to (atomically), or NULL */
 } eg_run_opts;
 
-/* Runs every stage, printing as it goes; writes the JSON report atomically. */
+/* Runs every stage, printing as it goes; writes the model file (o->save) and
+ * the JSON report atomically, and neither when a stage fails. A recipe
+ * that trains or evaluates loads both data sets; one built from flags loads
+ * only what its stages read (train: the training set, eval: the test set);
+ * pruning needs no data. */
 eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err);
 
 #endif

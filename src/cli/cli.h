@@ -12,6 +12,11 @@ typedef struct {
 
 int eg_cmd_run(int argc, char **argv);
 int eg_cmd_info(int argc, char **argv);
+int eg_cmd_train(int argc, char **argv);
+int eg_cmd_prune(int argc, char **argv);
+int eg_cmd_finetune(int argc, char **argv);
+int eg_cmd_eval(int argc, char **argv);
+int eg_cmd_bench(int argc, char **argv);
 
 /* Parses a whole decimal integer in [lo, hi] for flag `flag`; prints an error
  * and returns -1 otherwise. */

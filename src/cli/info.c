@@ -1,24 +1,86 @@
-/* edagari info SPEC: what a model spec describes. */
+/* edagari info SPEC|M.edg: what a model spec or a model file describes. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+
+static const char help[] =
+    "usage: edagari info SPEC|M.edg\n"
+    "\n"
+    "Prints the model's nodes, shapes, parameters and MACs per image. For a model\n"
+    "file (.edg) also the non-zero weights and sparsity of each layer, its masks,\n"
+    "the spec it stores and its history.\n";
+
+/* A model file's weights layer by layer, the spec it stores and its history. */
+static void file_details(const eg_graph *g)
+{
+    printf("\n  %-8s %10s %10s %9s %12s %12s\n", "layer", "weights", "non-zero", "sparsity", "MACs", "MACs left");
+    size_t w = 0, nz = 0, m = 0, ml = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        if (!nd->nparams) continue;
+        size_t n = nd->psize[0], z = eg_node_nonzeros(nd), mac = eg_node_macs(nd);
+        size_t left = n ? (size_t)((double)mac * (double)z / (double)n + 0.5) : 0;
+        printf("  %-8s %10zu %10zu %8.1f%% %12zu %12zu\n", nd->name, n, z, n ? 100.0 * (1 - (double)z / (double)n) : 0.0,
+               mac, left);
+        w += n, nz += z, m += mac, ml += left;
+    }
+    printf("  %-8s %10zu %10zu %8.1f%% %12zu %12zu\n", "total", w, nz, w ? 100.0 * (1 - (double)nz / (double)w) : 0.0, m,
+           ml);
+    if (g->masks) {
+        size_t masked = 0;
+        for (size_t k = 0; k < g->nparam; k++) masked += g->masks[k] == 0;
+        printf("masks: yes, %zu of %zu parameters masked (they stay zero through training)\n", masked, g->nparam);
+    } else {
+        printf("masks: none\n");
+    }
+    size_t len = eg_graph_write_spec(g, NULL, 0);
+    char spec[1 << 16];
+    if (len < sizeof spec) {
+        eg_graph_write_spec(g, spec, sizeof spec);
+        printf("spec:\n");
+        for (char *p = spec; *p;) {
+            char *nl = strchr(p, '\n');
+            printf("  %.*s\n", (int)(nl ? nl - p : (long)strlen(p)), p);
+            p = nl ? nl + 1 : p + strlen(p);
+        }
+    }
+    if (!g->history) {
+        printf("history: none\n");
+        return;
+    }
+    printf("history:\n");
+    int n = 1;
+    for (const char *p = g->history; *p; n++) {
+        const char *nl = strchr(p, '\n');
+        printf("  %2d. %.*s\n", n, (int)(nl ? nl - p : (long)strlen(p)), p);
+        p = nl ? nl + 1 : p + strlen(p);
+    }
+}
 
 int eg_cmd_info(int argc, char **argv)
 {
     if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fprintf(argc == 2 ? stdout : stderr,
-                "usage: edagari info SPEC\n\nPrints the model's nodes, shapes, parameters and MACs per image.\n");
+        fputs(help, argc == 2 ? stdout : stderr);
         return argc == 2 ? 0 : 2;
     }
     eg_graph g;
     eg_error err = {0};
-    if (eg_graph_load_spec(&g, argv[1], &err)) {
+    int from_file = 0;
+    if (eg_model_open(&g, argv[1], &from_file, &err)) {
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }
-    printf("model %s: %zu parameters, %zu MACs per image\n", argv[1], eg_graph_param_count(&g), eg_graph_macs(&g));
+    if (from_file) {
+        struct stat sb;
+        printf("model file %s: model %s, format %d, %lld bytes\n", argv[1], g.name, EG_MODEL_VERSION,
+               stat(argv[1], &sb) ? -1LL : (long long)sb.st_size);
+    }
+    printf("model %s: %zu parameters, %zu MACs per image\n", from_file ? g.name : argv[1], eg_graph_param_count(&g),
+           eg_graph_macs(&g));
     eg_graph_print(&g, stdout);
+    if (from_file) file_details(&g);
     eg_graph_free(&g);
     return 0;
 }

@@ -10,6 +10,11 @@
 static const eg_command commands[] = {
     {"run", eg_cmd_run, "run a recipe: train, prune, retrain, evaluate"},
     {"info", eg_cmd_info, "print a model spec's nodes, shapes, parameters and MACs"},
+    {"train", eg_cmd_train, "train a spec or model file, write a model file (.edg)"},
+    {"prune", eg_cmd_prune, "prune a model file (channels or weights), write another"},
+    {"finetune", eg_cmd_finetune, "train a model file on, write another"},
+    {"eval", eg_cmd_eval, "test accuracy of a model file"},
+    {"bench", eg_cmd_bench, "measure training and inference speed against the machine's peak"},
 };
 
 int eg_cli_int(const char *flag, const char *v, long lo, long hi, long *out)

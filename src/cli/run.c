@@ -6,14 +6,18 @@
 #include "cli.h"
 
 static const char help[] =
-    "usage: edagari run RECIPE [--seed N] [--threads N] [--data DIR] [--json FILE] [--no-progress]\n"
+    "usage: edagari run RECIPE [--seed N] [--threads N] [--data DIR] [--json FILE] [--save FILE]\n"
+    "                          [--no-progress]\n"
     "\n"
     "Runs the recipe's stages (train, prune, eval) in order and prints what each did.\n"
+    "The recipe's model is a spec (initialised with the seed) or a model file (.edg).\n"
     "  --seed N      seed for initialisation and shuffling (default 0); the same seed\n"
     "                and thread count give the same bits\n"
     "  --threads N   threads to use (default: OMP_NUM_THREADS or every core)\n"
     "  --data DIR    folder with the four IDX files, raw or .gz (overrides the recipe)\n"
     "  --json FILE   also write the figures as a JSON report (written atomically)\n"
+    "  --save FILE   write the final model to a model file (.edg, written atomically;\n"
+    "                nothing is written when a stage fails)\n"
     "  --no-progress no progress bar (it is only drawn when stdout is a terminal)\n";
 
 int eg_cmd_run(int argc, char **argv)
@@ -38,12 +42,12 @@ int eg_cmd_run(int argc, char **argv)
                 return 2;
             }
             o.threads = (int)v;
-        } else if (!strcmp(a, "--data") || !strcmp(a, "--json")) {
+        } else if (!strcmp(a, "--data") || !strcmp(a, "--json") || !strcmp(a, "--save")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "edagari run: %s needs a value\n%s", a, help);
                 return 2;
             }
-            *(a[2] == 'd' ? &o.data : &o.json) = argv[++i];
+            *(a[2] == 'd' ? &o.data : a[2] == 'j' ? &o.json : &o.save) = argv[++i];
         } else if (!strcmp(a, "--no-progress")) {
             o.progress = 0;
         } else if (a[0] == '-' || recipe) {

@@ -82,6 +82,7 @@ void eg_graph_free(eg_graph *g)
     free(g->grads);
     free(g->masks);
     free(g->arena);
+    free(g->history);
     memset(g, 0, sizeof *g);
 }
 

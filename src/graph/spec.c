@@ -288,3 +288,35 @@ eg_status eg_graph_load_spec(eg_graph *g, const char *path, eg_error *err)
     free(text);
     return st;
 }
+
+/* The printer: one line per node, `<op> <name> [in=...] <attributes>`, with
+ * in= only where the input is not the previous node and every attribute the
+ * op declares, so the parse re-creates the node whatever the defaults. */
+size_t eg_graph_write_spec(const eg_graph *g, char *buf, size_t len)
+{
+    size_t n = 0;
+#define OUT(...)                                                                         \
+    do {                                                                                 \
+        int k_ = snprintf(n < len ? buf + n : NULL, n < len ? len - n : 0, __VA_ARGS__); \
+        if (k_ > 0) n += (size_t)k_;                                                     \
+    } while (0)
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        const eg_op_def *op = eg_ops[nd->op];
+        OUT("%-9s %s", op->name, nd->name);
+        int more = (nd->ninputs && (nd->ninputs > 1 || nd->inputs[0] != i - 1)) || (op->attrs & 31);
+        if (more && strlen(nd->name) < 6) OUT("%*s", (int)(6 - strlen(nd->name)), "");  /* names in a column */
+        if (nd->ninputs && (nd->ninputs > 1 || nd->inputs[0] != i - 1)) {
+            OUT(" in=");
+            for (int s = 0; s < nd->ninputs; s++) OUT("%s%s", s ? "," : "", g->nodes[nd->inputs[s]].name);
+        }
+        const int vals[] = {nd->out, nd->kernel, nd->stride, nd->pad};
+        for (int a = 0; a < 4; a++)
+            if (op->attrs & (1 << a)) OUT(" %s=%d", attr_names[a], vals[a]);
+        if (op->attrs & EG_ATTR_SHAPE) OUT(" shape=%dx%dx%d", nd->in_shape.c, nd->in_shape.h, nd->in_shape.w);
+        OUT("\n");
+    }
+#undef OUT
+    if (len && n >= len) buf[len - 1] = 0;
+    return n;
+}

@@ -13,6 +13,7 @@
     do {                                                                                  \
         char m_[768];                                                                     \
         snprintf(m_, sizeof m_, __VA_ARGS__);                                             \
+        if (r->from_flags) return eg_fail(err, EG_ERR_RECIPE, "%s: %s", r->path, m_);      \
         return eg_fail(err, EG_ERR_RECIPE, "%s:%d:%d: %s", r->path, line, (col), m_);     \
     } while (0)
 
@@ -182,4 +183,14 @@ eg_status eg_recipe_load(eg_recipe *r, const char *path, eg_error *err)
     if (!st && !r->model[0]) st = eg_fail(err, EG_ERR_RECIPE, "%s: no 'model <spec>' line", path);
     if (!st && !r->nstages) st = eg_fail(err, EG_ERR_RECIPE, "%s: no stages (train, prune, eval)", path);
     return st;
+}
+
+eg_status eg_recipe_parse_line(eg_recipe *r, const char *text, int line, eg_error *err)
+{
+    char buf[1024];
+    size_t n = strlen(text);
+    if (n >= sizeof buf)
+        return eg_fail(err, EG_ERR_RECIPE, "%s: line longer than %zu characters", r->path, sizeof buf - 1);
+    memcpy(buf, text, n + 1);
+    return parse_line(r, line, buf, err);
 }

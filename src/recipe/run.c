@@ -13,12 +13,14 @@
 #define MNIST_STD 0.3081f
 
 /* A path as given if it exists, else relative to the recipe folder's parent
- * (so `recipes/x.recipe` can say `models/simplecnn` from anywhere). */
-static void resolve(char *out, size_t len, const char *recipe, const char *p)
+ * (so `recipes/x.recipe` can say `models/simplecnn` from anywhere); a
+ * command's paths are taken as given. */
+static void resolve(char *out, size_t len, const eg_recipe *r, const char *p)
 {
     struct stat sb;
+    const char *recipe = r->path;
     snprintf(out, len, "%s", p);
-    if (p[0] == '/' || !stat(p, &sb)) return;
+    if (r->from_flags || p[0] == '/' || !stat(p, &sb)) return;
     const char *slash = strrchr(recipe, '/');
     if (!slash) snprintf(out, len, "../%s", p);
     else snprintf(out, len, "%.*s/../%s", (int)(slash - recipe), recipe, p);
@@ -51,6 +53,32 @@ static void json_model(eg_json *j, const char *key, const eg_graph *g)
     eg_json_object_end(j);
 }
 
+/* Where a stage comes from, for messages: "recipe:line", or the command
+ * that built it from its flags. */
+static const char *loc(const eg_recipe *r, const eg_stage *s, char *buf, size_t len)
+{
+    if (r->from_flags) snprintf(buf, len, "%s", r->path);
+    else snprintf(buf, len, "%s:%d", r->path, s->line);
+    return buf;
+}
+
+/* "line 7: " after a stage's tag in the log, or nothing for a command. */
+static const char *line_tag(const eg_recipe *r, const eg_stage *s, char *buf, size_t len)
+{
+    if (r->from_flags) buf[0] = 0;
+    else snprintf(buf, len, "line %d: ", s->line);
+    return buf;
+}
+
+/* "[0, 3]" into buf. */
+static const char *ints_text(char *buf, size_t len, const int *v, int n)
+{
+    size_t o = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < n && o < len; i++) o += (size_t)snprintf(buf + o, len - o, i ? ", %d" : "%d", v[i]);
+    if (o < len) snprintf(buf + o, len - o, "]");
+    return buf;
+}
+
 static void print_ints(FILE *f, const int *v, int n)
 {
     fprintf(f, "[");
@@ -75,6 +103,7 @@ static int prune_count(const eg_stage *s, int c)
 static eg_status magnitude_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *nodes, int *count,
                                   eg_error *err)
 {
+    char where[1100];
     *count = 0;
     if (!s->layers[0]) {
         for (int i = 0; i < g->nnodes; i++)
@@ -87,11 +116,11 @@ static eg_status magnitude_layers(const eg_recipe *r, const eg_stage *s, const e
         snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
         int node = eg_graph_find(g, name);
         if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR))
-            return eg_fail(err, EG_ERR_RECIPE, "%s:%d: layers=%s: '%s' is %s; expected conv2d or linear nodes",
-                           r->path, s->line, s->layers, name, node < 0 ? "not a node of the model" : "not a conv2d or linear node");
+            return eg_fail(err, EG_ERR_RECIPE, "%s: layers=%s: '%s' is %s; expected conv2d or linear nodes",
+                           loc(r, s, where, sizeof where), s->layers, name, node < 0 ? "not a node of the model" : "not a conv2d or linear node");
         for (int k = 0; k < *count; k++)
             if (nodes[k] == node)
-                return eg_fail(err, EG_ERR_RECIPE, "%s:%d: layers=%s names '%s' twice", r->path, s->line, s->layers, name);
+                return eg_fail(err, EG_ERR_RECIPE, "%s: layers=%s names '%s' twice", loc(r, s, where, sizeof where), s->layers, name);
         nodes[(*count)++] = node;
         p += len + (p[len] == ',');
     }
@@ -108,6 +137,7 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
     if (!left) return eg_fail(err, EG_ERR_NOMEM, "out of memory checking %s", r->path);
     for (int k = 0; k < g->nnodes; k++) left[k] = g->nodes[k].out_shape.c;
     eg_status st = EG_OK;
+    char where[1100];
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
         if (s->kind != EG_STAGE_PRUNE) continue;
@@ -123,21 +153,21 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
             for (int k = 0; k < g->nnodes; k++)
                 if (g->nodes[k].nparams && strlen(names) + EG_NAME_MAX + 3 < sizeof names)
                     strcat(strcat(names, names[0] ? ", " : ""), g->nodes[k].name);
-            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: prune layer=%s: model %s has no such node; its layers are: %s",
-                         r->path, s->line, s->layer, g->name, names);
+            st = eg_fail(err, EG_ERR_RECIPE, "%s: prune layer=%s: model %s has no such node; its layers are: %s",
+                         loc(r, s, where, sizeof where), s->layer, g->name, names);
             break;
         }
         eg_dep_group grp;
         eg_error e2;
         if (eg_depgroup_build(g, node, &grp, &e2)) {
-            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: %s", r->path, s->line, e2.msg);
+            st = eg_fail(err, EG_ERR_RECIPE, "%s: %s", loc(r, s, where, sizeof where), e2.msg);
             break;
         }
         int c = left[node], count = prune_count(s, c);
         if (count >= c)
             st = eg_fail(err, EG_ERR_RECIPE,
-                         "%s:%d: prune amount=%g would remove %d of the %d channels layer %s has%s; at most %d can be removed",
-                         r->path, s->line, s->amount, count, c, s->layer,
+                         "%s: prune amount=%g would remove %d of the %d channels layer %s has%s; at most %d can be removed",
+                         loc(r, s, where, sizeof where), s->amount, count, c, s->layer,
                          c < grp.channels ? " left after the earlier prune stages" : "", c - 1);
         left[node] = c - count;
     }
@@ -145,24 +175,24 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
     return st;
 }
 
-/* The report's folder is checked before the run too, so a typo in --json
- * fails at once, not after the training it was meant to record. */
-static eg_status check_report_path(const char *json, eg_error *err)
+/* The report's and the model file's folders are checked before the run
+ * too, so a typo fails at once, not after the training it was meant to keep. */
+static eg_status check_out_path(const char *what, const char *path, eg_error *err)
 {
     char dir[4096];
-    const char *slash = strrchr(json, '/');
+    const char *slash = strrchr(path, '/');
     struct stat sb;
     if (!slash) snprintf(dir, sizeof dir, ".");
-    else snprintf(dir, sizeof dir, "%.*s", slash == json ? 1 : (int)(slash - json), json);
-    if (!*json) return eg_fail(err, EG_ERR_IO, "--json: expected a file name, found an empty string");
-    if ((slash && !slash[1]) || (!stat(json, &sb) && S_ISDIR(sb.st_mode)))
-        return eg_fail(err, EG_ERR_IO, "--json %s: expected a file name, found a folder", json);
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (!*path) return eg_fail(err, EG_ERR_IO, "%s: expected a file name, found an empty string", what);
+    if ((slash && !slash[1]) || (!stat(path, &sb) && S_ISDIR(sb.st_mode)))
+        return eg_fail(err, EG_ERR_IO, "%s %s: expected a file name, found a folder", what, path);
     if (stat(dir, &sb))
-        return eg_fail(err, EG_ERR_IO, "--json %s: folder %s: %s", json, dir, strerror(errno));
+        return eg_fail(err, EG_ERR_IO, "%s %s: folder %s: %s", what, path, dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode))
-        return eg_fail(err, EG_ERR_IO, "--json %s: %s is not a folder", json, dir);
+        return eg_fail(err, EG_ERR_IO, "%s %s: %s is not a folder", what, path, dir);
     if (access(dir, W_OK))
-        return eg_fail(err, EG_ERR_IO, "--json %s: cannot write in folder %s: %s", json, dir, strerror(errno));
+        return eg_fail(err, EG_ERR_IO, "%s %s: cannot write in folder %s: %s", what, path, dir, strerror(errno));
     return EG_OK;
 }
 
@@ -176,7 +206,13 @@ typedef struct {
     FILE *out;
     double acc_trained, acc_pruned, acc_final;
     int pruned_since_train, trained_since_prune, any_prune;
+    int as_loaded;          /* loaded from a model file, and no stage has changed it yet */
+    const char *data_dir;
 } runner;
+
+/* A line of the model's history; out of memory is the only failure. */
+#define NOTE(R, err, ...) \
+    (eg_model_note((R)->g, __VA_ARGS__) ? eg_fail(err, EG_ERR_NOMEM, "out of memory for the model's history") : EG_OK)
 
 static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
 {
@@ -184,18 +220,20 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     eg_optim_init(&opt, s->optim, s->lr);
     opt.momentum = s->momentum;
     opt.weight_decay = s->weight_decay;
-    fprintf(R->out, "[train] line %d: %d epoch%s, %s lr %g, batch %d%s\n", s->line, s->epochs,
+    char tag[32];
+    fprintf(R->out, "[train] %s%d epoch%s, %s lr %g, batch %d%s\n", line_tag(R->r, s, tag, sizeof tag), s->epochs,
             s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
             s->shuffle ? ", shuffled" : "");
     eg_train_opts to = {s->batch, s->shuffle, R->o->progress};
     eg_json_array(R->j, "epochs");
     eg_status st = EG_OK;
-    double secs = 0;
+    double secs = 0, last = 0;
     for (int e = 0; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
         st = eg_train_epoch(R->g, &opt, R->train, &to, R->rng, &es, err);
         if (st) break;
         secs += es.seconds;
+        last = es.loss;
         fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
                 es.loss, es.seconds, es.images / es.seconds);
         eg_json_object(R->j, NULL);
@@ -210,6 +248,11 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     eg_optim_free(&opt);
     R->trained_since_prune = 1;
     R->pruned_since_train = 0;
+    R->as_loaded = 0;
+    if (!st)
+        st = NOTE(R, err, "train %d epoch%s, %s lr %g, batch %d%s, seed %llu, on %s (%d images): last epoch's loss %.4f",
+                  s->epochs, s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
+                  s->shuffle ? ", shuffled" : "", (unsigned long long)R->o->seed, R->data_dir, R->train->n, last);
     return st;
 }
 
@@ -219,17 +262,19 @@ static eg_status run_eval(runner *R, const eg_stage *s, eg_error *err)
     eg_status st = eg_evaluate(R->g, R->test, s->batch, &acc, &loss, err);
     if (st) return st;
     double secs = eg_now() - t0;
-    const char *when = R->pruned_since_train ? "after pruning" : R->any_prune ? "after retraining" : "trained";
+    const char *when = R->as_loaded ? "as loaded" : R->pruned_since_train ? "after pruning"
+                     : R->any_prune ? "after retraining" : "trained";
     if (R->pruned_since_train) R->acc_pruned = acc;
-    else if (!R->any_prune) R->acc_trained = acc;
+    else if (!R->any_prune && !R->as_loaded) R->acc_trained = acc;
     R->acc_final = acc;
-    fprintf(R->out, "[eval] line %d: test accuracy %.2f%% (%s), loss %.4f  (%d images, %.3f s)\n", s->line,
+    char tag[32];
+    fprintf(R->out, "[eval] %stest accuracy %.2f%% (%s), loss %.4f  (%d images, %.3f s)\n", line_tag(R->r, s, tag, sizeof tag),
             acc, when, loss, R->test->n, secs);
     eg_json_str(R->j, "when", when);
     eg_json_num(R->j, "accuracy", acc);
     eg_json_num(R->j, "loss", loss);
     eg_json_num(R->j, "seconds", secs);
-    return EG_OK;
+    return NOTE(R, err, "eval on %s (%d images): accuracy %.2f%%, loss %.4f", R->data_dir, R->test->n, acc, loss);
 }
 
 /* Bytes of a model's parameters stored dense, and with every masked weight
@@ -257,7 +302,8 @@ static eg_status run_prune_magnitude(runner *R, const eg_stage *s, eg_error *err
     free(nodes);
     if (st) return st;
     double secs = eg_now() - t0;
-    fprintf(R->out, "[prune] line %d: magnitude, %s, %.1f%% of the weights of %s  (%.4f s)\n", s->line,
+    char tag[32];
+    fprintf(R->out, "[prune] %smagnitude, %s, %.1f%% of the weights of %s  (%.4f s)\n", line_tag(R->r, s, tag, sizeof tag),
             s->local ? "each layer alone" : "one threshold for all", 100 * s->amount, s->layers[0] ? s->layers : "every conv2d and linear", secs);
     fprintf(R->out, "  %-8s %9s %9s %9s %12s\n", "layer", "weights", "non-zero", "sparsity", "MACs left");
     eg_json_str(R->j, "method", "magnitude");
@@ -294,12 +340,16 @@ static eg_status run_prune_magnitude(runner *R, const eg_stage *s, eg_error *err
     eg_json_num(R->j, "seconds", secs);
     R->pruned_since_train = 1;
     R->any_prune = 1;
-    return EG_OK;
+    R->as_loaded = 0;
+    return NOTE(R, err, "prune magnitude, %s, %.1f%% of the weights of %s: %zu of %zu weights non-zero",
+                s->local ? "local" : "global", 100 * s->amount, s->layers[0] ? s->layers : "every conv2d and linear",
+                nonzero, weights);
 }
 
 static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
 {
     if (!strcmp(s->method, "magnitude")) return run_prune_magnitude(R, s, err);
+    char where[1100], tag[32];
     double t0 = eg_now();
     eg_graph *g = R->g;
     int node = eg_graph_find(g, s->layer);
@@ -309,8 +359,8 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
     int c = grp.channels;
     int count = prune_count(s, c);
     if (count >= c)
-        return eg_fail(err, EG_ERR_ARG, "%s:%d: removing %d of the %d channels of %s would leave none",
-                       R->r->path, s->line, count, c, s->layer);
+        return eg_fail(err, EG_ERR_ARG, "%s: removing %d of the %d channels of %s would leave none",
+                       loc(R->r, s, where, sizeof where), count, c, s->layer);
     double *scores = malloc((size_t)c * sizeof *scores);
     int *keep = malloc((size_t)c * sizeof *keep), *pruned = malloc((size_t)c * sizeof *pruned);
     if (!scores || !keep || !pruned) {
@@ -325,7 +375,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
     if (!st) {
         double secs = eg_now() - t0;
         size_t p1 = eg_graph_param_count(g), m1 = eg_graph_macs(g);
-        fprintf(R->out, "[prune] line %d: %s on %s: removing %d of %d channels\n", s->line, s->method,
+        fprintf(R->out, "[prune] %s%s on %s: removing %d of %d channels\n", line_tag(R->r, s, tag, sizeof tag), s->method,
                 s->layer, count, c);
         fprintf(R->out, "  %s:", crit->label);
         for (int i = 0; i < c; i++) fprintf(R->out, " %.4f", scores[i]);
@@ -354,10 +404,15 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         eg_json_num(R->j, "macs_before", (double)m0);
         eg_json_num(R->j, "macs_after", (double)m1);
         eg_json_num(R->j, "seconds", secs);
+        char a[512], b[512];
+        st = NOTE(R, err, "prune %s %s: removed %d of %d channels %s, kept %s; params %zu -> %zu, MACs %zu -> %zu",
+                  s->method, s->layer, count, c, ints_text(a, sizeof a, pruned, count),
+                  ints_text(b, sizeof b, keep, nkeep), p0, p1, m0, m1);
     }
     free(scores), free(keep), free(pruned);
     R->pruned_since_train = 1;
     R->any_prune = 1;
+    R->as_loaded = 0;
     return st;
 }
 
@@ -366,69 +421,95 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     double t_start = eg_now();
     FILE *out = o->out ? o->out : stdout;
     char model_path[2100], data_dir[2100];
-    resolve(model_path, sizeof model_path, r->path, r->model);
+    resolve(model_path, sizeof model_path, r, r->model);
     if (o->data) snprintf(data_dir, sizeof data_dir, "%s", o->data);
-    else if (r->data[0]) resolve(data_dir, sizeof data_dir, r->path, r->data);
+    else if (r->data[0]) resolve(data_dir, sizeof data_dir, r, r->data);
     else snprintf(data_dir, sizeof data_dir, "data/mnist");
     eg_set_threads(o->threads);
 
-    if (o->json) {
-        eg_status st = check_report_path(o->json, err);
-        if (st) return st;
-    }
+    eg_status st = EG_OK;
+    if (o->json) st = check_out_path("--json", o->json, err);
+    if (!st && o->save) st = check_out_path("model file", o->save, err);
+    if (!st && o->json && o->save && !strcmp(o->json, o->save))
+        st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the JSON report would be the same file", o->save);
+    if (st) return st;
     eg_graph g;
-    eg_status st = eg_graph_load_spec(&g, model_path, err);
+    int from_file = 0;
+    st = eg_model_open(&g, model_path, &from_file, err);
     if (st) return st;
     st = check_prunes(r, &g, err);
     if (st) {
         eg_graph_free(&g);
         return st;
     }
+    /* A recipe that trains or evaluates loads both sets, so a damaged data
+     * folder fails before any stage runs; a command loads only the set its
+     * stage reads (eval: the test set); pruning needs none. */
+    int need_train = 0, need_test = 0;
+    for (int i = 0; i < r->nstages; i++) {
+        need_train |= r->stages[i].kind == EG_STAGE_TRAIN;
+        need_test |= r->stages[i].kind == EG_STAGE_EVAL;
+    }
+    if (!r->from_flags && (need_train || need_test)) need_train = need_test = 1;
     eg_dataset train = {0}, test = {0};
     double t0 = eg_now();
-    st = eg_dataset_load_dir(&train, data_dir, "train", MNIST_MEAN, MNIST_STD, err);
-    if (!st) st = eg_dataset_load_dir(&test, data_dir, "t10k", MNIST_MEAN, MNIST_STD, err);
+    if (need_train) st = eg_dataset_load_dir(&train, data_dir, "train", MNIST_MEAN, MNIST_STD, err);
+    if (!st && need_test) st = eg_dataset_load_dir(&test, data_dir, "t10k", MNIST_MEAN, MNIST_STD, err);
     if (st) {
         eg_graph_free(&g);
         eg_dataset_free(&train);
         return st;
     }
     double t_data = eg_now() - t0;
-    fprintf(out, "edagari run %s: seed %llu, %d thread%s\n", r->path, (unsigned long long)o->seed,
-            eg_thread_count(), eg_thread_count() == 1 ? "" : "s");
-    fprintf(out, "data %s: %d train / %d test images of %dx%dx%d  (%.3f s)\n", data_dir, train.n, test.n,
-            train.c, train.h, train.w, t_data);
+    fprintf(out, "%s%s: seed %llu, %d thread%s\n", r->from_flags ? "" : "edagari run ", r->path,
+            (unsigned long long)o->seed, eg_thread_count(), eg_thread_count() == 1 ? "" : "s");
+    const eg_dataset *any = need_train ? &train : &test;
+    if (need_train && need_test)
+        fprintf(out, "data %s: %d train / %d test images of %dx%dx%d  (%.3f s)\n", data_dir, train.n, test.n,
+                train.c, train.h, train.w, t_data);
+    else if (need_train || need_test)
+        fprintf(out, "data %s: %d %s images of %dx%dx%d  (%.3f s)\n", data_dir, any->n, need_train ? "train" : "test",
+                any->c, any->h, any->w, t_data);
 
     eg_rng rng;
     eg_rng_seed(&rng, o->seed);
-    eg_graph_init_params(&g, &rng);
-    fprintf(out, "model %s: %zu parameters, %zu MACs per image\n", model_path, eg_graph_param_count(&g),
-            eg_graph_macs(&g));
+    if (!from_file) {
+        eg_graph_init_params(&g, &rng);
+        if (eg_model_note(&g, "init from spec %s, seed %llu", model_path, (unsigned long long)o->seed)) {
+            eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test);
+            return eg_fail(err, EG_ERR_NOMEM, "out of memory for the model's history");
+        }
+    }
+    fprintf(out, "model %s: %zu parameters, %zu MACs per image%s\n", model_path, eg_graph_param_count(&g),
+            eg_graph_macs(&g), from_file ? " (loaded from a model file, not re-initialised)" : "");
     eg_graph_print(&g, out);
 
     eg_json j = {0};
     eg_json_object(&j, NULL);
-    eg_json_str(&j, "recipe", r->path);
+    eg_json_str(&j, r->from_flags ? "command" : "recipe", r->path);
     eg_json_str(&j, "model", model_path);
-    eg_json_str(&j, "data", data_dir);
+    eg_json_num(&j, "model_from_file", from_file);
+    if (need_train || need_test) eg_json_str(&j, "data", data_dir);
     eg_json_num(&j, "seed", (double)o->seed);
     eg_json_num(&j, "threads", eg_thread_count());
     eg_json_num(&j, "data_seconds", t_data);
     json_model(&j, "model_before", &g);
     eg_json_array(&j, "stages");
-    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0};
+    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0, from_file, data_dir};
     static const char *const kinds[] = {"train", "prune", "eval"};
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
         eg_json_object(&j, NULL);
         eg_json_str(&j, "stage", kinds[s->kind]);
-        eg_json_num(&j, "line", s->line);
+        if (!r->from_flags) eg_json_num(&j, "line", s->line);
         st = s->kind == EG_STAGE_TRAIN ? run_train(&R, s, err)
            : s->kind == EG_STAGE_PRUNE ? run_prune(&R, s, err)
                                        : run_eval(&R, s, err);
         eg_json_object_end(&j);
     }
     eg_json_array_end(&j);
+    /* the model file first: a report is written only when everything else was */
+    if (!st && o->save) st = eg_model_save(&g, o->save, err);
     double total = eg_now() - t_start;
     if (!st) {
         json_model(&j, "model_after", &g);
@@ -437,6 +518,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         if (R.acc_pruned >= 0) eg_json_num(&j, "after_pruning", R.acc_pruned);
         if (R.acc_final >= 0) eg_json_num(&j, "final", R.acc_final);
         eg_json_object_end(&j);
+        if (o->save) eg_json_str(&j, "saved", o->save);
         eg_json_num(&j, "total_seconds", total);
         eg_json_object_end(&j);
         fprintf(out, "summary: params %zu, MACs %zu", eg_graph_param_count(&g), eg_graph_macs(&g));
@@ -445,10 +527,15 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
             for (size_t k = 0; k < g.nparam; k++) nz += g.params[k] != 0;
             fprintf(out, " (%zu parameters non-zero)", nz);
         }
-        if (R.acc_trained >= 0) fprintf(out, "; accuracy trained %.2f%%", R.acc_trained);
-        if (R.acc_pruned >= 0) fprintf(out, ", after pruning %.2f%%", R.acc_pruned);
-        if (R.acc_final >= 0) fprintf(out, ", final %.2f%%", R.acc_final);
+        const char *sep = "; accuracy";
+        if (R.acc_trained >= 0) fprintf(out, "%s trained %.2f%%", sep, R.acc_trained), sep = ",";
+        if (R.acc_pruned >= 0) fprintf(out, "%s after pruning %.2f%%", sep, R.acc_pruned), sep = ",";
+        if (R.acc_final >= 0) fprintf(out, "%s final %.2f%%", sep, R.acc_final);
         fprintf(out, "; total %.3f s\n", total);
+        if (o->save) {
+            struct stat sb;
+            fprintf(out, "model saved to %s (%lld bytes)\n", o->save, stat(o->save, &sb) ? -1LL : (long long)sb.st_size);
+        }
         if (o->json) {
             if (j.oom) st = eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for the report", o->json);
             else st = eg_write_atomic(o->json, j.buf, j.len, err);

@@ -1,0 +1,30 @@
+/* edagari finetune M.edg --out F.edg: one train stage starting from a model file. */
+#include "cli.h"
+#include "stages.h"
+
+static const char help[] =
+    "usage: edagari finetune M.edg --out F.edg [--data DIR] [--epochs N] [--optimizer adam|sgd]\n"
+    "                        [--lr F] [--momentum F] [--weight-decay F] [--batch N] [--no-shuffle]\n"
+    "                        [--seed N] [--threads N] [--json FILE] [--no-progress]\n"
+    "\n"
+    "Trains a model from a model file on (after pruning, say) and writes it to another:\n"
+    "edagari train with a model file. Masked weights stay zero. The optimizer starts\n"
+    "fresh: its state is not kept in model files.\n"
+    "  --out F.edg         the model file to write (atomically; may be M.edg itself)\n"
+    "  --data DIR          folder with the IDX files, raw or .gz (default data/mnist)\n"
+    "  --epochs N          epochs (default 1)\n"
+    "  --optimizer NAME    adam (default) or sgd\n"
+    "  --lr F              learning rate (default 0.001)\n"
+    "  --momentum F, --weight-decay F   as in a recipe (default 0)\n"
+    "  --batch N           batch size (default 64)\n"
+    "  --no-shuffle        keep the data's order\n"
+    "  --seed N            seed for shuffling (default 0)\n"
+    "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n"
+    "  --json FILE         also write the figures as a JSON report\n"
+    "  --no-progress       no progress bar\n";
+
+static const eg_stage_command cmd = {
+    "finetune", "train",
+    EG_SF_DATA | EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_THREADS | EG_SF_PROGRESS | EG_SF_TRAIN, 1, help};
+
+int eg_cmd_finetune(int argc, char **argv) { return eg_stage_command_main(&cmd, argc, argv); }

@@ -1,0 +1,31 @@
+/* edagari train --model SPEC|M.edg --out M.edg: one train stage over files. */
+#include "cli.h"
+#include "stages.h"
+
+static const char help[] =
+    "usage: edagari train --model SPEC|M.edg --out M.edg [--data DIR] [--epochs N] [--optimizer adam|sgd]\n"
+    "                     [--lr F] [--momentum F] [--weight-decay F] [--batch N] [--no-shuffle]\n"
+    "                     [--seed N] [--threads N] [--json FILE] [--no-progress]\n"
+    "\n"
+    "Trains a model and writes it to a model file. A spec is initialised with the seed;\n"
+    "a model file (.edg) goes on from its parameters (and keeps its masks and history).\n"
+    "  --model SPEC|M.edg  the model to train\n"
+    "  --out M.edg         the model file to write (atomically; nothing is written on failure)\n"
+    "  --data DIR          folder with the IDX files, raw or .gz (default data/mnist)\n"
+    "  --epochs N          epochs (default 1)\n"
+    "  --optimizer NAME    adam (default) or sgd; a fresh optimizer, as every train stage\n"
+    "  --lr F              learning rate (default 0.001)\n"
+    "  --momentum F, --weight-decay F   as in a recipe (default 0)\n"
+    "  --batch N           batch size (default 64)\n"
+    "  --no-shuffle        keep the data's order\n"
+    "  --seed N            seed for initialisation and shuffling (default 0)\n"
+    "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n"
+    "  --json FILE         also write the figures as a JSON report\n"
+    "  --no-progress       no progress bar\n";
+
+static const eg_stage_command cmd = {
+    "train", "train",
+    EG_SF_MODEL | EG_SF_DATA | EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_THREADS | EG_SF_PROGRESS | EG_SF_TRAIN, 0,
+    help};
+
+int eg_cmd_train(int argc, char **argv) { return eg_stage_command_main(&cmd, argc, argv); }
