@@ -9,7 +9,7 @@
 
 static const eg_command commands[] = {
     {"run", eg_cmd_run, "run a recipe: train, prune, retrain, evaluate"},
-    {"info", eg_cmd_info, "print a model spec's nodes, shapes, parameters and MACs"},
+    {"info", eg_cmd_info, "print a model (spec or .edg file): nodes, shapes, parameters, sparsity, MACs"},
     {"train", eg_cmd_train, "train a spec or model file, write a model file (.edg)"},
     {"prune", eg_cmd_prune, "prune a model file (channels or weights), write another"},
     {"finetune", eg_cmd_finetune, "train a model file on, write another"},
@@ -35,7 +35,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: edagari <command> [options]   (edagari <command> --help for its options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-6s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 }
 
 /* libgomp spins about 300,000 times at a barrier before it sleeps. On a
