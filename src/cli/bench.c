@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "../internal.h"
+#include "internal.h"
 
 static const char help[] =
     "usage: edagari bench [--model SPEC] [--threads N] [--seconds S] [--json FILE]\n"

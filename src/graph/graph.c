@@ -249,7 +249,9 @@ void eg_graph_set_input(eg_graph *g, const float *x)
 void eg_graph_forward(eg_graph *g, const float *x, int n)
 {
     eg_graph_set_input(g, x);
-#pragma omp parallel num_threads(g->threads)
+    /* no more threads than rows: a thread with nothing to do still has to
+     * be scheduled for the join, which costs dearly on a busy machine */
+#pragma omp parallel num_threads(n < g->threads ? (n > 0 ? n : 1) : g->threads)
     {
         int lo, hi;
         eg_split(n, eg_thread_id(), eg_team_size(), &lo, &hi);
@@ -264,7 +266,7 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
 {
     eg_node *last = &g->nodes[g->nnodes - 1];
     size_t k = eg_shape_size(last->out_shape);
-#pragma omp parallel num_threads(g->threads)
+#pragma omp parallel num_threads(n < g->threads ? (n > 0 ? n : 1) : g->threads)
     {
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
         eg_split(n, t, nt, &lo, &hi);
