@@ -205,16 +205,48 @@ eg_status eg_optim_bind(eg_optim *o, size_t n);
 void eg_optim_step(eg_optim *o, float *params, const float *grads);
 void eg_optim_free(eg_optim *o);
 
+/* ---------------------------------------------------------------- penalty */
+
+/* Regularisation of chosen weights during training, as a term of the loss:
+ *   l1:   l1 * sum |w|,       gradient l1 * sign(w), sign(0) = 0;
+ *   l2:   l2 / 2 * sum w^2,   gradient l2 * w;
+ *   prox: prox * sum |w| too, but applied after each optimizer step as the
+ *         soft threshold w <- sign(w) * max(|w| - lr * prox, 0), which
+ *         leaves exact zeros (no gradient).
+ * The gradients are added to the loss's before the optimizer sees them, so
+ * with Adam they pass through the moments like any loss term. (PyTorch's
+ * Adam weight_decay does the same, so l2=F equals weight_decay=F on those
+ * weights; AdamW's decoupled decay would not.) The selection is a block
+ * laid out as the graph's parameters, like the masks. */
+typedef struct {
+    float l1, l2, prox;
+    size_t n;      /* parameters of the graph it was built for */
+    float *sel;    /* [n]: 1 for a penalised weight, 0 elsewhere (every bias) */
+} eg_penalty;
+
+/* Selects the weights (param 0, never biases) of nodes[0..count), each a
+ * conv2d or linear node, of g's current layout; strengths must be >= 0 and
+ * finite. p is overwritten (free an earlier one first); on failure it holds
+ * nothing to free. Build it again after surgery changes the layout. */
+eg_status eg_penalty_init(eg_penalty *p, const eg_graph *g, const int *nodes, int count, float l1, float l2,
+                          float prox, eg_error *err);
+void eg_penalty_free(eg_penalty *p);
+/* The penalty's value at params: (l1 + prox) * sum |w| + l2 / 2 * sum w^2
+ * over the selected weights. */
+double eg_penalty_value(const eg_penalty *p, const float *params);
+
 /* ----------------------------------------------------------------- train */
 
 typedef struct {
     int batch;
     int shuffle;
     int progress;   /* draw a progress bar on stderr/stdout */
+    const eg_penalty *penalty;  /* NULL: the loss is the cross-entropy alone */
 } eg_train_opts;
 
 typedef struct {
-    double loss;        /* mean of the batch losses */
+    double loss;        /* mean of the batch losses (cross-entropy plus the penalty) */
+    double penalty;     /* mean of the batches' penalty terms (0 without one) */
     double seconds;
     long images;
 } eg_epoch_stats;
@@ -280,6 +312,11 @@ typedef struct {
  * earlier node and index. Already-pruned weights are 0 and go first, so
  * amount is the sparsity the weights have afterwards. */
 eg_status eg_prune_magnitude(eg_graph *g, const int *nodes, int count, double amount, int global, eg_error *err);
+/* Threshold pruning: masks every weight of nodes[0..count) (conv2d or
+ * linear) with |w| <= value (value >= 0, rounded to float32 as the weights
+ * are), as magnitude pruning masks them;
+ * *masked (may be NULL) gets how many weights it newly masked. */
+eg_status eg_prune_threshold(eg_graph *g, const int *nodes, int count, double value, size_t *masked, eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
@@ -288,6 +325,115 @@ const char *eg_criterion_names(void);
 /* Chooses the `count` lowest-scoring channels (ties: lower index first) and
  * writes the rest, ascending, to keep. Returns the number kept. */
 int eg_select_keep(const double *scores, int channels, int count, int *keep, int *pruned);
+
+/* ------------------------------------------------- sensitivity analysis */
+
+/* How much each layer, pruned alone, costs in test accuracy: every layer
+ * at every ratio on a fresh copy of the model, evaluated on a test set.
+ * Each cell is exactly what `edagari prune` with that layer and amount, then
+ * `edagari eval`, would give: channels (l1, l2, fpgm, random) remove
+ * round(ratio x channels) of the layer's channels by the criterion, with
+ * everything they feed; magnitude masks that fraction of the layer's
+ * weights (scope=local, layers=<that layer>). */
+#define EG_SENS_MAX_RATIOS 64
+
+typedef struct {
+    const char *method;   /* a criterion (eg_criterion_find) or "magnitude"; NULL: l1 */
+    const double *ratios; /* increasing, each in (0, 1) */
+    int nratios;
+    const char *layers;   /* comma-separated nodes; NULL or "": every layer that can be pruned
+                           * (channels: eg_depgroup_build succeeds; magnitude: every conv2d and linear) */
+    int batch;            /* evaluation batch; 0: 1000, as edagari eval */
+    uint64_t seed;        /* random: each cell draws from a generator freshly seeded with it */
+    int threads;          /* 0: leave the thread count as it is */
+    FILE *log;            /* a line per layer as it is done, or NULL */
+    const char *model_label, *data_label;  /* what the report names the model and the data by (may be NULL) */
+} eg_sensitivity_opts;
+
+typedef struct {
+    double accuracy, loss;  /* test accuracy in percent and mean loss; NaN when skipped */
+    long removed;           /* channels removed, or weights of the layer zero afterwards (magnitude) */
+    size_t params, macs;    /* the whole model's after this prune; magnitude: non-zero parameters and
+                             * the MACs of non-zero weights */
+    int skipped;            /* round(ratio x channels) is every channel: nothing to evaluate (edagari
+                             * prune refuses it too) */
+} eg_sens_cell;
+
+typedef struct {
+    char name[EG_NAME_MAX];
+    int node;
+    eg_op_type op;
+    long units;            /* channels (structured) or weights (magnitude) of the layer */
+} eg_sens_layer;
+
+typedef struct {
+    char method[16];
+    int magnitude;         /* weights rather than channels */
+    char model[64];        /* the graph's name */
+    char model_label[1024], data_label[1024];
+    int nratios, nlayers;
+    double ratios[EG_SENS_MAX_RATIOS];
+    eg_sens_layer *layers;     /* [nlayers] */
+    eg_sens_cell *cells;       /* [nlayers x nratios], layer by layer */
+    double dense_accuracy, dense_loss;
+    size_t dense_params, dense_macs;
+    int test_images, batch;
+    uint64_t seed;
+    double seconds;
+} eg_sensitivity;
+
+/* Parses "0.1,0.2,0.5" into ratios (at most max): each a number in (0, 1),
+ * strictly increasing. *n gets the count. Errors say which entry and why. */
+eg_status eg_sensitivity_parse_ratios(const char *text, double *ratios, int max, int *n, eg_error *err);
+/* The nodes the analysis covers for method and a layer list (see
+ * eg_sensitivity_opts.layers) into nodes (room for g->nnodes), *count of
+ * them. EG_ERR_ARG for an unknown method, an unknown, repeated or
+ * unprunable layer, or none left. */
+eg_status eg_sensitivity_layers(const eg_graph *g, const char *method, const char *layers, int *nodes, int *count,
+                                eg_error *err);
+/* Runs the analysis; g is not changed. On success s holds the results
+ * (free with eg_sensitivity_free); on failure s is empty. */
+eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg_sensitivity_opts *o,
+                             eg_sensitivity *s, eg_error *err);
+void eg_sensitivity_free(eg_sensitivity *s);
+/* The cell of layer l at ratio r. */
+static inline const eg_sens_cell *eg_sens_at(const eg_sensitivity *s, int l, int r)
+{
+    return &s->cells[(size_t)l * (size_t)s->nratios + (size_t)r];
+}
+/* Writes the results as JSON / as an SVG plot of accuracy against ratio, one
+ * line per layer (eg_svg_write_plot), atomically. */
+eg_status eg_sensitivity_write_json(const eg_sensitivity *s, const char *path, eg_error *err);
+eg_status eg_sensitivity_write_svg(const eg_sensitivity *s, const char *path, eg_error *err);
+
+/* ---------------------------------------------------------------- plots */
+
+/* One line of a plot: n points; a NaN y leaves a gap. */
+typedef struct {
+    const char *name;   /* for the legend */
+    const double *x, *y;
+    int n;
+} eg_plot_series;
+
+/* A line chart: axes with ticks at round values, grid lines, axis labels, a
+ * title, a legend and an optional dashed reference line. */
+typedef struct {
+    const char *title, *subtitle, *xlabel, *ylabel;   /* subtitle may be NULL */
+    const eg_plot_series *series;
+    int nseries;
+    double xmin, xmax;      /* x range; equal: from the data */
+    double ymin, ymax;      /* y range; equal: from the data (and ref_y), widened to round ticks */
+    double ref_y;           /* a dashed horizontal line at this y, or NaN */
+    const char *ref_label;  /* its legend entry */
+    const char *note;       /* small text under the legend, lines split at '\n', or NULL */
+    int width, height;      /* pixels; 0: 800 x 500 */
+} eg_plot;
+
+/* The SVG text of a plot (malloc'ed, NUL-terminated; *len its length, may be
+ * NULL), or NULL when out of memory. */
+char *eg_svg_plot(const eg_plot *p, size_t *len);
+/* Writes it to path atomically. */
+eg_status eg_svg_write_plot(const eg_plot *p, const char *path, eg_error *err);
 
 /* ---------------------------------------------------------- model files */
 
@@ -317,14 +463,53 @@ eg_status eg_model_open(eg_graph *g, const char *path, int *from_file, eg_error 
  * (EG_ERR_NOMEM, history unchanged). The stage runner notes every stage. */
 eg_status eg_model_note(eg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* ------------------------------------------------------------- C export */
+
+/* A model as C99 code for devices (src/io/export_c.c): NAME.h and NAME.c
+ * with the parameters as const arrays and one function
+ *   int NAME_infer(const float *input, float *output, float *scratch);
+ * that allocates nothing and calls no library function. A layer with masks
+ * (nd->mask[0]) is stored CSR when that is smaller than dense. */
+
+/* How one conv2d or linear node's parameters are stored (all zero for other ops). */
+typedef struct {
+    int csr;             /* CSR (row offsets per output, column indices, values), else dense */
+    size_t kept;         /* weights stored: all of them dense; in CSR those not masked-and-zero */
+    int index_bytes;     /* CSR: bytes of each row offset and column index (1, 2 or 4) */
+    size_t bytes;        /* flash: weights, bias and indices as exported */
+    size_t dense_bytes;  /* the same stored dense */
+} eg_c_layer;
+void eg_export_c_layer(const eg_node *nd, eg_c_layer *l);
+
+/* What the export of a model needs: what `edagari info` reports and the
+ * exporter writes into NAME.h. */
+typedef struct {
+    size_t flash_bytes;      /* every layer's eg_c_layer.bytes */
+    size_t dense_bytes;      /* the same with every layer dense */
+    size_t scratch_floats;   /* NAME_SCRATCH_FLOATS = buffer_a + buffer_b */
+    size_t buffer_a, buffer_b;  /* the two activation buffers, in floats */
+    size_t ram_bytes;        /* scratch_floats * sizeof(float) */
+    size_t input_floats, output_floats;  /* the caller's buffers */
+    int layers, csr_layers;  /* conv2d and linear nodes, and how many are CSR */
+} eg_c_export_size;
+/* Fails (EG_ERR_ARG) when the model is not a chain of ops the export knows. */
+eg_status eg_export_c_size(const eg_graph *g, eg_c_export_size *s, eg_error *err);
+
+/* Writes <out>.h and <out>.c (out = [folder/]NAME, NAME a C identifier),
+ * both or neither; the same model gives the same bytes. Fails for
+ * parameters that are not finite. */
+eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err);
+
 /* --------------------------------------------------------------- recipes */
 
 /* A recipe: the model, the data, then stages run in order:
  *   model  <spec path, or model file: then it is not re-initialised>
  *   data   <dir with IDX files>
  *   train  epochs=N optimizer=adam|sgd lr=F [momentum=F] [weight_decay=F] batch=N shuffle=yes|no
+ *          [l1=F] [l2=F] [prox=F] [penalize=a,b,...]   (see eg_penalty)
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
  *   prune  method=magnitude amount=<sparsity> [scope=global|local] [layers=a,b,...]
+ *   prune  method=threshold value=<F: prunes |w| <= F> [layers=a,b,...]
  *   eval   batch=N
  * Each train stage starts a fresh optimizer. Paths are taken as given, or
  * relative to the recipe's folder's parent when they do not exist as given. */
@@ -337,12 +522,15 @@ typedef struct {
     int epochs, batch, shuffle;
     eg_optim_type optim;
     float lr, momentum, weight_decay;
+    float l1, l2, prox; /* penalty strengths, 0 for none */
+    char penalize[256]; /* comma-separated nodes whose weights are penalised, empty for every conv2d and linear */
     /* prune */
     char method[16], layer[EG_NAME_MAX];
-    char layers[256];   /* magnitude: comma-separated nodes, empty for every conv2d and linear */
+    char layers[256];   /* magnitude, threshold: comma-separated nodes, empty for every conv2d and linear */
     int local;          /* magnitude: each layer its own ratio (scope=local) */
     double amount;      /* a count when amount_is_count, else a fraction in (0, 1) */
     int amount_is_count;
+    double value;       /* threshold: weights with |w| <= value are pruned; < 0 until given */
 } eg_stage;
 
 #define EG_RECIPE_MAX_STAGES 64

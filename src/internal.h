@@ -121,6 +121,16 @@ double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k,
 /* The update of parameters [lo, hi) for the optimizer's current step. */
 void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi);
 
+/* The penalty's share of a training step on parameters [lo, hi), called by
+ * each thread on its own range (src/train/penalty.c). eg_penalty_grad adds
+ * l1 * sign(w) + l2 * w to the selected parameters' grads and returns the
+ * penalty term over the range, summed in double in an order fixed by the
+ * range;
+ * eg_penalty_prox soft-thresholds the selected parameters by lr * prox
+ * after the optimizer's update. */
+double eg_penalty_grad(const eg_penalty *p, const float *params, float *grads, size_t lo, size_t hi);
+void eg_penalty_prox(const eg_penalty *p, float *params, float lr, size_t lo, size_t hi);
+
 /* --------------------------------------------------------------- kernels */
 
 /* C[M x N] += A[M x K] * B[K x N]; row-major with leading dimensions. */

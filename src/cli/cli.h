@@ -16,6 +16,8 @@ int eg_cmd_train(int argc, char **argv);
 int eg_cmd_prune(int argc, char **argv);
 int eg_cmd_finetune(int argc, char **argv);
 int eg_cmd_eval(int argc, char **argv);
+int eg_cmd_export(int argc, char **argv);
+int eg_cmd_sensitivity(int argc, char **argv);
 int eg_cmd_bench(int argc, char **argv);
 
 /* Parses a whole decimal integer in [lo, hi] for flag `flag`; prints an error

@@ -59,6 +59,30 @@ static void file_details(const eg_graph *g)
     }
 }
 
+/* What `edagari export --format c` would need on a device: flash for the
+ * parameters as exported (dense or CSR), RAM for its scratch. */
+static void export_needs(const eg_graph *g)
+{
+    eg_c_export_size s;
+    eg_error err = {0};
+    if (eg_export_c_size(g, &s, &err)) {
+        printf("C export: not possible: %s\n", err.msg);
+        return;
+    }
+    printf("C export (edagari export --format c): flash %zu bytes of parameters", s.flash_bytes);
+    if (s.csr_layers) {
+        printf(" (CSR:");
+        int k = 0;
+        for (int i = 0; i < g->nnodes; i++) {
+            eg_c_layer l;
+            eg_export_c_layer(&g->nodes[i], &l);
+            if (l.csr) printf("%s %s", k++ ? "," : "", g->nodes[i].name);
+        }
+        printf("; all dense: %zu)", s.dense_bytes);
+    }
+    printf(", RAM %zu bytes of scratch (%zu floats)\n", s.ram_bytes, s.scratch_floats);
+}
+
 int eg_cmd_info(int argc, char **argv)
 {
     if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -81,6 +105,7 @@ int eg_cmd_info(int argc, char **argv)
            eg_graph_macs(&g));
     eg_graph_print(&g, stdout);
     if (from_file) file_details(&g);
+    export_needs(&g);
     eg_graph_free(&g);
     return 0;
 }

@@ -14,6 +14,8 @@ static const eg_command commands[] = {
     {"prune", eg_cmd_prune, "prune a model file (channels or weights), write another"},
     {"finetune", eg_cmd_finetune, "train a model file on, write another"},
     {"eval", eg_cmd_eval, "test accuracy of a model file"},
+    {"export", eg_cmd_export, "write a model as C code for devices (NAME.h, NAME.c)"},
+    {"sensitivity", eg_cmd_sensitivity, "prune each layer alone at each ratio: accuracy table, JSON, SVG plot"},
     {"bench", eg_cmd_bench, "measure training and inference speed against the machine's peak"},
 };
 
@@ -35,7 +37,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: edagari <command> [options]   (edagari <command> --help for its options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
 /* libgomp spins about 300,000 times at a barrier before it sleeps. On a

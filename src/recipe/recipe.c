@@ -48,6 +48,19 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         if (!strcmp(key, "lr")) { NEED_POS(); s->lr = (float)d; return EG_OK; }
         if (!strcmp(key, "momentum")) { NEED_POS(); s->momentum = (float)d; return EG_OK; }
         if (!strcmp(key, "weight_decay")) { NEED_POS(); s->weight_decay = (float)d; return EG_OK; }
+        /* penalties: a strength must also survive the conversion to float */
+        if (!strcmp(key, "l1") || !strcmp(key, "l2") || !strcmp(key, "prox")) {
+            NEED_POS();
+            if (d > 1e30) RFAIL(col, "%s: expected a penalty strength below 1e30, found '%s'", key, v);
+            *(key[0] == 'p' ? &s->prox : key[1] == '1' ? &s->l1 : &s->l2) = (float)d;
+            return EG_OK;
+        }
+        if (!strcmp(key, "penalize")) {
+            if (strlen(v) >= sizeof s->penalize)
+                RFAIL(col, "penalize: the list is longer than %zu characters", sizeof s->penalize - 1);
+            snprintf(s->penalize, sizeof s->penalize, "%s", v);
+            return EG_OK;
+        }
         if (!strcmp(key, "shuffle")) {
             if (strcmp(v, "yes") && strcmp(v, "no")) RFAIL(col, "shuffle: expected yes or no, found '%s'", v);
             s->shuffle = !strcmp(v, "yes");
@@ -59,15 +72,15 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
             else RFAIL(col, "optimizer: expected adam or sgd, found '%s'", v);
             return EG_OK;
         }
-        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch or shuffle", key);
+        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox or penalize", key);
     }
     if (s->kind == EG_STAGE_EVAL) {
         if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
-        if (!eg_criterion_find(v) && strcmp(v, "magnitude"))
-            RFAIL(col, "method: expected one of %s (channels) or magnitude (weights), found '%s'", eg_criterion_names(), v);
+        if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold"))
+            RFAIL(col, "method: expected one of %s (channels), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
@@ -95,7 +108,12 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         s->amount = d;
         return EG_OK;
     }
-    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope or layers", key);
+    if (!strcmp(key, "value")) {
+        NEED_POS();
+        s->value = d;
+        return EG_OK;
+    }
+    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers or value", key);
 #undef NEED_INT
 #undef NEED_POS
 }
@@ -134,6 +152,7 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     } else if (!strcmp(tok[0], "prune")) {
         s.kind = EG_STAGE_PRUNE;
         strcpy(s.method, "l1");
+        s.value = -1;
     } else if (!strcmp(tok[0], "eval")) {
         s.kind = EG_STAGE_EVAL;
         s.batch = 1000;
@@ -149,7 +168,14 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         eg_status st = stage_kv(r, &s, line, col[t], tok[t], eq + 1, err);
         if (st) return st;
     }
-    if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {
+    if (s.kind == EG_STAGE_TRAIN && s.penalize[0] && s.l1 == 0 && s.l2 == 0 && s.prox == 0)
+        RFAIL(col[0], "train penalize=%s: no penalty to apply; give l1=, l2= or prox= a strength above 0", s.penalize);
+    if (s.kind == EG_STAGE_PRUNE && strcmp(s.method, "threshold") && s.value >= 0)
+        RFAIL(col[0], "value= goes with method=threshold; method=%s does not take it", s.method);
+    if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "threshold")) {
+        if (s.value < 0 || s.amount != 0 || s.layer[0] || s.local)
+            RFAIL(col[0], "prune method=threshold needs value=<F: weights with |w| <= F are pruned> and takes layers=<a,b,...>; not amount=, layer= or scope=");
+    } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {
         if (s.amount == 0 || s.amount_is_count || s.layer[0])
             RFAIL(col[0], "prune method=magnitude needs amount=<fraction of weights, e.g. 0.9> and takes layers=<a,b,...>, not layer=");
     } else if (s.kind == EG_STAGE_PRUNE) {

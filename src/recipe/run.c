@@ -99,36 +99,56 @@ static int prune_count(const eg_stage *s, int c)
     return s->amount_is_count ? (int)s->amount : (int)(s->amount * c + 0.5);
 }
 
-/* The nodes a magnitude stage prunes: those it lists, or every conv2d and linear. */
-static eg_status magnitude_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *nodes, int *count,
-                                  eg_error *err)
+/* The nodes a list of a stage names (key=list: a magnitude or threshold
+ * stage's layers=, a train stage's penalize=), or every conv2d and linear
+ * when the list is empty. nodes has room for every node of g. */
+static eg_status layer_list(const eg_recipe *r, const eg_stage *s, const eg_graph *g, const char *key,
+                            const char *list, int *nodes, int *count, eg_error *err)
 {
     char where[1100];
     *count = 0;
-    if (!s->layers[0]) {
+    if (!list[0]) {
         for (int i = 0; i < g->nnodes; i++)
             if (g->nodes[i].op == EG_OP_CONV2D || g->nodes[i].op == EG_OP_LINEAR) nodes[(*count)++] = i;
         return EG_OK;
     }
-    for (const char *p = s->layers; *p;) {
+    for (const char *p = list; *p;) {
         size_t len = strcspn(p, ",");
         char name[EG_NAME_MAX] = "";
         snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
-        int node = eg_graph_find(g, name);
+        int node = len < sizeof name ? eg_graph_find(g, name) : -1;
         if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR))
-            return eg_fail(err, EG_ERR_RECIPE, "%s: layers=%s: '%s' is %s; expected conv2d or linear nodes",
-                           loc(r, s, where, sizeof where), s->layers, name, node < 0 ? "not a node of the model" : "not a conv2d or linear node");
+            return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s: '%.*s' is %s; expected conv2d or linear nodes",
+                           loc(r, s, where, sizeof where), key, list, (int)len, p,
+                           node < 0 ? "not a node of the model" : "not a conv2d or linear node");
         for (int k = 0; k < *count; k++)
             if (nodes[k] == node)
-                return eg_fail(err, EG_ERR_RECIPE, "%s: layers=%s names '%s' twice", loc(r, s, where, sizeof where), s->layers, name);
+                return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s names '%s' twice", loc(r, s, where, sizeof where), key, list, name);
         nodes[(*count)++] = node;
         p += len + (p[len] == ',');
     }
     return EG_OK;
 }
 
-/* Checks every prune stage against the model before anything runs, so a
- * typo fails in a second, not after an epoch of training. Channel counts
+/* The nodes a magnitude or threshold stage prunes. */
+static eg_status prune_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *nodes, int *count,
+                              eg_error *err)
+{
+    return layer_list(r, s, g, "layers", s->layers, nodes, count, err);
+}
+
+/* The nodes whose weights a train stage penalises. */
+static eg_status penalized_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *nodes, int *count,
+                                  eg_error *err)
+{
+    return layer_list(r, s, g, "penalize", s->penalize, nodes, count, err);
+}
+
+static int has_penalty(const eg_stage *s) { return s->l1 > 0 || s->l2 > 0 || s->prox > 0; }
+
+/* Checks every prune stage (and every train stage's penalize=) against the
+ * model before anything runs, so a typo fails in a second, not after an
+ * epoch of training. Channel counts
  * are followed through the stages: a fraction, or a second prune of the
  * same layer, that would leave no channel fails here too. */
 static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *err)
@@ -140,13 +160,15 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
     char where[1100];
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
-        if (s->kind != EG_STAGE_PRUNE) continue;
-        if (!strcmp(s->method, "magnitude")) {
+        int unstructured = s->kind == EG_STAGE_PRUNE && (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold"));
+        if ((s->kind == EG_STAGE_TRAIN && s->penalize[0]) || unstructured) {
             int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
-            st = nodes ? magnitude_layers(r, s, g, nodes, &count, err) : eg_fail(err, EG_ERR_NOMEM, "out of memory");
+            if (!nodes) st = eg_fail(err, EG_ERR_NOMEM, "out of memory");
+            else st = unstructured ? prune_layers(r, s, g, nodes, &count, err) : penalized_layers(r, s, g, nodes, &count, err);
             free(nodes);
             continue;
         }
+        if (s->kind != EG_STAGE_PRUNE) continue;
         int node = eg_graph_find(g, s->layer);
         if (node < 0) {
             char names[512] = "";
@@ -214,19 +236,68 @@ typedef struct {
 #define NOTE(R, err, ...) \
     (eg_model_note((R)->g, __VA_ARGS__) ? eg_fail(err, EG_ERR_NOMEM, "out of memory for the model's history") : EG_OK)
 
+/* "l1 1e-05, prox 0.1 on the weights of every conv2d and linear": a train
+ * stage's penalty, for the log and the history. */
+static const char *penalty_text(const eg_stage *s, char *buf, size_t len)
+{
+    size_t o = 0;
+    const float v[3] = {s->l1, s->l2, s->prox};
+    static const char *const names[3] = {"l1", "l2", "prox"};
+    for (int k = 0; k < 3; k++)
+        if (v[k] > 0 && o < len) o += (size_t)snprintf(buf + o, len - o, "%s%s %g", o ? ", " : "", names[k], v[k]);
+    if (o < len)
+        snprintf(buf + o, len - o, " on the weights of %s", s->penalize[0] ? s->penalize : "every conv2d and linear");
+    return buf;
+}
+
+/* A float a recipe gave, as the decimal it was most likely written as
+ * (0.0005f is reported as 0.0005, not 0.0005000000237). */
+static double as_written(float f)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", f);
+    return strtod(b, NULL);
+}
+
 static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
 {
     eg_optim opt;
     eg_optim_init(&opt, s->optim, s->lr);
     opt.momentum = s->momentum;
     opt.weight_decay = s->weight_decay;
-    char tag[32];
-    fprintf(R->out, "[train] %s%d epoch%s, %s lr %g, batch %d%s\n", line_tag(R->r, s, tag, sizeof tag), s->epochs,
-            s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
-            s->shuffle ? ", shuffled" : "");
-    eg_train_opts to = {s->batch, s->shuffle, R->o->progress};
-    eg_json_array(R->j, "epochs");
+    char tag[32], pen_text[400];
+    eg_penalty pen = {0};
+    eg_train_opts to = {s->batch, s->shuffle, R->o->progress, NULL};
     eg_status st = EG_OK;
+    if (has_penalty(s)) {
+        /* built once for the stage: the layout cannot change while it trains */
+        int *nodes = malloc((size_t)R->g->nnodes * sizeof *nodes), count = 0;
+        if (!nodes) return eg_fail(err, EG_ERR_NOMEM, "out of memory for the penalty");
+        st = penalized_layers(R->r, s, R->g, nodes, &count, err);
+        if (!st) st = eg_penalty_init(&pen, R->g, nodes, count, s->l1, s->l2, s->prox, err);
+        free(nodes);
+        if (st) {
+            eg_penalty_free(&pen);
+            return st;
+        }
+        to.penalty = &pen;
+        penalty_text(s, pen_text, sizeof pen_text);
+    }
+    fprintf(R->out, "[train] %s%d epoch%s, %s lr %g, batch %d%s%s%s\n", line_tag(R->r, s, tag, sizeof tag), s->epochs,
+            s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
+            s->shuffle ? ", shuffled" : "", to.penalty ? "; penalty " : "", to.penalty ? pen_text : "");
+    if (to.penalty) {
+        eg_json_num(R->j, "l1", as_written(s->l1));
+        eg_json_num(R->j, "l2", as_written(s->l2));
+        eg_json_num(R->j, "prox", as_written(s->prox));
+        eg_json_array(R->j, "penalize");
+        for (int i = 0; i < R->g->nnodes; i++) {
+            const eg_node *nd = &R->g->nodes[i];
+            if (nd->nparams && pen.sel[nd->param[0] - R->g->params] != 0) eg_json_str(R->j, NULL, nd->name);
+        }
+        eg_json_array_end(R->j);
+    }
+    eg_json_array(R->j, "epochs");
     double secs = 0, last = 0;
     for (int e = 0; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
@@ -234,11 +305,16 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         if (st) break;
         secs += es.seconds;
         last = es.loss;
-        fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
-                es.loss, es.seconds, es.images / es.seconds);
+        if (to.penalty)  /* the loss trained on, and its two terms */
+            fprintf(R->out, "  epoch %d/%d: mean loss %.4f = cross-entropy %.4f + penalty %.4f  (%.3f s, %.0f images/s)\n",
+                    e + 1, s->epochs, es.loss, es.loss - es.penalty, es.penalty, es.seconds, es.images / es.seconds);
+        else
+            fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
+                    es.loss, es.seconds, es.images / es.seconds);
         eg_json_object(R->j, NULL);
         eg_json_num(R->j, "epoch", e + 1);
         eg_json_num(R->j, "loss", es.loss);
+        if (to.penalty) eg_json_num(R->j, "penalty", es.penalty);
         eg_json_num(R->j, "seconds", es.seconds);
         eg_json_num(R->j, "images_per_s", es.images / es.seconds);
         eg_json_object_end(R->j);
@@ -246,13 +322,16 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     eg_json_array_end(R->j);
     eg_json_num(R->j, "seconds", secs);
     eg_optim_free(&opt);
+    eg_penalty_free(&pen);
     R->trained_since_prune = 1;
     R->pruned_since_train = 0;
     R->as_loaded = 0;
     if (!st)
-        st = NOTE(R, err, "train %d epoch%s, %s lr %g, batch %d%s, seed %llu, on %s (%d images): last epoch's loss %.4f",
+        st = NOTE(R, err, "train %d epoch%s, %s lr %g, batch %d%s%s%s, seed %llu, on %s (%d images): last epoch's loss %.4f%s",
                   s->epochs, s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
-                  s->shuffle ? ", shuffled" : "", (unsigned long long)R->o->seed, R->data_dir, R->train->n, last);
+                  s->shuffle ? ", shuffled" : "", to.penalty ? ", penalty " : "", to.penalty ? pen_text : "",
+                  (unsigned long long)R->o->seed, R->data_dir, R->train->n, last,
+                  to.penalty ? " (with the penalty)" : "");
     return st;
 }
 
@@ -291,24 +370,15 @@ static void model_bytes(const eg_graph *g, size_t *dense, size_t *sparse)
     }
 }
 
-static eg_status run_prune_magnitude(runner *R, const eg_stage *s, eg_error *err)
+/* What an unstructured prune stage (magnitude, threshold) leaves, after its
+ * own header line and JSON keys: each conv2d and linear layer's weights,
+ * non-zeros, sparsity and the MACs left, the totals and the model's size
+ * dense and with CSR weights, in the log and the report. *weights and
+ * *nonzero get the totals. */
+static void report_masked(runner *R, double secs, size_t *weights_out, size_t *nonzero_out)
 {
-    double t0 = eg_now();
-    eg_graph *g = R->g;
-    int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
-    if (!nodes) return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
-    eg_status st = magnitude_layers(R->r, s, g, nodes, &count, err);
-    if (!st) st = eg_prune_magnitude(g, nodes, count, s->amount, !s->local, err);
-    free(nodes);
-    if (st) return st;
-    double secs = eg_now() - t0;
-    char tag[32];
-    fprintf(R->out, "[prune] %smagnitude, %s, %.1f%% of the weights of %s  (%.4f s)\n", line_tag(R->r, s, tag, sizeof tag),
-            s->local ? "each layer alone" : "one threshold for all", 100 * s->amount, s->layers[0] ? s->layers : "every conv2d and linear", secs);
+    const eg_graph *g = R->g;
     fprintf(R->out, "  %-8s %9s %9s %9s %12s\n", "layer", "weights", "non-zero", "sparsity", "MACs left");
-    eg_json_str(R->j, "method", "magnitude");
-    eg_json_str(R->j, "scope", s->local ? "local" : "global");
-    eg_json_num(R->j, "amount", s->amount);
     eg_json_array(R->j, "layers");
     size_t weights = 0, nonzero = 0, macs = 0, macs_left = 0;
     for (int i = 0; i < g->nnodes; i++) {
@@ -341,14 +411,52 @@ static eg_status run_prune_magnitude(runner *R, const eg_stage *s, eg_error *err
     R->pruned_since_train = 1;
     R->any_prune = 1;
     R->as_loaded = 0;
+    *weights_out = weights;
+    *nonzero_out = nonzero;
+}
+
+/* method=magnitude and method=threshold: masks weights of the chosen layers. */
+static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
+{
+    int threshold = !strcmp(s->method, "threshold");
+    double t0 = eg_now();
+    eg_graph *g = R->g;
+    int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
+    if (!nodes) return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
+    size_t masked = 0;
+    eg_status st = prune_layers(R->r, s, g, nodes, &count, err);
+    if (!st && threshold) st = eg_prune_threshold(g, nodes, count, s->value, &masked, err);
+    else if (!st) st = eg_prune_magnitude(g, nodes, count, s->amount, !s->local, err);
+    free(nodes);
+    if (st) return st;
+    double secs = eg_now() - t0;
+    char tag[32];
+    const char *which = s->layers[0] ? s->layers : "every conv2d and linear";
+    if (threshold) {
+        fprintf(R->out, "[prune] %sthreshold, the weights of %s with |w| <= %g: %zu newly masked  (%.4f s)\n",
+                line_tag(R->r, s, tag, sizeof tag), which, s->value, masked, secs);
+        eg_json_str(R->j, "method", "threshold");
+        eg_json_num(R->j, "value", s->value);
+        eg_json_num(R->j, "masked", (double)masked);
+    } else {
+        fprintf(R->out, "[prune] %smagnitude, %s, %.1f%% of the weights of %s  (%.4f s)\n", line_tag(R->r, s, tag, sizeof tag),
+                s->local ? "each layer alone" : "one threshold for all", 100 * s->amount, which, secs);
+        eg_json_str(R->j, "method", "magnitude");
+        eg_json_str(R->j, "scope", s->local ? "local" : "global");
+        eg_json_num(R->j, "amount", s->amount);
+    }
+    size_t weights, nonzero;
+    report_masked(R, secs, &weights, &nonzero);
+    if (threshold)
+        return NOTE(R, err, "prune threshold, the weights of %s with |w| <= %g: %zu of %zu weights non-zero", which,
+                    s->value, nonzero, weights);
     return NOTE(R, err, "prune magnitude, %s, %.1f%% of the weights of %s: %zu of %zu weights non-zero",
-                s->local ? "local" : "global", 100 * s->amount, s->layers[0] ? s->layers : "every conv2d and linear",
-                nonzero, weights);
+                s->local ? "local" : "global", 100 * s->amount, which, nonzero, weights);
 }
 
 static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
 {
-    if (!strcmp(s->method, "magnitude")) return run_prune_magnitude(R, s, err);
+    if (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold")) return run_prune_masked(R, s, err);
     char where[1100], tag[32];
     double t0 = eg_now();
     eg_graph *g = R->g;

@@ -20,11 +20,14 @@ static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error 
 
 /* One optimizer step on the samples order[0..n) of ds, in a single parallel
  * region: each thread gathers its rows of the batch and takes them forward,
- * through the loss and backward; after one barrier each sums and applies its
- * share of the parameters' gradients. xb and yb hold the batch. Returns the
- * mean loss. */
-static float train_step(eg_graph *g, eg_optim *o, const eg_dataset *ds, const int32_t *order, int n, float *xb,
-                        uint8_t *labels, double *losses)
+ * through the loss and backward; after one barrier each sums its share of
+ * the parameters' gradients, adds the penalty's gradient (pen, may be NULL)
+ * to it, applies the optimizer and then the penalty's soft threshold. xb and
+ * yb hold the batch; losses has room for two values per thread (the batch
+ * rows' cross-entropy, the parameter range's penalty), added in thread order.
+ * Returns the mean cross-entropy plus the penalty, the penalty in *pen_term. */
+static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const eg_dataset *ds,
+                        const int32_t *order, int n, float *xb, uint8_t *labels, double *losses, double *pen_term)
 {
     eg_node *out = &g->nodes[g->nnodes - 1];
     int k = out->out_shape.c, teams = 1;
@@ -45,12 +48,16 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_dataset *ds, const in
 #pragma omp barrier
         eg_split((int)g->nparam, t, nt, &lo, &hi);
         eg_graph_reduce_grads(g, lo, hi, nt, 0);
+        if (pen) losses[nt + t] = eg_penalty_grad(pen, g->params, g->grads, (size_t)lo, (size_t)hi);
         eg_optim_update(o, g->params, g->grads, (size_t)lo, (size_t)hi);
+        if (pen) eg_penalty_prox(pen, g->params, o->lr, (size_t)lo, (size_t)hi);
         if (t == 0) teams = nt;
     }
-    double total = 0;
+    double total = 0, penalty = 0;
     for (int t = 0; t < teams; t++) total += losses[t];
-    return (float)(total / n);
+    for (int t = 0; pen && t < teams; t++) penalty += losses[teams + t];
+    *pen_term = (float)penalty;
+    return (float)(total / n) + (float)penalty;
 }
 
 /* The bar after `done` of `total` images. */
@@ -77,7 +84,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     size_t insz = (size_t)ds->c * ds->h * ds->w;
     int32_t *order = malloc((size_t)ds->n * sizeof *order);
     float *xb = malloc((size_t)bs * insz * sizeof *xb);
-    double *losses = malloc((size_t)eg_thread_count() * sizeof *losses);
+    double *losses = malloc(2 * (size_t)eg_thread_count() * sizeof *losses);
     uint8_t *yb = malloc((size_t)bs);
     if (!order || !xb || !losses || !yb || eg_graph_prepare(g, bs, 1, eg_thread_count())) {
         free(order), free(xb), free(losses), free(yb);
@@ -87,21 +94,30 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
         free(order), free(xb), free(losses), free(yb);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for optimizer state");
     }
+    const eg_penalty *pen = opts->penalty;
+    if (pen && (pen->n != g->nparam || !pen->sel)) {
+        free(order), free(xb), free(losses), free(yb);
+        return eg_fail(err, EG_ERR_ARG, "the penalty was built for %zu parameters but model %s has %zu", pen->n,
+                       g->name, g->nparam);
+    }
     o->mask = g->masks;  /* pruned weights stay zero */
     for (int i = 0; i < ds->n; i++) order[i] = i;
     if (opts->shuffle) eg_rng_shuffle(rng, order, ds->n);
 
     int nbatches = (ds->n + bs - 1) / bs, every = nbatches / 100 + 1;
-    double t0 = eg_now(), total = 0;
+    double t0 = eg_now(), total = 0, pen_total = 0;
     for (int b = 0; b < nbatches; b++) {
         int start = b * bs, m = ds->n - start < bs ? ds->n - start : bs;
-        total += train_step(g, o, ds, order + start, m, xb, yb, losses);
+        double pen_term = 0;
+        total += train_step(g, o, pen, ds, order + start, m, xb, yb, losses, &pen_term);
+        pen_total += pen_term;
         if (opts->progress && (b % every == 0 || b == nbatches - 1))
             progress(start + m, ds->n, t0, total / (b + 1));
     }
     if (opts->progress) fprintf(stdout, "\r%*s\r", 80, "");
     st->seconds = eg_now() - t0;
     st->loss = total / nbatches;
+    st->penalty = pen_total / nbatches;
     st->images = ds->n;
     free(order), free(xb), free(losses), free(yb);
     return EG_OK;
