@@ -62,10 +62,13 @@ static void adam_update(eg_optim *o, float *p, const float *g, size_t lo, size_t
 static void apply_mask(eg_optim *o, float *params, size_t lo, size_t hi)
 {
     const float *mask = o->mask;
+    float *m = o->m, *v = o->v;
+    /* a select, not a product: w * 0 would leave -0.0 for negative w */
     for (size_t i = lo; i < hi; i++) {
-        o->m[i] *= mask[i];
-        if (o->v) o->v[i] *= mask[i];
-        params[i] *= mask[i];
+        int keep = mask[i] != 0;
+        m[i] = keep ? m[i] : 0.0f;
+        if (v) v[i] = keep ? v[i] : 0.0f;
+        params[i] = keep ? params[i] : 0.0f;
     }
 }
 
