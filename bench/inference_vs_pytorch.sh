@@ -14,7 +14,7 @@
 #                   images with the trained dense model and the pruned one
 #                   (median of its 3 passes); we read its --json "bench"
 #                   section. OpenBLAS is fetched once, as bench/seed_vs_pytorch.sh
-#                   does it: `apt-get download libopenblas0-openmp` +
+#                   does it (bench/lib.sh): `apt-get download libopenblas0-openmp` +
 #                   `dpkg-deb -x` into bench/.cache ($EDAGARI_BENCH_CACHE
 #                   overrides); nothing on the system changes.
 #   edagari dense   edagari bench --model models/simplecnn --threads 2 --json ...
@@ -42,22 +42,12 @@
 # dpkg-deb (first run only), jq; MNIST in <repo>/data/mnist (fetched by
 # scripts/fetch_mnist.sh when missing).
 set -euo pipefail
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-reference=${EDAGARI_REFERENCE:-/work/shared/reference/seed_pipeline.py}
-cache=${EDAGARI_BENCH_CACHE:-$repo/bench/.cache}
-python=/usr/bin/python3
-data=$repo/data/mnist
-edagari=$repo/build/edagari
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # repo, reference, cache, python, data, edagari; helpers
 
 repeats=3
 seconds=3
 rebuild=no
 bin_given=no
-
-usage() { sed -n '/^# Usage:/,/^# Needs:/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { echo "inference_vs_pytorch: $*" >&2; exit 1; }
-is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -74,47 +64,19 @@ done
 # ----------------------------------------------------------------------------
 # Prerequisites
 # ----------------------------------------------------------------------------
-[ -x "$python" ] || die "$python not found (the PyTorch side needs Debian's python3)"
-"$python" -c 'import torch' 2>/dev/null ||
-  die "$python cannot import torch; install it with: apt-get install python3-torch"
-[ -f "$reference" ] || die "reference program not found: $reference (set EDAGARI_REFERENCE)"
+need_torch python3-torch
+need_reference
 command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 
-if [ "$bin_given" = no ]; then
-  if [ ! -x "$edagari" ]; then
-    echo "== building edagari ($repo/build)"
-    cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$repo/build" -j"$(nproc)" >/dev/null
-  elif [ "$rebuild" = yes ]; then
-    echo "== rebuilding edagari ($repo/build)"
-    cmake --build "$repo/build" -j"$(nproc)" >/dev/null
-  fi
-fi
+[ "$bin_given" = yes ] || build_edagari "$rebuild"
 [ -x "$edagari" ] || die "no edagari binary at $edagari"
 "$edagari" bench --help >/dev/null 2>&1 || die "$edagari has no bench command (rebuild it: --build)"
-if [ -n "$(find "$repo/src" "$repo/include" -newer "$edagari" -name '*.[ch]' -print -quit)" ]; then
-  echo "note: some sources are newer than $edagari (pass --build to rebuild first)"
-fi
+note_if_stale "$edagari"
 
-for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-  if [ ! -f "$data/$f" ]; then
-    echo "== MNIST missing in $data: running scripts/fetch_mnist.sh"
-    "$repo/scripts/fetch_mnist.sh" "$data"
-    break
-  fi
-done
+fetch_mnist
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/inference_vs_pytorch.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-cd "$tmp"   # nothing the programs write lands in the caller's cwd
-
-# A private copy of the binary: a rebuild during the benchmark cannot mix builds.
-edagari_src=$edagari
-cp "$edagari" "$tmp/edagari"
-edagari_sum=$(sha256sum "$edagari" | cut -c1-12)
-edagari_built=$(date -r "$edagari" '+%Y-%m-%d %H:%M:%S')
-edagari=$tmp/edagari
+make_tmp          # $tmp, also the working directory
+private_edagari   # a private copy of the binary (edagari_src: the original; see lib.sh)
 
 # The two models edagari measures; the pruned one must be PyTorch's pruned shape.
 dense_spec=$repo/models/simplecnn
@@ -124,31 +86,9 @@ sed -E 's/^(conv2d[[:space:]]+conv1[[:space:]].*)out=4/\1out=2/' "$dense_spec" >
   die "the pruned spec $pruned_spec is not SimpleCNN with conv1 out=2: $("$edagari" info "$pruned_spec" 2>&1 | head -n1)"
 
 # ----------------------------------------------------------------------------
-# OpenBLAS for pytorch-fast (as bench/seed_vs_pytorch.sh; the same cache)
+# OpenBLAS for pytorch-fast (bench/lib.sh, as bench/seed_vs_pytorch.sh; the same cache)
 # ----------------------------------------------------------------------------
-openblas_lib() { find "$cache/libopenblas0-openmp" -path '*/openblas-openmp/libblas.so.3' 2>/dev/null | head -n1; }
-blas_lib=$(openblas_lib || true)
-if [ -z "$blas_lib" ]; then
-  echo "== fetching OpenBLAS (OpenMP build) into $cache"
-  mkdir -p "$cache"
-  rm -rf "$cache/libopenblas0-openmp" "$cache"/libopenblas0-openmp_*.deb
-  (cd "$cache" && apt-get download libopenblas0-openmp) >"$tmp/apt.log" 2>&1 || {
-    cat "$tmp/apt.log" >&2
-    die "apt-get download libopenblas0-openmp failed (are the apt lists there? try apt-get update)"
-  }
-  dpkg-deb -x "$cache"/libopenblas0-openmp_*.deb "$cache/libopenblas0-openmp"
-  blas_lib=$(openblas_lib)
-  [ -n "$blas_lib" ] || die "no openblas-openmp/libblas.so.3 in the extracted libopenblas0-openmp package"
-fi
-blas_dir=$(dirname "$blas_lib")
-fast_env=(env "LD_LIBRARY_PATH=$blas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-fast_blas=$("${fast_env[@]}" "$python" -c 'import torch
-libs = {l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.rsplit("/", 1)[-1]}
-print(" ".join(sorted(libs)) or "none")')
-case $fast_blas in
-  *"$blas_dir"*) ;;
-  *) die "pytorch-fast does not load OpenBLAS from $blas_dir (it loads: $fast_blas)" ;;
-esac
+setup_openblas    # blas_dir, fast_env, fast_blas (see lib.sh)
 
 # ----------------------------------------------------------------------------
 # Runs: each appends one row to $tmp/<setup>.tsv:
@@ -183,10 +123,9 @@ median() {
     awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-git_desc=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "?")
-git_dirty=$(git -C "$repo" status --porcelain -- src include CMakeLists.txt 2>/dev/null | wc -l)
+source_state   # git_desc, git_dirty
 echo "== inference: edagari vs PyTorch  ($(date '+%Y-%m-%d %H:%M:%S'))"
-echo "machine:        $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (start)"
+echo "machine:        $(machine) (start)"
 echo "edagari:        $edagari_src (built $edagari_built, sha256 $edagari_sum..., commit $git_desc + $git_dirty changed source files)"
 echo "                bench --threads 2 --seconds $seconds: random inputs, random weights, median of 7 rounds"
 echo "torch:          $("$python" -c 'import torch; print(torch.__version__)'), BLAS $fast_blas${OPENBLAS_CORETYPE:+, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE}"
@@ -205,12 +144,7 @@ done
 # ----------------------------------------------------------------------------
 # Summary
 # ----------------------------------------------------------------------------
-fmt_ratio() {
-  awk -v e="$1" -v p="$2" 'BEGIN {
-    if (p <= 0) { print "n/a"; exit }
-    r = e / p
-    if (r >= 10) printf "%.0fx", r; else if (r >= 1) printf "%.1fx", r; else printf "%.2fx", r }'
-}
+# fmt_ratio EDAGARI PYTORCH (lib.sh) -> "3.7x" / "14x" / "0.42x"
 echo
 echo "== summary: images/s, medians of $repeats interleaved repeat(s); ratio = edagari / pytorch-fast (>1: edagari is faster)"
 printf '%-8s %6s %12s %14s %8s\n' model batch edagari pytorch-fast ratio

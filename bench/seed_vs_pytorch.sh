@@ -57,23 +57,14 @@
 # The reference program is /work/shared/reference/seed_pipeline.py
 # ($EDAGARI_REFERENCE overrides).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"   # repo, reference, cache, python, data, edagari; helpers
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-reference=${EDAGARI_REFERENCE:-/work/shared/reference/seed_pipeline.py}
-cache=${EDAGARI_BENCH_CACHE:-$repo/bench/.cache}
-python=/usr/bin/python3
-data=$repo/data/mnist
 recipe=$repo/recipes/seed.recipe
-edagari=$repo/build/edagari
 
 repeats=3
 seeds=5
 rebuild=no
 system_blas=no
-
-usage() { sed -n '/^# Usage:/,/^# Needs:/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { echo "seed_vs_pytorch: $*" >&2; exit 1; }
-is_count() { [[ $1 =~ ^[1-9][0-9]*$ ]]; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -90,34 +81,16 @@ done
 # ----------------------------------------------------------------------------
 # Prerequisites
 # ----------------------------------------------------------------------------
-[ -x "$python" ] || die "$python not found (the PyTorch side needs Debian's python3)"
-"$python" -c 'import torch' 2>/dev/null ||
-  die "$python cannot import torch; install it with: apt-get install python3-torch python3-torchvision"
+need_torch "python3-torch python3-torchvision"
 "$python" -c 'import torchvision' 2>/dev/null ||
   die "$python cannot import torchvision (the pytorch-default setup uses its loader); apt-get install python3-torchvision"
-[ -f "$reference" ] || die "reference program not found: $reference (set EDAGARI_REFERENCE)"
+need_reference
 
-if [ ! -x "$edagari" ]; then
-  echo "== building edagari ($repo/build)"
-  cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$repo/build" -j"$(nproc)" >/dev/null
-elif [ "$rebuild" = yes ]; then
-  echo "== rebuilding edagari ($repo/build)"
-  cmake --build "$repo/build" -j"$(nproc)" >/dev/null
-fi
+build_edagari "$rebuild"
 [ -x "$edagari" ] || die "no edagari binary at $edagari after the build"
-if [ -n "$(find "$repo/src" "$repo/include" -newer "$edagari" -name '*.[ch]' -print -quit)" ]; then
-  echo "note: some sources are newer than $edagari (pass --build to rebuild first)"
-fi
+note_if_stale "$edagari"
 
-mnist_files="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
-for f in $mnist_files; do
-  if [ ! -f "$data/$f" ]; then
-    echo "== MNIST missing in $data: running scripts/fetch_mnist.sh"
-    "$repo/scripts/fetch_mnist.sh" "$data"
-    break
-  fi
-done
+fetch_mnist
 
 # JSON fields -> one tab-separated line: train retrain in-process-total accuracy threads
 if command -v jq >/dev/null; then
@@ -145,38 +118,13 @@ print(t[0]["epochs"][0]["seconds"], t[-1]["epochs"][0]["seconds"], d["total_seco
   }
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/seed_vs_pytorch.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-trap 'exit 130' INT TERM
-cd "$tmp"   # nothing the programs write lands in the caller's cwd
-
-# Run a private copy of the binary, so that a rebuild of build/ during the
-# benchmark (someone working on the kernels) cannot mix two builds.
-cp "$edagari" "$tmp/edagari"
-edagari_sum=$(sha256sum "$edagari" | cut -c1-12)
-edagari_built=$(date -r "$edagari" '+%Y-%m-%d %H:%M:%S')
-edagari=$tmp/edagari
+make_tmp          # $tmp, also the working directory
+private_edagari   # a private copy of the binary (see lib.sh)
 
 # ----------------------------------------------------------------------------
 # The two BLAS setups (LD_LIBRARY_PATH only; nothing on the system changes)
 # ----------------------------------------------------------------------------
-# The package's libblas.so.3 lives in <extract>/usr/lib/<multiarch>/openblas-openmp/.
-openblas_lib() { find "$cache/libopenblas0-openmp" -path '*/openblas-openmp/libblas.so.3' 2>/dev/null | head -n1; }
-blas_lib=$(openblas_lib || true)
-if [ -z "$blas_lib" ]; then
-  echo "== fetching OpenBLAS (OpenMP build) into $cache"
-  mkdir -p "$cache"
-  rm -rf "$cache/libopenblas0-openmp" "$cache"/libopenblas0-openmp_*.deb
-  (cd "$cache" && apt-get download libopenblas0-openmp) >"$tmp/apt.log" 2>&1 || {
-    cat "$tmp/apt.log" >&2
-    die "apt-get download libopenblas0-openmp failed (are the apt lists there? try apt-get update)"
-  }
-  dpkg-deb -x "$cache"/libopenblas0-openmp_*.deb "$cache/libopenblas0-openmp"
-  blas_lib=$(openblas_lib)
-  [ -n "$blas_lib" ] || die "no openblas-openmp/libblas.so.3 in the extracted libopenblas0-openmp package"
-fi
-blas_dir=$(dirname "$blas_lib")
-fast_env=(env "LD_LIBRARY_PATH=$blas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+setup_openblas    # blas_dir, fast_env, fast_blas: OpenBLAS for pytorch-fast (see lib.sh)
 
 ref_blas=$(find /usr/lib -maxdepth 3 -path '*/blas/libblas.so.3' 2>/dev/null | head -n1 || true)
 ref_lapack=$(find /usr/lib -maxdepth 3 -path '*/lapack/liblapack.so.3' 2>/dev/null | head -n1 || true)
@@ -187,18 +135,7 @@ else
   default_env=(env)
 fi
 
-# Which BLAS does torch really load under an environment?  (paths from /proc/self/maps)
-loaded_blas() {
-  "$@" "$python" -c 'import torch
-libs = {l.split()[-1] for l in open("/proc/self/maps") if "blas" in l.rsplit("/", 1)[-1]}
-print(" ".join(sorted(libs)) or "none")'
-}
 default_blas=$(loaded_blas "${default_env[@]}")
-fast_blas=$(loaded_blas "${fast_env[@]}")
-case $fast_blas in
-  *"$blas_dir"*) ;;
-  *) die "pytorch-fast does not load OpenBLAS from $blas_dir (it loads: $fast_blas)" ;;
-esac
 
 # ----------------------------------------------------------------------------
 # One run: setup, seed, kind (timing|accuracy) -> a row in $tmp/<setup>.tsv
@@ -240,10 +177,9 @@ median() {
 # ----------------------------------------------------------------------------
 # Runs
 # ----------------------------------------------------------------------------
-git_desc=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "?")
-git_dirty=$(git -C "$repo" status --porcelain -- src include CMakeLists.txt 2>/dev/null | wc -l)
+source_state   # git_desc, git_dirty
 echo "== seed pipeline: edagari vs PyTorch  ($(date '+%Y-%m-%d %H:%M:%S'))"
-echo "machine:          $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) (start)"
+echo "machine:          $(machine) (start)"
 echo "edagari:          $repo/build/edagari (built $edagari_built, sha256 $edagari_sum..., commit $git_desc + $git_dirty changed source files), --threads 2"
 echo "torch:            $("$python" -c 'import torch, torchvision; print(torch.__version__, "/ torchvision", torchvision.__version__)')${OPENBLAS_CORETYPE:+, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE}"
 echo "pytorch-default:  BLAS $default_blas; torchvision loader, default threads"
@@ -270,13 +206,7 @@ fi
 # ----------------------------------------------------------------------------
 # Summary
 # ----------------------------------------------------------------------------
-# fmt_ratio PYTORCH EDAGARI -> "3.7x" / "14x" / "0.42x"
-fmt_ratio() {
-  awk -v p="$1" -v e="$2" 'BEGIN {
-    if (e <= 0) { print "n/a"; exit }
-    r = p / e
-    if (r >= 10) printf "%.0fx", r; else if (r >= 1) printf "%.1fx", r; else printf "%.2fx", r }'
-}
+# fmt_ratio PYTORCH EDAGARI (lib.sh) -> "3.7x" / "14x" / "0.42x"
 fmt_s() { awk -v v="$1" 'BEGIN { f = (v >= 10) ? "%.1f s" : "%.2f s"; printf f, v }'; }
 
 echo

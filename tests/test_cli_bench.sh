@@ -5,40 +5,12 @@
 # shared, and sanitizer builds are slow. Needs jq (./edagari.sh installs it).
 set -u
 bin=$1 src=$2
-pass=0 fail=0
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-finish() { echo "cli_bench: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit; }
-
-command -v jq >/dev/null || { bad "jq is needed (apt-get install jq, or ./edagari.sh build)"; finish; }
-tmp=$(mktemp -d /tmp/eg_cli_bench.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-
-# expect NAME STATUS 'word' ... -- command...
-# Checks the exit status and that stdout+stderr hold every word; a status of
-# 128 or more, or a sanitizer report, is a crash.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  local words=()
-  while [ "$1" != -- ]; do words+=("$1"); shift; done
-  shift
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  cat "$tmp/out" "$tmp/err" >"$tmp/all"
-  if [ "$got" -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/all"; then
-    bad "$name: crashed (status $got)"; sed 's/^/    /' "$tmp/all" >&2; return
-  fi
-  if [ "$got" != "$want" ]; then
-    bad "$name: status $got, want $want"; sed 's/^/    /' "$tmp/all" >&2; return
-  fi
-  ok
-  local w
-  for w in "${words[@]}"; do
-    if grep -qF -- "$w" "$tmp/all"; then ok; else bad "$name: output lacks '$w':"; sed 's/^/    /' "$tmp/all" >&2; fi
-  done
-}
+. "$(dirname "$0")/lib.sh"
+suite=cli_bench
+need_jq
+make_tmp eg_cli_bench
+# expect (lib.sh) keeps stdout and stderr apart: --help must print to stdout only
+expect_split=1
 
 # ---------------------------------------------------------------- flags
 expect "--help" 0 "usage: edagari bench" "--seconds" "--json" -- "$bin" bench --help

@@ -4,61 +4,13 @@
 # and what; all data is made here, in a temporary folder.
 set -u
 bin=$1 src=$2
-pass=0 fail=0
-tmp=$(mktemp -d /tmp/eg_cli_errors.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-
-# expect NAME STATUS 'word' ... -- command...
-# Runs the command; checks its exit status and that its output (stdout and
-# stderr together) holds every word. A status of 128 or more is a crash.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  local words=()
-  while [ "$1" != -- ]; do words+=("$1"); shift; done
-  shift
-  "$@" >"$tmp/out" 2>&1
-  local got=$?
-  # sanitizer builds report on stderr and may exit 1, like an ordinary error
-  if [ "$got" -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/out"; then
-    bad "$name: crashed (status $got)"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  if [ "$got" != "$want" ]; then
-    bad "$name: status $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  ok
-  local w
-  for w in "${words[@]}"; do
-    if grep -qF -- "$w" "$tmp/out"; then ok; else bad "$name: output lacks '$w':"; sed 's/^/    /' "$tmp/out" >&2; fi
-  done
-}
+. "$(dirname "$0")/lib.sh"
+suite=cli_errors
+make_tmp eg_cli_errors
 
 # ---------------------------------------------------------------- data
 # A tiny MNIST-layout folder: 64 training and 32 test images of 28x28, built
-# from a 256-byte ramp so every image differs, labels 0..9 in turn.
-printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/ramp"
-cp "$tmp/ramp" "$tmp/pix"
-for _ in 1 2 3 4 5 6 7 8; do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
-be32() { printf "$(printf '\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
-images() { # images N H W > file
-  be32 $((0x803)); be32 "$1"; be32 "$2"; be32 "$3"
-  head -c $(($1 * $2 * $3)) "$tmp/pix"
-}
-labels() { # labels N [first label] > file
-  local s="" i
-  for ((i = 0; i < $1; i++)); do s+=$(printf '\\x%02x' $(((i % 10) + ${2:-0} * (i == 2)))); done
-  be32 $((0x801)); be32 "$1"; printf "$s"
-}
-mkset() { # mkset DIR NTRAIN NTEST H W
-  mkdir -p "$1"
-  images "$2" "$4" "$5" >"$1/train-images-idx3-ubyte"
-  labels "$2" >"$1/train-labels-idx1-ubyte"
-  images "$3" "$4" "$5" >"$1/t10k-images-idx3-ubyte"
-  labels "$3" >"$1/t10k-labels-idx1-ubyte"
-}
+# from a 256-byte ramp so every image differs, labels 0..9 in turn (lib.sh).
 mkset "$tmp/tiny" 64 32 28 28
 [ "$(stat -c %s "$tmp/tiny/train-images-idx3-ubyte")" = $((16 + 64 * 784)) ] && ok || bad "tiny set has the wrong size"
 
@@ -229,5 +181,4 @@ expect "json: replacing a report" 0 "report written" -- \
 cmp -s "$tmp/old.json" "$tmp/reports/run.json" && bad "json: the report was not replaced" || ok
 [ "$(ls "$tmp/reports")" = run.json ] && ok || bad "json: left beside the report: $(ls "$tmp/reports")"
 
-echo "cli_errors: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -9,36 +9,10 @@
 # usage: bash test_cli_export.sh <edagari binary> <source dir> <build test dir>
 set -u
 bin=$1 src=$2
-pass=0 fail=0
-tmp=$(mktemp -d /tmp/eg_export_c_sh.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
+suite=cli_export
+make_tmp eg_export_c_sh
 CC="cc -std=c99 -Wall -Wextra -Werror -pedantic -O2"
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-
-# expect NAME STATUS 'word' ... -- command...: the exit status, and every word
-# in stdout+stderr; 128 or more, or a sanitizer report, is a crash.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  local words=()
-  while [ "$1" != -- ]; do words+=("$1"); shift; done
-  shift
-  "$@" >"$tmp/out" 2>&1
-  local got=$?
-  if [ "$got" -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/out"; then
-    bad "$name: crashed (status $got)"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  if [ "$got" != "$want" ]; then
-    bad "$name: status $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  ok
-  local w
-  for w in "${words[@]}"; do
-    if grep -qF -- "$w" "$tmp/out"; then ok; else bad "$name: output lacks '$w':"; sed 's/^/    /' "$tmp/out" >&2; fi
-  done
-}
 
 # the number after a phrase in the last output: figure 'flash' -> 104552
 figure() { grep -oE "$1 [0-9]+" "$tmp/out" | head -1 | grep -oE '[0-9]+$'; }
@@ -46,22 +20,15 @@ figure() { grep -oE "$1 [0-9]+" "$tmp/out" | head -1 | grep -oE '[0-9]+$'; }
 # ---------------------------------------------------------------- data
 # 64 training and 32 test images of 28x28: pixel i of image k is
 # (i*7 + k*29 + (i/28)*(k%5)) mod 256; labels k mod 10. Big-endian IDX headers.
-bytes() { # bytes V...: raw bytes
-  local s="" v
-  for v in "$@"; do s+=$(printf '\\x%02x' "$v"); done
-  printf "$s"
-}
-be32() { bytes $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
-images() { # images N
+pattern_images() { # pattern_images N (be32 and labels: lib.sh)
   be32 $((0x803)); be32 "$1"; be32 28; be32 28
   printf "$(awk -v n="$1" 'BEGIN { for (k = 0; k < n; k++) for (i = 0; i < 784; i++)
     printf "\\x%02x", (i * 7 + k * 29 + int(i / 28) * (k % 5)) % 256 }')"
 }
-labels() { be32 $((0x801)); be32 "$1"; printf "$(awk -v n="$1" 'BEGIN { for (k = 0; k < n; k++) printf "\\x%02x", k % 10 }')"; }
 d=$tmp/data
 mkdir "$d"
-images 64 >"$d/train-images-idx3-ubyte"; labels 64 >"$d/train-labels-idx1-ubyte"
-images 32 >"$d/t10k-images-idx3-ubyte"; labels 32 >"$d/t10k-labels-idx1-ubyte"
+pattern_images 64 >"$d/train-images-idx3-ubyte"; labels 64 >"$d/train-labels-idx1-ubyte"
+pattern_images 32 >"$d/t10k-images-idx3-ubyte"; labels 32 >"$d/t10k-labels-idx1-ubyte"
 [ "$(stat -c %s "$d/t10k-images-idx3-ubyte")" = $((16 + 32 * 784)) ] && ok || bad "the test images file has the wrong size"
 
 # A device-style main for model NAME: reads the IDX test set, normalises each
@@ -198,5 +165,4 @@ expect "--out without a value" 2 "--out needs a value" -- "$bin" export --format
 [ -z "$(ls -A "$tmp/none")" ] && ok || bad "usage errors left files: $(ls "$tmp/none")"
 expect "listed by edagari --help" 0 "export" "C code for devices" -- "$bin" --help
 
-echo "cli_export: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -5,67 +5,18 @@
 # usage: bash test_cli_files.sh <edagari binary> <source dir> <build test dir>
 set -u
 bin=$1 src=$2
-pass=0 fail=0
-tmp=$(mktemp -d /tmp/eg_cli_files.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-
-# expect NAME STATUS 'word' ... -- command...
-# Runs the command; checks its exit status and that its output (stdout and
-# stderr together) holds every word. A status of 128 or more is a crash.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  local words=()
-  while [ "$1" != -- ]; do words+=("$1"); shift; done
-  shift
-  "$@" >"$tmp/out" 2>&1
-  local got=$?
-  if [ "$got" -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/out"; then
-    bad "$name: crashed (status $got)"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  if [ "$got" != "$want" ]; then
-    bad "$name: status $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  ok
-  local w
-  for w in "${words[@]}"; do
-    if grep -qF -- "$w" "$tmp/out"; then ok; else bad "$name: output lacks '$w':"; sed 's/^/    /' "$tmp/out" >&2; fi
-  done
-}
-
-# no_file NAME PATH: the path does not exist, and no temporary file is left in its folder
-no_file() {
-  if [ -e "$2" ]; then bad "$1: $2 was left behind"; else ok; fi
-  if ls "$(dirname "$2")" | grep -q '\.tmp\.'; then bad "$1: a temporary file was left: $(ls "$(dirname "$2")" | grep '\.tmp\.')"; else ok; fi
-}
+. "$(dirname "$0")/lib.sh"
+suite=cli_files
+make_tmp eg_cli_files
 
 is_model_file() { # the magic 89 45 44 47 0d 0a 1a 0a
   [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 894544470d0a1a0a ]
 }
 
 # ---------------------------------------------------------------- data
-# 64 training and 32 test images of 28x28 from a 256-byte ramp, labels 0..9 in turn.
-printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/pix"
-for _ in 1 2 3 4 5 6 7 8; do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
-be32() { printf "$(printf '\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
-images() { be32 $((0x803)); be32 "$1"; be32 "$2"; be32 "$3"; head -c $(($1 * $2 * $3)) "$tmp/pix"; }
-labels() { # labels N [bump]: sample 2 gets label 2 + bump
-  local s="" i
-  for ((i = 0; i < $1; i++)); do s+=$(printf '\\x%02x' $(((i % 10) + ${2:-0} * (i == 2)))); done
-  be32 $((0x801)); be32 "$1"; printf "$s"
-}
-mkset() { # mkset DIR NTRAIN NTEST [train label bump]
-  mkdir -p "$1"
-  images "$2" 28 28 >"$1/train-images-idx3-ubyte"
-  labels "$2" "${4:-0}" >"$1/train-labels-idx1-ubyte"
-  images "$3" 28 28 >"$1/t10k-images-idx3-ubyte"
-  labels "$3" >"$1/t10k-labels-idx1-ubyte"
-}
+# 64 training and 32 test images of 28x28 from a 256-byte ramp, labels 0..9 in turn (lib.sh).
 mkset "$tmp/tiny" 64 32
-mkset "$tmp/bad-label" 64 32 40   # training sample 2 is class 42
+mkset "$tmp/bad-label" 64 32 28 28 40   # training sample 2 is class 42
 mkdir "$tmp/test-only"
 cp "$tmp/tiny"/t10k-* "$tmp/test-only/"
 spec=$src/models/simplecnn
@@ -211,5 +162,4 @@ no_file "usage errors" "$m/x.edg"
 expect "info: usage" 2 "usage: edagari info SPEC|M.edg" -- "$bin" info
 expect "run --save without a value" 2 "--save needs a value" -- "$bin" run "$tmp/prune.recipe" --save
 
-echo "cli_files: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,16 +7,11 @@
 # figures. Needs jq (./edagari.sh installs it); fetches MNIST if missing.
 set -u
 bin=$1 src=$2
-pass=0 fail=0
 min_acc=96.0 want_params=25974 want_macs=68064
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-finish() { echo "seed_mnist: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit; }
-
-command -v jq >/dev/null || { bad "jq is needed (apt-get install jq, or ./edagari.sh build)"; finish; }
-tmp=$(mktemp -d /tmp/eg_seed_mnist.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib.sh"
+suite=seed_mnist
+need_jq
+make_tmp eg_seed_mnist
 
 mnist=$src/data/mnist
 for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do

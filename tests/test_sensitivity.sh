@@ -10,43 +10,10 @@
 # usage: bash test_sensitivity.sh <edagari binary> <source dir> <build test dir>
 set -u
 bin=$1 src=$2
-pass=0 fail=0
-tmp=$(mktemp -d /tmp/eg_sensitivity.XXXXXX) || exit 1
-trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-finish() { echo "sensitivity: $pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit; }
-command -v jq >/dev/null || { bad "jq is needed (apt-get install jq, or ./edagari.sh build)"; finish; }
-
-# expect NAME STATUS 'word' ... -- command...: the exit status, and every word
-# in stdout and stderr together; 128 or more, or a sanitizer report, is a crash.
-expect() {
-  local name=$1 want=$2
-  shift 2
-  local words=()
-  while [ "$1" != -- ]; do words+=("$1"); shift; done
-  shift
-  "$@" >"$tmp/out" 2>&1
-  local got=$?
-  if [ "$got" -ge 128 ] || grep -qE 'Sanitizer|runtime error:' "$tmp/out"; then
-    bad "$name: crashed (status $got)"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  if [ "$got" != "$want" ]; then
-    bad "$name: status $got, want $want"; sed 's/^/    /' "$tmp/out" >&2; return
-  fi
-  ok
-  local w
-  for w in "${words[@]}"; do
-    if grep -qF -- "$w" "$tmp/out"; then ok; else bad "$name: output lacks '$w':"; sed 's/^/    /' "$tmp/out" >&2; fi
-  done
-}
-
-# no_file NAME PATH: the path does not exist, and no temporary file is left in its folder
-no_file() {
-  if [ -e "$2" ]; then bad "$1: $2 was left behind"; else ok; fi
-  if ls "$(dirname "$2")" | grep -q '\.tmp\.'; then bad "$1: a temporary file was left"; else ok; fi
-}
+. "$(dirname "$0")/lib.sh"
+suite=sensitivity
+make_tmp eg_sensitivity
+need_jq
 
 # jqt NAME FILTER FILE...: the jq filter gives true (files bound as $a, $b, ...)
 jqt() {
@@ -63,7 +30,6 @@ jqt() {
 # Ten 28x28 class prototypes (stripes whose direction and spacing depend on
 # the class); 320 training and 40 test images of class i % 10. One epoch
 # learns enough that pruning changes the accuracy and the loss.
-be32() { printf "$(printf '\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
 for k in 0 1 2 3 4 5 6 7 8 9; do
   s=""
   for ((p = 0; p < 784; p++)); do
@@ -72,17 +38,15 @@ for k in 0 1 2 3 4 5 6 7 8 9; do
   done
   printf "$s" >"$tmp/proto$k"
 done
-mkset() { # mkset DIR N PREFIX
+protoset() { # protoset DIR N PREFIX: the prototypes and labels 0..9 in turn (be32, labels: lib.sh)
   mkdir -p "$1"
   { be32 $((0x803)); be32 "$2"; be32 28; be32 28; for ((i = 0; i < $2; i++)); do cat "$tmp/proto$((i % 10))"; done; } >"$1/$3-images-idx3-ubyte"
-  local s="" i
-  for ((i = 0; i < $2; i++)); do s+=$(printf '\\x%02x' $((i % 10))); done
-  { be32 $((0x801)); be32 "$2"; printf "$s"; } >"$1/$3-labels-idx1-ubyte"
+  labels "$2" >"$1/$3-labels-idx1-ubyte"
 }
 # a folder name with XML's and JSON's special characters: the reports escape it
 d="$tmp/set&<\"'>"
-mkset "$d" 320 train
-mkset "$d" 40 t10k
+protoset "$d" 320 train
+protoset "$d" 40 t10k
 m=$tmp/m.edg
 expect "train" 0 "model saved to $m" -- "$bin" train --model "$src/models/simplecnn" --data "$d" --out "$m" --batch 8 --seed 3 --no-progress
 
