@@ -111,6 +111,12 @@ typedef struct eg_node {
     int relu_folded;  /* a relu whose consumer applies it (its y/dy alias its input's) */
     int relu_in;      /* applies the relu folded into its input */
     double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
+    /* inference only: the kept weights in compressed sparse rows, in the
+     * arena, rebuilt by every eg_graph_prepare with training 0; csr says the
+     * forward uses them (see linear.c) */
+    int csr;
+    int32_t *csr_rowptr, *csr_col;
+    float *csr_val;
 } eg_node;
 
 typedef struct {
@@ -128,6 +134,9 @@ typedef struct {
     float *tgrads;           /* per-thread gradient blocks: threads x nparam */
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
+    size_t csr_floats;       /* arena floats reserved for the nodes' CSR copies */
+    int sparse;              /* for tests and benches: 1 forces the CSR path for every masked linear node
+                              * in inference, -1 the dense one; 0 (the default) decides by density */
     char *history;           /* what was done to the model, text lines each ending in '\n', or NULL:
                               * kept by model files, freed by eg_graph_free (see eg_model_note) */
 } eg_graph;

@@ -155,6 +155,23 @@ void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B
 void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc);
 
+/* Compressed sparse rows of a dense weight w [out, in]: the weights that are
+ * non-zero and kept by mask (may be NULL: every non-zero), row by row in
+ * column order. rowptr has out + 1 entries, col and val room for every
+ * weight; returns the number kept. */
+size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t *rowptr, int32_t *col, float *val);
+/* y[n, out] += x[n, in] W^T for W in CSR form, with eg_csr_scratch(in) floats
+ * of scratch; the reference twin is the plain loop in double. */
+size_t eg_csr_scratch(int in);
+void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
+                     const float *val, float *y, int ldy, float *scratch);
+void eg_csr_matmul_t_ref(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
+                         const float *val, float *y, int ldy);
+/* Fills the CSR copies of g's masked linear nodes (arena room reserved by
+ * eg_graph_prepare) and decides which use them; called by eg_graph_prepare
+ * with training 0. */
+void eg_graph_build_csr(eg_graph *g);
+
 /* 2x2, stride 2 max pooling of an H x W plane (H, W even; planes may be
  * stacked) into y [H/2 x W/2]; code (may be NULL) gets each window's winner
  * 0..3 in scan order. With relu, y = max(0, max) and a window with no

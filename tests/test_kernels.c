@@ -1,4 +1,4 @@
-/* Kernel tests: fast GEMMs vs the reference loops, im2col vs a direct gather, col2im as its adjoint,
+/* Kernel tests: fast GEMMs vs the reference loops, the CSR product vs the dense one and its reference, im2col vs a direct gather, col2im as its adjoint,
  * 2x2 pooling vs a plain scan. */
 /* Shapes are odd on purpose, leading dimensions padded, C non-zero. */
 #include <math.h>
@@ -85,6 +85,74 @@ static void test_gemm(void)
                 done++;
             }
     CHECK(done > 500, "only %d shapes tried", done);
+}
+
+/* y += x W^T with W pruned to `sparsity` (each weight masked with that
+ * probability, and some kept ones exactly zero): the CSR kernel, its
+ * reference and the dense GEMM on the masked W agree within 1e-5 of the
+ * size of the terms; ldx and ldy padded, y non-zero, exact-size buffers. */
+static void one_csr(int n, int out, int in, double sparsity, eg_rng *r)
+{
+    int ldx = in + 1, ldy = out + 2;
+    size_t xsz = (size_t)(n - 1) * ldx + in, ysz = (size_t)(n - 1) * ldy + out, wsz = (size_t)out * in;
+    float *x = alloc_fill(xsz, r, -1, 1), *w = alloc_fill(wsz, r, -1, 1), *mask = malloc(wsz * sizeof *mask);
+    float *y0 = alloc_fill(ysz, r, -1, 1), *yc = malloc(ysz * sizeof *yc), *yr = malloc(ysz * sizeof *yr),
+          *yd = malloc(ysz * sizeof *yd), *ydr = malloc(ysz * sizeof *ydr), *scale = malloc(ysz * sizeof *scale);
+    size_t kept = 0;
+    for (size_t k = 0; k < wsz; k++) {
+        mask[k] = eg_rng_uniform(r) < sparsity ? 0 : 1;
+        if (mask[k] && eg_rng_below(r, 50) == 0) w[k] = 0;  /* kept but zero: left out too */
+        if (!mask[k]) w[k] = eg_rng_below(r, 2) ? w[k] : 0;  /* a masked weight is dropped even if not zero */
+        kept += mask[k] != 0 && w[k] != 0;
+    }
+    int32_t *rowptr = malloc(((size_t)out + 1) * sizeof *rowptr), *col = malloc(wsz * sizeof *col);
+    float *val = malloc(wsz * sizeof *val), *scratch = malloc(eg_csr_scratch(in) * sizeof *scratch);
+    size_t nz = eg_csr_build(out, in, w, mask, rowptr, col, val);
+    CHECK(nz == kept && rowptr[out] == (int32_t)kept, "csr n=%d out=%d in=%d: %zu kept, want %zu", n, out, in, nz,
+          kept);
+    for (size_t k = 0; k < wsz; k++) w[k] *= mask[k];  /* what the dense path multiplies */
+    memcpy(yc, y0, ysz * sizeof *yc), memcpy(yr, y0, ysz * sizeof *yr);
+    memcpy(yd, y0, ysz * sizeof *yd), memcpy(ydr, y0, ysz * sizeof *ydr);
+    eg_csr_matmul_t(n, out, in, x, ldx, rowptr, col, val, yc, ldy, scratch);
+    eg_csr_matmul_t_ref(n, out, in, x, ldx, rowptr, col, val, yr, ldy);
+    eg_gemm_nt(n, out, in, x, ldx, w, in, yd, ldy);
+    eg_gemm_nt_ref(n, out, in, x, ldx, w, in, ydr, ldy);
+    float *ax = abs_copy(x, xsz), *aw = abs_copy(w, wsz);
+    for (size_t k = 0; k < ysz; k++) scale[k] = fabsf(y0[k]);
+    eg_gemm_nt_ref(n, out, in, ax, ldx, aw, in, scale, ldy);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++) {
+            size_t at = (size_t)i * ldy + o;
+            const float *want[3] = {yr, yd, ydr};
+            for (int v = 0; v < 3; v++) {
+                double d = fabs((double)yc[at] - want[v][at]);
+                if (!(d <= 1e-5 * scale[at] + 1e-7) && bad++ < 3)
+                    fprintf(stderr, "  csr n=%d out=%d in=%d sparsity %g: y[%d][%d] = %.9g, want %.9g (%s)\n", n,
+                            out, in, sparsity, i, o, yc[at], want[v][at], v == 0 ? "ref" : v == 1 ? "gemm" : "gemm ref");
+            }
+        }
+    /* the padding between rows is never written */
+    for (int i = 0; i + 1 < n; i++)
+        for (int p = out; p < ldy; p++) bad += yc[(size_t)i * ldy + p] != y0[(size_t)i * ldy + p];
+    CHECK(bad == 0, "csr n=%d out=%d in=%d sparsity %g: %d wrong values", n, out, in, sparsity, bad);
+    free(x), free(w), free(mask), free(y0), free(yc), free(yr), free(yd), free(ydr), free(scale);
+    free(rowptr), free(col), free(val), free(scratch), free(ax), free(aw);
+}
+
+static void test_csr(void)
+{
+    static const int ns[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 65}, outs[] = {1, 3, 17, 64}, ins[] = {1, 5, 17, 392, 393};
+    static const double sparsities[] = {0, 0.5, 0.99, 1};
+    eg_rng r;
+    eg_rng_seed(&r, 11);
+    int done = 0;
+    for (size_t a = 0; a < sizeof ns / sizeof *ns; a++)
+        for (size_t b = 0; b < sizeof outs / sizeof *outs; b++)
+            for (size_t c = 0; c < sizeof ins / sizeof *ins; c++)
+                for (size_t s = 0; s < sizeof sparsities / sizeof *sparsities; s++, done++)
+                    one_csr(ns[a], outs[b], ins[c], sparsities[s], &r);
+    CHECK(done == 800, "only %d csr cases", done);
 }
 
 /* x[c][iy][ix], zero outside the image. */
@@ -218,6 +286,7 @@ static void test_pool2x2(void)
 int main(void)
 {
     test_gemm();
+    test_csr();
     test_im2col();
     test_pool2x2();
     return check_report("kernels");

@@ -28,7 +28,12 @@ static int linear_shape(eg_node *nd, char *why, size_t whylen)
 }
 
 /* dy transposed, [out, n], for the weight gradient. */
-static size_t linear_scratch(const eg_node *nd, int n) { return (size_t)nd->out * n; }
+/* In inference with a CSR copy: the kernel's transposed tile of x. */
+static size_t linear_scratch(const eg_node *nd, int n)
+{
+    size_t dyt = (size_t)nd->out * n, tile = eg_csr_scratch(nd->in_shape.c);
+    return dyt > tile ? dyt : tile;
+}
 
 static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
@@ -36,6 +41,13 @@ static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     int in = nd->in_shape.c, out = nd->out;
     if (hi <= lo) return;
     for (int i = lo; i < hi; i++) memcpy(nd->y + (size_t)i * out, b, (size_t)out * sizeof *b);
+    /* a pruned layer in inference multiplies only its kept weights (the copy
+     * is rebuilt by every prepare for inference: see eg_graph_build_csr) */
+    if (nd->csr && !g->training) {
+        eg_csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, nd->csr_rowptr, nd->csr_col, nd->csr_val,
+                        nd->y + (size_t)lo * out, out, eg_scratch(g));
+        return;
+    }
     eg_gemm_nt(hi - lo, out, in, x + (size_t)lo * in, in, w, in, nd->y + (size_t)lo * out, out);
 }
 
