@@ -27,6 +27,14 @@ static const gc_case cases[] = {
     {"conv2d k1", "input x shape=3x3x5\n" ID "conv2d op out=2 kernel=1\nflatten f\n", 2, 0},
     {"conv2d k3 s2 p0", "input x shape=2x7x6\n" ID "conv2d op out=3 kernel=3 stride=2\nflatten f\n", 2, 0},
     {"conv2d k5 s2 p2", "input x shape=2x6x7\n" ID "conv2d op out=3 kernel=5 stride=2 pad=2\nflatten f\n", 2, 0},
+    /* stride 1 but not "same": row offsets with dy laid out twice */
+    {"conv2d k5 s1 p0", "input x shape=6x8x7\n" ID "conv2d op out=16 kernel=5\nflatten f\n", 2, 0},
+    {"conv2d k3 s1 p0", "input x shape=3x6x7\n" ID "conv2d op out=5 kernel=3\nflatten f\n", 2, 0},
+    {"conv2d k5 s1 p1", "input x shape=3x7x6\n" ID "conv2d op out=5 kernel=5 pad=1\nflatten f\n", 2, 0},
+    {"conv2d k3 s1 p2", "input x shape=2x4x5\n" ID "conv2d op out=3 kernel=3 pad=2\nflatten f\n", 2, 0},
+    {"conv2d k4 s1 p1", "input x shape=3x5x7\n" ID "conv2d op out=4 kernel=4 pad=1\nflatten f\n", 2, 0},
+    /* pad > kernel - 1: stride 1 through im2col */
+    {"conv2d k2 s1 p2", "input x shape=2x3x4\n" ID "conv2d op out=3 kernel=2 pad=2\nflatten f\n", 2, 0},
     {"linear", "input x shape=9x1x1\n" ID "linear op out=4\n", 3, 0},
     {"relu", "input x shape=2x4x5\n" ID "relu op\nflatten f\n", 2, 1},
     {"maxpool2d k2", "input x shape=2x5x7\n" ID "maxpool2d op kernel=2\nflatten f\n", 2, 1},

@@ -19,7 +19,9 @@ typedef struct {
 
 static const op_case cases[] = {
     {"conv2d_k3s1p1", EG_OP_CONV2D}, {"conv2d_k1", EG_OP_CONV2D},       {"conv2d_k3s2p0", EG_OP_CONV2D},
-    {"conv2d_k3s2p1", EG_OP_CONV2D}, {"conv2d_k5p2", EG_OP_CONV2D},     {"linear", EG_OP_LINEAR},
+    {"conv2d_k3s2p1", EG_OP_CONV2D}, {"conv2d_k5p2", EG_OP_CONV2D},     {"conv2d_k5p0", EG_OP_CONV2D},
+    {"conv2d_k3p0", EG_OP_CONV2D},   {"conv2d_k5p1", EG_OP_CONV2D},     {"conv2d_k3p2", EG_OP_CONV2D},
+    {"conv2d_k4p1", EG_OP_CONV2D},   {"linear", EG_OP_LINEAR},
     {"relu", EG_OP_RELU},            {"maxpool2d_k2", EG_OP_MAXPOOL2D}, {"maxpool2d_k3s2", EG_OP_MAXPOOL2D},
     {"maxpool2d_k2s1", EG_OP_MAXPOOL2D}, {"flatten", EG_OP_FLATTEN},
 };

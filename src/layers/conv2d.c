@@ -1,12 +1,13 @@
 /* conv2d: 2-D convolution with stride, zero padding and bias, NCHW.
  *
- * The common "same" convolution (stride 1, output as large as the input)
- * copies each image once into a zero-padded plane; the rows of its im2col
- * matrix are then shifted views of that plane (a row-offset product), and
- * outputs are computed on padded rows, then cropped. Its input gradient is
- * the same kind of convolution of dy with flipped filters, and its weight
- * gradient a product of padded dy with the saved padded input, summed over
- * the thread's images in one call. Every other shape goes through im2col. */
+ * A stride-1 convolution (any kernel, pad <= kernel - 1) copies each image
+ * once into zero-padded planes; the rows of its im2col matrix are then
+ * shifted views of those planes (a row-offset product), and outputs are
+ * computed on padded rows, then cropped. Its input gradient is the full
+ * convolution of dy (padded by kernel - 1 - pad) with flipped filters, and
+ * its weight gradient a product of dy, laid out on the forward's padded rows,
+ * with the saved padded input, summed over the thread's images in one call.
+ * Other strides go through im2col. */
 #include <string.h>
 
 #include "internal.h"
@@ -39,25 +40,50 @@ static int conv2d_shape(eg_node *nd, char *why, size_t whylen)
 
 /* ------------------------------------------------------------ geometry */
 
-/* A "same" convolution whose offset tables fit on the stack. */
-#define SAME_MAX_ROWS 2048
-static int is_same(const eg_node *nd)
+/* A stride-1 convolution whose offset tables fit on the stack goes through
+ * row offsets. pad <= kernel - 1 keeps the input gradient's padding of dy
+ * (kernel - 1 - pad) non-negative; larger pads go through im2col. */
+#define ROW_MAX_ROWS 2048
+static int is_rowconv(const eg_node *nd)
 {
     int kk = nd->kernel * nd->kernel;
-    return nd->stride == 1 && nd->out_shape.h == nd->in_shape.h && nd->out_shape.w == nd->in_shape.w &&
-           nd->in_shape.c * kk <= SAME_MAX_ROWS && nd->out * kk <= SAME_MAX_ROWS;
+    return nd->stride == 1 && nd->pad <= nd->kernel - 1 && nd->in_shape.c * kk <= ROW_MAX_ROWS &&
+           nd->out * kk <= ROW_MAX_ROWS;
 }
 
-/* Padded planes: width W + 2 pad, height H + 2 pad, plus k floats of slack
- * (a shifted view reads that far past the last row), rounded to a cache line. */
-static int padded_width(const eg_node *nd) { return nd->in_shape.w + 2 * nd->pad; }
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+/* One row width L = W + pad serves the forward and both gradients: padding
+ * columns are shared between neighbouring rows, the right padding of one row
+ * being the left padding of the next.
+ * - Forward: the input goes pad rows and pad columns into planes of width L.
+ *   Output row oy is computed at L positions, OW = W + 2 pad - k + 1 of them
+ *   valid; output x < OW reads columns up to W + 2 pad - 1 of its row's frame,
+ *   which lie before the next row's data starts at L + pad.
+ * - Input gradient, the full convolution of dy (padded by q = k-1-pad) with
+ *   flipped filters: dy goes q rows and q columns into planes of the same
+ *   width, since OW + q = W + pad = L. dx x < W reads up to column W + k - 2,
+ *   before the next row's data at L + q = W + k - 1.
+ * - Weight gradient: the same dy planes, read from q rows and q columns in,
+ *   are dy on the forward's padded rows: past a row's OW values come q zeros
+ *   (the next row's left padding), and the L - OW = q positions there are the
+ *   invalid ones. So one padded dy serves both gradients.
+ * Heights are H + 2 pad (input) and OH + 2q = H + k - 1 (dy); k floats of
+ * slack cover the last row's view (it reads up to k - 2 past the plane's
+ * rows), and planes are rounded to a cache line. */
+static int row_width(const eg_node *nd) { return nd->in_shape.w + nd->pad; }
 static size_t plane_floats(const eg_node *nd)
 {
-    size_t n = (size_t)(nd->in_shape.h + 2 * nd->pad) * padded_width(nd) + (size_t)nd->kernel;
-    return (n + 15) & ~(size_t)15;
+    return round16((size_t)(nd->in_shape.h + 2 * nd->pad) * row_width(nd) + (size_t)nd->kernel);
+}
+static int dgrad_pad(const eg_node *nd) { return nd->kernel - 1 - nd->pad; }
+static size_t dgrad_plane(const eg_node *nd)
+{
+    return round16((size_t)(nd->in_shape.h + nd->kernel - 1) * row_width(nd) + (size_t)nd->kernel);
 }
 
-/* Copies c planes of h x w into zeroed padded planes. */
+/* Copies c planes of h x w into zeroed planes of width wp, `pad` rows and
+ * columns in (wp >= w: the right padding comes from the next row's left). */
 static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
 {
     memset(dst, 0, (size_t)c * plane * sizeof *dst);
@@ -78,36 +104,35 @@ static size_t col_floats(const eg_node *nd)
     return (size_t)nd->in_shape.c * nd->kernel * nd->kernel * nd->out_shape.h * nd->out_shape.w;
 }
 
-/* Training keeps each image's padded planes ("same") or columns (im2col). */
+/* Training keeps each image's padded planes (row offsets) or columns (im2col). */
 static size_t conv2d_saved(const eg_node *nd)
 {
-    return is_same(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : col_floats(nd);
+    return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : col_floats(nd);
 }
 
 static size_t conv2d_scratch(const eg_node *nd, int n)
 {
     size_t w = nd->psize[0];
-    if (is_same(nd)) {
+    if (is_rowconv(nd)) {
         /* forward: padded input + padded-row output; backward: every image's
          * padded dy + padded-row dx + flipped weights */
-        size_t rows_out = (size_t)nd->in_shape.h * padded_width(nd);
-        size_t fwd = (size_t)nd->in_shape.c * plane_floats(nd) + (size_t)nd->out * rows_out;
-        size_t bwd = (size_t)n * nd->out * plane_floats(nd) + (size_t)nd->in_shape.c * rows_out + w;
+        size_t fwd = (size_t)nd->in_shape.c * plane_floats(nd) + (size_t)nd->out * nd->out_shape.h * row_width(nd);
+        size_t bwd = (size_t)n * nd->out * dgrad_plane(nd) + (size_t)nd->in_shape.c * nd->in_shape.h * row_width(nd) + w;
         return fwd > bwd ? fwd : bwd;
     }
     /* columns of the input (inference) or of the input gradient, + W^T */
     return col_floats(nd) + w;
 }
 
-/* ------------------------------------------------------ same convolution */
+/* ------------------------------------------------ stride-1 convolution */
 
-static void same_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const float *x = g->nodes[nd->inputs[0]].y, *w = nd->param[0], *b = nd->param[1];
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int k = nd->kernel, wp = padded_width(nd), rows = in.c * k * k, n_out = in.h * wp;
+    int k = nd->kernel, wp = row_width(nd), rows = in.c * k * k, n_out = out.h * wp;
     size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
-    ptrdiff_t off[SAME_MAX_ROWS];
+    ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
     float *scratch = eg_scratch(g), *acc = scratch + (size_t)in.c * plane;
     for (int i = lo; i < hi; i++) {
@@ -121,37 +146,37 @@ static void same_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     }
 }
 
-static void same_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int k = nd->kernel, kk = k * k, wp = padded_width(nd), n_out = in.h * wp, m = hi - lo;
-    size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
-    float *dyp = eg_scratch(g), *dxp = dyp + (size_t)m * out.c * plane, *wf = dxp + (size_t)in.c * n_out;
+    int k = nd->kernel, kk = k * k, wp = row_width(nd), q = dgrad_pad(nd), m = hi - lo, n_dx = in.h * wp;
+    size_t plane = plane_floats(nd), dplane = dgrad_plane(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
+    float *dyp = eg_scratch(g), *dxp = dyp + (size_t)m * out.c * dplane, *wf = dxp + (size_t)in.c * n_dx;
     for (int i = 0; i < m; i++)
-        pad_planes(dyp + (size_t)i * out.c * plane, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w,
-                   nd->pad, wp, plane);
+        pad_planes(dyp + (size_t)i * out.c * dplane, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q,
+                   wp, dplane);
     /* dW[co, (ci,ky,kx)] = sum over images and padded rows of dy[co] . shifted x[ci];
-     * dy's pad columns are zero, so the padded rows add nothing extra */
-    ptrdiff_t off[SAME_MAX_ROWS];
+     * dy is zero at the invalid positions, so they add nothing */
+    ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
-    eg_gemm_nt_batch_rows(m, out.c, in.c * kk, n_out, dyp + (size_t)nd->pad * wp + nd->pad, (int)plane,
-                          (size_t)out.c * plane, nd->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
+    eg_gemm_nt_batch_rows(m, out.c, in.c * kk, out.h * wp, dyp + (size_t)q * wp + q, (int)dplane,
+                          (size_t)out.c * dplane, nd->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
                           eg_tgrad(g, nd, 0), in.c * kk);
     float *db = eg_tgrad(g, nd, 1);
     for (int i = lo; i < hi; i++)
         for (int co = 0; co < out.c; co++) db[co] += eg_sum(nd->dy + (size_t)i * outsz + (size_t)co * out.h * out.w, (size_t)out.h * out.w);
     if (!nd->needs_dx) return;
-    /* dx is the same convolution of dy with flipped filters, channels swapped */
+    /* dx is the full convolution of dy with flipped filters, channels swapped */
     const float *w = nd->param[0];
     for (int ci = 0; ci < in.c; ci++)
         for (int co = 0; co < out.c; co++)
             for (int t = 0; t < kk; t++)
                 wf[((size_t)ci * out.c + co) * kk + t] = w[((size_t)co * in.c + ci) * kk + (kk - 1 - t)];
-    shift_offsets(off, out.c, k, wp, plane);
+    shift_offsets(off, out.c, k, wp, dplane);
     for (int i = 0; i < m; i++) {
-        memset(dxp, 0, (size_t)in.c * n_out * sizeof *dxp);
-        eg_gemm_nn_rows(in.c, n_out, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * plane, off, dxp, n_out);
+        memset(dxp, 0, (size_t)in.c * n_dx * sizeof *dxp);
+        eg_gemm_nn_rows(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, dxp, n_dx);
         eg_copy_rows(src->dy + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, nd->dx_add[0]);
     }
 }
@@ -204,12 +229,12 @@ static void im2col_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 
 static void conv2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    if (hi > lo) (is_same(nd) ? same_forward : im2col_forward)(g, nd, lo, hi);
+    if (hi > lo) (is_rowconv(nd) ? row_forward : im2col_forward)(g, nd, lo, hi);
 }
 
 static void conv2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    if (hi > lo) (is_same(nd) ? same_backward : im2col_backward)(g, nd, lo, hi);
+    if (hi > lo) (is_rowconv(nd) ? row_backward : im2col_backward)(g, nd, lo, hi);
 }
 
 /* weight [out, in, k, k]: output channels are its first axis. */
