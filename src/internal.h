@@ -102,6 +102,9 @@ void eg_json_free(eg_json *j);
 /* Writes to a temporary file beside path, syncs, then renames over path:
  * a failure never leaves a half-written file. */
 eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err);
+/* The first half of that: data into tmp, flushed and synced (tmp is removed
+ * on failure), for callers that rename several files together. */
+eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err);
 
 /* The pieces of a pass, for callers that run a whole training step in one
  * parallel region (src/train/loop.c). Each is called by every thread of the

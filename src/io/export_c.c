@@ -250,6 +250,21 @@ static void float_literal(char *out, size_t cap, float v)
 
 #define LINE_WIDTH 100
 
+/* Appends item k of an initializer list, starting a new line when this one
+ * would pass LINE_WIDTH; col tracks the current column. */
+static void sb_list_item(sb *s, size_t *col, size_t k, const char *lit)
+{
+    size_t len = strlen(lit) + 2;
+    if (*col + len > LINE_WIDTH) {
+        sb_add(s, "%s\n    ", k ? "," : "");
+        *col = 4;
+    } else {
+        sb_add(s, ", ");
+    }
+    sb_add(s, "%s", lit);
+    *col += len;
+}
+
 static void sb_floats(sb *s, const char *name, const float *v, size_t n)
 {
     sb_add(s, "static const float %s[%zu] = {", name, n);
@@ -257,15 +272,7 @@ static void sb_floats(sb *s, const char *name, const float *v, size_t n)
     for (size_t k = 0; k < n; k++) {
         char lit[40];
         float_literal(lit, sizeof lit, v[k]);
-        size_t len = strlen(lit) + 2;
-        if (col + len > LINE_WIDTH) {
-            sb_add(s, "%s\n    ", k ? "," : "");
-            col = 4;
-        } else {
-            sb_add(s, ", ");
-        }
-        sb_add(s, "%s", lit);
-        col += len;
+        sb_list_item(s, &col, k, lit);
     }
     sb_add(s, "\n};\n");
 }
@@ -279,15 +286,7 @@ static void sb_indices(sb *s, const char *name, int bytes, const size_t *v, size
     for (size_t k = 0; k < n; k++) {
         char lit[32];
         snprintf(lit, sizeof lit, "%zu", v[k]);
-        size_t len = strlen(lit) + 2;
-        if (col + len > LINE_WIDTH) {
-            sb_add(s, "%s\n    ", k ? "," : "");
-            col = 4;
-        } else {
-            sb_add(s, ", ");
-        }
-        sb_add(s, "%s", lit);
-        col += len;
+        sb_list_item(s, &col, k, lit);
     }
     sb_add(s, "\n};\n");
 }
@@ -802,23 +801,6 @@ static eg_status check_params(const eg_graph *g, const c_plan *p, eg_error *err)
     return EG_OK;
 }
 
-/* Writes data to a temporary file beside path and syncs it. */
-static eg_status write_tmp(const char *path, const char *tmp, const char *data, size_t len, eg_error *err)
-{
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot create its temporary file %s: %s", path, tmp, strerror(errno));
-    int bad = fwrite(data, 1, len, f) != len;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    int e = errno;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        remove(tmp);
-        return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (nothing was replaced)", path, strerror(e));
-    }
-    return EG_OK;
-}
-
 eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)
 {
     const char *name = strrchr(out, '/');
@@ -863,8 +845,8 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)
     snprintf(cpath, sizeof cpath, "%s.c", out);
     snprintf(htmp, sizeof htmp, "%s.tmp.%ld", hpath, (long)getpid());
     snprintf(ctmp, sizeof ctmp, "%s.tmp.%ld", cpath, (long)getpid());
-    st = write_tmp(hpath, htmp, h.buf, h.len, err);
-    if (!st && (st = write_tmp(cpath, ctmp, c.buf, c.len, err))) remove(htmp);
+    st = eg_write_temp(hpath, htmp, h.buf, h.len, err);
+    if (!st && (st = eg_write_temp(cpath, ctmp, c.buf, c.len, err))) remove(htmp);
     free(h.buf), free(c.buf);
     if (st) return st;
     if (rename(ctmp, cpath)) {
