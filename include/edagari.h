@@ -245,7 +245,7 @@ typedef struct {
 } eg_penalty;
 
 /* Selects the weights (param 0, never biases) of nodes[0..count), each a
- * conv2d or linear node, of g's current layout; strengths must be >= 0 and
+ * conv2d or linear node, or a batchnorm2d (its scale: network slimming), of g's current layout; strengths must be >= 0 and
  * finite. p is overwritten (free an earlier one first); on failure it holds
  * nothing to free. Build it again after surgery changes the layout. */
 eg_status eg_penalty_init(eg_penalty *p, const eg_graph *g, const int *nodes, int count, float l1, float l2,
@@ -342,6 +342,17 @@ eg_status eg_prune_magnitude(eg_graph *g, const int *nodes, int count, double am
  * are), as magnitude pruning masks them;
  * *masked (may be NULL) gets how many weights it newly masked. */
 eg_status eg_prune_threshold(eg_graph *g, const int *nodes, int count, double value, size_t *masked, eg_error *err);
+
+/* bn_scale (network slimming): |scale| of the batchnorm2d in node's group
+ * (summed over its batchnorms; 0 when it has none: eg_criterion_check). */
+void eg_importance_bn_scale(const eg_graph *g, int node, double *scores);
+/* EG_ERR_ARG when crit cannot score the group (bn_scale without a batchnorm2d). */
+eg_status eg_criterion_check(const eg_criterion *crit, const eg_graph *g, const eg_dep_group *grp, eg_error *err);
+/* Scores of the group's channels [grp->channels]: the criterion's scores of
+ * the root, plus those of every other producer a residual add couples to it;
+ * bn_scale: |scale| of the group's batchnorms. Checks with eg_criterion_check. */
+eg_status eg_group_scores(const eg_graph *g, const eg_dep_group *grp, const eg_criterion *crit, double *scores,
+                          eg_rng *rng, eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
