@@ -269,7 +269,8 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     opt.weight_decay = s->weight_decay;
     char tag[32], pen_text[400];
     eg_penalty pen = {0};
-    eg_train_opts to = {s->batch, s->shuffle, R->o->progress, NULL};
+    /* no bar under mpirun: Open MPI gives rank 0 a terminal even when its output goes to a file */
+    eg_train_opts to = {s->batch, s->shuffle, R->o->progress && eg_dist_size() == 1, NULL};
     eg_status st = EG_OK;
     if (has_penalty(s)) {
         /* built once for the stage: the layout cannot change while it trains */
@@ -301,6 +302,7 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     }
     eg_json_array(R->j, "epochs");
     double secs = 0, last = 0;
+    uint64_t sent0 = eg_dist_bytes_sent();  /* under MPI: what this rank hands to the allreduces */
     for (int e = 0; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
         st = eg_train_epoch(R->g, &opt, R->train, &to, R->rng, &es, err);
@@ -323,6 +325,15 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     }
     eg_json_array_end(R->j);
     eg_json_num(R->j, "seconds", secs);
+    if (eg_dist_size() > 1 && !st && s->epochs > 0) {
+        int bs = s->batch < R->train->n ? s->batch : R->train->n;
+        long steps = (long)s->epochs * ((R->train->n + bs - 1) / bs);
+        double per_step = (double)(eg_dist_bytes_sent() - sent0) / (double)steps;
+        fprintf(R->out, "  MPI: %d ranks; each hands %.0f bytes per step to the allreduce (%ld steps)\n", eg_dist_size(),
+                per_step, steps);
+        eg_json_num(R->j, "mpi_ranks", eg_dist_size());
+        eg_json_num(R->j, "mpi_bytes_per_step", per_step);
+    }
     eg_optim_free(&opt);
     eg_penalty_free(&pen);
     R->trained_since_prune = 1;
