@@ -38,7 +38,9 @@ void eg_dist_sum_doubles(double *x, size_t n);
 void eg_dist_bcast(void *buf, size_t bytes, int root);
 /* 1 when every rank passed the same value (compared as 64-bit words). */
 int eg_dist_same(uint64_t v);
-/* Bytes this rank has handed to the collectives above since the start. */
+/* Bytes this rank has handed to the collectives above since the start,
+ * and the seconds it spent inside them (waiting for slower ranks included). */
 uint64_t eg_dist_bytes_sent(void);
+double eg_dist_seconds(void);
 
 #endif

@@ -10,6 +10,7 @@
 
 static int joined, rank, size = 1, local_depth;
 static uint64_t sent;
+static double spent;  /* seconds inside collectives */
 
 /* mpirun (Open MPI's and MPICH's) marks the processes it starts; a plain
  * start stays a single process: no MPI_Init, nothing changes. */
@@ -62,31 +63,37 @@ int eg_dist_local(int delta)
 void eg_dist_sum_floats(float *x, size_t n)
 {
     if (size == 1) return;
+    double t0 = MPI_Wtime();
     for (size_t at = 0; at < n; at += CHUNK) {
         int len = n - at < CHUNK ? (int)(n - at) : CHUNK;
         MPI_Allreduce(MPI_IN_PLACE, x + at, len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
     }
     sent += n * sizeof *x;
+    spent += MPI_Wtime() - t0;
 }
 
 void eg_dist_sum_doubles(double *x, size_t n)
 {
     if (size == 1) return;
+    double t0 = MPI_Wtime();
     for (size_t at = 0; at < n; at += CHUNK) {
         int len = n - at < CHUNK ? (int)(n - at) : CHUNK;
         MPI_Allreduce(MPI_IN_PLACE, x + at, len, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     }
     sent += n * sizeof *x;
+    spent += MPI_Wtime() - t0;
 }
 
 void eg_dist_bcast(void *buf, size_t bytes, int root)
 {
     if (size == 1) return;
+    double t0 = MPI_Wtime();
     for (size_t at = 0; at < bytes; at += CHUNK) {
         int len = bytes - at < CHUNK ? (int)(bytes - at) : CHUNK;
         MPI_Bcast((char *)buf + at, len, MPI_BYTE, root, MPI_COMM_WORLD);
     }
     if (rank == root) sent += bytes;
+    spent += MPI_Wtime() - t0;
 }
 
 int eg_dist_same(uint64_t v)
@@ -99,3 +106,4 @@ int eg_dist_same(uint64_t v)
 }
 
 uint64_t eg_dist_bytes_sent(void) { return sent; }
+double eg_dist_seconds(void) { return spent; }

@@ -13,3 +13,4 @@ void eg_dist_sum_doubles(double *x, size_t n) { (void)x, (void)n; }
 void eg_dist_bcast(void *buf, size_t bytes, int root) { (void)buf, (void)bytes, (void)root; }
 int eg_dist_same(uint64_t v) { (void)v; return 1; }
 uint64_t eg_dist_bytes_sent(void) { return 0; }
+double eg_dist_seconds(void) { return 0; }

@@ -303,6 +303,7 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     eg_json_array(R->j, "epochs");
     double secs = 0, last = 0;
     uint64_t sent0 = eg_dist_bytes_sent();  /* under MPI: what this rank hands to the allreduces */
+    double mpi0 = eg_dist_seconds();
     for (int e = 0; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
         st = eg_train_epoch(R->g, &opt, R->train, &to, R->rng, &es, err);
@@ -329,10 +330,12 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         int bs = s->batch < R->train->n ? s->batch : R->train->n;
         long steps = (long)s->epochs * ((R->train->n + bs - 1) / bs);
         double per_step = (double)(eg_dist_bytes_sent() - sent0) / (double)steps;
-        fprintf(R->out, "  MPI: %d ranks; each hands %.0f bytes per step to the allreduce (%ld steps)\n", eg_dist_size(),
-                per_step, steps);
+        double wait = (eg_dist_seconds() - mpi0) / (double)steps;
+        fprintf(R->out, "  MPI: %d ranks; each hands %.0f bytes per step to the allreduce, %.0f us in it per step (%ld steps)\n",
+                eg_dist_size(), per_step, 1e6 * wait, steps);
         eg_json_num(R->j, "mpi_ranks", eg_dist_size());
         eg_json_num(R->j, "mpi_bytes_per_step", per_step);
+        eg_json_num(R->j, "mpi_seconds_per_step", wait);  /* rank 0's, waiting for the others included */
     }
     eg_optim_free(&opt);
     eg_penalty_free(&pen);
