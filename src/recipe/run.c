@@ -621,8 +621,9 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     eg_set_threads(o->threads);
 
     eg_status st = EG_OK;
-    if (o->json) st = check_out_path("--json", o->json, err);
-    if (!st && o->save) st = check_out_path("model file", o->save, err);
+    /* only rank 0 writes: the other machines need not have these folders */
+    if (o->json && eg_dist_root()) st = check_out_path("--json", o->json, err);
+    if (!st && o->save && eg_dist_root()) st = check_out_path("model file", o->save, err);
     if (!st && o->json && o->save && !strcmp(o->json, o->save))
         st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the JSON report would be the same file", o->save);
     if (st) return st;
