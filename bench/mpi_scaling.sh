@@ -5,14 +5,15 @@
 #   1x1  one process, one thread          (edagari train --threads 1)
 #   2x1  two ranks of one thread each     (mpirun -np 2 edagari train --threads 1)
 #   1x2  one process, two threads         (edagari train --threads 2)
+#   2x1 busy-waiting: 2x1 with OMPI_MCA_mpi_yield_when_idle=0, Open MPI's
+#        default, which edagari replaces by 1 unless it is set
 # and the bytes each rank hands to the allreduce per step (the parameters'
 # gradients as float32, plus the batch loss as one double), with what a ring
 # allreduce puts on the wire per rank for P ranks: 2 (P-1)/P times that.
 #
 # This is a benchmark, not a test: it prints figures, it checks nothing.
 # On a machine shared with other work, Open MPI's busy-waiting ranks lose
-# their cores to it; OMPI_MCA_mpi_yield_when_idle=1 in the environment
-# makes them yield (mpirun passes OMPI_MCA_* settings on).
+# their cores to it, hence the last setup.
 # Setups run interleaved (1x1, 2x1, 1x2, then again) so machine noise hits
 # them alike; each figure is the median over the repeats of the epoch's
 # images/s as edagari's --json report gives it (in-process timer around the
@@ -52,14 +53,15 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 echo "== $(nproc) cores; $repeats repeats per setup, interleaved; one training epoch of 60,000 MNIST images, batch 64"
 for spec in "${models[@]}"; do
   name=$(basename "$spec")
-  : >"$tmp/1x1" && : >"$tmp/2x1" && : >"$tmp/1x2" && : >"$tmp/wait"
+  : >"$tmp/1x1" && : >"$tmp/2x1" && : >"$tmp/1x2" && : >"$tmp/2x1spin" && : >"$tmp/wait"
   for ((r = 0; r < repeats; r++)); do
-    for setup in 1x1 2x1 1x2; do
+    for setup in 1x1 2x1 1x2 2x1spin; do
       args=(train --model "$spec" --data "$data" --out "$tmp/m.edg" --seed "$r" --no-progress --json "$tmp/r.json")
       case $setup in
         1x1) "$edagari" "${args[@]}" --threads 1 >/dev/null ;;
         2x1) "${mpi[@]}" -np 2 "$edagari" "${args[@]}" --threads 1 >/dev/null ;;
         1x2) "$edagari" "${args[@]}" --threads 2 >/dev/null ;;
+        2x1spin) OMPI_MCA_mpi_yield_when_idle=0 "${mpi[@]}" -np 2 "$edagari" "${args[@]}" --threads 1 >/dev/null ;;
       esac
       jq '.stages[0].epochs[0].images_per_s' "$tmp/r.json" >>"$tmp/$setup"
       if [ $setup = 2x1 ]; then
@@ -75,9 +77,14 @@ for spec in "${models[@]}"; do
   echo
   echo "$name: $params parameters, $macs MACs per image"
   printf '  %-34s %12s %8s   %s\n' "setup" "images/s" "ratio" "runs"
-  for setup in 1x1 2x1 1x2; do
+  for setup in 1x1 2x1 1x2 2x1spin; do
     med=$(median <"$tmp/$setup")
-    label=$([ $setup = 1x1 ] && echo "1 rank x 1 thread" || ([ $setup = 2x1 ] && echo "2 ranks x 1 thread (mpirun -np 2)" || echo "1 rank x 2 threads"))
+    case $setup in
+      1x1) label="1 rank x 1 thread" ;;
+      2x1) label="2 ranks x 1 thread (mpirun -np 2)" ;;
+      1x2) label="1 rank x 2 threads" ;;
+      2x1spin) label="2 ranks x 1 thread, busy-waiting" ;;
+    esac
     printf '  %-34s %12.0f %7.2fx   %s\n' "$label" "$med" "$(echo "$med / $base" | bc -l)" "$(tr '\n' ' ' <"$tmp/$setup" | xargs printf '%.0f ')"
   done
   printf '  allreduce payload per step and rank: %s bytes (%s gradients x 4 + 8 for the loss)\n' "$bytes" "$params"
