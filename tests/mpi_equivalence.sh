@@ -17,7 +17,7 @@ need_jq
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0  # Open MPI keeps memory to the end
 
 # mpirun NP args...: as root (CI), more ranks than cores, never longer than 2 minutes
-mpi() { local np=$1; shift; timeout 120 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none -np "$np" "$@"; }
+mpi() { local np=$1; shift; timeout -k 10 120 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none -np "$np" "$@"; }
 
 # ---------------------------------------------------------------- data
 mnist=$src/data/mnist
@@ -106,7 +106,7 @@ for bad_rank in 1 0; do
   good=("$bin" train --model "$spec" --data "$tmp/set" --threads 1 --no-progress --out "$tmp/never.edg")
   broken=("$bin" train --model "$spec" --data "$tmp/missing" --threads 1 --no-progress --out "$tmp/never.edg")
   if [ $bad_rank = 1 ]; then first=("${good[@]}") second=("${broken[@]}"); else first=("${broken[@]}") second=("${good[@]}"); fi
-  timeout 60 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none -np 1 "${first[@]}" : -np 1 "${second[@]}" \
+  timeout -k 10 60 "$mpirun" --allow-run-as-root --oversubscribe --bind-to none -np 1 "${first[@]}" : -np 1 "${second[@]}" \
     >"$tmp/fail.log" 2>&1
   rc=$?
   [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "bad data on rank $bad_rank: exit status $rc (124: it hung)"
