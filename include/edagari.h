@@ -353,6 +353,22 @@ eg_status eg_criterion_check(const eg_criterion *crit, const eg_graph *g, const 
  * bn_scale: |scale| of the group's batchnorms. Checks with eg_criterion_check. */
 eg_status eg_group_scores(const eg_graph *g, const eg_dep_group *grp, const eg_criterion *crit, double *scores,
                           eg_rng *rng, eg_error *err);
+/* First-order Taylor importance (src/prune/taylor.c), from `batches`
+ * batches of `batch` training samples taken in turn from a shuffle of ds by
+ * rng; the weights do not change (the gradient blocks do). weight_scores
+ * (may be NULL), laid out as g->params, gets sum over batches of |w * g| for
+ * every parameter; channel_scores (may be NULL) gets, for each output
+ * channel of conv2d or linear node `node`, the mean over batches of
+ * |1/M sum of z * dL/dz| over the batch and the channel's M output
+ * positions (Molchanov et al. 2017). Under MPI the gradients are the whole
+ * batch's, summed across ranks, so every rank gets the same scores. */
+eg_status eg_taylor_scores(eg_graph *g, const eg_dataset *ds, int batches, int batch, eg_rng *rng,
+                           double *weight_scores, int node, double *channel_scores, eg_error *err);
+/* Unstructured pruning by any per-weight score laid out as g->params
+ * (lower goes first): as eg_prune_magnitude with |w| replaced by scores;
+ * weights already masked go first; ties to the earlier node and index. */
+eg_status eg_prune_scores(eg_graph *g, const int *nodes, int count, const double *scores, double amount, int global,
+                          eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
@@ -546,6 +562,8 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err);
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
  *   prune  method=magnitude amount=<sparsity> [scope=global|local] [layers=a,b,...]
  *   prune  method=threshold value=<F: prunes |w| <= F> [layers=a,b,...]
+ *   prune  method=taylor layer=<node> amount=<count or fraction> [batches=N] [batch=N]
+ *   prune  method=taylor amount=<sparsity> [scope=global|local] [layers=a,b,...] [batches=N] [batch=N]
  *   eval   batch=N
  * Each train stage starts a fresh optimizer. Paths are taken as given, or
  * relative to the recipe's folder's parent when they do not exist as given. */
@@ -567,6 +585,7 @@ typedef struct {
     double amount;      /* a count when amount_is_count, else a fraction in (0, 1) */
     int amount_is_count;
     double value;       /* threshold: weights with |w| <= value are pruned; < 0 until given */
+    int batches;        /* taylor: training batches its scores come from (batch= their size); 0 until given */
 } eg_stage;
 
 #define EG_RECIPE_MAX_STAGES 64

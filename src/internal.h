@@ -127,6 +127,13 @@ void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add);
  * dlogits is not NULL, writes their gradient of the mean over n rows. */
 double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k, int n, float *dlogits);
 
+/* The gradient of the mean cross-entropy over the samples order[0..n) of ds
+ * (under MPI: the whole batch's, summed across ranks) into g->grads, with no
+ * update; returns the mean loss. g is prepared for training at a batch of
+ * at least n; xb, labels and losses as eg_train_epoch sizes them. */
+double eg_batch_gradient(eg_graph *g, const eg_dataset *ds, const int32_t *order, int n, float *xb,
+                         uint8_t *labels, double *losses);
+
 /* The update of parameters [lo, hi) for the optimizer's current step. */
 void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi);
 

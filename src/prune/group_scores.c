@@ -10,7 +10,7 @@
 
 #include "internal.h"
 
-static int is_bn_scale(const eg_criterion *crit) { return !strcmp(crit->name, "bn_scale"); }
+static int is_bn_scale(const eg_criterion *crit) { return crit && !strcmp(crit->name, "bn_scale"); }
 
 eg_status eg_criterion_check(const eg_criterion *crit, const eg_graph *g, const eg_dep_group *grp, eg_error *err)
 {
