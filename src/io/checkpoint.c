@@ -182,15 +182,15 @@ eg_status eg_ckpt_read_optim(const char *path, const uint8_t *b, size_t off, siz
         float *dst = q ? o->v : o->m;
         size_t at = off + OPTIM_HEADER + 4 * (size_t)q * g->nparam;
         for (size_t k = 0; k < g->nparam; k++) {
-            dst[k] = getf(b + at + 4 * k);
-            if (q == 1 && dst[k] < 0) {
+            float x = dst[k] = getf(b + at + 4 * k);
+            if (q == 1 && x < 0) {
                 eg_optim_free(o);
-                return bad(path, at + 4 * k, err, "optimizer: second moment %zu is %g; expected a value >= 0", k, dst[k]);
+                return bad(path, at + 4 * k, err, "optimizer: second moment %zu is %g; expected a value >= 0", k, x);
             }
-            if (g->masks && g->masks[k] == 0 && dst[k] != 0) {
+            if (g->masks && g->masks[k] == 0 && x != 0) {
                 eg_optim_free(o);
                 return bad(path, at + 4 * k, err, "optimizer: %s %zu is %g where the parameter is masked; expected 0",
-                           q ? "second moment" : type ? "first moment" : "momentum", k, dst[k]);
+                           q ? "second moment" : type ? "first moment" : "momentum", k, x);
             }
         }
     }
