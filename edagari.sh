@@ -26,6 +26,7 @@ install_deps() {
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
   [ ${#need[@]} -eq 0 ] && return
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   say "installing: ${need[*]}"
