@@ -419,10 +419,10 @@ static void test_hostile(void)
     /* one section without the other: turn the position section into an unknown optional one */
     RESET();
     wr32(b + HS + (size_t)sp * ES, 99), fix_crc(b, n);
-    expect_bad("optim-alone", b, n, byte(HS + (size_t)so * ES), "a optimizer section (id 6) without a position section (id 7)", NULL);
+    expect_bad("optim-alone", b, n, byte(HS + (size_t)so * ES), "the optimizer section (id 6) without the position section (id 7)", NULL);
     RESET();
     wr32(b + HS + (size_t)so * ES, 99), fix_crc(b, n);
-    expect_bad("position-alone", b, n, byte(HS + (size_t)sp * ES), "a position section (id 7) without a optimizer section (id 6)", NULL);
+    expect_bad("position-alone", b, n, byte(HS + (size_t)sp * ES), "the position section (id 7) without the optimizer section (id 6)", NULL);
     /* truncated anywhere in the two sections */
     for (size_t len = oo; len < n; len += 5) {
         char name[32];

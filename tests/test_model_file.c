@@ -5,8 +5,9 @@
  * shapes and offsets that overflow or disagree with the stored spec, a spec
  * that does not parse, random corruption — each a clear error that names
  * the byte offset, without a crash or a leak (the suite also runs under
- * ASan). The test reads and patches the format itself, so it also pins the
- * layout documented in src/io/model_file.c. */
+ * ASan); and the committed hostile files of tests/fixtures/bad_edg. The
+ * test reads and patches the format itself, so it also pins the layout
+ * documented in src/io/model_file.c. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -891,6 +892,41 @@ static void test_fuzz(void)
     CHECK(refused > 1500, "only %d of 3000 damaged files were refused", refused);
 }
 
+/* The committed hostile files (tests/fixtures/make_bad_edg.py): each
+ * refused with the byte offset and the phrase expected.txt gives. */
+static void test_committed(void)
+{
+    const char *dir = "tests/fixtures/bad_edg";
+    char list[256], line[1024];
+    snprintf(list, sizeof list, "%s/expected.txt", dir);
+    FILE *f = fopen(list, "r");
+    CHECK(f != NULL, "cannot open %s", list);
+    if (!f) return;
+    int cases = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        line[strcspn(line, "\n")] = 0;
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        CHECK(t1 && t2, "%s: a line without two tabs: %s", list, line);
+        if (!t1 || !t2) continue;
+        *t1 = *t2 = 0;
+        char path[1400], where[1100];
+        snprintf(path, sizeof path, "%s/%s", dir, line);
+        snprintf(where, sizeof where, ": byte %s: ", t1 + 1);
+        eg_graph g;
+        eg_error err = {0};
+        eg_status st = eg_model_load(&g, path, &err);
+        CHECK(st == EG_ERR_FORMAT, "%s: status %d, want %d (%s)", path, st, EG_ERR_FORMAT, st ? err.msg : "loaded");
+        if (!st) eg_graph_free(&g);
+        CHECK(!strncmp(err.msg, path, strlen(path)) && strstr(err.msg, where) && strstr(err.msg, t2 + 1),
+              "%s: want '%s%s...%s', found: %s", path, path, where, t2 + 1, err.msg);
+        CHECK(g.nodes == NULL && g.params == NULL && g.masks == NULL && g.history == NULL, "%s: a failed load left data", path);
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases >= 15, "only %d committed cases", cases);
+}
+
 static void test_path_kinds(void)
 {
     spit(at("spec-file"), SPEC, sizeof SPEC - 1);
@@ -956,6 +992,7 @@ int main(void)
         test_spec_section();
         test_tensors();
         test_fuzz();
+        test_committed();
         test_path_kinds();
     }
     free(dense_file);

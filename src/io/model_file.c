@@ -702,7 +702,7 @@ static eg_status parse(reader *R, eg_graph *g, eg_optim *o, eg_train_position *p
     }
     if ((where[SEC_OPTIM] != 0) != (where[SEC_POSITION] != 0)) {
         uint32_t have = where[SEC_OPTIM] ? SEC_OPTIM : SEC_POSITION;
-        return bad(R, hs + (size_t)(where[have] - 1) * es, "a %s section (id %u) without a %s section (id %u); a checkpoint has both",
+        return bad(R, hs + (size_t)(where[have] - 1) * es, "the %s section (id %u) without the %s section (id %u); a checkpoint has both",
                    section_name(have), have, section_name(SEC_OPTIM + SEC_POSITION - have), SEC_OPTIM + SEC_POSITION - have);
     }
     if (where[SEC_OPTIM]) {
