@@ -346,6 +346,45 @@ static void test_round_trips(void)
     eg_graph_free(&g);
 }
 
+/* Each tensor is stored dense or sparse (flat indices and values, 8 bytes a
+ * stored value), whichever is smaller: fc1's weights at 0, 50, 99 and 100%
+ * zeros (+0.0), each round trip bit for bit. At 50% both take 4 bytes a
+ * weight and dense is kept. */
+static void test_sparsity_levels(void)
+{
+    static const double levels[] = {0, 0.5, 0.99, 1};
+    static const int want_enc[] = {0, 0, 1, 1};
+    size_t sizes[4] = {0};
+    for (int l = 0; l < 4; l++) {
+        eg_graph g;
+        make_graph(&g, 8);
+        eg_node *fc1 = &g.nodes[eg_graph_find(&g, "fc1")];
+        size_t n = fc1->psize[0], zeros = (size_t)(levels[l] * (double)n + 0.5);
+        eg_rng rng;
+        eg_rng_seed(&rng, 5);
+        int32_t *perm = malloc(n * sizeof *perm);
+        for (size_t k = 0; k < n; k++) perm[k] = (int32_t)k;
+        eg_rng_shuffle(&rng, perm, (int)n);
+        for (size_t k = 0; k < zeros; k++) fc1->param[0][perm[k]] = 0.0f;
+        free(perm);
+        char what[48], name[48];
+        snprintf(what, sizeof what, "fc1 %.0f%% zeros", 100 * levels[l]);
+        snprintf(name, sizeof name, "sparsity-%d.edg", l);
+        size_t len;
+        uint8_t *b = round_trip(what, &g, name, &len);
+        size_t rec = record(b, S_PARAMS, 4);  /* c1 w, c1 b, c2 w, c2 b, then fc1's weight */
+        uint32_t enc = rd32(b + rec + 8);
+        uint64_t count = rd64(b + rec + 32);
+        CHECK(enc == (uint32_t)want_enc[l], "%s: encoding %u, want %d", what, enc, want_enc[l]);
+        CHECK(count == (enc ? n - zeros : n), "%s: %llu values stored", what, (unsigned long long)count);
+        sizes[l] = len;
+        free(b);
+        eg_graph_free(&g);
+    }
+    CHECK(sizes[1] == sizes[0] && sizes[2] < sizes[0] / 2 && sizes[3] < sizes[2],
+          "file sizes at 0/50/99/100%%: %zu %zu %zu %zu", sizes[0], sizes[1], sizes[2], sizes[3]);
+}
+
 /* ------------------------------------------------------ training goes on */
 
 static void train(eg_graph *g, eg_dataset *ds, eg_rng *rng, int epochs, double *loss)
@@ -982,6 +1021,7 @@ int main(void)
     }
     test_write_spec();
     test_round_trips();
+    test_sparsity_levels();
     test_resume(0);
     test_resume(1);
     test_atomic();
