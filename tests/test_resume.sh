@@ -111,6 +111,11 @@ expect "checkpoint without every" 2 "checkpoint=FILE and checkpoint_every=N go t
   "$bin" train --model "$spec" --data "$tmp/data" --out "$tmp/x.edg" --checkpoint "$tmp/c.edg"
 expect "checkpoint in a missing folder" 1 "checkpoint $tmp/nodir/c.edg" -- \
   "$bin" train --model "$spec" "${common[@]}" --out "$tmp/x.edg" --checkpoint "$tmp/nodir/c.edg"
+# a recipe's train stage takes the same two keys
+printf 'model %s\ntrain epochs=1 batch=16 checkpoint=%s checkpoint_every=50\n' "$spec" "$tmp/recipe-ck.edg" >"$tmp/ck.recipe"
+expect "recipe checkpoint" 0 "3 checkpoints written to $tmp/recipe-ck.edg (every 50 steps)" -- \
+  "$bin" run "$tmp/ck.recipe" --data "$tmp/data" --no-progress --threads 2
+expect "recipe checkpoint: info" 0 "position: epoch 1 of 1, 150 of 157 batches done" -- "$bin" info "$tmp/recipe-ck.edg"
 expect "resume on prune" 2 "--resume is not an option of edagari prune" -- \
   "$bin" prune "$tmp/full/m.edg" --out "$tmp/x.edg" --layer conv1 --amount 1 --resume "$ck"
 finish
