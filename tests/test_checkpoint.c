@@ -191,6 +191,8 @@ static void test_stop_and_resume(int sgd)
         CHECK(!eg_train_epoch(&c, &oc, &ds, &tc, &rc, &sc, &err), "%s: resume: %s", what, err.msg);
         /* the resumed epoch's mean loss counts the batches before the stop too */
         CHECK(sa[e].loss == sc.loss, "%s: epoch %d's loss %.9g, uninterrupted %.9g", what, e, sc.loss, sa[e].loss);
+        long want = e == p.epoch ? 90 - 16 * p.batch : 90;
+        CHECK(sc.images == want, "%s: epoch %d trained %ld images, want %ld", what, e, sc.images, want);
         tc.start_batch = 0, tc.start_loss = tc.start_penalty = 0;
     }
     CHECK(!memcmp(a.params, c.params, a.nparam * sizeof(float)), "%s: parameters differ after the resume", what);

@@ -68,6 +68,17 @@ expect "resume" 0 "[train] resuming from $tmp/cut/ck.edg: epoch 1 of 3" "model s
 cmp -s "$tmp/full/m.edg" "$tmp/cut/m.edg" && ok || bad "train: the resumed run's model file differs from the uninterrupted run's"
 cmp -s "$tmp/full/ck.edg" "$tmp/cut/ck.edg" && ok || bad "train: the resumed run's last checkpoint differs from the uninterrupted run's"
 
+# a checkpoint at the end of an epoch (every 157 steps: an epoch's batches)
+# resumes to an epoch with nothing left to do, and the same file
+mkdir "$tmp/end"
+expect "checkpoint at an epoch's end" 0 "2 checkpoints written" -- "$bin" train --model "$spec" \
+  --data "$tmp/data" --batch 16 --seed 5 --threads 2 --no-progress --checkpoint-every 157 --epochs 2 \
+  --out "$tmp/end/m.edg" --checkpoint "$tmp/end/ck.edg" --json "$tmp/end/a.json"
+expect "resume at an epoch's end" 0 "epoch 2 of 2, 157 of 157 batches done" "(0.000 s, 0 images/s)" -- "$bin" train \
+  --model "$spec" --data "$tmp/data" --batch 16 --seed 5 --threads 2 --no-progress --epochs 2 \
+  --out "$tmp/end/r.edg" --resume "$tmp/end/ck.edg"
+cmp -s "$tmp/end/m.edg" "$tmp/end/r.edg" && ok || bad "a resume from an epoch's end wrote another file"
+
 # ---------------------- finetune, SGD with momentum, a masked model
 "$bin" prune "$tmp/full/m.edg" --out "$tmp/sparse.edg" --method magnitude --amount 0.8 >/dev/null 2>&1
 ft=(finetune "$tmp/sparse.edg" "${common[@]}" --epochs 2 --optimizer sgd --lr 0.01 --momentum 0.9)

@@ -392,16 +392,16 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         last = es.loss;
         if (to.penalty)  /* the loss trained on, and its two terms */
             fprintf(R->out, "  epoch %d/%d: mean loss %.4f = cross-entropy %.4f + penalty %.4f  (%.3f s, %.0f images/s)\n",
-                    e + 1, s->epochs, es.loss, es.loss - es.penalty, es.penalty, es.seconds, es.images / es.seconds);
+                    e + 1, s->epochs, es.loss, es.loss - es.penalty, es.penalty, es.seconds, (es.seconds > 0 ? es.images / es.seconds : 0));
         else
             fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
-                    es.loss, es.seconds, es.images / es.seconds);
+                    es.loss, es.seconds, (es.seconds > 0 ? es.images / es.seconds : 0));
         eg_json_object(R->j, NULL);
         eg_json_num(R->j, "epoch", e + 1);
         eg_json_num(R->j, "loss", es.loss);
         if (to.penalty) eg_json_num(R->j, "penalty", es.penalty);
         eg_json_num(R->j, "seconds", es.seconds);
-        eg_json_num(R->j, "images_per_s", es.images / es.seconds);
+        eg_json_num(R->j, "images_per_s", (es.seconds > 0 ? es.images / es.seconds : 0));
         eg_json_object_end(R->j);
     }
     eg_json_array_end(R->j);

@@ -132,7 +132,8 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     st->seconds = eg_now() - t0;
     st->loss = total / nbatches;
     st->penalty = pen_total / nbatches;
-    st->images = (long)(nbatches - opts->start_batch) * bs - (nbatches * bs - ds->n);
+    long skipped = (long)opts->start_batch * bs;  /* images a resumed epoch had done */
+    st->images = skipped < ds->n ? ds->n - skipped : 0;
     free(order), free(xb), free(losses), free(yb);
     return EG_OK;
 }
