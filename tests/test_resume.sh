@@ -127,6 +127,8 @@ printf 'model %s\ntrain epochs=1 batch=16 checkpoint=%s checkpoint_every=50\n' "
 expect "recipe checkpoint" 0 "3 checkpoints written to $tmp/recipe-ck.edg (every 50 steps)" -- \
   "$bin" run "$tmp/ck.recipe" --data "$tmp/data" --no-progress --threads 2
 expect "recipe checkpoint: info" 0 "position: epoch 1 of 1, 150 of 157 batches done" -- "$bin" info "$tmp/recipe-ck.edg"
+expect "checkpoint over the model file" 1 "$tmp/x.edg: the model file and the checkpoint would be the same file" -- \
+  "$bin" train --model "$spec" "${common[@]}" --out "$tmp/x.edg" --checkpoint "$tmp/x.edg"
 expect "resume on prune" 2 "--resume is not an option of edagari prune" -- \
   "$bin" prune "$tmp/full/m.edg" --out "$tmp/x.edg" --layer conv1 --amount 1 --resume "$ck"
 finish

@@ -670,7 +670,11 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     if (o->json) st = check_out_path("--json", o->json, err);
     if (!st && o->save) st = check_out_path("model file", o->save, err);
     for (int i = 0; i < r->nstages && !st; i++)
-        if (r->stages[i].checkpoint[0]) st = check_out_path("checkpoint", r->stages[i].checkpoint, err);
+        if (r->stages[i].checkpoint[0]) {
+            st = check_out_path("checkpoint", r->stages[i].checkpoint, err);
+            if (!st && o->save && !strcmp(o->save, r->stages[i].checkpoint))
+                st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the checkpoint would be the same file", o->save);
+        }
     if (!st && o->json && o->save && !strcmp(o->json, o->save))
         st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the JSON report would be the same file", o->save);
     if (!st && o->resume && (r->nstages != 1 || r->stages[0].kind != EG_STAGE_TRAIN))
