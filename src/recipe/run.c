@@ -369,7 +369,9 @@ static void model_bytes(const eg_graph *g, size_t *dense, size_t *sparse)
     for (int i = 0; i < g->nnodes; i++) {
         const eg_node *nd = &g->nodes[i];
         for (int p = 0; p < nd->nparams; p++)
-            *sparse += p == 0 && g->masks ? eg_node_nonzeros(nd) * 8 + ((size_t)nd->out + 1) * 4 : nd->psize[p] * 4;
+            *sparse += p == 0 && g->masks && (nd->op == EG_OP_CONV2D || nd->op == EG_OP_LINEAR)
+                           ? eg_node_nonzeros(nd) * 8 + ((size_t)nd->out + 1) * 4
+                           : nd->psize[p] * 4;  /* batchnorm scales are never masked */
     }
 }
 
