@@ -26,6 +26,11 @@ install_deps() {
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  # ONNX in and out (optional: the build turns it off without them), and its fuzz test
+  command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
+  dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
+  dpkg -s libonnx-dev >/dev/null 2>&1 || need+=(libonnx-dev)
+  command -v clang >/dev/null || need+=(clang)
   [ ${#need[@]} -eq 0 ] && return
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   say "installing: ${need[*]}"
