@@ -107,28 +107,31 @@ static eg_status wire_check(const uint8_t *b, size_t lo, size_t hi, const Protob
                 return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %s of %s: expected wire type %d, found %d",
                                label, start, f->name, d->name, want, wt);
         }
+        char fname[80];  /* "graph (7)", or "7" for a field ONNX does not define */
+        if (f) snprintf(fname, sizeof fname, "%s (%u)", f->name, num);
+        else snprintf(fname, sizeof fname, "%u", num);
         switch (wt) {
         case 0:
             if ((r = read_varint(b, hi, &at, &v)))
-                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: the value of field %u of %s %s", label, start, num,
+                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: the value of field %s of %s %s", label, start, fname,
                                d->name, r == -1 ? "runs past the end of its message" : "is over 10 bytes");
             break;
         case 1:
         case 5: {
             size_t w = wt == 1 ? 8 : 4;
             if (hi - at < w)
-                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %u of %s needs %zu bytes, %zu are left in its message",
-                               label, start, num, d->name, w, hi - at);
+                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %s of %s needs %zu bytes, %zu are left in its message",
+                               label, start, fname, d->name, w, hi - at);
             at += w;
             break;
         }
         case 2: {
             if ((r = read_varint(b, hi, &at, &v)))
-                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: the length of field %u of %s %s", label, start, num,
+                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: the length of field %s of %s %s", label, start, fname,
                                d->name, r == -1 ? "runs past the end of its message" : "is over 10 bytes");
             if (v > hi - at)
-                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %u of %s is %llu bytes long; its message ends %zu bytes later",
-                               label, start, num, d->name, (unsigned long long)v, hi - at);
+                return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %s of %s is %llu bytes long; its message ends %zu bytes later",
+                               label, start, fname, d->name, (unsigned long long)v, hi - at);
             if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
                 eg_status st = wire_check(b, at, at + (size_t)v, f->descriptor, depth + 1, label, err);
                 if (st) return st;
@@ -141,8 +144,8 @@ static eg_status wire_check(const uint8_t *b, size_t lo, size_t hi, const Protob
             break;
         }
         default:
-            return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %u of %s has wire type %d, which ONNX never uses",
-                           label, start, num, d->name, wt);
+            return eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: field %s of %s has wire type %d, which ONNX never uses",
+                           label, start, fname, d->name, wt);
         }
     }
     return EG_OK;
