@@ -79,7 +79,7 @@ int main(int argc, char **argv)
     }
     close(fo);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "node '%s' '%s' '%s' '%s' '%s' %d %d %d %d", js, ort, onnx, inpath, outpath, n, in.c, in.h,
+    snprintf(cmd, sizeof cmd, "node '%s' '%s' '%s' '%s' '%s' %d %d %d %d >/dev/null", js, ort, onnx, inpath, outpath, n, in.c, in.h,
              in.w);
     int rc = system(cmd);
     float *y = malloc(outs * sizeof *y + 1);
