@@ -675,7 +675,15 @@ static eg_status import_simple(importer *im, int i, const char *op)
     int reshape = !strcmp(op, "Reshape"), flatten = !strcmp(op, "Flatten");
     if (n->n_input != (size_t)(reshape ? 2 : 1))
         NODE_FAIL(im, i, EG_ERR_FORMAT, "expected %d input(s), found %zu", reshape ? 2 : 1, n->n_input);
-    value *x;
+    value *x = find_value(im, n->input[0]);
+    if (x && x->kind == V_CONST && !strcmp(op, "Identity")) {  /* PyTorch copies shared weights this way */
+        eg_status st = get_attrs(im, i, NULL, 0);
+        char b[96];
+        if (st) return st;
+        if (find_value(im, n->output[0]))
+            NODE_FAIL(im, i, EG_ERR_FORMAT, "output '%s' is already defined", safe(n->output[0], b, sizeof b));
+        return add_value(im, n->output[0], V_CONST, -1, 0, x->t);
+    }
     eg_status st = act_input(im, i, 0, 0, &x);
     if (st) return st;
     char nb[EG_NAME_MAX + 8];
