@@ -11,6 +11,7 @@ typedef enum {
     EG_CH_PRODUCE,  /* conv/linear: consumes input channels, produces its own */
     EG_CH_PASS,     /* relu/maxpool: output channel c is input channel c */
     EG_CH_FLATTEN,  /* flatten: channel c becomes features c*H*W .. (c+1)*H*W-1 */
+    EG_CH_COUPLE,   /* add: channel c of every input and of the output is one channel */
 } eg_channel_rule;
 
 /* Attributes an op may take in a spec, as a bit set. */
@@ -21,12 +22,16 @@ typedef struct {
     eg_channel_rule channels;
     int attrs;        /* EG_ATTR_* the spec may set */
     int required;     /* EG_ATTR_* the spec must set */
+    int ninputs;      /* inputs it takes (0: one, or none for input) */
     /* Sets out_shape and parameter shapes from in_shape; a message on error. */
     int (*shape)(eg_node *nd, char *why, size_t whylen);
     /* Floats of saved-for-backward data per sample, and of scratch per
      * thread for a batch of n (either may be NULL: none). */
     size_t (*saved_floats)(const eg_node *nd);
     size_t (*scratch_floats)(const eg_node *nd, int n);
+    /* Floats of memory the threads of a pass share for this node, for up to
+     * `threads` threads (may be NULL: none); nd->shared points to it. */
+    size_t (*shared_floats)(const eg_node *nd, int threads);
     /* Both run inside one parallel region per pass, each thread on its own
      * images [lo, hi) of the batch; backward adds parameter gradients into
      * this thread's block (eg_tgrad). */
@@ -44,6 +49,7 @@ typedef struct {
 extern const eg_op_def *const eg_ops[EG_OP_COUNT];
 extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d,
     eg_op_flatten;
+extern const eg_op_def eg_op_batchnorm2d, eg_op_add, eg_op_gap;
 
 /* Threads: wrappers so the code builds with and without OpenMP. */
 int eg_thread_id(void);

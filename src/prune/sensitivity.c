@@ -190,10 +190,11 @@ static eg_status run_cell(const eg_graph *g, const eg_dataset *test, const eg_se
         } else {
             eg_rng rng;  /* what edagari prune --seed S draws from */
             eg_rng_seed(&rng, s->seed);
-            eg_criterion_find(s->method)->score(&m, node, scores, &rng);
-            int nkeep = eg_select_keep(scores, c, count, keep, NULL);
-            st = nkeep < 0 ? eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning")
-                           : eg_surgery_keep(&m, &grp, keep, nkeep, err);
+            st = eg_group_scores(&m, &grp, eg_criterion_find(s->method), scores, &rng, err);
+            int nkeep = st ? 0 : eg_select_keep(scores, c, count, keep, NULL);
+            if (!st)
+                st = nkeep < 0 ? eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning")
+                               : eg_surgery_keep(&m, &grp, keep, nkeep, err);
         }
         free(scores), free(keep);
     }

@@ -117,10 +117,13 @@ static eg_status layer_list(const eg_recipe *r, const eg_stage *s, const eg_grap
         char name[EG_NAME_MAX] = "";
         snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
         int node = len < sizeof name ? eg_graph_find(g, name) : -1;
-        if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR))
-            return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s: '%.*s' is %s; expected conv2d or linear nodes",
+        /* penalize= also takes batchnorms: the L1 penalty on their scales is network slimming */
+        int bn = !strcmp(key, "penalize") && node >= 0 && g->nodes[node].op == EG_OP_BATCHNORM2D;
+        if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR && !bn))
+            return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s: '%.*s' is %s; expected conv2d or linear nodes%s",
                            loc(r, s, where, sizeof where), key, list, (int)len, p,
-                           node < 0 ? "not a node of the model" : "not a conv2d or linear node");
+                           node < 0 ? "not a node of the model" : "not a conv2d or linear node",
+                           strcmp(key, "penalize") ? "" : " (or batchnorm2d: their scales)");
         for (int k = 0; k < *count; k++)
             if (nodes[k] == node)
                 return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s names '%s' twice", loc(r, s, where, sizeof where), key, list, name);
@@ -181,7 +184,7 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
         }
         eg_dep_group grp;
         eg_error e2;
-        if (eg_depgroup_build(g, node, &grp, &e2)) {
+        if (eg_depgroup_build(g, node, &grp, &e2) || eg_criterion_check(eg_criterion_find(s->method), g, &grp, &e2)) {
             st = eg_fail(err, EG_ERR_RECIPE, "%s: %s", loc(r, s, where, sizeof where), e2.msg);
             break;
         }
@@ -476,7 +479,11 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
     }
     const eg_criterion *crit = eg_criterion_find(s->method);
-    crit->score(g, node, scores, R->rng);
+    st = eg_group_scores(g, &grp, crit, scores, R->rng, err);
+    if (st) {
+        free(scores), free(keep), free(pruned);
+        return st;
+    }
     int nkeep = eg_select_keep(scores, c, count, keep, pruned);
     size_t p0 = eg_graph_param_count(g), m0 = eg_graph_macs(g);
     st = eg_surgery_keep(g, &grp, keep, nkeep, err);
@@ -494,7 +501,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         fprintf(R->out, "; sliced:");
         for (int m = 0; m < grp.nmembers; m++)
             fprintf(R->out, " %s (%s)", g->nodes[grp.members[m].node].name,
-                    grp.members[m].role == EG_DEP_OUT ? "outputs" : "inputs");
+                    grp.members[m].role == EG_DEP_OUT ? "outputs" : grp.members[m].role == EG_DEP_IN ? "inputs" : "channels");
         fprintf(R->out, "\n  params %zu -> %zu (%+.1f%%), MACs %zu -> %zu (%+.1f%%)  (%.4f s)\n", p0, p1,
                 100.0 * ((double)p1 - (double)p0) / (double)p0, m0, m1,
                 100.0 * ((double)m1 - (double)m0) / (double)m0, secs);
