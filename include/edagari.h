@@ -547,14 +547,16 @@ int eg_onnx_available(void);
 int eg_onnx_path(const char *path);
 
 /* Writes g as an ONNX model (opset 13, IR version 7) atomically: Conv,
- * Relu, MaxPool, Flatten and Gemm nodes named as g's, parameters as
- * float32 initializers "<node>.weight" and "<node>.bias" (masked weights
- * stored as their zeros), input "<input node>" [batch, C, H, W] with a
+ * Relu, MaxPool, Flatten, Gemm, BatchNormalization, Add and
+ * GlobalAveragePool nodes named as g's, parameters as float32 initializers
+ * "<node>.weight" and "<node>.bias" (batchnorm2d: also "<node>.running_mean"
+ * and "<node>.running_var"; masked weights stored as their zeros), input "<input node>" [batch, C, H, W] with a
  * symbolic batch, output "<last node>" [batch, classes]. */
 eg_status eg_onnx_export(const eg_graph *g, const char *path, eg_error *err);
 
 /* Reads an ONNX model as PyTorch exports it (Conv, Relu, MaxPool,
- * Flatten/Reshape, Gemm, MatMul + Add, Identity) into g, as eg_model_load
+ * Flatten/Reshape, Gemm, MatMul + Add, BatchNormalization, Add,
+ * GlobalAveragePool, Identity) into g, as eg_model_load
  * does: nodes named after their weights or ONNX names, the parameters
  * copied, a history line saying where it came from. Everything is checked
  * before use; errors name the file and the byte offset, or the ONNX node

@@ -1,4 +1,5 @@
-/* ONNX import: models PyTorch exported (tests/fixtures/make_onnx_fixtures.py)
+/* ONNX import: models PyTorch exported (tests/fixtures/make_onnx_fixtures.py:
+ * SimpleCNN, LeNet-5, a MatMul MLP, a residual CNN with BatchNorm)
  * compute in edagari what they computed in PyTorch, within 1e-4, with
  * initializers in raw_data or float_data; export then import gives back the
  * same parameters bit for bit; hostile files (damaged fields, sizes that
@@ -199,7 +200,7 @@ static void crafted_cases(const uint8_t *file, size_t len)
     gp->node[1]->op_type = "Softmax";
     expect_error("unknown op", m, "(#1, Softmax)", "not supported");
     gp->node[1]->op_type = "BatchNormalization";
-    expect_error("batchnorm (not yet)", m, "BatchNormalization", "not supported yet");
+    expect_error("batchnorm of 1 input", m, "(#1, BatchNormalization)", "expected 5 inputs");
     gp->node[1]->op_type = op;
 
     char *in = gp->node[3]->input[0];
@@ -362,6 +363,8 @@ static void round_trip(const char *spec, int prune)
         CHECK(!strcmp(sa, sb), "%s: the spec changed:\n%s\n--\n%s", spec, sa, sb);
         CHECK(a.nparam == b.nparam && !memcmp(a.params, b.params, a.nparam * sizeof(float)),
               "%s: the parameters changed", spec);
+        CHECK(a.nbuffer == b.nbuffer && (!a.nbuffer || !memcmp(a.buffers, b.buffers, a.nbuffer * sizeof(float))),
+              "%s: the running statistics changed", spec);
         printf("%-28s export -> import: the same spec and %zu parameters bit for bit%s\n", spec, b.nparam,
                prune == 1 ? " (channel-pruned)" : prune == 2 ? " (90% masked)" : "");
         eg_graph_free(&b);
@@ -375,6 +378,7 @@ int main(void)
     pytorch_case("simplecnn", 11, 26138);
     pytorch_case("lenet5", 13, 61706);
     pytorch_case("mlp_matmul", 5, 25450);
+    pytorch_case("resbn", 11, 786);
     size_t len = 0;
     uint8_t *file = read_all("tests/fixtures/onnx/simplecnn.onnx", &len);
     CHECK(file && len > 1000, "read simplecnn.onnx");
@@ -389,6 +393,8 @@ int main(void)
     round_trip("models/lenet5", 0);
     round_trip("models/lenet300100", 0);
     round_trip("tests/fixtures/onnx/lenet5.onnx", 0);
+    round_trip("models/resnet_small", 0);
+    round_trip("tests/fixtures/onnx/resbn.onnx", 0);  /* statistics and affine parameters far from 0 and 1 */
     return check_report("test_onnx_import");
 }
 #endif

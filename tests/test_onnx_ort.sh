@@ -31,12 +31,12 @@ same() {
 }
 
 # ------------------------------------------- PyTorch's exports, imported
-for m in simplecnn lenet5 mlp_matmul; do
+for m in simplecnn lenet5 mlp_matmul resbn; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
 
 # ------------------------------------------- specs, exported
-for m in simplecnn lenet5 lenet300100; do
+for m in simplecnn lenet5 lenet300100 resnet_small; do
   expect "export $m" 0 "wrote $tmp/$m.onnx" "opset 13" -- "$bin" export --format onnx --out "$tmp/$m.onnx" --seed 3 "$src/models/$m"
   same "export $m" "$src/models/$m" "$tmp/$m.onnx" --seed 3
 done
@@ -65,6 +65,15 @@ expect "finetune imported" 0 "epoch 1/1" -- "$bin" finetune "$tmp/ipm.edg" --dat
 expect "history" 0 "import from ONNX" "prune l1 conv1" -- "$bin" info "$tmp/f.edg"
 expect "export fine-tuned" 0 -- "$bin" export --format onnx --out "$tmp/f.onnx" "$tmp/f.edg"
 same "import -> prune -> finetune -> export" "$tmp/f.edg" "$tmp/f.onnx"
+# a residual CNN with BatchNorm: trained (running statistics move), and PyTorch's, pruned and fine-tuned
+expect "train resnet_small" 0 -- "$bin" train --model "$src/models/resnet_small" --data "$d" --out "$tmp/r.edg" --batch 16 --threads 1
+expect "export resnet_small" 0 -- "$bin" export --format onnx --out "$tmp/r.onnx" "$tmp/r.edg"
+same "export trained resnet_small" "$tmp/r.edg" "$tmp/r.onnx"
+expect "import resbn" 0 "bn1" "add" "wrote $tmp/rb.edg" -- "$bin" import "$fx/resbn.onnx" --out "$tmp/rb.edg"
+expect "prune resbn (coupled through the add)" 0 -- "$bin" prune "$tmp/rb.edg" --out "$tmp/rbp.edg" --layer conv1 --amount 3
+expect "finetune resbn" 0 "epoch 1/1" -- "$bin" finetune "$tmp/rbp.edg" --data "$d" --out "$tmp/rbf.edg" --batch 16 --threads 1
+expect "export resbn" 0 -- "$bin" export --format onnx --out "$tmp/rbf.onnx" "$tmp/rbf.edg"
+same "resbn: import -> prune -> finetune -> export" "$tmp/rbf.edg" "$tmp/rbf.onnx"
 expect "prune straight from .onnx" 0 -- "$bin" prune "$fx/lenet5.onnx" --out "$tmp/l.edg" --layer c1 --amount 3
 expect "export pruned lenet5" 0 -- "$bin" export --format onnx --out "$tmp/l.onnx" "$tmp/l.edg"
 same "lenet5: import -> prune -> export" "$tmp/l.edg" "$tmp/l.onnx"
@@ -74,8 +83,6 @@ expect "C export of a .onnx" 0 "wrote $tmp/cnet.h" -- "$bin" export --format c -
 expect "unsupported op" 1 "unsupported.onnx" "node '/Sigmoid'" "Sigmoid" "not supported" -- \
   "$bin" import "$fx/unsupported.onnx" --out "$tmp/u.edg"
 no_file "unsupported op" "$tmp/u.edg"
-expect "batchnorm" 1 "node '/bn1/BatchNormalization'" "not supported yet" -- "$bin" import "$fx/resbn.onnx" --out "$tmp/r.edg"
-no_file "batchnorm" "$tmp/r.edg"
 head -c 5000 "$fx/simplecnn.onnx" >"$tmp/cut.onnx"
 expect "truncated" 1 "cut.onnx: byte" -- "$bin" import "$tmp/cut.onnx" --out "$tmp/c.edg"
 no_file "truncated" "$tmp/c.edg"

@@ -10,7 +10,8 @@ static const char help[] =
     "usage: edagari import M.onnx --out M.edg\n"
     "\n"
     "Reads an ONNX model as torch.onnx.export writes it (Conv, Relu, MaxPool,\n"
-    "Flatten or Reshape, Gemm or MatMul + Add, Identity, Constant) and writes it as\n"
+    "Flatten or Reshape, Gemm or MatMul + Add, BatchNormalization, Add,\n"
+    "GlobalAveragePool, Identity, Constant) and writes it as\n"
     "a model file, to prune, fine-tune, evaluate and export like any other. Nodes\n"
     "are named after their weights (PyTorch's module names: conv1.weight gives\n"
     "conv1). Every other command also reads a .onnx file where it takes a model.\n"
@@ -85,7 +86,7 @@ int eg_cli_export_onnx(eg_graph *g, const char *model, const char *out, int from
                eg_graph_param_count(g), nz);
     else
         printf("edagari export: model %s: %zu parameters, initialised with seed %ld\n", model, eg_graph_param_count(g), seed);
-    printf("wrote %s: ONNX opset 13 (Conv, Relu, MaxPool, Flatten, Gemm), input '%s' [batch, %d, %d, %d], output '%s'\n", out,
+    printf("wrote %s: ONNX opset 13, input '%s' [batch, %d, %d, %d], output '%s'\n", out,
            g->nodes[0].name, g->nodes[0].out_shape.c, g->nodes[0].out_shape.h, g->nodes[0].out_shape.w,
            g->nodes[g->nnodes - 1].name);
     eg_graph_free(g);

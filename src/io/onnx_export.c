@@ -4,7 +4,9 @@
  * One ONNX node per edagari node, named as it and writing a value of the
  * same name: conv2d -> Conv, linear -> Gemm (transB=1, so the weight keeps
  * edagari's [out, in] layout), relu -> Relu, maxpool2d -> MaxPool, flatten
- * -> Flatten. A linear node whose input is still a [C, H, W] tensor in ONNX
+ * -> Flatten, batchnorm2d -> BatchNormalization (epsilon 1e-5, its running
+ * statistics as "<node>.running_mean" and "<node>.running_var"), add ->
+ * Add, gap -> GlobalAveragePool (whose [N, C, 1, 1] a later linear flattens). A linear node whose input is still a [C, H, W] tensor in ONNX
  * terms (a spec may feed an input of Cx1x1 straight to a linear) gets a
  * Flatten "<node>_flat" first, since Gemm wants rank 2. Parameters are
  * float32 initializers in raw little-endian bytes, masked weights included
@@ -89,6 +91,18 @@ static Onnx__AttributeProto *attr_ints(pool *pl, const char *name, const int64_t
     a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
     memcpy(ints, v, n * sizeof *ints);
     a->n_ints = n, a->ints = ints;
+    return a;
+}
+
+static Onnx__AttributeProto *attr_float(pool *pl, const char *name, float v)
+{
+    Onnx__AttributeProto *a = pool_alloc(pl, sizeof *a);
+    if (!a) return NULL;
+    onnx__attribute_proto__init(a);
+    a->name = pool_str(pl, name);
+    a->has_type = 1;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->has_f = 1, a->f = v;
     return a;
 }
 
@@ -211,6 +225,9 @@ static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg
     const char *in = g->nodes[nd->inputs[0]].name;
     int in_rank = rank[nd->inputs[0]];
     char wname[EG_NAME_MAX + 16], bname[EG_NAME_MAX + 16], flat[EG_NAME_MAX + 16];
+    char mname[EG_NAME_MAX + 16], vname[EG_NAME_MAX + 16];
+    snprintf(mname, sizeof mname, "%s.running_mean", nd->name);
+    snprintf(vname, sizeof vname, "%s.running_var", nd->name);
     snprintf(wname, sizeof wname, "%s.weight", nd->name);
     snprintf(bname, sizeof bname, "%s.bias", nd->name);
     Onnx__NodeProto *n = NULL;
@@ -268,14 +285,38 @@ static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg
         rank[i] = 2;
         break;
     }
+    case EG_OP_BATCHNORM2D: {
+        if (in_rank != 4) break;
+        const char *ins[5] = {in, wname, bname, mname, vname};
+        n = add_node(b, "BatchNormalization", nd->name, ins, 5, nd->name);
+        Onnx__AttributeProto *a[1] = {attr_float(&b->pl, "epsilon", 1e-5f)};
+        if (!n || set_attrs(b, n, a, 1) || add_init(b, wname, nd->param[0], nd->pshape[0], nd->pdims[0]) ||
+            add_init(b, bname, nd->param[1], nd->pshape[1], nd->pdims[1]) ||
+            add_init(b, mname, nd->buffer[0], nd->pshape[0], 1) || add_init(b, vname, nd->buffer[1], nd->pshape[0], 1))
+            n = NULL;
+        rank[i] = 4;
+        break;
+    }
+    case EG_OP_ADD: {
+        const char *ins[2] = {in, g->nodes[nd->inputs[1]].name};
+        if (rank[nd->inputs[1]] != in_rank) break;
+        n = add_node(b, "Add", nd->name, ins, 2, nd->name);
+        rank[i] = in_rank;
+        break;
+    }
+    case EG_OP_GAP:
+        if (in_rank != 4) break;
+        n = add_node(b, "GlobalAveragePool", nd->name, &in, 1, nd->name);
+        rank[i] = 4;
+        break;
     default:
         return eg_fail(err, EG_ERR_ARG, "model %s: node %s: no ONNX export for op %s yet", g->name, nd->name,
                        (unsigned)nd->op < EG_OP_COUNT ? eg_ops[nd->op]->name : "?");
     }
     if (b->pl.oom) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
-    if (!n) /* an op that needs a [C, H, W] input after a flatten: specs cannot build one */
-        return eg_fail(err, EG_ERR_ARG, "model %s: node %s (%s) reads a flattened tensor; ONNX's %s wants [N, C, H, W]",
-                       g->name, nd->name, eg_ops[nd->op]->name, nd->op == EG_OP_CONV2D ? "Conv" : "MaxPool");
+    if (!n) /* an op that needs a [C, H, W] input after a flatten (specs cannot build one), or an add of a flat and a 4-D tensor */
+        return eg_fail(err, EG_ERR_ARG, "model %s: node %s (%s): its input's ONNX rank does not fit the op (a flattened tensor "
+                       "where [N, C, H, W] is needed, or an add of the two)", g->name, nd->name, eg_ops[nd->op]->name);
     return EG_OK;
 }
 
@@ -283,17 +324,11 @@ eg_status eg_onnx_export(const eg_graph *g, const char *path, eg_error *err)
 {
     if (g->nnodes < 2 || g->nodes[0].op != EG_OP_INPUT)
         return eg_fail(err, EG_ERR_ARG, "model %s: nothing to export (an input node and at least one op)", g->name);
-    for (int i = 0; i < g->nnodes; i++) {
-        const eg_node *nd = &g->nodes[i];
-        if (nd->op != EG_OP_INPUT && nd->ninputs != 1)
-            return eg_fail(err, EG_ERR_ARG, "model %s: node %s takes %d inputs; no ONNX export for that yet", g->name,
-                           nd->name, nd->ninputs);
-    }
     builder b = {0};
     eg_status st = EG_OK;
     int *rank = calloc((size_t)g->nnodes, sizeof *rank);
     b.nodes = pool_alloc(&b.pl, 2 * (size_t)g->nnodes * sizeof *b.nodes);
-    b.inits = pool_alloc(&b.pl, 2 * (size_t)g->nnodes * sizeof *b.inits);
+    b.inits = pool_alloc(&b.pl, 4 * (size_t)g->nnodes * sizeof *b.inits);
     uint8_t *buf = NULL;
     if (!rank || b.pl.oom) {
         st = eg_fail(err, EG_ERR_NOMEM, "out of memory");

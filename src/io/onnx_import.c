@@ -13,7 +13,9 @@
  *
  * ONNX -> edagari: Conv -> conv2d; Gemm, and MatMul followed by an Add of
  * a constant -> linear; Relu -> relu; MaxPool -> maxpool2d; Flatten, and a
- * Reshape to [batch, features] -> flatten; Identity -> nothing. */
+ * Reshape to [batch, features] -> flatten; BatchNormalization (inference
+ * form: its running statistics) -> batchnorm2d; Add of two computed
+ * tensors -> add; GlobalAveragePool -> gap; Identity -> nothing. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +41,7 @@ eg_status eg_onnx_import(eg_graph *g, const char *path, eg_error *err)
 #else
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 
 #include "onnx.pb-c.h"
@@ -168,11 +171,14 @@ typedef struct {
 typedef struct {
     char name[EG_NAME_MAX];
     eg_op_type op;
-    int in;                         /* edagari node index of its input */
+    int in, in2;                    /* edagari node index of its input (add: and of its second, else -1) */
     int out, kernel, stride, pad;
     eg_shape shape;                 /* input */
     int onnx;                       /* the ONNX node it comes from (-1: the graph input) */
-    float *w, *b;                   /* weight [out, in] or [out, in, k, k] (owned); bias [out] (owned) */
+    float *w, *b;                   /* weight [out, in] or [out, in, k, k] (owned); bias [out] (owned);
+                                     * batchnorm2d: scale and shift [C] */
+    float *mean, *var;              /* batchnorm2d: running statistics [C] (owned) */
+    size_t channels;                /* batchnorm2d: C */
     int64_t wdims[4];
     int wndims;
     int bias_open;                  /* MatMul: an Add of a constant may still give the bias */
@@ -425,7 +431,7 @@ static pnode *add_pnode(importer *im, eg_op_type op, int in, int onnx, const cha
 {
     pnode *p = &im->nodes[im->nnodes];
     memset(p, 0, sizeof *p);
-    p->op = op, p->in = in, p->onnx = onnx, p->flat_features = -1;
+    p->op = op, p->in = in, p->in2 = -1, p->onnx = onnx, p->flat_features = -1;
     char name[EG_NAME_MAX];
     size_t n = 0;
     for (const char *c = str(base); *c && n < EG_NAME_MAX - 6; c++) {
@@ -616,9 +622,14 @@ static eg_status import_add(importer *im, int i)
         if (!(k ? b : a))
             NODE_FAIL(im, i, EG_ERR_FORMAT, "input %d '%s' is not the graph input, an initializer or an earlier node's output", k,
                       safe(n->input[k], q, sizeof q));
-    if (a->kind == V_ACT && b->kind == V_ACT)
-        NODE_FAIL(im, i, EG_ERR_ARG, "Add of two computed tensors (a residual connection) is not supported yet: "
-                                     "edagari has no add op in this build");
+    if (a->kind == V_ACT && b->kind == V_ACT) {  /* a residual connection; the spec parser checks the shapes agree */
+        if (a->rank != b->rank)
+            NODE_FAIL(im, i, EG_ERR_ARG, "adds a rank-%d and a rank-%d tensor; edagari adds tensors of one shape", a->rank, b->rank);
+        char nb[EG_NAME_MAX + 8];
+        pnode *pn = add_pnode(im, EG_OP_ADD, a->node, i, base_name(n, NULL, nb, sizeof nb));
+        pn->in2 = b->node;
+        return set_output(im, i, im->nnodes - 1, a->rank);
+    }
     if (a->kind == V_CONST && b->kind == V_CONST) NODE_FAIL(im, i, EG_ERR_ARG, "Add of two constants is not supported");
     value *x = a->kind == V_ACT ? a : b;
     const Onnx__TensorProto *c = a->kind == V_ACT ? b->t : a->t;
@@ -641,6 +652,55 @@ static eg_status import_add(importer *im, int i)
     free(cv);
     pn->bias_open = 0;
     return set_output(im, i, x->node, 2);
+}
+
+/* BatchNormalization in inference form: scale, shift, running mean and
+ * variance as constants [C]. edagari's batchnorm2d has PyTorch's eps of
+ * 1e-5; another epsilon goes into the variance, which gives the same
+ * sqrt(var + eps). */
+static eg_status import_batchnorm(importer *im, int i)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    if (n->n_input != 5) NODE_FAIL(im, i, EG_ERR_FORMAT, "expected 5 inputs (X, scale, B, mean, var), found %zu", n->n_input);
+    value *x;
+    const Onnx__TensorProto *t[4];
+    eg_status st = act_input(im, i, 0, 4, &x);
+    for (size_t k = 0; k < 4 && !st; k++) st = const_input(im, i, k + 1, &t[k]);
+    if (st) return st;
+    attr a[] = {{"epsilon", 0}, {"momentum", 0}, {"training_mode", 0}, {"spatial", 0}};
+    float eps, momentum;
+    long training, spatial;
+    if ((st = get_attrs(im, i, a, 4)) || (st = attr_float(im, i, &a[0], 1e-5f, &eps)) ||
+        (st = attr_float(im, i, &a[1], 0.9f, &momentum)) || (st = attr_int(im, i, &a[2], 0, 0, 0, &training)) ||
+        (st = attr_int(im, i, &a[3], 1, 1, 1, &spatial)))
+        return st;
+    if (!(eps > 0)) NODE_FAIL(im, i, EG_ERR_ARG, "epsilon %g: expected a positive number", (double)eps);
+    static const char *const what[4] = {"scale", "B", "mean", "var"};
+    float *v[4] = {0};
+    size_t c = 0;
+    for (int k = 0; k < 4; k++) {
+        char why[200] = "";
+        size_t cnt;
+        int bad = tensor_floats(t[k], &v[k], &cnt, why, sizeof why);
+        if (!bad && t[k]->n_dims != 1) bad = 1, snprintf(why, sizeof why, "has %zu dims; expected 1", t[k]->n_dims);
+        if (!bad && k && cnt != c) bad = 1, snprintf(why, sizeof why, "has %zu values; scale has %zu", cnt, c);
+        if (!bad && !cnt) bad = 1, snprintf(why, sizeof why, "is empty");
+        if (!bad && k == 3)
+            for (size_t q = 0; q < cnt && !bad; q++)
+                if (!(v[3][q] + eps > 0)) bad = 1, snprintf(why, sizeof why, "value %zu is %g: var + epsilon must be positive", q, (double)v[3][q]);
+        if (bad) {
+            for (int q = 0; q < 4; q++) free(v[q]);
+            NODE_FAIL(im, i, EG_ERR_FORMAT, "%s: %s", what[k], why);
+        }
+        c = cnt;
+    }
+    if (fabsf(eps - 1e-5f) > 1e-9f)  /* the float nearest 1e-5, as PyTorch writes it, is taken as it */
+        for (size_t q = 0; q < c; q++) v[3][q] = (float)((double)v[3][q] + (double)eps - 1e-5);
+    char nb[EG_NAME_MAX + 8];
+    pnode *pn = add_pnode(im, EG_OP_BATCHNORM2D, x->node, i, base_name(n, n->input[1], nb, sizeof nb));
+    pn->w = v[0], pn->b = v[1], pn->mean = v[2], pn->var = v[3];
+    pn->channels = c;
+    return set_output(im, i, im->nnodes - 1, 4);
 }
 
 static eg_status import_maxpool(importer *im, int i)
@@ -673,6 +733,7 @@ static eg_status import_simple(importer *im, int i, const char *op)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
     int reshape = !strcmp(op, "Reshape"), flatten = !strcmp(op, "Flatten");
+    if (op[0] == 'G' && n->n_input != 1) NODE_FAIL(im, i, EG_ERR_FORMAT, "expected 1 input, found %zu", n->n_input);
     if (n->n_input != (size_t)(reshape ? 2 : 1))
         NODE_FAIL(im, i, EG_ERR_FORMAT, "expected %d input(s), found %zu", reshape ? 2 : 1, n->n_input);
     value *x = find_value(im, n->input[0]);
@@ -687,6 +748,12 @@ static eg_status import_simple(importer *im, int i, const char *op)
     eg_status st = act_input(im, i, 0, 0, &x);
     if (st) return st;
     char nb[EG_NAME_MAX + 8];
+    if (!strcmp(op, "GlobalAveragePool")) {  /* [N, C, 1, 1] in ONNX; gap's C x 1 x 1 here */
+        if ((st = get_attrs(im, i, NULL, 0))) return st;
+        if (x->rank != 4) NODE_FAIL(im, i, EG_ERR_ARG, "input has rank %d; expected N x C x H x W", x->rank);
+        add_pnode(im, EG_OP_GAP, x->node, i, base_name(n, NULL, nb, sizeof nb));
+        return set_output(im, i, im->nnodes - 1, 4);
+    }
     if (!strcmp(op, "Relu") || !strcmp(op, "Identity")) {
         if ((st = get_attrs(im, i, NULL, 0))) return st;
         if (op[0] == 'I') return set_output(im, i, x->node, x->rank);
@@ -718,7 +785,8 @@ static eg_status import_simple(importer *im, int i, const char *op)
                       ns == 2 ? "with those values" : "of other than 2 values");
         features = (long)shape[1];
     }
-    if (x->rank == 2 && features < 0) return set_output(im, i, x->node, 2);  /* already flat */
+    if ((x->rank == 2 || im->nodes[x->node].op == EG_OP_GAP) && features < 0)
+        return set_output(im, i, x->node, 2);  /* already flat (gap gives C x 1 x 1) */
     pnode *pn = add_pnode(im, EG_OP_FLATTEN, x->node, i, base_name(n, NULL, nb, sizeof nb));
     pn->flat_features = features;
     return set_output(im, i, im->nnodes - 1, 2);
@@ -757,15 +825,14 @@ static eg_status import_node(importer *im, int i)
     if (!strcmp(op, "MatMul")) return import_linear(im, i, 0);
     if (!strcmp(op, "Add")) return import_add(im, i);
     if (!strcmp(op, "MaxPool")) return import_maxpool(im, i);
-    if (!strcmp(op, "Relu") || !strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape"))
+    if (!strcmp(op, "Relu") || !strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape") ||
+        !strcmp(op, "GlobalAveragePool"))
         return import_simple(im, i, op);
+    if (!strcmp(op, "BatchNormalization")) return import_batchnorm(im, i);
     if (!strcmp(op, "Constant")) return import_constant(im, i);
-    if (!strcmp(op, "BatchNormalization") || !strcmp(op, "GlobalAveragePool"))
-        NODE_FAIL(im, i, EG_ERR_ARG, "op %s is not supported yet: edagari has no %s op in this build", op,
-                  op[0] == 'B' ? "batchnorm2d" : "global average pooling");
     NODE_FAIL(im, i, EG_ERR_ARG,
               "op is not supported; edagari imports Conv, Relu, MaxPool, Flatten, Reshape (to a flatten), Gemm, "
-              "MatMul + Add (a bias), Identity and Constant");
+              "MatMul + Add (a bias), BatchNormalization, Add, GlobalAveragePool, Identity and Constant");
 }
 
 /* The graph input: the one input that is not an initializer, float32 [N, C, H, W] or [N, F]. */
@@ -829,6 +896,7 @@ static char *spec_text(const importer *im)
         case EG_OP_MAXPOOL2D:
             k = snprintf(s + n, cap - n, "maxpool2d %s in=%s kernel=%d stride=%d\n", p->name, in, p->kernel, p->stride);
             break;
+        case EG_OP_ADD: k = snprintf(s + n, cap - n, "add %s in=%s,%s\n", p->name, in, im->nodes[p->in2].name); break;
         default: k = snprintf(s + n, cap - n, "%s %s in=%s\n", eg_ops[p->op]->name, p->name, in); break;
         }
         n += (size_t)k;
@@ -847,6 +915,16 @@ static eg_status fill_params(importer *im, eg_graph *g)
             (size_t)p->flat_features != eg_shape_size(nd->in_shape))
             NODE_FAIL(im, p->onnx, EG_ERR_ARG, "reshapes to %ld features; its input has %dx%dx%d = %zu", p->flat_features,
                       nd->in_shape.c, nd->in_shape.h, nd->in_shape.w, eg_shape_size(nd->in_shape));
+        if (p->op == EG_OP_BATCHNORM2D) {
+            if (p->channels != (size_t)nd->in_shape.c || nd->nparams != 2 || nd->nbuffers != 2)
+                NODE_FAIL(im, p->onnx, EG_ERR_ARG, "has %zu channels of statistics; its input has %d channels", p->channels,
+                          nd->in_shape.c);
+            memcpy(nd->param[0], p->w, p->channels * sizeof(float));
+            memcpy(nd->param[1], p->b, p->channels * sizeof(float));
+            memcpy(nd->buffer[0], p->mean, p->channels * sizeof(float));
+            memcpy(nd->buffer[1], p->var, p->channels * sizeof(float));
+            continue;
+        }
         if (p->op != EG_OP_CONV2D && p->op != EG_OP_LINEAR) continue;
         if (nd->pdims[0] != p->wndims) NODE_FAIL(im, p->onnx, EG_ERR_ARG, "weight has %d dims, expected %d", p->wndims, nd->pdims[0]);
         for (int k = 0; k < p->wndims; k++)
@@ -966,7 +1044,8 @@ eg_status eg_onnx_import_buffer(eg_graph *g, const void *data, size_t len, const
     importer im = {label, err, NULL, NULL, 0, NULL, 0};
     st = import_model(&im, m, g);
     if (st) eg_graph_free(g), memset(g, 0, sizeof *g);
-    for (int i = 0; im.nodes && i < im.nnodes; i++) free(im.nodes[i].w), free(im.nodes[i].b);
+    for (int i = 0; im.nodes && i < im.nnodes; i++)
+        free(im.nodes[i].w), free(im.nodes[i].b), free(im.nodes[i].mean), free(im.nodes[i].var);
     free(im.nodes);
     free(im.vals);
     onnx__model_proto__free_unpacked(m, NULL);
