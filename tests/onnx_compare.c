@@ -2,10 +2,10 @@
  * in onnxruntime on the same inputs and compares the outputs.
  *
  *   onnx_compare --available          exit 0 when edagari has ONNX, else 77
- *   onnx_compare MODEL ONNX ORT_DIR ORT_RUN_JS [--seed N] [--inputs FIXTURE] [--tol T]
+ *   onnx_compare MODEL ONNX ORT_DIR ORT_RUN_JS [--seed N] [--inputs FIXTURE] [--tol T] [--batch N]
  *
  * MODEL is a spec (initialised with --seed), a model file or an ONNX file;
- * the inputs are 8 images drawn from a fixed generator (a quarter of each
+ * the inputs are 8 (--batch) images drawn from a fixed generator (a quarter of each
  * exactly zero, as MNIST's background, the rest uniform in [-2, 2]), or the
  * tensor x of a fixture (tests/fixtures/NAME.txt). Passes when every output
  * is within T (default 1e-4) times max(1, |edagari's|) of onnxruntime's. */
@@ -27,10 +27,12 @@ int main(int argc, char **argv)
     const char *model = argv[1], *onnx = argv[2], *ort = argv[3], *js = argv[4], *fx_name = NULL;
     long seed = 0;
     double tol = 1e-4;
+    int batch = 8;
     for (int i = 5; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--seed")) seed = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--inputs")) fx_name = argv[i + 1];
         else if (!strcmp(argv[i], "--tol")) tol = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
     }
     eg_graph g;
     eg_error err = {0};
@@ -46,7 +48,7 @@ int main(int argc, char **argv)
     }
     eg_shape in = g.nodes[0].out_shape;
     size_t per = eg_shape_size(in);
-    int n = 8;
+    int n = batch > 0 && batch <= 64 ? batch : 8;
     float *x = NULL;
     fixture fx = {0};
     if (fx_name) {

@@ -34,6 +34,10 @@ same() {
 for m in simplecnn lenet5 mlp_matmul resbn; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
+# the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
+for m in tiny_cnn:1 tiny_view_mm:2 tiny_stride:1 tiny_res:1; do
+  same "torch ${m%:*}: import vs onnxruntime" "$src/tests/fuzz/onnx_seeds/${m%:*}.onnx" "$src/tests/fuzz/onnx_seeds/${m%:*}.onnx" --batch "${m#*:}"
+done
 
 # ------------------------------------------- specs, exported
 for m in simplecnn lenet5 lenet300100 resnet_small; do
