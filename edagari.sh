@@ -29,6 +29,10 @@ install_deps() {
   dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
   command -v mpirun >/dev/null || need+=(openmpi-bin)
   command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
+  # ONNX in and out (optional: the build turns it off without them)
+  command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
+  dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
+  dpkg -s libonnx-dev >/dev/null 2>&1 || need+=(libonnx-dev)
   [ ${#need[@]} -eq 0 ] && return
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   say "installing: ${need[*]}"

@@ -527,8 +527,9 @@ eg_status eg_model_load(eg_graph *g, const char *path, eg_error *err);
 /* 1 when path is to be read as a model file: its name ends in ".edg" or it
  * starts with the model-file magic; else 0 (a model spec). */
 int eg_model_path_is_file(const char *path);
-/* Loads a model file or else a model spec (whose parameters are zero, to be
- * initialised); *from_file (may be NULL) says which. */
+/* Loads a model file, an ONNX file (a name ending in .onnx: eg_onnx_import)
+ * or else a model spec (whose parameters are zero, to be initialised);
+ * *from_file (may be NULL) is 1 for the first two. */
 eg_status eg_model_open(eg_graph *g, const char *path, int *from_file, eg_error *err);
 /* Appends one line to g->history (control characters become spaces; the
  * oldest lines go when it would pass 64 KiB). Fails only for want of memory
@@ -602,6 +603,34 @@ eg_status eg_export_c_size(const eg_graph *g, eg_c_export_size *s, eg_error *err
  * both or neither; the same model gives the same bytes. Fails for
  * parameters that are not finite. */
 eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err);
+
+/* ----------------------------------------------------------------- ONNX */
+
+/* ONNX in and out (src/io/onnx_import.c, onnx_export.c), built when
+ * protobuf-c and libonnx-dev's onnx.proto are there; otherwise every call
+ * fails with EG_ERR_ARG saying what to install. */
+int eg_onnx_available(void);
+/* 1 when path names an ONNX file (its name ends in ".onnx"). */
+int eg_onnx_path(const char *path);
+
+/* Writes g as an ONNX model (opset 13, IR version 7) atomically: Conv,
+ * Relu, MaxPool, Flatten, Gemm, BatchNormalization, Add and
+ * GlobalAveragePool nodes named as g's, parameters as float32 initializers
+ * "<node>.weight" and "<node>.bias" (batchnorm2d: also "<node>.running_mean"
+ * and "<node>.running_var"; masked weights stored as their zeros), input "<input node>" [batch, C, H, W] with a
+ * symbolic batch, output "<last node>" [batch, classes]. */
+eg_status eg_onnx_export(const eg_graph *g, const char *path, eg_error *err);
+
+/* Reads an ONNX model as PyTorch exports it (Conv, Relu, MaxPool,
+ * Flatten/Reshape, Gemm, MatMul + Add, BatchNormalization, Add,
+ * GlobalAveragePool, Identity) into g, as eg_model_load
+ * does: nodes named after their weights or ONNX names, the parameters
+ * copied, a history line saying where it came from. Everything is checked
+ * before use; errors name the file and the byte offset, or the ONNX node
+ * and what it holds. On failure g is left empty. */
+eg_status eg_onnx_import(eg_graph *g, const char *path, eg_error *err);
+/* The same from len bytes in memory; label names them in messages. */
+eg_status eg_onnx_import_buffer(eg_graph *g, const void *data, size_t len, const char *label, eg_error *err);
 
 /* --------------------------------------------------------------- recipes */
 

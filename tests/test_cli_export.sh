@@ -152,8 +152,8 @@ expect "a truncated model file" 1 "byte 2000: truncated" -- "$bin" export --form
 expect "--help" 0 "usage: edagari export --format c --out NAME" -- "$bin" export --help
 expect "no model" 2 "edagari export: no model given" "usage: edagari export" -- "$bin" export --format c --out "$tmp/none/x"
 expect "no --format" 2 "no --format given" -- "$bin" export --out "$tmp/none/x" "$spec"
-expect "--format onnx" 2 "--format: expected c (the only format so far), found 'onnx'" -- \
-  "$bin" export --format onnx --out "$tmp/none/x" "$spec"
+expect "--format tflite" 2 "--format: expected c or onnx, found 'tflite'" -- \
+  "$bin" export --format tflite --out "$tmp/none/x" "$spec"
 expect "no --out" 2 "no --out NAME given" -- "$bin" export --format c "$spec"
 expect "--out twice" 2 "--out given twice" -- "$bin" export --format c --out a --out b "$spec"
 expect "--seed abc" 2 "--seed: expected an integer" -- "$bin" export --format c --out "$tmp/none/x" "$spec" --seed abc

@@ -19,6 +19,9 @@ int eg_cmd_eval(int argc, char **argv);
 int eg_cmd_export(int argc, char **argv);
 int eg_cmd_sensitivity(int argc, char **argv);
 int eg_cmd_bench(int argc, char **argv);
+int eg_cmd_import(int argc, char **argv);
+/* export --format onnx of an opened model (src/cli/import.c); frees g. */
+int eg_cli_export_onnx(eg_graph *g, const char *model, const char *out, int from_file, long seed);
 
 /* Parses a whole decimal integer in [lo, hi] for flag `flag`; prints an error
  * and returns -1 otherwise. */

@@ -1,4 +1,4 @@
-/* edagari export --format c --out NAME SPEC|M.edg: a model as C code for devices. */
+/* edagari export --format c|onnx --out NAME SPEC|M.edg: a model as C code for devices, or as ONNX. */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,14 +7,18 @@
 #include "internal.h"
 
 static const char help[] =
-    "usage: edagari export --format c --out NAME [--seed N] SPEC|M.edg\n"
+    "usage: edagari export --format c --out NAME [--seed N] SPEC|M.edg|M.onnx\n"
+    "       edagari export --format onnx --out M.onnx [--seed N] SPEC|M.edg|M.onnx\n"
     "\n"
     "Writes a model as C99 code for a device: NAME.h and NAME.c, with the parameters\n"
     "as const arrays (a masked layer in CSR when that is smaller) and\n"
     "  int NAME_infer(const float *input, float *output, float *scratch);\n"
     "for one image, which needs NAME_SCRATCH_FLOATS floats of scratch, no allocation\n"
     "and no C library. The same model gives the same bytes.\n"
-    "  --format c    the format to write (C is the only one so far)\n"
+    "With --format onnx it writes one ONNX file (opset 13: Conv, Relu, MaxPool,\n"
+    "Flatten, Gemm, BatchNormalization, Add, GlobalAveragePool), masked weights\n"
+    "stored as their zeros.\n"
+    "  --format F    c (C99 source) or onnx\n"
     "  --out NAME    [folder/]NAME: writes NAME.h and NAME.c (both, or on failure\n"
     "                neither); NAME must be a C identifier\n"
     "  --seed N      a spec's parameters are initialised with this seed (default 0);\n"
@@ -50,15 +54,16 @@ int eg_cmd_export(int argc, char **argv)
         if (!**slot) return usage_error("%s: expected a value, found an empty string", a);
     }
     if (!model) return usage_error("%s", "no model given (a spec or a model file)");
-    if (!format) return usage_error("%s", "no --format given (--format c)");
-    if (strcmp(format, "c")) return usage_error("--format: expected c (the only format so far), found '%s'", format);
+    if (!format) return usage_error("%s", "no --format given (--format c or --format onnx)");
+    if (strcmp(format, "c") && strcmp(format, "onnx"))
+        return usage_error("--format: expected c or onnx, found '%s'", format);
     if (!out) return usage_error("%s", "no --out NAME given for the files it writes (NAME.h, NAME.c)");
     long seed = 0;
     if (seed_arg && eg_cli_int("--seed", seed_arg, 0, 0x7fffffffffffffffL, &seed)) {
         fputs(help, stderr);
         return 2;
     }
-    int from_file = eg_model_path_is_file(model);
+    int from_file = eg_model_path_is_file(model) || eg_onnx_path(model);
     if (from_file && seed_arg)
         return usage_error("--seed: %s is a model file, whose parameters are kept; --seed initialises a spec", model);
 
@@ -73,6 +78,7 @@ int eg_cmd_export(int argc, char **argv)
         eg_rng_seed(&rng, (uint64_t)seed);
         eg_graph_init_params(&g, &rng);
     }
+    if (!strcmp(format, "onnx")) return eg_cli_export_onnx(&g, model, out, from_file, seed);
     eg_c_export_size sz;
     if (eg_export_c_size(&g, &sz, &err) || (eg_dist_root() && eg_export_c(&g, out, &err))) {  /* under MPI, rank 0 writes */
         fprintf(stderr, "edagari: error: %s\n", err.msg);

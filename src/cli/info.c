@@ -113,15 +113,17 @@ int eg_cmd_info(int argc, char **argv)
     }
     eg_graph g;
     eg_error err = {0};
-    int from_file = eg_model_path_is_file(argv[1]), ckpt = 0;
+    int edg = eg_model_path_is_file(argv[1]), from_file = edg, ckpt = 0;
     eg_optim o = {0};
     eg_train_position pos;
-    eg_status st = from_file ? eg_model_load_sections(&g, &o, &pos, &ckpt, argv[1], &err) : eg_graph_load_spec(&g, argv[1], &err);
+    /* a .edg file (perhaps a checkpoint), else a spec or an ONNX file */
+    eg_status st = edg ? eg_model_load_sections(&g, &o, &pos, &ckpt, argv[1], &err)
+                       : eg_model_open(&g, argv[1], &from_file, &err);
     if (st) {
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }
-    if (from_file) {
+    if (edg) {
         struct stat sb;
         printf("model file %s: model %s, format %d, %lld bytes\n", argv[1], g.name, EG_MODEL_VERSION,
                stat(argv[1], &sb) ? -1LL : (long long)sb.st_size);

@@ -15,7 +15,8 @@ static const eg_command commands[] = {
     {"prune", eg_cmd_prune, "prune a model file (channels or weights), write another"},
     {"finetune", eg_cmd_finetune, "train a model file on, write another"},
     {"eval", eg_cmd_eval, "test accuracy of a model file"},
-    {"export", eg_cmd_export, "write a model as C code for devices (NAME.h, NAME.c)"},
+    {"export", eg_cmd_export, "write a model as C code for devices (NAME.h, NAME.c) or as ONNX"},
+    {"import", eg_cmd_import, "read an ONNX model (as PyTorch exports it), write a model file (.edg)"},
     {"sensitivity", eg_cmd_sensitivity, "prune each layer alone at each ratio: accuracy table, JSON, SVG plot"},
     {"bench", eg_cmd_bench, "measure training and inference speed against the machine's peak"},
 };

@@ -148,7 +148,7 @@ int eg_cmd_sensitivity(int argc, char **argv)
     if (strcmp(method, "magnitude") && !eg_criterion_find(method))
         return usage_error("--method: expected one of %s (channels) or magnitude (weights), found '%s'", eg_criterion_names(),
                            method);
-    if (!eg_model_path_is_file(model)) {
+    if (!eg_model_path_is_file(model) && !eg_onnx_path(model)) {
         if (access(model, R_OK)) {
             fprintf(stderr, "edagari: error: %s: cannot open model file: %s\n", model, strerror(errno));
             return 1;

@@ -119,7 +119,7 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
     if (!model)
         return usage_error(c, "%s", c->flags & EG_SF_MODEL ? "no model given (--model SPEC or model file)" : "no model file given");
     if ((c->flags & EG_SF_OUT) && !out) return usage_error(c, "no --out FILE given for the model it writes");
-    if (c->needs_file && !eg_model_path_is_file(model)) {
+    if (c->needs_file && !eg_model_path_is_file(model) && !eg_onnx_path(model)) {
         if (access(model, R_OK)) {
             fprintf(stderr, "edagari: error: %s: cannot open model file: %s\n", model, strerror(errno));
             return 1;

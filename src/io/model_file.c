@@ -842,7 +842,8 @@ int eg_model_path_is_file(const char *path)
 eg_status eg_model_open(eg_graph *g, const char *path, int *from_file, eg_error *err)
 {
     int file = eg_model_path_is_file(path);
-    if (from_file) *from_file = file;
+    if (from_file) *from_file = file || eg_onnx_path(path);
+    if (!file && eg_onnx_path(path)) return eg_onnx_import(g, path, err);  /* src/io/onnx_import.c */
     return file ? eg_model_load(g, path, err) : eg_graph_load_spec(g, path, err);
 }
 
