@@ -117,6 +117,12 @@ typedef struct eg_node {
     int csr;
     int32_t *csr_rowptr, *csr_col;
     float *csr_val;
+    /* inference only, likewise: an N:M copy (at most nm_n kept weights in
+     * every nm_m consecutive weights of a row; see src/kernels/nm.c), used
+     * by the forward when nm_n > 0 */
+    int nm_n, nm_m;
+    float *nm_val;
+    uint8_t *nm_idx;
 } eg_node;
 
 typedef struct {
@@ -135,8 +141,9 @@ typedef struct {
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
     size_t csr_floats;       /* arena floats reserved for the nodes' CSR copies */
-    int sparse;              /* for tests and benches: 1 forces the CSR path for every masked linear node
-                              * in inference, -1 the dense one; 0 (the default) decides by density */
+    int sparse;              /* for tests and benches: 1 forces the CSR path for every masked conv2d and
+                              * linear node in inference, 2 the N:M path (m = 4), -1 the dense one;
+                              * 0 (the default) decides by density and pattern (src/graph/sparse_choice.c) */
     char *history;           /* what was done to the model, text lines each ending in '\n', or NULL:
                               * kept by model files, freed by eg_graph_free (see eg_model_note) */
 } eg_graph;
@@ -326,6 +333,14 @@ eg_status eg_prune_magnitude(eg_graph *g, const int *nodes, int count, double am
  * are), as magnitude pruning masks them;
  * *masked (may be NULL) gets how many weights it newly masked. */
 eg_status eg_prune_threshold(eg_graph *g, const int *nodes, int count, double value, size_t *masked, eg_error *err);
+
+/* N:M pruning of the weights of nodes[0..count) (conv2d or linear): in every
+ * group of m consecutive weights of a row along the input dimension (a
+ * conv's flattened in x k x k filter) the n of largest |w| are kept (ties:
+ * the lower index), the rest masked; a shorter last group keeps min(n, its
+ * length). 1 <= n < m <= EG_NM_MAX_M. See src/prune/nm.c. */
+#define EG_NM_MAX_M 64
+eg_status eg_prune_nm(eg_graph *g, const int *nodes, int count, int n, int m, eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
@@ -519,6 +534,7 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err);
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
  *   prune  method=magnitude amount=<sparsity> [scope=global|local] [layers=a,b,...]
  *   prune  method=threshold value=<F: prunes |w| <= F> [layers=a,b,...]
+ *   prune  method=nm n=<N> m=<M> [layers=a,b,...]   (N:M, see eg_prune_nm)
  *   eval   batch=N
  * Each train stage starts a fresh optimizer. Paths are taken as given, or
  * relative to the recipe's folder's parent when they do not exist as given. */
@@ -540,6 +556,7 @@ typedef struct {
     double amount;      /* a count when amount_is_count, else a fraction in (0, 1) */
     int amount_is_count;
     double value;       /* threshold: weights with |w| <= value are pruned; < 0 until given */
+    int nm_n, nm_m;     /* nm: keep n of every m consecutive weights (eg_prune_nm); 0 until given */
 } eg_stage;
 
 #define EG_RECIPE_MAX_STAGES 64

@@ -6,6 +6,7 @@ static const char help[] =
     "usage: edagari prune M.edg --out P.edg --layer NODE --amount X [--method CRITERION] [--seed N]\n"
     "       edagari prune M.edg --out P.edg --method magnitude --amount F [--scope global|local]\n"
     "                     [--layers a,b,...] [--json FILE]\n"
+    "       edagari prune M.edg --out P.edg --method nm --n N --m M [--layers a,b,...]\n"
     "\n"
     "Prunes a model file and writes the result to another (no data needed).\n"
     "Channels: --layer NODE loses --amount X output channels (a count, or a fraction\n"
@@ -14,6 +15,8 @@ static const char help[] =
     "Weights: --method magnitude masks the smallest weights so that a fraction F of\n"
     "them is zero, over all the layers at once (--scope global, default) or each\n"
     "alone (local), in every conv2d and linear node or those --layers lists.\n"
+    "N:M: --method nm keeps the N largest of every M consecutive weights of each\n"
+    "row (a linear layer's inputs, a conv's flattened in x k x k filter).\n"
     "  --out P.edg   the model file to write (atomically; nothing is written on failure)\n"
     "  --seed N      seed for criteria that draw (random)\n"
     "  --json FILE   also write the figures as a JSON report\n";

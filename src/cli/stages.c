@@ -39,6 +39,8 @@ static const flag_def flag_defs[] = {
     {"--amount", EG_SF_PRUNE, "amount", 1},
     {"--scope", EG_SF_PRUNE, "scope", 1},
     {"--layers", EG_SF_PRUNE, "layers", 1},
+    {"--n", EG_SF_PRUNE, "n", 1},
+    {"--m", EG_SF_PRUNE, "m", 1},
 };
 enum { NFLAGS = sizeof flag_defs / sizeof flag_defs[0] };
 

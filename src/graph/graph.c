@@ -128,29 +128,14 @@ static void fold_relus(eg_graph *g)
 }
 
 /* Arena floats for node nd's CSR copy: its row pointers and room for every
- * weight's column and value, so re-pruning never needs a larger arena. Only
- * linear nodes of a masked graph in inference get one (not when forced dense). */
+ * weight's column and value, so re-pruning never needs a larger arena; then
+ * room for an N:M copy. Only conv2d and linear nodes of a masked graph in
+ * inference get them (not when forced dense). */
 static size_t csr_floats(const eg_graph *g, const eg_node *nd, int training)
 {
-    if (training || !g->masks || nd->op != EG_OP_LINEAR || g->sparse < 0) return 0;
-    return pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]);
+    if (training || !g->masks || (nd->op != EG_OP_LINEAR && nd->op != EG_OP_CONV2D) || g->sparse < 0) return 0;
+    return pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]) + pad16(eg_sparse_nm_floats(nd));
 }
-
-/* Inference runs a linear node on its CSR copy when at most this share of
- * its weights is kept. Measured with bench/sparse_speedup.sh on fc1 of
- * models/simplecnn (392 -> 64), one thread, dense time / CSR time:
- *   sparsity   batch 1   batch 64   batch 1000
- *      0%        0.17      0.30       0.31
- *     50%        0.29      0.62       0.65
- *     80%        0.82      1.35       1.37
- *     90%        1.72      2.00       1.88
- *     99%       12.4       3.34       3.48
- * CSR time is about 3.3 x density x dense time at batch 64-1000, so they
- * break even near density 0.3; 0.25 keeps a margin (batch 1 breaks even
- * near 0.15, but a single image takes microseconds either way). The share
- * is fixed, not measured per run, so the path (and so every output's bits)
- * depends on the model alone. */
-#define EG_CSR_MAX_DENSITY 0.25
 
 /* The CSR copies are rebuilt on every prepare for inference, which every
  * evaluation calls first (eg_evaluate, the bench command, the tests), and
@@ -164,17 +149,18 @@ void eg_graph_build_csr(eg_graph *g)
     for (int i = 0; i < g->nnodes; i++) {
         eg_node *nd = &g->nodes[i];
         size_t room = csr_floats(g, nd, g->training);
-        nd->csr = 0;
+        nd->csr = nd->nm_n = nd->nm_m = 0;
         nd->csr_rowptr = nd->csr_col = NULL;
-        nd->csr_val = NULL;
+        nd->csr_val = nd->nm_val = NULL;
+        nd->nm_idx = NULL;
         if (!room || !nd->mask[0]) continue;
         nd->csr_rowptr = (int32_t *)at;
         nd->csr_col = (int32_t *)(at + pad16((size_t)nd->out + 1));
         nd->csr_val = at + pad16((size_t)nd->out + 1) + pad16(nd->psize[0]);
         at += room;
-        size_t kept = eg_csr_build(nd->out, nd->in_shape.c, nd->param[0], nd->mask[0], nd->csr_rowptr,
-                                   nd->csr_col, nd->csr_val);
-        nd->csr = g->sparse > 0 || (double)kept <= EG_CSR_MAX_DENSITY * (double)nd->psize[0];
+        size_t kept = eg_csr_build(nd->out, (int)(nd->psize[0] / (size_t)nd->out), nd->param[0], nd->mask[0],
+                                   nd->csr_rowptr, nd->csr_col, nd->csr_val);
+        eg_sparse_choose(g, nd, kept, at - room + pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]));
     }
 }
 
