@@ -80,7 +80,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     }
     if (!strcmp(key, "method")) {
         if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold") && strcmp(v, "nm"))
-            RFAIL(col, "method: expected one of %s (channels), magnitude, threshold or nm (weights), found '%s'", eg_criterion_names(), v);
+            RFAIL(col, "method: expected one of %s (channels), nm (N:M), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
