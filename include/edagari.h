@@ -129,7 +129,7 @@ typedef struct {
     char name[64];
     eg_node *nodes;
     int nnodes;
-    float *params, *grads;   /* flat blocks, same layout */
+    float *params, *grads;   /* flat blocks, same layout; grads NULL until a prepare for training */
     float *masks;            /* same layout again once anything is pruned unstructured, else NULL */
     size_t nparam;
     /* arena for per-batch buffers, sized by eg_graph_prepare */
@@ -166,7 +166,8 @@ size_t eg_graph_write_spec(const eg_graph *g, char *buf, size_t len);
 void eg_graph_init_params(eg_graph *g, eg_rng *rng);
 
 /* Sizes the arena for batch n; training also allocates gradient and
- * saved-for-backward buffers. Reallocates only when something changed. */
+ * saved-for-backward buffers (and, the first time, g->grads: a graph that
+ * is only evaluated never has any). Reallocates only when something changed. */
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads);
 
 int eg_graph_find(const eg_graph *g, const char *name);       /* index or -1 */

@@ -30,24 +30,38 @@ eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err)
     for (int i = 0; i < g->nnodes; i++)
         for (int p = 0; p < g->nodes[i].nparams; p++) total += g->nodes[i].psize[p];
     float *params = calloc(total ? total : 1, sizeof *params);
-    float *grads = calloc(total ? total : 1, sizeof *grads);
     float *masks = g->masks ? malloc((total ? total : 1) * sizeof *masks) : NULL;
-    if (!params || !grads || (g->masks && !masks)) {
-        free(params), free(grads), free(masks);
+    if (!params || (g->masks && !masks)) {
+        free(params), free(masks);
         return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu parameters", g->name, total);
     }
     for (size_t i = 0; masks && i < total; i++) masks[i] = 1;
     free(g->params), free(g->grads), free(g->masks);
     g->params = params;
-    g->grads = grads;
+    g->grads = NULL;  /* allocated by the first prepare for training: inference needs none */
     g->masks = masks;
     g->nparam = total;
     size_t off = 0;
     for (int i = 0; i < g->nnodes; i++)
         for (int p = 0; p < g->nodes[i].nparams; p++) {
             g->nodes[i].param[p] = params + off;
-            g->nodes[i].grad[p] = grads + off;
+            g->nodes[i].grad[p] = NULL;
             g->nodes[i].mask[p] = masks ? masks + off : NULL;
+            off += g->nodes[i].psize[p];
+        }
+    return EG_OK;
+}
+
+/* The gradient block, laid out as the parameters; only training needs it. */
+static eg_status alloc_grads(eg_graph *g)
+{
+    if (g->grads) return EG_OK;
+    g->grads = calloc(g->nparam ? g->nparam : 1, sizeof *g->grads);
+    if (!g->grads) return EG_ERR_NOMEM;
+    size_t off = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int p = 0; p < g->nodes[i].nparams; p++) {
+            g->nodes[i].grad[p] = g->grads + off;
             off += g->nodes[i].psize[p];
         }
     return EG_OK;
@@ -167,6 +181,7 @@ void eg_graph_build_csr(eg_graph *g)
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
 {
     if (threads < 1) threads = 1;
+    if (training && alloc_grads(g)) return EG_ERR_NOMEM;
     size_t csr = 0;
     for (int i = 0; i < g->nnodes; i++) csr += csr_floats(g, &g->nodes[i], training);
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr) {
@@ -293,6 +308,10 @@ void eg_graph_set_input(eg_graph *g, const float *x)
 void eg_graph_forward(eg_graph *g, const float *x, int n)
 {
     eg_graph_set_input(g, x);
+    if (n <= 1 || g->threads <= 1) {  /* batch 1 (latency): no parallel region to enter and leave */
+        eg_graph_forward_part(g, 0, n);
+        return;
+    }
     /* no more threads than rows: a thread with nothing to do still has to
      * be scheduled for the join, which costs dearly on a busy machine */
 #pragma omp parallel num_threads(n < g->threads ? (n > 0 ? n : 1) : g->threads)
@@ -322,7 +341,10 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
     }
 }
 
-void eg_graph_zero_grad(eg_graph *g) { memset(g->grads, 0, g->nparam * sizeof *g->grads); }
+void eg_graph_zero_grad(eg_graph *g)
+{
+    if (g->grads) memset(g->grads, 0, g->nparam * sizeof *g->grads);
+}
 
 size_t eg_node_params(const eg_node *nd)
 {
