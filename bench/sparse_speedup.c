@@ -1,6 +1,7 @@
 /* Pruned inference against dense, one thread, median times of repeated
  * runs:
- *   sparse_speedup layers [spec]  each conv2d and linear node's forward on
+ *   sparse_speedup layers [spec [node]]  each conv2d and linear node's (or
+ *       one node's) forward on
  *       the dense kernel, on CSR and on N:M (m = 4), at 0-99% magnitude
  *       sparsity and at 2:4, batches 1, 64 and 1000, with the path the
  *       automatic choice takes (src/graph/sparse_choice.c);
@@ -8,7 +9,7 @@
  *       pruned: magnitude sparsity 50-99% on every layer (each layer alone),
  *       2:4 on every layer, and 25/50/75% of the channels of every layer
  *       that can lose channels (l1), with the MAC ratio next to the
- *       speed-up.
+ *       speed-up and the speed-up as a share of it ("of MACs").
  * Run from the source root. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,19 +90,18 @@ static int prune_unstructured(eg_graph *g, const int *nodes, int count, double s
     return 0;
 }
 
-static int layers(const char *spec)
+static int layers(const char *spec, const char *only)
 {
     static const double sparsity[] = {0, 0.5, 0.8, 0.9, 0.95, 0.99, -1};
     static const int batches[] = {1, 64, 1000};
     eg_graph g0;
     if (load(&g0, spec)) return 1;
     int nodes[64], count = weighted_nodes(&g0, nodes);
-    eg_graph_free(&g0);
     printf("%s, each layer's inference forward, 1 thread: median us (21 samples); ratio = dense / that path\n", spec);
     printf("%-6s %8s %6s %10s %10s %10s %7s %7s %s\n", "layer", "sparsity", "batch", "dense us", "csr us", "n:m us",
            "csr", "n:m", "auto");
     for (int c = 0; c < count; c++)
-        for (size_t si = 0; si < sizeof sparsity / sizeof *sparsity; si++)
+        for (size_t si = 0; (!only || !strcmp(only, g0.nodes[nodes[c]].name)) && si < sizeof sparsity / sizeof *sparsity; si++)
             for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
                 eg_graph g;
                 if (load(&g, spec)) return 1;
@@ -136,6 +136,7 @@ static int layers(const char *spec)
                 fflush(stdout);
                 eg_graph_free(&g);
             }
+    eg_graph_free(&g0);
     return 0;
 }
 
@@ -192,8 +193,8 @@ static int model(const char *spec)
     printf("%s, whole-model inference forward, 1 thread: median us per batch (15 samples, dense and pruned\n"
            "timed alternately); speed-up = dense time / pruned time, MAC ratio = dense MACs / MACs of kept weights\n",
            spec);
-    printf("%-8s %6s %10s %10s %8s %9s  %s\n", "pruning", "batch", "dense us", "pruned us", "speed-up", "MAC ratio",
-           "paths");
+    printf("%-8s %6s %10s %10s %8s %9s %8s  %s\n", "pruning", "batch", "dense us", "pruned us", "speed-up",
+           "MAC ratio", "of MACs", "paths");
     for (int c = 0; c < NCASE; c++) {
         eg_graph g;
         if (load(&g, spec)) return 1;
@@ -217,8 +218,9 @@ static int model(const char *spec)
             for (int k = 0; k < count; k++)
                 snprintf(paths + strlen(paths), sizeof paths - strlen(paths), "%s%s %s", k ? ", " : "",
                          g.nodes[nodes[k]].name, path_name(&g.nodes[nodes[k]]));
-            printf("%-8s %6d %10.1f %10.1f %7.2fx %8.2fx  %s\n", names[c], batch, td[7] * 1e6, tp[7] * 1e6,
-                   td[7] / tp[7], dense_macs / effective_macs(&g), paths);
+            double speedup = td[7] / tp[7], macr = dense_macs / effective_macs(&g);
+            printf("%-8s %6d %10.1f %10.1f %7.2fx %8.2fx %7.0f%%  %s\n", names[c], batch, td[7] * 1e6, tp[7] * 1e6,
+                   speedup, macr, 100 * speedup / macr, paths);
             fflush(stdout);
         }
         eg_graph_free(&g);
@@ -232,7 +234,7 @@ int main(int argc, char **argv)
 {
     const char *what = argc > 1 ? argv[1] : "model", *spec = argc > 2 ? argv[2] : "models/simplecnn";
     eg_set_threads(1);
-    if (!strcmp(what, "layers")) return layers(spec);
+    if (!strcmp(what, "layers")) return layers(spec, argc > 3 ? argv[3] : NULL);
     if (!strcmp(what, "model")) return model(spec);
     fprintf(stderr, "usage: sparse_speedup layers|model [spec]\n");
     return 2;

@@ -6,7 +6,9 @@
  * Each output row is a chain of vector multiply-adds over its kept weights,
  * vectorized over the columns (output positions): eight vectors at a time,
  * so one broadcast of a weight serves 8 loads and 8 multiply-adds in
- * independent chains, then four, then one vector, then single columns. Every element sums its row's kept weights in
+ * independent chains, then four, then one vector; the last columns are one
+ * more vector ending at column N (its lanes already done are dropped), and
+ * rows shorter than a vector go column by column. Every element sums its row's kept weights in
  * column order, so its value does not depend on where it falls in a tile. */
 #include <stddef.h>
 
@@ -43,6 +45,12 @@ void eg_csr_rows_nn(int M, int N, const int32_t *rowptr, const int32_t *col, con
         for (; j + 8 * VL <= N; j += 8 * VL) csr_row_block(8, k0, k1, col, val, B, ldb, boff, j, c);
         for (; j + 4 * VL <= N; j += 4 * VL) csr_row_block(4, k0, k1, col, val, B, ldb, boff, j, c);
         for (; j + VL <= N; j += VL) csr_row_block(1, k0, k1, col, val, B, ldb, boff, j, c);
+        if (j < N && N >= VL) {  /* the last columns: a vector ending at N, its new lanes kept */
+            vf a = vbroadcast(0);
+            for (int32_t k = k0; k < k1; k++) a += vbroadcast(val[k]) * vload(row_of(B, ldb, boff, col[k]) + N - VL);
+            for (int l = j - (N - VL); l < VL; l++) c[N - VL + l] += a[l];
+            j = N;
+        }
         for (; j < N; j++) {
             float s = 0;
             for (int32_t k = k0; k < k1; k++) s += val[k] * row_of(B, ldb, boff, col[k])[j];

@@ -86,6 +86,14 @@ void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const ui
         for (; j + 8 * VL <= N; j += 8 * VL) nm_row_block(8, G, n, m, v, ix, B, ldb, boff, j, c);
         for (; j + 4 * VL <= N; j += 4 * VL) nm_row_block(4, G, n, m, v, ix, B, ldb, boff, j, c);
         for (; j + VL <= N; j += VL) nm_row_block(1, G, n, m, v, ix, B, ldb, boff, j, c);
+        if (j < N && N >= VL) {  /* the last columns: a vector ending at N, its new lanes kept */
+            vf a = vbroadcast(0);
+            for (int g = 0; g < G; g++)
+                for (int s = g * n; s < g * n + n; s++)
+                    a += vbroadcast(v[s]) * vload(row_of(B, ldb, boff, g * m + ix[s]) + N - VL);
+            for (int l = j - (N - VL); l < VL; l++) c[N - VL + l] += a[l];
+            j = N;
+        }
         for (; j < N; j++) {
             float a = 0;
             for (int g = 0; g < G; g++)
