@@ -39,14 +39,18 @@ for model in simplecnn lenet5 cnn3; do
       printf '%-10s %-6s %-7s %10d %9.1f %6.1f%% %9.1f %6.1f%%\n' "$m" "$l" "$o" "$macs" "$f" "$fp" "$b" "$bp"
     done
 done
-printf '\n%-10s %9s %12s %10s %10s %10s %10s\n' model "peak GF/s" "MACs/img" train "infer 1000" "infer 64" "infer 1"
+printf '\n%-10s %9s %10s %13s %13s %13s %13s\n' model "peak GF/s" MACs/img "train 64" "infer 1000" "infer 64" \
+  "infer 1"
 for model in simplecnn lenet5 cnn3; do
-  jq -r --arg m "$model" '[$m, .peak.gflops_per_core, .macs_per_image, .train.gflops, .train.fraction_of_peak,
-      (.inference[] | .gflops, .fraction_of_peak)] | map(tostring) | join("\t")' "$model.json" |
+  jq -r --arg m "$model" '.peak.gflops_total as $p |
+    [$m, $p, .macs_per_image, .train.gflops, 100 * .train.gflops / $p,
+     (.inference | .batch1000, .batch64, .batch1 | .gflops, 100 * .gflops / $p)] | map(tostring) | join("\t")' \
+    "$model.json" |
     while IFS=$'\t' read -r m p macs tg tf g1 f1 g2 f2 g3 f3; do
-      printf '%-10s %9.1f %12d %4.1f %4.1f%% %4.1f %4.1f%% %4.1f %4.1f%% %4.1f %4.1f%%\n' "$m" "$p" "$macs" \
-        "$tg" "$(jq -n "100*$tf")" "$g1" "$(jq -n "100*$f1")" "$g2" "$(jq -n "100*$f2")" "$g3" "$(jq -n "100*$f3")"
+      printf '%-10s %9.1f %10d %6.1f %5.1f%% %6.1f %5.1f%% %6.1f %5.1f%% %6.1f %5.1f%%\n' "$m" "$p" "$macs" "$tg" "$tf" \
+        "$g1" "$f1" "$g2" "$f2" "$g3" "$f3"
     done
 done
 echo "(GF/s = GFLOP/s, 2 x MACs per image x images/s; backward counts 2 x MACs when the layer computes an input"
-echo " gradient (all but the first layer) and 1 x otherwise; %peak: of the one-thread FMA peak)"
+echo " gradient (all but the first layer) and 1 x otherwise, training 3 x; %peak: of that run's one-thread FMA"
+echo " peak; a peak far below the others' means other work shared the core during that run)"
