@@ -167,22 +167,66 @@ static void nt_tile(int mr, int nr, int nseg, int K, const float *A, int lda, si
         for (int c = 0; c < nr; c++) C[(size_t)r * ldc + c] += sum[r * 4 + c];
 }
 
+/* One row of A against 16 rows of B (nr of them real): the same sixteen
+ * accumulators as a 4x4 tile, each element summed in the same order, so a
+ * lone last row (a batch of one, a layer left with one channel) gets the
+ * bits a 4x4 tile would give it without computing three copies of itself. */
+static void nt_row16(int nr, int nseg, int K, const float *A, size_t sa, const float *B, int ldb,
+                     const ptrdiff_t *boff, size_t sb, float *C)
+{
+    vf acc[16] = {{0}};
+    int kt = K - K % VL;
+    for (int s = 0; s < nseg; s++) {
+        const float *a = A + s * sa, *b[16];
+        for (int c = 0; c < 16; c++) b[c] = brow(B + s * sb, ldb, boff, c < nr ? c : nr - 1);
+        for (int k = 0; k < kt; k += VL) {
+            vf av = vload(a + k);
+            for (int c = 0; c < 16; c++) acc[c] += av * vload(b[c] + k);
+        }
+        if (kt < K) {
+            float at[VL] = {0}, bt[VL];
+            memcpy(at, a + kt, (size_t)(K - kt) * sizeof(float));
+            for (int c = 0; c < 16; c++) {
+                memset(bt, 0, sizeof bt);
+                memcpy(bt, b[c] + kt, (size_t)(K - kt) * sizeof(float));
+                acc[c] += vload(at) * vload(bt);
+            }
+        }
+    }
+    vf sum = hsum16(acc);
+    for (int c = 0; c < nr; c++) C[c] += sum[c];
+}
+
 void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                       int ldb, size_t sb, float *C, int ldc)
 {
-    for (int i = 0; i < M; i += 4)
+    for (int i = 0; i < M; i += 4) {
+        if (M - i == 1) {
+            for (int j = 0; j < N; j += 16)
+                nt_row16(N - j < 16 ? N - j : 16, nseg, K, A + (size_t)i * lda, sa, B + (size_t)j * ldb, ldb, NULL,
+                         sb, C + (size_t)i * ldc + j);
+            break;
+        }
         for (int j = 0; j < N; j += 4)
             nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa,
                     B + (size_t)j * ldb, ldb, NULL, sb, C + (size_t)i * ldc + j, ldc);
+    }
 }
 
 void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                            const ptrdiff_t *boff, size_t sb, float *C, int ldc)
 {
-    for (int i = 0; i < M; i += 4)
+    for (int i = 0; i < M; i += 4) {
+        if (M - i == 1) {
+            for (int j = 0; j < N; j += 16)
+                nt_row16(N - j < 16 ? N - j : 16, nseg, K, A + (size_t)i * lda, sa, B, 0, boff + j, sb,
+                         C + (size_t)i * ldc + j);
+            break;
+        }
         for (int j = 0; j < N; j += 4)
             nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa, B, 0,
                     boff + j, sb, C + (size_t)i * ldc + j, ldc);
+    }
 }
 
 void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
