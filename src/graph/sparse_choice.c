@@ -8,18 +8,20 @@
 enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
 
 /* Run on CSR when at most this share of the weights is kept. Measured with
- * `bench/sparse_speedup.sh layers` (one thread, dense time / CSR time;
- * 2026-11-27, machine shared with other jobs, so +-15%):
- * linear, fc1 of models/simplecnn (392 -> 64):
+ * `bench/sparse_speedup.sh` (one thread, CPU time, medians; 2026-11-27,
+ * machine shared with other jobs).
+ * Linear, fc1 of models/simplecnn (392 -> 64), dense time / CSR time:
  *   sparsity   batch 1   batch 64   batch 1000
- *      0%        0.17      0.30       0.31
- *     50%        0.29      0.62       0.65
- *     80%        0.82      1.35       1.37
- *     90%        1.72      2.00       1.88
- *     99%       12.4       3.34       3.48
- * CSR time is about 3.3 x density x dense time at batch 64-1000, so they
- * break even near density 0.3; 0.25 keeps a margin (batch 1 breaks even
- * near 0.15, but a single image takes microseconds either way).
+ *      0%        0.14      0.64       0.71
+ *     50%        0.29      1.29       1.33
+ *     80%        0.74      2.65       2.52
+ *     90%        1.33      3.80       3.55
+ *     99%        5.96      6.38       4.25
+ * With four rows or more per thread the kernel vectorizes over the batch and
+ * breaks even near density 0.6 (0.5 keeps a margin); with fewer it gathers
+ * one row at a time and breaks even near 0.15. So the share depends on the
+ * rows each thread gets (a batch of one runs dense down to 85% sparsity);
+ * a given model, batch and thread count always takes the same path.
  * conv2d, conv1 / conv2 of models/simplecnn (1 -> 4 and 4 -> 8, 3x3):
  *   sparsity   batch 1     batch 64    batch 1000
  *      0%     0.61/0.56   0.66/0.53   0.71/0.56
@@ -30,12 +32,14 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
  * Both kernels are bound by loads: per kept weight CSR loads a column, an
  * offset and the weight besides 8 vectors for 8 multiply-adds, where the
  * dense kernel loads 6 per 8; they break even near density 0.5-0.55, and
- * 0.4 keeps a margin.
+ * 0.4 keeps a margin. The batch does not matter: a convolution vectorizes
+ * over output positions.
  * The N:M kernel (src/kernels/nm.c) is never chosen by itself: at 2:4 it
- * measured 0.6-0.9 of the dense kernels' speed on these layers (and below
- * CSR at the same density), so a 2:4 model runs dense unless forced
- * (g->sparse = 2). */
-#define LINEAR_CSR_MAX_DENSITY 0.25
+ * measured 0.5-1.0 of the dense kernels' speed on these layers (and below
+ * CSR at the same density), so a 2:4 model runs its linear layers on CSR and
+ * its convolutions dense unless forced (g->sparse = 2). */
+#define LINEAR_CSR_MAX_DENSITY 0.5
+#define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.15
 #define CONV_CSR_MAX_DENSITY 0.4
 
 size_t eg_sparse_nm_floats(const eg_node *nd)
@@ -73,5 +77,9 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
         return;
     }
     double density = (double)kept / (double)nd->psize[0];
-    nd->csr = density <= (nd->op == EG_OP_CONV2D ? CONV_CSR_MAX_DENSITY : LINEAR_CSR_MAX_DENSITY);
+    int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
+    double most = nd->op == EG_OP_CONV2D ? CONV_CSR_MAX_DENSITY
+                  : rows >= 4            ? LINEAR_CSR_MAX_DENSITY  /* eg_csr_matmul_t's vector path */
+                                         : LINEAR_CSR_MAX_DENSITY_FEW_ROWS;
+    nd->csr = density <= most;
 }

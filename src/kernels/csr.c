@@ -74,11 +74,7 @@ void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int3
     for (; n - i >= EG_CSR_MIN_VEC; i += VL) {
         int m = n - i < VL ? n - i : VL;
         float *xt = scratch;  /* [in, VL] */
-        if (m < VL) memset(xt, 0, (size_t)in * VL * sizeof *xt);
-        for (int r = 0; r < m; r++) {
-            const float *xr = x + (size_t)(i + r) * ldx;
-            for (int c = 0; c < in; c++) xt[(size_t)c * VL + r] = xr[c];
-        }
+        vtile_transpose(xt, x + (size_t)i * ldx, ldx, m, in);
 #define XV(c) vload(xt + (size_t)(c) * VL)
 #define STORE_V(oo, a) for (int r = 0; r < m; r++) y[(size_t)(i + r) * ldy + (oo)] += (a)[r]
         CSR_FOUR_ROWS(vf, vbroadcast(0), XV, STORE_V)

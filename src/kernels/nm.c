@@ -131,11 +131,7 @@ void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int
     for (; rows - i >= 4; i += VL) {  /* fewer rows waste most lanes: scalar below */
         int nr = rows - i < VL ? rows - i : VL;
         float *xt = scratch;  /* [in, VL]: lane r is row i + r */
-        if (nr < VL) memset(xt, 0, (size_t)in * VL * sizeof *xt);
-        for (int r = 0; r < nr; r++) {
-            const float *xr = x + (size_t)(i + r) * ldx;
-            for (int c = 0; c < in; c++) xt[(size_t)c * VL + r] = xr[c];
-        }
+        vtile_transpose(xt, x + (size_t)i * ldx, ldx, nr, in);
 #define XV(c) vload(xt + (size_t)(c) * VL)
 #define STORE_V(oo, a) for (int r = 0; r < nr; r++) y[(size_t)(i + r) * ldy + (oo)] += (a)[r]
         NM_FOUR_ROWS(vf, vbroadcast(0), XV, STORE_V)
