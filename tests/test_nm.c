@@ -4,7 +4,8 @@
  * never undone; masked weights and their Adam state stay zero in training;
  * the N:M inference path equals the dense one within 1e-5 on odd shapes
  * (groups cut short at the row's end, 1x1 and stride-2 convs, batch 1, two
- * threads) at 2:4, 1:4, 0% and 100% sparsity and for an unstructured mask;
+ * threads) at 2:4, 1:4, 0% and 100% sparsity and for an unstructured mask,
+ * and the automatic choice takes it for N:M prunes only;
  * the kernels against plain products; the recipe keys and their errors. */
 #include <stdlib.h>
 #include <string.h>
@@ -218,9 +219,19 @@ static void test_paths_agree(const float *x)
                 check_close(what, nm, dense, (size_t)n * 3, 1e-5, 1e-5);
                 free(dense), free(nm);
             }
-        /* the default choice never takes N:M (it measured slower than dense) */
-        free(outputs(&g, 0, x, 2, 1));
-        for (int i = 0; i < count; i++) CHECK(!g.nodes[nodes[i]].nm_n, "%s: auto chose N:M", cases[c]);
+        /* the default choice takes N:M for an N:M prune (2:4, 1:4): convs at
+         * any batch, linear layers with four rows or more per thread; never
+         * for the other masks */
+        for (int b = 0; b < 2; b++) {
+            int n = b ? 8 : 1;
+            free(outputs(&g, 0, x, n, 2));
+            for (int i = 0; i < count; i++) {
+                const eg_node *nd = &g.nodes[nodes[i]];
+                int want = c < 2 && (nd->op == EG_OP_CONV2D || n >= 8);
+                CHECK(!!nd->nm_n == want && (!want || (nd->nm_n == want_n[c] && nd->nm_m == 4)),
+                      "%s, batch %d: auto gave %s %d:%d, want N:M %d", cases[c], n, nd->name, nd->nm_n, nd->nm_m, want);
+            }
+        }
         eg_graph_free(&g);
     }
 }

@@ -74,8 +74,9 @@ INLINE void nm_row_block(int nv, int G, int n, int m, const float *v, const uint
     for (int t = 0; t < nv; t++) vstore(c + j + t * VL, vload(c + j + t * VL) + a[t]);
 }
 
-void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
-                   const ptrdiff_t *boff, float *C, int ldc)
+/* The body of eg_nm_rows_nn, inlined with constant n and m for 2:4. */
+INLINE void nm_rows(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
+                    const ptrdiff_t *boff, float *C, int ldc)
 {
     int G = (K + m - 1) / m, S = G * n;  /* slots per row */
     for (int r = 0; r < M; r++) {
@@ -103,6 +104,13 @@ void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const ui
     }
 }
 
+void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
+                   const ptrdiff_t *boff, float *C, int ldc)
+{
+    if (n == 2 && m == 4) nm_rows(M, N, K, 2, 4, val, idx, B, ldb, boff, C, ldc);
+    else nm_rows(M, N, K, n, m, val, idx, B, ldb, boff, C, ldc);
+}
+
 size_t eg_nm_scratch(int in) { return (size_t)in * VL; }
 
 /* Four outputs at a time (all rows have S slots), four independent chains;
@@ -123,6 +131,31 @@ size_t eg_nm_scratch(int in) { return (size_t)in * VL; }
         for (int q = 0; q < q4; q++) STORE(o + q, acc[q]);                             \
     }
 
+/* The vector path over one tile xt [in, VL] (lanes past nr zero): four
+ * outputs at a time, the group's base in the tile advanced once per group.
+ * Inlined with constant n and m for 2:4, so the slot loop unrolls. */
+INLINE void nm_tile(int n, int m, int G, int out, const float *val, const uint8_t *idx, const float *xt, int nr,
+                    float *y, int ldy)
+{
+    int S = G * n;
+    for (int o = 0; o < out; o += 4) {
+        int q4 = out - o < 4 ? out - o : 4;
+        const float *v[4];
+        const uint8_t *ix[4];
+        for (int q = 0; q < 4; q++) {
+            int oq = o + (q < q4 ? q : q4 - 1);  /* missing rows repeat the last */
+            v[q] = val + (size_t)oq * S, ix[q] = idx + (size_t)oq * S;
+        }
+        vf acc[4] = {vbroadcast(0), vbroadcast(0), vbroadcast(0), vbroadcast(0)};
+        const float *xg = xt;
+        for (int s0 = 0; s0 < S; s0 += n, xg += (size_t)m * VL)
+            for (int s = s0; s < s0 + n; s++)
+                for (int q = 0; q < 4; q++) acc[q] += vbroadcast(v[q][s]) * vload(xg + (size_t)ix[q][s] * VL);
+        for (int q = 0; q < q4; q++)
+            for (int r = 0; r < nr; r++) y[(size_t)r * ldy + o + q] += acc[q][r];
+    }
+}
+
 void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int ldx, const float *val,
                     const uint8_t *idx, float *y, int ldy, float *scratch)
 {
@@ -132,11 +165,8 @@ void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int
         int nr = rows - i < VL ? rows - i : VL;
         float *xt = scratch;  /* [in, VL]: lane r is row i + r */
         vtile_transpose(xt, x + (size_t)i * ldx, ldx, nr, in);
-#define XV(c) vload(xt + (size_t)(c) * VL)
-#define STORE_V(oo, a) for (int r = 0; r < nr; r++) y[(size_t)(i + r) * ldy + (oo)] += (a)[r]
-        NM_FOUR_ROWS(vf, vbroadcast(0), XV, STORE_V)
-#undef XV
-#undef STORE_V
+        if (n == 2 && m == 4) nm_tile(2, 4, G, out, val, idx, xt, nr, y + (size_t)i * ldy, ldy);
+        else nm_tile(n, m, G, out, val, idx, xt, nr, y + (size_t)i * ldy, ldy);
     }
     for (; i < rows; i++) {
         const float *xr = x + (size_t)i * ldx;
