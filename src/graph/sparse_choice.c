@@ -12,28 +12,30 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
  * machine shared with other jobs).
  * Linear, fc1 of models/simplecnn (392 -> 64), dense time / CSR time:
  *   sparsity   batch 1   batch 64   batch 1000
- *      0%        0.14      0.64       0.71
- *     50%        0.29      1.29       1.33
- *     80%        0.74      2.65       2.52
- *     90%        1.33      3.80       3.55
- *     99%        5.96      6.38       4.25
+ *      0%        0.15      0.74       0.73
+ *     50%        0.28      1.31       1.32
+ *     80%        0.71      2.61       2.46
+ *     90%        1.27      3.79       3.45
+ *     99%        6.37      6.13       6.17
  * With four rows or more per thread the kernel vectorizes over the batch and
  * breaks even near density 0.6 (0.5 keeps a margin); with fewer it gathers
  * one row at a time and breaks even near 0.15. So the share depends on the
  * rows each thread gets (a batch of one runs dense down to 85% sparsity);
  * a given model, batch and thread count always takes the same path.
- * conv2d, conv1 / conv2 of models/simplecnn (1 -> 4 and 4 -> 8, 3x3):
- *   sparsity   batch 1     batch 64    batch 1000
- *      0%     0.61/0.56   0.66/0.53   0.71/0.56
- *     50%     0.97/0.94   1.00/0.95   0.96/0.99
- *     80%     1.51/1.81   1.33/1.82   1.28/1.69
- *     90%     1.76/2.39   1.65/2.39   1.41/2.13
- *     99%     2.91/3.97   2.45/3.94   1.91/3.31
- * Both kernels are bound by loads: per kept weight CSR loads a column, an
- * offset and the weight besides 8 vectors for 8 multiply-adds, where the
- * dense kernel loads 6 per 8; they break even near density 0.5-0.55, and
- * 0.4 keeps a margin. The batch does not matter: a convolution vectorizes
- * over output positions.
+ * conv2d: conv1 / conv2 of models/simplecnn (1 -> 4 and 4 -> 8, 3x3) and
+ * c1 / c2 of models/lenet5 (1 -> 6 and 6 -> 16, 5x5):
+ *   sparsity   batch 1                  batch 64                 batch 1000
+ *      0%     0.94/0.73 0.72/0.59      0.96/0.73 0.79/0.61      0.91/0.75 0.84/0.67
+ *     50%     1.34/1.32 1.33/1.25      1.29/1.28 1.34/1.23      1.43/1.35 1.14/1.19
+ *     80%     1.90/2.17 2.33/2.46      1.68/2.16 2.17/2.79      1.23/2.16 1.48/2.11
+ *     90%     2.18/2.79 3.15/4.14      1.93/2.66 2.68/4.27      1.80/2.52 1.64/4.22
+ *     99%     3.22/4.37 5.09/10.2      2.71/4.63 3.85/10.3      2.21/3.70 1.96/9.59
+ * CSR time is about 0.35 + 1.0 x density of dense time: per kept weight it
+ * loads a column, an offset and the weight besides 8 vectors for 8
+ * multiply-adds, where the dense kernel loads 6 per 8 and computes every
+ * row of a 4-row tile. They break even near density 0.65; 0.5 keeps a
+ * margin. The batch does not matter: a convolution vectorizes over output
+ * positions.
  * N:M (src/kernels/nm.c), dense time / N:M time at 2:4 (CSR alongside):
  *   layer    batch 1       batch 64      batch 1000
  *   conv1   1.18 (1.27)   1.20 (1.30)   1.14 (1.14)
@@ -47,7 +49,7 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
  * row pointers). */
 #define LINEAR_CSR_MAX_DENSITY 0.5
 #define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.15
-#define CONV_CSR_MAX_DENSITY 0.4
+#define CONV_CSR_MAX_DENSITY 0.5
 
 size_t eg_sparse_nm_floats(const eg_node *nd)
 {
