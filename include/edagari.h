@@ -141,6 +141,11 @@ typedef struct {
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
     size_t csr_floats;       /* arena floats reserved for the nodes' CSR copies */
+    int chunk_rows;          /* inference over more images than threads x 32: the per-batch buffers
+                              * hold only this many rows (one chunk per thread), the input is
+                              * staged in `stage`, the output node computes into `chunk_out` and
+                              * its y holds the whole batch (see eg_graph_forward) */
+    float *stage, *chunk_out;
     int sparse;              /* for tests and benches: 1 forces the CSR path for every masked conv2d and
                               * linear node in inference, 2 the N:M path (m = 4), -1 the dense one;
                               * 0 (the default) decides by density and pattern (src/graph/sparse_choice.c) */
@@ -173,7 +178,9 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads);
 int eg_graph_find(const eg_graph *g, const char *name);       /* index or -1 */
 const eg_node *eg_graph_output(const eg_graph *g);
 
-/* x: [n, input shape]. The output is eg_graph_output(g)->y, [n, classes]. */
+/* x: [n, input shape]. The output is eg_graph_output(g)->y, [n, classes].
+ * In inference over more than threads x 32 images the other nodes' y hold
+ * only the last chunks, not the whole batch (see chunk_rows). */
 void eg_graph_forward(eg_graph *g, const float *x, int n);
 /* dout: dloss/doutput [n, classes]. Adds parameter gradients into g->grads. */
 void eg_graph_backward(eg_graph *g, const float *dout, int n);

@@ -3,7 +3,8 @@
  * buffers, so its arena is smaller than training's; evaluation works so;
  * the first prepare for training allocates the gradients; batch-1
  * forwards (which run without a parallel region) give every image the bits
- * it gets inside a larger batch on two threads. */
+ * it gets inside a larger batch on two threads; a batch larger than the
+ * chunk buffers goes through them and still gives those bits. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,43 @@ static void test_batch1(const float *x)
     eg_graph_free(&g);
 }
 
+/* A batch larger than the chunk buffers (150 images: more than 32 per
+ * thread on one and on two threads) is staged through them chunk by chunk;
+ * every image gets the bits it gets alone, and the buffers are smaller than
+ * the batch's. */
+static void test_staged(void)
+{
+    enum { BIG = 150 };
+    eg_graph g;
+    if (load(&g)) return;
+    eg_rng r;
+    eg_rng_seed(&r, 11);
+    float *x = malloc((size_t)BIG * IN * sizeof *x), *alone = malloc((size_t)BIG * K * sizeof *alone);
+    for (size_t i = 0; i < (size_t)BIG * IN; i++) x[i] = eg_rng_range(&r, -0.4f, 2.8f);
+    CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "prepare batch 1");
+    for (int i = 0; i < BIG; i++) {
+        eg_graph_forward(&g, x + (size_t)i * IN, 1);
+        memcpy(alone + (size_t)i * K, eg_graph_output(&g)->y, K * sizeof(float));
+    }
+    for (int threads = 1; threads <= 2; threads++) {
+        CHECK(eg_graph_prepare(&g, BIG, 0, threads) == EG_OK, "prepare %d", BIG);
+        CHECK(g.chunk_rows == 32 * threads && g.stage && g.chunk_out, "%d threads: chunk rows %d", threads, g.chunk_rows);
+        size_t acts = 0;  /* every node's outputs for the whole batch */
+        for (int i = 1; i < g.nnodes; i++) acts += (size_t)BIG * eg_shape_size(g.nodes[i].out_shape);
+        CHECK(g.arena_floats < acts * 2 / 3, "%d threads: the arena (%zu floats) is not much below the batch's %zu",
+              threads, g.arena_floats, acts);
+        eg_graph_forward(&g, x, BIG);
+        size_t bad = 0;
+        for (size_t k = 0; k < (size_t)BIG * K; k++) bad += memcmp(&eg_graph_output(&g)->y[k], &alone[k], sizeof(float)) != 0;
+        CHECK(bad == 0, "%d threads: %zu of %d outputs differ from the images alone", threads, bad, BIG * K);
+        /* a smaller batch on the same buffers takes the unstaged path */
+        eg_graph_forward(&g, x, 20);
+        CHECK(!memcmp(eg_graph_output(&g)->y, alone, 20 * K * sizeof(float)), "%d threads: 20 images after 150", threads);
+    }
+    free(x), free(alone);
+    eg_graph_free(&g);
+}
+
 int main(void)
 {
     eg_rng r;
@@ -84,6 +122,7 @@ int main(void)
     for (size_t i = 0; i < (size_t)N * IN; i++) x[i] = eg_rng_range(&r, -0.4f, 2.8f);
     test_no_gradients(x);
     test_batch1(x);
+    test_staged();
     free(x);
     return check_report("inference_mode");
 }

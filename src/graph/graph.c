@@ -178,6 +178,16 @@ void eg_graph_build_csr(eg_graph *g)
     }
 }
 
+/* Inference takes a thread's images through every node this many at a time,
+ * so that a chunk's activations stay in cache from one layer to the next
+ * (a whole share of a 1000-image batch would not: SimpleCNN's conv1 output
+ * alone is 12 KB an image). Each image's result does not depend on the
+ * chunk it is in. Training runs the whole share: backward needs it. Over
+ * more images than threads x chunk, the buffers hold one chunk per thread
+ * and are reused, so that the outputs of a layer are not written to memory
+ * that has long left the caches (forward_staged). */
+#define EG_INFER_CHUNK 32
+
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
 {
     if (threads < 1) threads = 1;
@@ -189,6 +199,9 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         return EG_OK;
     }
     fold_relus(g);
+    int inputs = 0;
+    for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
+    int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;
     size_t total = 0, scratch = 0, tgrads = training ? pad16(g->nparam) * (size_t)threads : 0;
     for (int pass = 0; pass < 2; pass++) {
         float *at = g->arena;
@@ -196,7 +209,11 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         for (int i = 0; i < g->nnodes; i++) {
             eg_node *nd = &g->nodes[i];
             const eg_op_def *op = eg_ops[nd->op];
-            size_t out = (size_t)n * eg_shape_size(nd->out_shape);
+            int last = i == g->nnodes - 1;
+            size_t out = (size_t)(last ? n : rows) * eg_shape_size(nd->out_shape);
+            /* staged inference: the input's chunks, the output node's chunks */
+            size_t extra = rows == n ? 0 : pad16((size_t)rows * eg_shape_size(nd->out_shape));
+            if (rows < n && !last && nd->op != EG_OP_INPUT) extra = 0;
             size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd) : 0;
             size_t y = nd->op == EG_OP_INPUT || nd->relu_folded ? 0 : pad16(out);
             size_t dy = training && nd->op != EG_OP_INPUT && !nd->relu_folded ? pad16(out) : 0;
@@ -211,11 +228,14 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
                 nd->dy = dy ? at + y : NULL;
                 nd->saved = saved ? at + y + dy : NULL;
                 nd->argmax = (int32_t *)nd->saved;
-                at += y + dy + pad16(saved);
+                if (extra && nd->op == EG_OP_INPUT) g->stage = at + y + dy + pad16(saved);
+                if (extra && last) g->chunk_out = at + y + dy + pad16(saved);
+                at += y + dy + pad16(saved) + extra;
             }
-            total += y + dy + pad16(saved);
+            total += y + dy + pad16(saved) + extra;
             if (op->scratch_floats && pass == 0) {
-                size_t s = pad16(op->scratch_floats(nd, n));
+                /* an inference forward call never gets more than a chunk */
+                size_t s = pad16(op->scratch_floats(nd, training || n < EG_INFER_CHUNK ? n : EG_INFER_CHUNK));
                 if (s > scratch) scratch = s;
             }
         }
@@ -233,6 +253,8 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     g->batch = n;
     g->training = training;
     g->threads = threads;
+    g->chunk_rows = rows < n ? rows : 0;
+    if (!g->chunk_rows) g->stage = g->chunk_out = NULL;
     /* The last consumer in file order runs backward first and writes the
      * input's gradient; earlier consumers add to it. */
     char *seen = calloc((size_t)g->nnodes, 1);
@@ -271,12 +293,6 @@ static void run_node(eg_graph *g, eg_node *nd, int backward, int lo, int hi)
     if (timed) *(backward ? &nd->bwd_seconds : &nd->fwd_seconds) += eg_now() - t0;
 }
 
-/* Inference takes a thread's images through every node this many at a time,
- * so that a chunk's activations stay in cache from one layer to the next
- * (a whole share of a 1000-image batch would not: SimpleCNN's conv1 output
- * alone is 12 KB an image). Each image's result does not depend on the
- * chunk it is in. Training runs the whole share: backward needs it. */
-#define EG_INFER_CHUNK 32
 
 void eg_graph_forward_part(eg_graph *g, int lo, int hi)
 {
@@ -316,8 +332,40 @@ void eg_graph_set_input(eg_graph *g, const float *x)
 
 /* One parallel region per pass: each thread takes a fixed share of the batch
  * through every node, so there is no barrier between layers. */
+/* Inference over more images than the chunk buffers hold: each thread
+ * copies a chunk of its images into its rows of the staging buffer, takes
+ * them through every node on its rows [t*C, t*C + len) of the chunk-sized
+ * buffers, and copies the output node's rows to their place in the batch. */
+static void forward_staged(eg_graph *g, const float *x, int n)
+{
+    eg_node *last = &g->nodes[g->nnodes - 1];
+    float *result = last->y;
+    size_t insz = 0, outsz = eg_shape_size(last->out_shape);
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = g->stage, insz = eg_shape_size(g->nodes[i].out_shape);
+    last->y = g->chunk_out;
+#pragma omp parallel num_threads(g->threads)
+    {
+        int t = eg_thread_id(), lo, hi, base = t * EG_INFER_CHUNK;
+        eg_split(n, t, eg_team_size(), &lo, &hi);
+        for (int a = lo; a < hi; a += EG_INFER_CHUNK) {
+            int len = hi - a < EG_INFER_CHUNK ? hi - a : EG_INFER_CHUNK;
+            memcpy(g->stage + (size_t)base * insz, x + (size_t)a * insz, (size_t)len * insz * sizeof *x);
+            for (int i = 0; i < g->nnodes; i++)
+                if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded)
+                    run_node(g, &g->nodes[i], 0, base, base + len);
+            memcpy(result + (size_t)a * outsz, g->chunk_out + (size_t)base * outsz, (size_t)len * outsz * sizeof *x);
+        }
+    }
+    last->y = result;
+}
+
 void eg_graph_forward(eg_graph *g, const float *x, int n)
 {
+    if (g->chunk_rows && n > g->chunk_rows) {
+        forward_staged(g, x, n);
+        return;
+    }
     eg_graph_set_input(g, x);
     if (n <= 1 || g->threads <= 1) {  /* batch 1 (latency): no parallel region to enter and leave */
         eg_graph_forward_part(g, 0, n);
