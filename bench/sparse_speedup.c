@@ -39,10 +39,15 @@ static int cmp(const void *a, const void *b)
 
 typedef void run_fn(eg_graph *g, int node, int batch, const float *x);
 
+/* One node over batch rows as inference runs it: a chunk of rows at a time
+ * on buffers that hold one chunk (eg_graph_prepare's chunk_rows), or all
+ * rows when the buffers hold the batch. */
 static void run_node(eg_graph *g, int node, int batch, const float *x)
 {
     (void)x;
-    eg_ops[g->nodes[node].op]->forward(g, &g->nodes[node], 0, batch);
+    int step = g->chunk_rows ? g->chunk_rows : batch;
+    for (int a = 0; a < batch; a += step)
+        eg_ops[g->nodes[node].op]->forward(g, &g->nodes[node], 0, batch - a < step ? batch - a : step);
 }
 
 static void run_model(eg_graph *g, int node, int batch, const float *x)
@@ -137,7 +142,8 @@ static int layers(const char *spec, const char *only)
                         in = malloc((size_t)batch * eg_shape_size(nd->in_shape) * sizeof *in);
                         g.nodes[0].y = x = in;
                     }
-                    for (size_t k = 0; k < (size_t)batch * eg_shape_size(nd->in_shape); k++)
+                    int rows = g.chunk_rows ? g.chunk_rows : batch;  /* what the buffers hold */
+                    for (size_t k = 0; k < (size_t)rows * eg_shape_size(nd->in_shape); k++)
                         x[k] = eg_rng_range(&rng, 0, 2);
                     if (mode < 3) t[mode] = median_time(run_node, &g, node, batch, NULL, 21);
                     else autopath = path_name(nd);

@@ -107,7 +107,8 @@ eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_err
 eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err);
 
 /* The pieces of a pass, for callers that run a whole training step in one
- * parallel region (src/train/loop.c). Each is called by every thread of the
+ * parallel region (src/train/loop.c); not for inference over more images
+ * than its chunk buffers hold (g->chunk_rows: eg_graph_forward stages those). Each is called by every thread of the
  * region with its own rows [lo, hi) of the batch. */
 void eg_graph_set_input(eg_graph *g, const float *x);
 void eg_graph_forward_part(eg_graph *g, int lo, int hi);
