@@ -1,11 +1,35 @@
-/* fc1's inference forward, dense GEMM vs CSR, at several sparsities and
- * batches, one thread: median microseconds per forward over 21 samples and
- * the dense/CSR ratio (above 1: CSR is faster).
- * Usage: sparse_speedup [spec] [node]   (run from the source root) */
+/* Pruned inference against dense, one thread, median times of repeated
+ * runs:
+ * Times are the thread's CPU time (see cpu_now).
+ *   sparse_speedup layers [spec [node]]  each conv2d and linear node's (or
+ *       one node's) forward on
+ *       the dense kernel, on CSR and on N:M (m = 4), at 0-99% magnitude
+ *       sparsity and at 2:4, batches 1, 64 and 1000, with the path the
+ *       automatic choice takes (src/graph/sparse_choice.c);
+ *   sparse_speedup model [spec]   the whole model's forward, dense against
+ *       pruned: magnitude sparsity 50-99% on every layer (each layer alone),
+ *       2:4 on every layer, and 25/50/75% of the channels of every layer
+ *       that can lose channels (l1), with the MAC ratio next to the
+ *       speed-up and the speed-up as a share of it ("of MACs").
+ * Run from the source root. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "internal.h"
+
+/* Seconds of CPU time of the calling thread. Everything timed here runs on
+ * one thread (the forward of a one-thread graph enters no parallel region),
+ * so this leaves out the time other jobs on a shared machine take the core
+ * away, which wall time would count; what they do to the caches still
+ * shows. */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int cmp(const void *a, const void *b)
 {
@@ -13,70 +37,225 @@ static int cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Median seconds of one forward of node nd over rows [0, batch). */
-static double time_forward(eg_graph *g, eg_node *nd, int batch)
+typedef void run_fn(eg_graph *g, int node, int batch, const float *x);
+
+/* One node over batch rows as inference runs it: a chunk of rows at a time
+ * on buffers that hold one chunk (eg_graph_prepare's chunk_rows), or all
+ * rows when the buffers hold the batch. */
+static void run_node(eg_graph *g, int node, int batch, const float *x)
 {
-    enum { SAMPLES = 21 };
-    double t[SAMPLES];
+    (void)x;
+    int step = g->chunk_rows ? g->chunk_rows : batch;
+    for (int a = 0; a < batch; a += step)
+        eg_ops[g->nodes[node].op]->forward(g, &g->nodes[node], 0, batch - a < step ? batch - a : step);
+}
+
+static void run_model(eg_graph *g, int node, int batch, const float *x)
+{
+    (void)node;
+    eg_graph_forward(g, x, batch);
+}
+
+/* Median seconds of fn over `samples` samples of about 2 ms each. */
+static double median_time(run_fn *fn, eg_graph *g, int node, int batch, const float *x, int samples)
+{
+    double t[64];
     int reps = 1;
-    for (;;) {  /* enough repetitions for about 2 ms a sample */
-        double t0 = eg_now();
-        for (int r = 0; r < reps; r++) eg_ops[nd->op]->forward(g, nd, 0, batch);
-        if (eg_now() - t0 > 2e-3 || reps > 1 << 20) break;
+    for (;;) {
+        double t0 = cpu_now();
+        for (int r = 0; r < reps; r++) fn(g, node, batch, x);
+        if (cpu_now() - t0 > 2e-3 || reps > 1 << 20) break;
         reps *= 2;
     }
-    for (int s = 0; s < SAMPLES; s++) {
-        double t0 = eg_now();
-        for (int r = 0; r < reps; r++) eg_ops[nd->op]->forward(g, nd, 0, batch);
-        t[s] = (eg_now() - t0) / reps;
+    for (int s = 0; s < samples; s++) {
+        double t0 = cpu_now();
+        for (int r = 0; r < reps; r++) fn(g, node, batch, x);
+        t[s] = (cpu_now() - t0) / reps;
     }
-    qsort(t, SAMPLES, sizeof *t, cmp);
-    return t[SAMPLES / 2];
+    qsort(t, (size_t)samples, sizeof *t, cmp);
+    return t[samples / 2];
+}
+
+static int load(eg_graph *g, const char *spec)
+{
+    eg_error err;
+    if (eg_graph_load_spec(g, spec, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        return -1;
+    }
+    eg_rng rng;
+    eg_rng_seed(&rng, 7);
+    eg_graph_init_params(g, &rng);
+    if (eg_graph_enable_masks(g, &err)) return -1;
+    return 0;
+}
+
+static int weighted_nodes(const eg_graph *g, int *nodes)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_CONV2D || g->nodes[i].op == EG_OP_LINEAR) nodes[n++] = i;
+    return n;
+}
+
+static const char *path_name(const eg_node *nd) { return nd->csr ? "csr" : nd->nm_n ? "n:m" : "dense"; }
+
+/* sparsity < 0: 2:4 */
+static int prune_unstructured(eg_graph *g, const int *nodes, int count, double sparsity)
+{
+    eg_error err;
+    if (sparsity < 0) return eg_prune_nm(g, nodes, count, 2, 4, &err) ? -1 : 0;
+    if (sparsity > 0 && eg_prune_magnitude(g, nodes, count, sparsity, 0, &err)) return -1;
+    return 0;
+}
+
+static int layers(const char *spec, const char *only)
+{
+    static const double sparsity[] = {0, 0.5, 0.8, 0.9, 0.95, 0.99, -1};
+    static const int batches[] = {1, 64, 1000};
+    eg_graph g0;
+    if (load(&g0, spec)) return 1;
+    int nodes[64], count = weighted_nodes(&g0, nodes);
+    printf("%s, each layer's inference forward, 1 thread: median us (21 samples); ratio = dense / that path\n", spec);
+    printf("%-6s %8s %6s %10s %10s %10s %7s %7s %s\n", "layer", "sparsity", "batch", "dense us", "csr us", "n:m us",
+           "csr", "n:m", "auto");
+    for (int c = 0; c < count; c++)
+        for (size_t si = 0; (!only || !strcmp(only, g0.nodes[nodes[c]].name)) && si < sizeof sparsity / sizeof *sparsity; si++)
+            for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+                eg_graph g;
+                if (load(&g, spec)) return 1;
+                int node = nodes[c], batch = batches[bi];
+                if (prune_unstructured(&g, &node, 1, sparsity[si])) return 1;
+                eg_node *nd = &g.nodes[node];
+                double t[3];
+                const char *autopath = "";
+                eg_rng rng;
+                eg_rng_seed(&rng, 3);
+                for (int mode = 0; mode < 4; mode++) {
+                    static const int force[] = {-1, 1, 2, 0};
+                    g.sparse = force[mode];
+                    if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
+                    float *x = g.nodes[nd->inputs[0]].y;
+                    if (nd->inputs[0] == 0) {  /* the input node reads the caller's buffer */
+                        static float *in;
+                        free(in);
+                        in = malloc((size_t)batch * eg_shape_size(nd->in_shape) * sizeof *in);
+                        g.nodes[0].y = x = in;
+                    }
+                    int rows = g.chunk_rows ? g.chunk_rows : batch;  /* what the buffers hold */
+                    for (size_t k = 0; k < (size_t)rows * eg_shape_size(nd->in_shape); k++)
+                        x[k] = eg_rng_range(&rng, 0, 2);
+                    if (mode < 3) t[mode] = median_time(run_node, &g, node, batch, NULL, 21);
+                    else autopath = path_name(nd);
+                }
+                char what[16];
+                if (sparsity[si] < 0) snprintf(what, sizeof what, "2:4");
+                else snprintf(what, sizeof what, "%.0f%%", sparsity[si] * 100);
+                printf("%-6s %8s %6d %10.2f %10.2f %10.2f %7.2f %7.2f %s\n", nd->name, what, batch, t[0] * 1e6,
+                       t[1] * 1e6, t[2] * 1e6, t[0] / t[1], t[0] / t[2], autopath);
+                fflush(stdout);
+                eg_graph_free(&g);
+            }
+    eg_graph_free(&g0);
+    return 0;
+}
+
+/* Removes round(frac x channels) channels (lowest l1) of every layer whose
+ * channels can go, in file order. */
+static int prune_structured(eg_graph *g, double frac)
+{
+    const eg_criterion *l1 = eg_criterion_find("l1");
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_dep_group grp;
+        eg_error err;
+        if ((g->nodes[i].op != EG_OP_CONV2D && g->nodes[i].op != EG_OP_LINEAR) || eg_depgroup_build(g, i, &grp, &err))
+            continue;
+        int c = grp.channels, drop = (int)(frac * c + 0.5);
+        if (drop < 1 || drop >= c) continue;
+        double *scores = malloc((size_t)c * sizeof *scores);
+        int *keep = malloc((size_t)c * sizeof *keep), *pruned = malloc((size_t)c * sizeof *pruned);
+        l1->score(g, i, scores, NULL);
+        int nkeep = eg_select_keep(scores, c, drop, keep, pruned);
+        eg_status st = eg_surgery_keep(g, &grp, keep, nkeep, &err);
+        free(scores), free(keep), free(pruned);
+        if (st) {
+            fprintf(stderr, "%s\n", err.msg);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* MACs of the kept weights. */
+static double effective_macs(const eg_graph *g)
+{
+    double m = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        if (nd->nparams) m += (double)eg_node_macs(nd) * (double)eg_node_nonzeros(nd) / (double)nd->psize[0];
+    }
+    return m;
+}
+
+static int model(const char *spec)
+{
+    static const int batches[] = {1, 1000};
+    enum { NCASE = 9 };
+    static const char *names[NCASE] = {"50%", "80%", "90%", "95%", "99%", "2:4", "25% ch", "50% ch", "75% ch"};
+    eg_graph dense;
+    if (load(&dense, spec)) return 1;
+    size_t insz = eg_shape_size(dense.nodes[0].out_shape);
+    float *x = malloc((size_t)1000 * insz * sizeof *x);
+    eg_rng rng;
+    eg_rng_seed(&rng, 5);
+    for (size_t k = 0; k < 1000 * insz; k++) x[k] = eg_rng_range(&rng, -0.5f, 2.5f);
+    double dense_macs = (double)eg_graph_macs(&dense);
+    printf("%s, whole-model inference forward, 1 thread: median us per batch (15 samples, dense and pruned\n"
+           "timed alternately); speed-up = dense time / pruned time, MAC ratio = dense MACs / MACs of kept weights\n",
+           spec);
+    printf("%-8s %6s %10s %10s %8s %9s %8s  %s\n", "pruning", "batch", "dense us", "pruned us", "speed-up",
+           "MAC ratio", "of MACs", "paths");
+    for (int c = 0; c < NCASE; c++) {
+        eg_graph g;
+        if (load(&g, spec)) return 1;
+        int nodes[64], count = weighted_nodes(&g, nodes);
+        static const double sp[NCASE] = {0.5, 0.8, 0.9, 0.95, 0.99, -1, 0, 0, 0};
+        static const double ch[NCASE] = {0, 0, 0, 0, 0, 0, 0.25, 0.5, 0.75};
+        if (ch[c] > 0 ? prune_structured(&g, ch[c]) : prune_unstructured(&g, nodes, count, sp[c])) return 1;
+        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+            int batch = batches[bi];
+            if (eg_graph_prepare(&dense, batch, 0, 1) || eg_graph_prepare(&g, batch, 0, 1)) return 1;
+            /* alternate so that load on the machine hits both alike */
+            double td[15], tp[15];
+            for (int s = 0; s < 15; s++) {
+                td[s] = median_time(run_model, &dense, 0, batch, x, 1);
+                tp[s] = median_time(run_model, &g, 0, batch, x, 1);
+            }
+            qsort(td, 15, sizeof *td, cmp);
+            qsort(tp, 15, sizeof *tp, cmp);
+            char paths[256] = "";
+            count = weighted_nodes(&g, nodes);
+            for (int k = 0; k < count; k++)
+                snprintf(paths + strlen(paths), sizeof paths - strlen(paths), "%s%s %s", k ? ", " : "",
+                         g.nodes[nodes[k]].name, path_name(&g.nodes[nodes[k]]));
+            double speedup = td[7] / tp[7], macr = dense_macs / effective_macs(&g);
+            printf("%-8s %6d %10.1f %10.1f %7.2fx %8.2fx %7.0f%%  %s\n", names[c], batch, td[7] * 1e6, tp[7] * 1e6,
+                   speedup, macr, 100 * speedup / macr, paths);
+            fflush(stdout);
+        }
+        eg_graph_free(&g);
+    }
+    eg_graph_free(&dense);
+    free(x);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    const char *spec = argc > 1 ? argv[1] : "models/simplecnn", *name = argc > 2 ? argv[2] : "fc1";
-    static const double sparsity[] = {0, 0.5, 0.8, 0.9, 0.95, 0.99};
-    static const int batches[] = {1, 64, 1000};
+    const char *what = argc > 1 ? argv[1] : "model", *spec = argc > 2 ? argv[2] : "models/simplecnn";
     eg_set_threads(1);
-    printf("%s %s, 1 thread: median us per forward (21 samples), dense / csr\n", spec, name);
-    printf("%8s %6s %10s %10s %7s %s\n", "sparsity", "batch", "dense us", "csr us", "ratio", "auto path");
-    for (size_t si = 0; si < sizeof sparsity / sizeof *sparsity; si++)
-        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
-            eg_graph g;
-            eg_error err;
-            if (eg_graph_load_spec(&g, spec, &err)) {
-                fprintf(stderr, "%s\n", err.msg);
-                return 1;
-            }
-            int node = eg_graph_find(&g, name), batch = batches[bi];
-            if (node < 0 || g.nodes[node].op != EG_OP_LINEAR) {
-                fprintf(stderr, "%s: no linear node %s\n", spec, name);
-                return 1;
-            }
-            eg_rng rng;
-            eg_rng_seed(&rng, 7);
-            eg_graph_init_params(&g, &rng);
-            if (eg_graph_enable_masks(&g, &err) ||
-                (sparsity[si] > 0 && eg_prune_magnitude(&g, &node, 1, sparsity[si], 0, &err))) {
-                fprintf(stderr, "%s\n", err.msg);
-                return 1;
-            }
-            eg_node *nd = &g.nodes[node];
-            double t[2];
-            int autocsr = 0;
-            for (int mode = 0; mode < 3; mode++) {
-                g.sparse = mode == 0 ? -1 : mode == 1 ? 1 : 0;
-                if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
-                float *x = g.nodes[nd->inputs[0]].y;
-                for (size_t k = 0; k < (size_t)batch * nd->in_shape.c; k++) x[k] = eg_rng_range(&rng, 0, 2);
-                if (mode < 2) t[mode] = time_forward(&g, nd, batch);
-                else autocsr = nd->csr;
-            }
-            printf("%7.0f%% %6d %10.2f %10.2f %7.2f %s\n", sparsity[si] * 100, batch, t[0] * 1e6, t[1] * 1e6,
-                   t[0] / t[1], autocsr ? "csr" : "dense");
-            eg_graph_free(&g);
-        }
-    return 0;
+    if (!strcmp(what, "layers")) return layers(spec, argc > 3 ? argv[3] : NULL);
+    if (!strcmp(what, "model")) return model(spec);
+    fprintf(stderr, "usage: sparse_speedup layers|model [spec]\n");
+    return 2;
 }

@@ -126,13 +126,19 @@ typedef struct eg_node {
     int csr;
     int32_t *csr_rowptr, *csr_col;
     float *csr_val;
+    /* inference only, likewise: an N:M copy (at most nm_n kept weights in
+     * every nm_m consecutive weights of a row; see src/kernels/nm.c), used
+     * by the forward when nm_n > 0 */
+    int nm_n, nm_m;
+    float *nm_val;
+    uint8_t *nm_idx;
 } eg_node;
 
 typedef struct {
     char name[64];
     eg_node *nodes;
     int nnodes;
-    float *params, *grads;   /* flat blocks, same layout */
+    float *params, *grads;   /* flat blocks, same layout; grads NULL until a prepare for training */
     float *masks;            /* same layout again once anything is pruned unstructured, else NULL */
     size_t nparam;
     float *buffers;          /* every node's buffers (nbuffer floats), in node order */
@@ -146,8 +152,14 @@ typedef struct {
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
     size_t csr_floats;       /* arena floats reserved for the nodes' CSR copies */
-    int sparse;              /* for tests and benches: 1 forces the CSR path for every masked linear node
-                              * in inference, -1 the dense one; 0 (the default) decides by density */
+    int chunk_rows;          /* inference over more images than threads x 32: the per-batch buffers
+                              * hold only this many rows (one chunk per thread), the input is
+                              * staged in `stage`, the output node computes into `chunk_out` and
+                              * its y holds the whole batch (see eg_graph_forward) */
+    float *stage, *chunk_out;
+    int sparse;              /* for tests and benches: 1 forces the CSR path for every masked conv2d and
+                              * linear node in inference, 2 the N:M path (m = 4), -1 the dense one;
+                              * 0 (the default) decides by density and pattern (src/graph/sparse_choice.c) */
     char *history;           /* what was done to the model, text lines each ending in '\n', or NULL:
                               * kept by model files, freed by eg_graph_free (see eg_model_note) */
 } eg_graph;
@@ -170,13 +182,16 @@ size_t eg_graph_write_spec(const eg_graph *g, char *buf, size_t len);
 void eg_graph_init_params(eg_graph *g, eg_rng *rng);
 
 /* Sizes the arena for batch n; training also allocates gradient and
- * saved-for-backward buffers. Reallocates only when something changed. */
+ * saved-for-backward buffers (and, the first time, g->grads: a graph that
+ * is only evaluated never has any). Reallocates only when something changed. */
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads);
 
 int eg_graph_find(const eg_graph *g, const char *name);       /* index or -1 */
 const eg_node *eg_graph_output(const eg_graph *g);
 
-/* x: [n, input shape]. The output is eg_graph_output(g)->y, [n, classes]. */
+/* x: [n, input shape]. The output is eg_graph_output(g)->y, [n, classes].
+ * In inference over more than threads x 32 images the other nodes' y hold
+ * only the last chunks, not the whole batch (see chunk_rows). */
 void eg_graph_forward(eg_graph *g, const float *x, int n);
 /* dout: dloss/doutput [n, classes]. Adds parameter gradients into g->grads. */
 void eg_graph_backward(eg_graph *g, const float *dout, int n);
@@ -388,6 +403,13 @@ eg_status eg_taylor_scores(eg_graph *g, const eg_dataset *ds, int batches, int b
  * weights already masked go first; ties to the earlier node and index. */
 eg_status eg_prune_scores(eg_graph *g, const int *nodes, int count, const double *scores, double amount, int global,
                           eg_error *err);
+/* N:M pruning of the weights of nodes[0..count) (conv2d or linear): in every
+ * group of m consecutive weights of a row along the input dimension (a
+ * conv's flattened in x k x k filter) the n of largest |w| are kept (ties:
+ * the lower index), the rest masked; a shorter last group keeps min(n, its
+ * length). 1 <= n < m <= EG_NM_MAX_M. See src/prune/nm.c. */
+#define EG_NM_MAX_M 64
+eg_status eg_prune_nm(eg_graph *g, const int *nodes, int count, int n, int m, eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
@@ -645,6 +667,7 @@ eg_status eg_onnx_import_buffer(eg_graph *g, const void *data, size_t len, const
  *   prune  method=threshold value=<F: prunes |w| <= F> [layers=a,b,...]
  *   prune  method=taylor layer=<node> amount=<count or fraction> [batches=N] [batch=N]
  *   prune  method=taylor amount=<sparsity> [scope=global|local] [layers=a,b,...] [batches=N] [batch=N]
+ *   prune  method=nm n=<N> m=<M> [layers=a,b,...]   (N:M, see eg_prune_nm)
  *   eval   batch=N
  * Each train stage starts a fresh optimizer. Paths are taken as given, or
  * relative to the recipe's folder's parent when they do not exist as given. */
@@ -669,6 +692,7 @@ typedef struct {
     int amount_is_count;
     double value;       /* threshold: weights with |w| <= value are pruned; < 0 until given */
     int batches;        /* taylor: training batches its scores come from (batch= their size); 0 until given */
+    int nm_n, nm_m;     /* nm: keep n of every m consecutive weights (eg_prune_nm); 0 until given */
 } eg_stage;
 
 #define EG_RECIPE_MAX_STAGES 64

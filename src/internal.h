@@ -135,7 +135,8 @@ eg_status eg_ckpt_read_position(const char *path, const uint8_t *b, size_t off, 
                                 eg_error *err);
 
 /* The pieces of a pass, for callers that run a whole training step in one
- * parallel region (src/train/loop.c). Each is called by every thread of the
+ * parallel region (src/train/loop.c); not for inference over more images
+ * than its chunk buffers hold (g->chunk_rows: eg_graph_forward stages those). Each is called by every thread of the
  * region with its own rows [lo, hi) of the batch. */
 void eg_graph_set_input(eg_graph *g, const float *x);
 void eg_graph_forward_part(eg_graph *g, int lo, int hi);
@@ -205,6 +206,27 @@ void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int3
                      const float *val, float *y, int ldy, float *scratch);
 void eg_csr_matmul_t_ref(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
                          const float *val, float *y, int ldy);
+/* C[M x N] += A B for A [M x K] in CSR and row k of B at B + boff[k] (or
+ * B + k*ldb when boff is NULL): a pruned convolution's product. */
+void eg_csr_rows_nn(int M, int N, const int32_t *rowptr, const int32_t *col, const float *val, const float *B,
+                    int ldb, const ptrdiff_t *boff, float *C, int ldc);
+/* N:M weights (src/kernels/nm.c): the most kept weights in any group of m of
+ * w [R, K] (kept: non-zero and mask, which may be NULL, not 0); the packing
+ * into n slots per group (val, idx [R, ceil(K/m), n]; -1 when a group keeps
+ * more than n); C[M x N] += A B with rows of B as for eg_csr_rows_nn; and
+ * y[rows, out] += x W^T with eg_nm_scratch(in) floats of scratch. */
+int eg_nm_max_kept(int R, int K, int m, const float *w, const float *mask);
+int eg_nm_build(int R, int K, int n, int m, const float *w, const float *mask, float *val, uint8_t *idx);
+void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
+                   const ptrdiff_t *boff, float *C, int ldc);
+size_t eg_nm_scratch(int in);
+void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int ldx, const float *val,
+                    const uint8_t *idx, float *y, int ldy, float *scratch);
+/* Chooses node nd's inference path from its kept weights (CSR already built
+ * by eg_graph_build_csr), building its N:M copy in nm_room (eg_sparse_nm_floats
+ * floats) when that path is taken: sets nd->csr, nd->nm_*. */
+size_t eg_sparse_nm_floats(const eg_node *nd);
+void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room);
 /* Fills the CSR copies of g's masked linear nodes (arena room reserved by
  * eg_graph_prepare) and decides which use them; called by eg_graph_prepare
  * with training 0. */

@@ -97,8 +97,9 @@ static void test_not_stale(const float *x)
     eg_graph_free(&g);
 }
 
-/* The automatic choice: dense at 50% sparsity, CSR at 90%; a graph without
- * masks never gets a copy. Evaluation over a small in-memory set gives the
+/* The automatic choice: at 37 rows dense at 40% sparsity, CSR at 60% and
+ * 90%; at one row (the scalar path) dense at 80%, CSR at 90%; a graph
+ * without masks never gets a copy. Evaluation over a small in-memory set gives the
  * same accuracy and loss either way. */
 static void test_auto(const float *x)
 {
@@ -107,10 +108,20 @@ static void test_auto(const float *x)
     float out[MAXN * K];
     if (load(&g, 5)) return;
     int fc1 = FC1;
-    CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.5, 0, &err) == EG_OK, "prune 0.5: %s", err.msg);
+    CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.4, 0, &err) == EG_OK, "prune 0.4: %s", err.msg);
     outputs(&g, 0, x, MAXN, 1, out);
-    CHECK(!g.nodes[FC1].csr, "fc1 at 50%% sparsity runs on CSR");
+    CHECK(!g.nodes[FC1].csr, "fc1 at 40%% sparsity runs on CSR");
+    CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.6, 0, &err) == EG_OK, "prune 0.6: %s", err.msg);
+    outputs(&g, 0, x, MAXN, 1, out);
+    CHECK(g.nodes[FC1].csr, "fc1 at 60%% sparsity, 37 rows, runs dense");
+    CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.8, 0, &err) == EG_OK, "prune 0.8: %s", err.msg);
+    outputs(&g, 0, x, 1, 1, out);
+    CHECK(!g.nodes[FC1].csr, "fc1 at 80%% sparsity, one row, runs on CSR");
+    outputs(&g, 0, x, 7, 2, out);  /* 4 rows for the first thread */
+    CHECK(g.nodes[FC1].csr, "fc1 at 80%% sparsity, 7 rows on 2 threads, runs dense");
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.9, 0, &err) == EG_OK, "prune 0.9: %s", err.msg);
+    outputs(&g, 0, x, 1, 1, out);
+    CHECK(g.nodes[FC1].csr, "fc1 at 90%% sparsity, one row, runs dense");
     outputs(&g, 0, x, MAXN, 1, out);
     CHECK(g.nodes[FC1].csr && !g.nodes[FC2].csr, "at 90%%: fc1 csr %d (want 1), fc2 csr %d (want 0)",
           g.nodes[FC1].csr, g.nodes[FC2].csr);

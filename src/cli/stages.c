@@ -43,6 +43,8 @@ static const flag_def flag_defs[] = {
     {"--checkpoint", EG_SF_CHECKPOINT, "checkpoint", 1},
     {"--checkpoint-every", EG_SF_CHECKPOINT, "checkpoint_every", 1},
     {"--resume", EG_SF_CHECKPOINT, NULL, 1},
+    {"--n", EG_SF_PRUNE, "n", 1},
+    {"--m", EG_SF_PRUNE, "m", 1},
 };
 enum { NFLAGS = sizeof flag_defs / sizeof flag_defs[0] };
 

@@ -70,27 +70,41 @@ eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err)
     for (int i = 0; i < g->nnodes; i++)
         for (int p = 0; p < g->nodes[i].nparams; p++) total += g->nodes[i].psize[p];
     float *params = calloc(total ? total : 1, sizeof *params);
-    float *grads = calloc(total ? total : 1, sizeof *grads);
     float *masks = g->masks ? malloc((total ? total : 1) * sizeof *masks) : NULL;
-    if (!params || !grads || (g->masks && !masks)) {
-        free(params), free(grads), free(masks);
+    if (!params || (g->masks && !masks)) {
+        free(params), free(masks);
         return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu parameters", g->name, total);
     }
     for (size_t i = 0; masks && i < total; i++) masks[i] = 1;
     free(g->params), free(g->grads), free(g->masks);
     g->params = params;
-    g->grads = grads;
+    g->grads = NULL;  /* allocated by the first prepare for training: inference needs none */
     g->masks = masks;
     g->nparam = total;
     size_t off = 0;
     for (int i = 0; i < g->nnodes; i++)
         for (int p = 0; p < g->nodes[i].nparams; p++) {
             g->nodes[i].param[p] = params + off;
-            g->nodes[i].grad[p] = grads + off;
+            g->nodes[i].grad[p] = NULL;
             g->nodes[i].mask[p] = masks ? masks + off : NULL;
             off += g->nodes[i].psize[p];
         }
     return alloc_buffers(g, err);
+}
+
+/* The gradient block, laid out as the parameters; only training needs it. */
+static eg_status alloc_grads(eg_graph *g)
+{
+    if (g->grads) return EG_OK;
+    g->grads = calloc(g->nparam ? g->nparam : 1, sizeof *g->grads);
+    if (!g->grads) return EG_ERR_NOMEM;
+    size_t off = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int p = 0; p < g->nodes[i].nparams; p++) {
+            g->nodes[i].grad[p] = g->grads + off;
+            off += g->nodes[i].psize[p];
+        }
+    return EG_OK;
 }
 
 eg_status eg_graph_enable_masks(eg_graph *g, eg_error *err)
@@ -174,29 +188,14 @@ static void fold_relus(eg_graph *g)
 }
 
 /* Arena floats for node nd's CSR copy: its row pointers and room for every
- * weight's column and value, so re-pruning never needs a larger arena. Only
- * linear nodes of a masked graph in inference get one (not when forced dense). */
+ * weight's column and value, so re-pruning never needs a larger arena; then
+ * room for an N:M copy. Only conv2d and linear nodes of a masked graph in
+ * inference get them (not when forced dense). */
 static size_t csr_floats(const eg_graph *g, const eg_node *nd, int training)
 {
-    if (training || !g->masks || nd->op != EG_OP_LINEAR || g->sparse < 0) return 0;
-    return pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]);
+    if (training || !g->masks || (nd->op != EG_OP_LINEAR && nd->op != EG_OP_CONV2D) || g->sparse < 0) return 0;
+    return pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]) + pad16(eg_sparse_nm_floats(nd));
 }
-
-/* Inference runs a linear node on its CSR copy when at most this share of
- * its weights is kept. Measured with bench/sparse_speedup.sh on fc1 of
- * models/simplecnn (392 -> 64), one thread, dense time / CSR time:
- *   sparsity   batch 1   batch 64   batch 1000
- *      0%        0.17      0.30       0.31
- *     50%        0.29      0.62       0.65
- *     80%        0.82      1.35       1.37
- *     90%        1.72      2.00       1.88
- *     99%       12.4       3.34       3.48
- * CSR time is about 3.3 x density x dense time at batch 64-1000, so they
- * break even near density 0.3; 0.25 keeps a margin (batch 1 breaks even
- * near 0.15, but a single image takes microseconds either way). The share
- * is fixed, not measured per run, so the path (and so every output's bits)
- * depends on the model alone. */
-#define EG_CSR_MAX_DENSITY 0.25
 
 /* The CSR copies are rebuilt on every prepare for inference, which every
  * evaluation calls first (eg_evaluate, the bench command, the tests), and
@@ -210,23 +209,35 @@ void eg_graph_build_csr(eg_graph *g)
     for (int i = 0; i < g->nnodes; i++) {
         eg_node *nd = &g->nodes[i];
         size_t room = csr_floats(g, nd, g->training);
-        nd->csr = 0;
+        nd->csr = nd->nm_n = nd->nm_m = 0;
         nd->csr_rowptr = nd->csr_col = NULL;
-        nd->csr_val = NULL;
+        nd->csr_val = nd->nm_val = NULL;
+        nd->nm_idx = NULL;
         if (!room || !nd->mask[0]) continue;
         nd->csr_rowptr = (int32_t *)at;
         nd->csr_col = (int32_t *)(at + pad16((size_t)nd->out + 1));
         nd->csr_val = at + pad16((size_t)nd->out + 1) + pad16(nd->psize[0]);
         at += room;
-        size_t kept = eg_csr_build(nd->out, nd->in_shape.c, nd->param[0], nd->mask[0], nd->csr_rowptr,
-                                   nd->csr_col, nd->csr_val);
-        nd->csr = g->sparse > 0 || (double)kept <= EG_CSR_MAX_DENSITY * (double)nd->psize[0];
+        size_t kept = eg_csr_build(nd->out, (int)(nd->psize[0] / (size_t)nd->out), nd->param[0], nd->mask[0],
+                                   nd->csr_rowptr, nd->csr_col, nd->csr_val);
+        eg_sparse_choose(g, nd, kept, at - room + pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]));
     }
 }
+
+/* Inference takes a thread's images through every node this many at a time,
+ * so that a chunk's activations stay in cache from one layer to the next
+ * (a whole share of a 1000-image batch would not: SimpleCNN's conv1 output
+ * alone is 12 KB an image). Each image's result does not depend on the
+ * chunk it is in. Training runs the whole share: backward needs it. Over
+ * more images than threads x chunk, the buffers hold one chunk per thread
+ * and are reused, so that the outputs of a layer are not written to memory
+ * that has long left the caches (forward_staged). */
+#define EG_INFER_CHUNK 32
 
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
 {
     if (threads < 1) threads = 1;
+    if (training && alloc_grads(g)) return EG_ERR_NOMEM;
     size_t csr = 0;
     for (int i = 0; i < g->nnodes; i++) csr += csr_floats(g, &g->nodes[i], training);
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr) {
@@ -234,6 +245,9 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         return EG_OK;
     }
     fold_relus(g);
+    int inputs = 0;
+    for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
+    int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;
     size_t total = 0, scratch = 0, tgrads = training ? pad16(g->nparam) * (size_t)threads : 0;
     for (int pass = 0; pass < 2; pass++) {
         float *at = g->arena;
@@ -241,7 +255,11 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         for (int i = 0; i < g->nnodes; i++) {
             eg_node *nd = &g->nodes[i];
             const eg_op_def *op = eg_ops[nd->op];
-            size_t out = (size_t)n * eg_shape_size(nd->out_shape);
+            int last = i == g->nnodes - 1;
+            size_t out = (size_t)(last ? n : rows) * eg_shape_size(nd->out_shape);
+            /* staged inference: the input's chunks, the output node's chunks */
+            size_t extra = rows == n ? 0 : pad16((size_t)rows * eg_shape_size(nd->out_shape));
+            if (rows < n && !last && nd->op != EG_OP_INPUT) extra = 0;
             size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd) : 0;
             size_t y = nd->op == EG_OP_INPUT || nd->relu_folded ? 0 : pad16(out);
             size_t dy = training && nd->op != EG_OP_INPUT && !nd->relu_folded ? pad16(out) : 0;
@@ -258,11 +276,14 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
                 nd->saved = saved ? at + y + dy : NULL;
                 nd->argmax = (int32_t *)nd->saved;
                 nd->shared = shared ? at + y + dy + pad16(saved) : NULL;
-                at += y + dy + pad16(saved) + shared;
+                if (extra && nd->op == EG_OP_INPUT) g->stage = at + y + dy + pad16(saved) + shared;
+                if (extra && last) g->chunk_out = at + y + dy + pad16(saved) + shared;
+                at += y + dy + pad16(saved) + shared + extra;
             }
-            total += y + dy + pad16(saved) + shared;
+            total += y + dy + pad16(saved) + shared + extra;
             if (op->scratch_floats && pass == 0) {
-                size_t s = pad16(op->scratch_floats(nd, n));
+                /* an inference forward call never gets more than a chunk */
+                size_t s = pad16(op->scratch_floats(nd, training || n < EG_INFER_CHUNK ? n : EG_INFER_CHUNK));
                 if (s > scratch) scratch = s;
             }
         }
@@ -280,6 +301,8 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     g->batch = n;
     g->training = training;
     g->threads = threads;
+    g->chunk_rows = rows < n ? rows : 0;
+    if (!g->chunk_rows) g->stage = g->chunk_out = NULL;
     /* The last consumer in file order runs backward first and writes the
      * input's gradient; earlier consumers add to it. */
     char *seen = calloc((size_t)g->nnodes, 1);
@@ -318,10 +341,15 @@ static void run_node(eg_graph *g, eg_node *nd, int backward, int lo, int hi)
     if (timed) *(backward ? &nd->bwd_seconds : &nd->fwd_seconds) += eg_now() - t0;
 }
 
+
 void eg_graph_forward_part(eg_graph *g, int lo, int hi)
 {
-    for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded) run_node(g, &g->nodes[i], 0, lo, hi);
+    int step = g->training ? hi - lo : EG_INFER_CHUNK;
+    for (int a = lo; a < hi; a += step) {
+        int b = hi - a < step ? hi : a + step;
+        for (int i = 0; i < g->nnodes; i++)
+            if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded) run_node(g, &g->nodes[i], 0, a, b);
+    }
 }
 
 void eg_graph_backward_part(eg_graph *g, int lo, int hi)
@@ -352,9 +380,45 @@ void eg_graph_set_input(eg_graph *g, const float *x)
 
 /* One parallel region per pass: each thread takes a fixed share of the batch
  * through every node, so there is no barrier between layers. */
+/* Inference over more images than the chunk buffers hold: each thread
+ * copies a chunk of its images into its rows of the staging buffer, takes
+ * them through every node on its rows [t*C, t*C + len) of the chunk-sized
+ * buffers, and copies the output node's rows to their place in the batch. */
+static void forward_staged(eg_graph *g, const float *x, int n)
+{
+    eg_node *last = &g->nodes[g->nnodes - 1];
+    float *result = last->y;
+    size_t insz = 0, outsz = eg_shape_size(last->out_shape);
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = g->stage, insz = eg_shape_size(g->nodes[i].out_shape);
+    last->y = g->chunk_out;
+#pragma omp parallel num_threads(g->threads)
+    {
+        int t = eg_thread_id(), lo, hi, base = t * EG_INFER_CHUNK;
+        eg_split(n, t, eg_team_size(), &lo, &hi);
+        for (int a = lo; a < hi; a += EG_INFER_CHUNK) {
+            int len = hi - a < EG_INFER_CHUNK ? hi - a : EG_INFER_CHUNK;
+            memcpy(g->stage + (size_t)base * insz, x + (size_t)a * insz, (size_t)len * insz * sizeof *x);
+            for (int i = 0; i < g->nnodes; i++)
+                if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded)
+                    run_node(g, &g->nodes[i], 0, base, base + len);
+            memcpy(result + (size_t)a * outsz, g->chunk_out + (size_t)base * outsz, (size_t)len * outsz * sizeof *x);
+        }
+    }
+    last->y = result;
+}
+
 void eg_graph_forward(eg_graph *g, const float *x, int n)
 {
+    if (g->chunk_rows && n > g->chunk_rows) {
+        forward_staged(g, x, n);
+        return;
+    }
     eg_graph_set_input(g, x);
+    if (n <= 1 || g->threads <= 1) {  /* batch 1 (latency): no parallel region to enter and leave */
+        eg_graph_forward_part(g, 0, n);
+        return;
+    }
     /* no more threads than rows: a thread with nothing to do still has to
      * be scheduled for the join, which costs dearly on a busy machine */
 #pragma omp parallel num_threads(n < g->threads ? (n > 0 ? n : 1) : g->threads)
@@ -384,7 +448,10 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
     }
 }
 
-void eg_graph_zero_grad(eg_graph *g) { memset(g->grads, 0, g->nparam * sizeof *g->grads); }
+void eg_graph_zero_grad(eg_graph *g)
+{
+    if (g->grads) memset(g->grads, 0, g->nparam * sizeof *g->grads);
+}
 
 size_t eg_node_params(const eg_node *nd)
 {

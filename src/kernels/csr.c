@@ -12,10 +12,11 @@
  * which wastes no lanes. Both sum each output in the same order, the order
  * of its row's columns, so a row's result depends on neither the batch size
  * nor where the row falls in a tile. */
+#include <stdint.h>
 #include <string.h>
 
 #include "internal.h"
-#include "kernels/vec.h"
+#include "kernels/transpose.h"
 
 /* Below this many rows most of a tile's lanes would be wasted, so rows go
  * one at a time (a choice, not measured: batch 1, the case that matters,
@@ -41,6 +42,31 @@ size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t 
 
 size_t eg_csr_scratch(int in) { return (size_t)in * VL; }
 
+/* Four outputs at a time, so four independent chains of multiply-adds hide
+ * the latency of each: their rows are walked together up to the shortest,
+ * then each alone; every output still sums its own row in column order.
+ * X(c) is sample lane(s) of input feature c: a vector of the tile, or one
+ * float of a row. */
+#define CSR_FOUR_ROWS(T, ZERO, X, STORE)                                                   \
+    for (int o = 0; o < out; o += 4) {                                                   \
+        int q4 = out - o < 4 ? out - o : 4;                                              \
+        T acc[4] = {ZERO, ZERO, ZERO, ZERO};                                             \
+        int32_t common = INT32_MAX;                                                      \
+        for (int q = 0; q < q4; q++)                                                     \
+            if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q]; \
+        if (q4 == 4)                                                                     \
+            for (int32_t t = 0; t < common; t++)                                         \
+                for (int q = 0; q < 4; q++) {                                            \
+                    int32_t k = rowptr[o + q] + t;                                       \
+                    acc[q] += val[k] * X(col[k]);                                        \
+                }                                                                        \
+        else                                                                             \
+            common = 0;                                                                  \
+        for (int q = 0; q < q4; q++)                                                     \
+            for (int32_t k = rowptr[o + q] + common; k < rowptr[o + q + 1]; k++) acc[q] += val[k] * X(col[k]); \
+        for (int q = 0; q < q4; q++) STORE(o + q, acc[q]);                               \
+    }
+
 void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
                      const float *val, float *y, int ldy, float *scratch)
 {
@@ -48,26 +74,21 @@ void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int3
     for (; n - i >= EG_CSR_MIN_VEC; i += VL) {
         int m = n - i < VL ? n - i : VL;
         float *xt = scratch;  /* [in, VL] */
-        if (m < VL) memset(xt, 0, (size_t)in * VL * sizeof *xt);
-        for (int r = 0; r < m; r++) {
-            const float *xr = x + (size_t)(i + r) * ldx;
-            for (int c = 0; c < in; c++) xt[(size_t)c * VL + r] = xr[c];
-        }
-        for (int o = 0; o < out; o++) {
-            vf acc = vbroadcast(0);
-            for (int32_t k = rowptr[o]; k < rowptr[o + 1]; k++)
-                acc += vbroadcast(val[k]) * vload(xt + (size_t)col[k] * VL);
-            for (int r = 0; r < m; r++) y[(size_t)(i + r) * ldy + o] += acc[r];
-        }
+        vtile_transpose(xt, x + (size_t)i * ldx, ldx, m, in);
+#define XV(c) vload(xt + (size_t)(c) * VL)
+#define STORE_V(oo, a) for (int r = 0; r < m; r++) y[(size_t)(i + r) * ldy + (oo)] += (a)[r]
+        CSR_FOUR_ROWS(vf, vbroadcast(0), XV, STORE_V)
+#undef XV
+#undef STORE_V
     }
     for (; i < n; i++) {
         const float *xr = x + (size_t)i * ldx;
         float *yr = y + (size_t)i * ldy;
-        for (int o = 0; o < out; o++) {
-            float s = 0;
-            for (int32_t k = rowptr[o]; k < rowptr[o + 1]; k++) s += val[k] * xr[col[k]];
-            yr[o] += s;
-        }
+#define XS(c) xr[c]
+#define STORE_S(oo, a) yr[oo] += (a)
+        CSR_FOUR_ROWS(float, 0.0f, XS, STORE_S)
+#undef XS
+#undef STORE_S
     }
 }
 

@@ -21,40 +21,44 @@ INLINE const float *brow(const float *B, int ldb, const ptrdiff_t *boff, int k)
     return B + (boff ? boff[k] : (ptrdiff_t)k * ldb);
 }
 
-/* acc[r][v] += A[r, 0..K) * B[0..K, v*VL ..): B's row is loaded once per k
- * and reused by all four rows. */
-INLINE void nn_kernel(int nv, int K, const float *const a[4], const float *B, int ldb, const ptrdiff_t *boff,
-                      vf acc[4][2])
+/* acc[r][v] += A[r, 0..K) * B[0..K, v*VL ..) for R (4, 2 or 1) rows: B's
+ * row is loaded once per k and reused by all R rows. */
+INLINE void nn_kernel(int R, int nv, int K, const float *const a[4], const float *B, int ldb, const ptrdiff_t *boff,
+                      vf acc[4][8])
 {
     for (int k = 0; k < K; k++) {
-        vf b[2];
+        vf b[8];
         for (int v = 0; v < nv; v++) b[v] = vload(brow(B, ldb, boff, k) + v * VL);
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < R; r++) {
             vf x = vbroadcast(a[r][k]);
             for (int v = 0; v < nv; v++) acc[r][v] += x * b[v];
         }
     }
 }
 
-/* Four rows (mr of them real) of C += A B. */
-INLINE void nn_rows(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, const ptrdiff_t *boff,
-                    float *C, int ldc)
+/* R rows (mr <= R of them real) of C += A B, 8/R vectors of columns at a
+ * time so that there are always 8 independent chains of multiply-adds.
+ * Every element sums its k in order whatever R is, so the result does not
+ * depend on the tiling. */
+INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    const ptrdiff_t *boff, float *C, int ldc)
 {
+    const int NV = 8 / R;
     const float *a[4];
     for (int r = 0; r < 4; r++) a[r] = A + (size_t)(r < mr ? r : mr - 1) * lda;
     int j = 0;
-    for (; j + 2 * VL <= N; j += 2 * VL) {
-        vf acc[4][2] = {{{0}}};
-        nn_kernel(2, K, a, B + j, ldb, boff, acc);
+    for (; j + NV * VL <= N; j += NV * VL) {
+        vf acc[4][8] = {{{0}}};
+        nn_kernel(R, NV, K, a, B + j, ldb, boff, acc);
         for (int r = 0; r < mr; r++)
-            for (int v = 0; v < 2; v++) {
+            for (int v = 0; v < NV; v++) {
                 float *c = C + (size_t)r * ldc + j + v * VL;
                 vstore(c, vload(c) + acc[r][v]);
             }
     }
     for (; j + VL <= N; j += VL) {
-        vf acc[4][2] = {{{0}}};
-        nn_kernel(1, K, a, B + j, ldb, boff, acc);
+        vf acc[4][8] = {{{0}}};
+        nn_kernel(R, 1, K, a, B + j, ldb, boff, acc);
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc + j;
             vstore(c, vload(c) + acc[r][0]);
@@ -64,29 +68,36 @@ INLINE void nn_rows(int mr, int N, int K, const float *A, int lda, const float *
         /* the last N-j columns: copy them into a zero-padded tile, K in chunks */
         enum { KC = 64 };
         float tile[KC * VL];
-        vf acc[4][2] = {{{0}}};
+        vf acc[4][8] = {{{0}}};
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
             memset(tile, 0, sizeof tile);
             for (int k = 0; k < kc; k++)
                 memcpy(tile + k * VL, brow(B, ldb, boff, k0 + k) + j, (size_t)(N - j) * sizeof(float));
             const float *ak[4] = {a[0] + k0, a[1] + k0, a[2] + k0, a[3] + k0};
-            nn_kernel(1, kc, ak, tile, VL, NULL, acc);
+            nn_kernel(R, 1, kc, ak, tile, VL, NULL, acc);
         }
         for (int r = 0; r < mr; r++)
             for (int c = 0; c < N - j; c++) C[(size_t)r * ldc + j + c] += acc[r][0][c];
     }
 }
 
+/* The last rows of a product: one or two take a kernel of that many rows
+ * (a pruned layer with one or two channels left costs a quarter or a half
+ * of a four-row tile, not all of it); three take the four-row one. */
 static void nn_strided(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
-    nn_rows(mr, N, K, A, lda, B, ldb, NULL, C, ldc);
+    if (mr == 1) nn_rows(1, 1, N, K, A, lda, B, ldb, NULL, C, ldc);
+    else if (mr == 2) nn_rows(2, 2, N, K, A, lda, B, ldb, NULL, C, ldc);
+    else nn_rows(4, mr, N, K, A, lda, B, ldb, NULL, C, ldc);
 }
 
 static void nn_offsets(int mr, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
                        float *C, int ldc)
 {
-    nn_rows(mr, N, K, A, lda, B, 0, boff, C, ldc);
+    if (mr == 1) nn_rows(1, 1, N, K, A, lda, B, 0, boff, C, ldc);
+    else if (mr == 2) nn_rows(2, 2, N, K, A, lda, B, 0, boff, C, ldc);
+    else nn_rows(4, mr, N, K, A, lda, B, 0, boff, C, ldc);
 }
 
 void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
@@ -156,22 +167,66 @@ static void nt_tile(int mr, int nr, int nseg, int K, const float *A, int lda, si
         for (int c = 0; c < nr; c++) C[(size_t)r * ldc + c] += sum[r * 4 + c];
 }
 
+/* One row of A against 16 rows of B (nr of them real): the same sixteen
+ * accumulators as a 4x4 tile, each element summed in the same order, so a
+ * lone last row (a batch of one, a layer left with one channel) gets the
+ * bits a 4x4 tile would give it without computing three copies of itself. */
+static void nt_row16(int nr, int nseg, int K, const float *A, size_t sa, const float *B, int ldb,
+                     const ptrdiff_t *boff, size_t sb, float *C)
+{
+    vf acc[16] = {{0}};
+    int kt = K - K % VL;
+    for (int s = 0; s < nseg; s++) {
+        const float *a = A + s * sa, *b[16];
+        for (int c = 0; c < 16; c++) b[c] = brow(B + s * sb, ldb, boff, c < nr ? c : nr - 1);
+        for (int k = 0; k < kt; k += VL) {
+            vf av = vload(a + k);
+            for (int c = 0; c < 16; c++) acc[c] += av * vload(b[c] + k);
+        }
+        if (kt < K) {
+            float at[VL] = {0}, bt[VL];
+            memcpy(at, a + kt, (size_t)(K - kt) * sizeof(float));
+            for (int c = 0; c < 16; c++) {
+                memset(bt, 0, sizeof bt);
+                memcpy(bt, b[c] + kt, (size_t)(K - kt) * sizeof(float));
+                acc[c] += vload(at) * vload(bt);
+            }
+        }
+    }
+    vf sum = hsum16(acc);
+    for (int c = 0; c < nr; c++) C[c] += sum[c];
+}
+
 void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                       int ldb, size_t sb, float *C, int ldc)
 {
-    for (int i = 0; i < M; i += 4)
+    for (int i = 0; i < M; i += 4) {
+        if (M - i == 1) {
+            for (int j = 0; j < N; j += 16)
+                nt_row16(N - j < 16 ? N - j : 16, nseg, K, A + (size_t)i * lda, sa, B + (size_t)j * ldb, ldb, NULL,
+                         sb, C + (size_t)i * ldc + j);
+            break;
+        }
         for (int j = 0; j < N; j += 4)
             nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa,
                     B + (size_t)j * ldb, ldb, NULL, sb, C + (size_t)i * ldc + j, ldc);
+    }
 }
 
 void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                            const ptrdiff_t *boff, size_t sb, float *C, int ldc)
 {
-    for (int i = 0; i < M; i += 4)
+    for (int i = 0; i < M; i += 4) {
+        if (M - i == 1) {
+            for (int j = 0; j < N; j += 16)
+                nt_row16(N - j < 16 ? N - j : 16, nseg, K, A + (size_t)i * lda, sa, B, 0, boff + j, sb,
+                         C + (size_t)i * ldc + j);
+            break;
+        }
         for (int j = 0; j < N; j += 4)
             nt_tile(M - i < 4 ? M - i : 4, N - j < 4 ? N - j : 4, nseg, K, A + (size_t)i * lda, lda, sa, B, 0,
                     boff + j, sb, C + (size_t)i * ldc + j, ldc);
+    }
 }
 
 void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)

@@ -126,11 +126,28 @@ static size_t conv2d_scratch(const eg_node *nd, int n)
 
 /* ------------------------------------------------ stride-1 convolution */
 
+/* C[out.c x N] += W B with rows of B at boff (or ldb apart): on the node's
+ * CSR or N:M copy in inference when it has one (see sparse_choice.c), else
+ * dense. */
+static void weight_product(const eg_graph *g, const eg_node *nd, int N, const float *B, int ldb,
+                           const ptrdiff_t *boff, float *C)
+{
+    int K = (int)(nd->psize[0] / (size_t)nd->out);
+    if (!g->training && nd->csr)
+        eg_csr_rows_nn(nd->out, N, nd->csr_rowptr, nd->csr_col, nd->csr_val, B, ldb, boff, C, N);
+    else if (!g->training && nd->nm_n)
+        eg_nm_rows_nn(nd->out, N, K, nd->nm_n, nd->nm_m, nd->nm_val, nd->nm_idx, B, ldb, boff, C, N);
+    else if (boff)
+        eg_gemm_nn_rows(nd->out, N, K, nd->param[0], K, B, boff, C, N);
+    else
+        eg_gemm_nn(nd->out, N, K, nd->param[0], K, B, ldb, C, N);
+}
+
 static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y, *w = nd->param[0], *b = nd->param[1];
+    const float *x = g->nodes[nd->inputs[0]].y, *b = nd->param[1];
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int k = nd->kernel, wp = row_width(nd), rows = in.c * k * k, n_out = out.h * wp;
+    int k = nd->kernel, wp = row_width(nd), n_out = out.h * wp;
     size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
     ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
@@ -140,7 +157,7 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         pad_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
         for (int co = 0; co < out.c; co++)
             for (int p = 0; p < n_out; p++) acc[(size_t)co * n_out + p] = b[co];
-        eg_gemm_nn_rows(out.c, n_out, rows, w, rows, xp, off, acc, n_out);
+        weight_product(g, nd, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all */
         eg_copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
     }
@@ -187,9 +204,9 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int ckk = in.c * nd->kernel * nd->kernel, ohw = out.h * out.w;
+    int ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
-    const float *w = nd->param[0], *b = nd->param[1];
+    const float *b = nd->param[1];
     for (int i = lo; i < hi; i++) {
         float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
         eg_im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
@@ -197,7 +214,7 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         float *y = nd->y + (size_t)i * outsz;
         for (int co = 0; co < out.c; co++)
             for (int p = 0; p < ohw; p++) y[(size_t)co * ohw + p] = b[co];
-        eg_gemm_nn(out.c, ohw, ckk, w, ckk, col, ohw, y, ohw);
+        weight_product(g, nd, ohw, col, ohw, NULL, y);
     }
 }
 

@@ -28,7 +28,8 @@ static int linear_shape(eg_node *nd, char *why, size_t whylen)
 }
 
 /* dy transposed, [out, n], for the weight gradient. */
-/* In inference with a CSR copy: the kernel's transposed tile of x. */
+/* In inference with a CSR or N:M copy: the kernel's transposed tile of x
+ * (eg_nm_scratch is the same size). */
 static size_t linear_scratch(const eg_node *nd, int n)
 {
     size_t dyt = (size_t)nd->out * n, tile = eg_csr_scratch(nd->in_shape.c);
@@ -46,6 +47,11 @@ static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     if (nd->csr && !g->training) {
         eg_csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, nd->csr_rowptr, nd->csr_col, nd->csr_val,
                         nd->y + (size_t)lo * out, out, eg_scratch(g));
+        return;
+    }
+    if (nd->nm_n && !g->training) {  /* an N:M copy, likewise */
+        eg_nm_matmul_t(hi - lo, out, in, nd->nm_n, nd->nm_m, x + (size_t)lo * in, in, nd->nm_val, nd->nm_idx,
+                       nd->y + (size_t)lo * out, out, eg_scratch(g));
         return;
     }
     eg_gemm_nt(hi - lo, out, in, x + (size_t)lo * in, in, w, in, nd->y + (size_t)lo * out, out);

@@ -85,8 +85,8 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
-        if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold") && strcmp(v, "taylor"))
-            RFAIL(col, "method: expected one of %s (channels), taylor (either), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
+        if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold") && strcmp(v, "taylor") && strcmp(v, "nm"))
+            RFAIL(col, "method: expected one of %s (channels), taylor (either), nm (N:M), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
@@ -122,7 +122,13 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     /* taylor: the training batches its scores come from */
     if (!strcmp(key, "batches")) { NEED_INT(1); s->batches = (int)d; return EG_OK; }
     if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
-    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches or batch", key);
+    if (!strcmp(key, "n") || !strcmp(key, "m")) {
+        if (!isint || d < 1 || d > EG_NM_MAX_M)
+            RFAIL(col, "%s: expected an integer from 1 to %d, found '%s'", key, EG_NM_MAX_M, v);
+        *(key[0] == 'n' ? &s->nm_n : &s->nm_m) = (int)d;
+        return EG_OK;
+    }
+    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches, batch, n or m", key);
 #undef NEED_INT
 #undef NEED_POS
 }
@@ -186,6 +192,8 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     int taylor = s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "taylor");
     if (s.kind == EG_STAGE_PRUNE && !taylor && (s.batches || s.batch))
         RFAIL(col[0], "batches= and batch= go with method=taylor; method=%s does not take them", s.method);
+    if (s.kind == EG_STAGE_PRUNE && strcmp(s.method, "nm") && (s.nm_n || s.nm_m))
+        RFAIL(col[0], "n= and m= go with method=nm; method=%s does not take them", s.method);
     if (taylor && !s.layer[0]) {  /* taylor on weights, as magnitude */
         if (s.amount == 0 || s.amount_is_count)
             RFAIL(col[0], "prune method=taylor needs layer=<node> amount=<count or fraction> (channels) or amount=<fraction of weights, e.g. 0.9> (weights)");
@@ -195,6 +203,10 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "threshold")) {
         if (s.value < 0 || s.amount != 0 || s.layer[0] || s.local)
             RFAIL(col[0], "prune method=threshold needs value=<F: weights with |w| <= F are pruned> and takes layers=<a,b,...>; not amount=, layer= or scope=");
+    } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "nm")) {
+        if (!s.nm_n || !s.nm_m || s.amount != 0 || s.layer[0] || s.local)
+            RFAIL(col[0], "prune method=nm needs n=<kept> m=<group size> (e.g. n=2 m=4) and takes layers=<a,b,...>; not amount=, layer= or scope=");
+        if (s.nm_n >= s.nm_m) RFAIL(col[0], "prune method=nm: n=%d must be below m=%d", s.nm_n, s.nm_m);
     } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {
         if (s.amount == 0 || s.amount_is_count || s.layer[0])
             RFAIL(col[0], "prune method=magnitude needs amount=<fraction of weights, e.g. 0.9> and takes layers=<a,b,...>, not layer=");

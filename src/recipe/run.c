@@ -165,7 +165,7 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
         int unstructured = s->kind == EG_STAGE_PRUNE && (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold") ||
-                                                         (!strcmp(s->method, "taylor") && !s->layer[0]));
+                                                         (!strcmp(s->method, "taylor") && !s->layer[0]) || !strcmp(s->method, "nm"));
         if ((s->kind == EG_STAGE_TRAIN && s->penalize[0]) || unstructured) {
             int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
             if (!nodes) st = eg_fail(err, EG_ERR_NOMEM, "out of memory");
@@ -547,14 +547,15 @@ static eg_status prune_taylor_weights(runner *R, const eg_stage *s, const int *n
  * masks weights of the chosen layers. */
 static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
 {
-    int threshold = !strcmp(s->method, "threshold"), taylor = !strcmp(s->method, "taylor");
+    int threshold = !strcmp(s->method, "threshold"), taylor = !strcmp(s->method, "taylor"), nm = !strcmp(s->method, "nm");
     double t0 = eg_now();
     eg_graph *g = R->g;
     int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
     if (!nodes) return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
     size_t masked = 0;
     eg_status st = prune_layers(R->r, s, g, nodes, &count, err);
-    if (!st && threshold) st = eg_prune_threshold(g, nodes, count, s->value, &masked, err);
+    if (!st && nm) st = eg_prune_nm(g, nodes, count, s->nm_n, s->nm_m, err);
+    else if (!st && threshold) st = eg_prune_threshold(g, nodes, count, s->value, &masked, err);
     else if (!st && taylor) st = prune_taylor_weights(R, s, nodes, count, err);
     else if (!st) st = eg_prune_magnitude(g, nodes, count, s->amount, !s->local, err);
     free(nodes);
@@ -562,7 +563,13 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
     double secs = eg_now() - t0;
     char tag[32];
     const char *which = s->layers[0] ? s->layers : "every conv2d and linear";
-    if (threshold) {
+    if (nm) {
+        fprintf(R->out, "[prune] %sN:M, %d of every %d consecutive weights of each row of %s kept  (%.4f s)\n",
+                line_tag(R->r, s, tag, sizeof tag), s->nm_n, s->nm_m, which, secs);
+        eg_json_str(R->j, "method", "nm");
+        eg_json_num(R->j, "n", s->nm_n);
+        eg_json_num(R->j, "m", s->nm_m);
+    } else if (threshold) {
         fprintf(R->out, "[prune] %sthreshold, the weights of %s with |w| <= %g: %zu newly masked  (%.4f s)\n",
                 line_tag(R->r, s, tag, sizeof tag), which, s->value, masked, secs);
         eg_json_str(R->j, "method", "threshold");
@@ -586,6 +593,9 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
     }
     size_t weights, nonzero;
     report_masked(R, secs, &weights, &nonzero);
+    if (nm)
+        return NOTE(R, err, "prune nm %d:%d, the weights of %s: %zu of %zu weights non-zero", s->nm_n, s->nm_m, which,
+                    nonzero, weights);
     if (threshold)
         return NOTE(R, err, "prune threshold, the weights of %s with |w| <= %g: %zu of %zu weights non-zero", which,
                     s->value, nonzero, weights);
@@ -595,7 +605,8 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
 
 static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
 {
-    if (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold") || (!strcmp(s->method, "taylor") && !s->layer[0]))
+    if (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold") || !strcmp(s->method, "nm") ||
+        (!strcmp(s->method, "taylor") && !s->layer[0]))
         return run_prune_masked(R, s, err);
     char where[1100], tag[32];
     double t0 = eg_now();

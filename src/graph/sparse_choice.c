@@ -1,0 +1,100 @@
+/* Which kernel a masked conv2d or linear node runs on in inference: dense,
+ * CSR (src/kernels/csr.c, csr_rows.c) or N:M (src/kernels/nm.c). The
+ * choice is made by fixed shares calibrated with bench/sparse_speedup.sh
+ * (the figures are below), not by timing each run, so the path (and so
+ * every output's bits) depends on the model alone. */
+#include "internal.h"
+
+enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
+
+/* Run on CSR when at most this share of the weights is kept. Measured with
+ * `bench/sparse_speedup.sh` (one thread, CPU time, medians; 2026-11-27,
+ * machine shared with other jobs).
+ * Linear, fc1 of models/simplecnn (392 -> 64), dense time / CSR time:
+ *   sparsity   batch 1   batch 64   batch 1000
+ *      0%        0.15      0.74       0.73
+ *     50%        0.28      1.31       1.32
+ *     80%        0.71      2.61       2.46
+ *     90%        1.27      3.79       3.45
+ *     99%        6.37      6.13       6.17
+ * With four rows or more per thread the kernel vectorizes over the batch and
+ * breaks even near density 0.6 (0.5 keeps a margin); with fewer it gathers
+ * one row at a time and breaks even near 0.15. So the share depends on the
+ * rows each thread gets (a batch of one runs dense down to 85% sparsity);
+ * a given model, batch and thread count always takes the same path.
+ * conv2d: conv1 / conv2 of models/simplecnn (1 -> 4 and 4 -> 8, 3x3) and
+ * c1 / c2 of models/lenet5 (1 -> 6 and 6 -> 16, 5x5):
+ *   sparsity   batch 1                  batch 64                 batch 1000
+ *      0%     0.94/0.73 0.72/0.59      0.96/0.73 0.79/0.61      0.91/0.75 0.84/0.67
+ *     50%     1.34/1.32 1.33/1.25      1.29/1.28 1.34/1.23      1.43/1.35 1.14/1.19
+ *     80%     1.90/2.17 2.33/2.46      1.68/2.16 2.17/2.79      1.23/2.16 1.48/2.11
+ *     90%     2.18/2.79 3.15/4.14      1.93/2.66 2.68/4.27      1.80/2.52 1.64/4.22
+ *     99%     3.22/4.37 5.09/10.2      2.71/4.63 3.85/10.3      2.21/3.70 1.96/9.59
+ * CSR time is about 0.35 + 1.0 x density of dense time: per kept weight it
+ * loads a column, an offset and the weight besides 8 vectors for 8
+ * multiply-adds, where the dense kernel loads 6 per 8 and computes every
+ * row of a 4-row tile. They break even near density 0.65; 0.5 keeps a
+ * margin. The batch does not matter: a convolution vectorizes over output
+ * positions.
+ * N:M (src/kernels/nm.c), dense time / N:M time at 2:4 (CSR alongside):
+ *   layer    batch 1       batch 64      batch 1000
+ *   conv1   1.18 (1.27)   1.20 (1.30)   1.14 (1.14)
+ *   conv2   1.31 (1.32)   1.29 (1.30)   1.31 (1.20)
+ *   fc1     0.20 (0.29)   1.36 (1.34)   1.30 (1.26)
+ * So a layer whose mask is an N:M pattern with groups of 4 and at most half
+ * kept, nearly every slot used (at least 80% of them: a 2:4 or 1:4 prune,
+ * not an unstructured mask that happens to fit), runs on its N:M copy -
+ * a linear one only with four rows or more per thread, like CSR. The two
+ * kernels are about as fast there; N:M's copy is smaller (byte offsets, no
+ * row pointers). */
+#define LINEAR_CSR_MAX_DENSITY 0.5
+#define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.15
+#define CONV_CSR_MAX_DENSITY 0.5
+
+size_t eg_sparse_nm_floats(const eg_node *nd)
+{
+    /* at most rows x ceil(K/m) x m slots for any m: values, then byte indices */
+    size_t slots = (size_t)nd->out * (nd->psize[0] / (size_t)nd->out + NM_MAX_M - 1);
+    return slots + (slots + 3) / 4;
+}
+
+/* Packs nd's weights as n:m into room; 0 on success. */
+static int use_nm(eg_node *nd, int n, int m, float *room)
+{
+    int K = (int)(nd->psize[0] / (size_t)nd->out);
+    size_t slots = (size_t)nd->out * (size_t)((K + m - 1) / m) * (size_t)n;
+    nd->nm_val = room;
+    nd->nm_idx = (uint8_t *)(room + slots);
+    if (eg_nm_build(nd->out, K, n, m, nd->param[0], nd->mask[0], nd->nm_val, nd->nm_idx)) return -1;
+    nd->nm_n = n;
+    nd->nm_m = m;
+    return 0;
+}
+
+void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
+{
+    int K = (int)(nd->psize[0] / (size_t)nd->out);
+    nd->csr = 0;
+    nd->nm_n = nd->nm_m = 0;
+    if (g->sparse == 1) {
+        nd->csr = 1;
+        return;
+    }
+    if (g->sparse == 2) {  /* the smallest n that holds every group of 4 */
+        int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
+        use_nm(nd, n > 0 ? n : 1, 4, nm_room);
+        return;
+    }
+    double density = (double)kept / (double)nd->psize[0];
+    int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
+    if (nd->op == EG_OP_CONV2D || rows >= 4) {
+        int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
+        /* what an n:4 prune keeps: n of each group, min(n, length) of a short last one */
+        double full = (double)nd->out * ((K / 4) * n + (K % 4 < n ? K % 4 : n));
+        if (n >= 1 && 2 * n <= 4 && (double)kept >= 0.8 * full && !use_nm(nd, n, 4, nm_room)) return;
+    }
+    double most = nd->op == EG_OP_CONV2D ? CONV_CSR_MAX_DENSITY
+                  : rows >= 4            ? LINEAR_CSR_MAX_DENSITY  /* eg_csr_matmul_t's vector path */
+                                         : LINEAR_CSR_MAX_DENSITY_FEW_ROWS;
+    nd->csr = density <= most;
+}
