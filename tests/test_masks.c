@@ -107,7 +107,7 @@ static void train_masked(eg_optim_type type, float momentum, float wd)
     eg_optim o;
     eg_optim_init(&o, type, 1e-2f);
     o.momentum = momentum, o.weight_decay = wd;
-    eg_train_opts to = {32, 1, 0, NULL};
+    eg_train_opts to = {.batch = 32, .shuffle = 1};
     eg_epoch_stats st;
     for (int e = 0; e < 3; e++) CHECK(eg_train_epoch(&g, &o, &ds, &to, &r, &st, &err) == EG_OK, "train: %s", err.msg);
     size_t bad_w = 0, bad_state = 0, moved = 0, kept = 0;

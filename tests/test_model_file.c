@@ -351,7 +351,7 @@ static void train(eg_graph *g, eg_dataset *ds, eg_rng *rng, int epochs, double *
 {
     eg_optim o;
     eg_optim_init(&o, EG_OPTIM_ADAM, 0.01f);
-    eg_train_opts to = {16, 1, 0, NULL};
+    eg_train_opts to = {.batch = 16, .shuffle = 1};
     eg_error err;
     for (int e = 0; e < epochs; e++) {
         eg_epoch_stats es;

@@ -36,6 +36,10 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     int isnum = !parse_num(v, &d);
     /* range first: converting a double beyond long is undefined */
     int isint = isnum && fabs(d) <= 1e15 && d == (double)(long)d && !strpbrk(v, ".eE");
+    char why[600];
+    int more = eg_stage_key_more(s, key, v, why, sizeof why);  /* lsh, layer, protect, floor, agp */
+    if (more < 0) RFAIL(col, "%s", why);
+    if (more) return EG_OK;
 #define NEED_INT(lo)                                                                         \
     if (!isint || d < (lo) || d > 1e9)                                                      \
     RFAIL(col, "%s: expected an integer >= %d, found '%s'", key, (lo), v)
@@ -72,7 +76,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
             else RFAIL(col, "optimizer: expected adam or sgd, found '%s'", v);
             return EG_OK;
         }
-        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox or penalize", key);
+        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize or agp (agp_initial, agp_start, agp_end, agp_every, agp_scope, agp_layers, protect, floor)", key);
     }
     if (s->kind == EG_STAGE_EVAL) {
         if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
@@ -80,7 +84,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     }
     if (!strcmp(key, "method")) {
         if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold"))
-            RFAIL(col, "method: expected one of %s (channels), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
+            RFAIL(col, "method: expected one of %s (channels), lsh (merging), layer (whole layers), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
@@ -113,7 +117,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         s->value = d;
         return EG_OK;
     }
-    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers or value", key);
+    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, protect, floor, bits, tables, threshold or count", key);
 #undef NEED_INT
 #undef NEED_POS
 }
@@ -170,6 +174,9 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     }
     if (s.kind == EG_STAGE_TRAIN && s.penalize[0] && s.l1 == 0 && s.l2 == 0 && s.prox == 0)
         RFAIL(col[0], "train penalize=%s: no penalty to apply; give l1=, l2= or prox= a strength above 0", s.penalize);
+    char why[600];
+    int more = eg_stage_check_more(&s, why, sizeof why);  /* lsh, layer, agp */
+    if (more < 0) RFAIL(col[0], "%s", why);
     if (s.kind == EG_STAGE_PRUNE && strcmp(s.method, "threshold") && s.value >= 0)
         RFAIL(col[0], "value= goes with method=threshold; method=%s does not take it", s.method);
     if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "threshold")) {
@@ -178,7 +185,7 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {
         if (s.amount == 0 || s.amount_is_count || s.layer[0])
             RFAIL(col[0], "prune method=magnitude needs amount=<fraction of weights, e.g. 0.9> and takes layers=<a,b,...>, not layer=");
-    } else if (s.kind == EG_STAGE_PRUNE) {
+    } else if (s.kind == EG_STAGE_PRUNE && !more) {
         if (!s.layer[0] || s.amount == 0) RFAIL(col[0], "prune needs layer=<node> and amount=<count or fraction>");
         if (s.layers[0] || s.local) RFAIL(col[0], "scope= and layers= go with method=magnitude; method=%s takes layer=", s.method);
     }

@@ -111,6 +111,10 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
         double pen_term = 0;
         total += train_step(g, o, pen, ds, order + start, m, xb, yb, losses, &pen_term);
         pen_total += pen_term;
+        if (opts->after_step && (s = opts->after_step(g, o, opts->after_step_ctx, err))) {
+            free(order), free(xb), free(losses), free(yb);
+            return s;
+        }
         if (opts->progress && (b % every == 0 || b == nbatches - 1))
             progress(start + m, ds->n, t0, total / (b + 1));
     }
