@@ -420,7 +420,8 @@ typedef struct {
 } eg_layer_score;
 /* Every removable node not in protect[0..nprotect), each removed alone from
  * a copy of g and evaluated on ds: scores (room for g->nnodes) cheapest
- * first (ties: the earlier node), *count of them; g is not changed. */
+ * first (smallest drop, then lowest loss, then the earlier node), *count of
+ * them; g is not changed. */
 eg_status eg_layer_rank(const eg_graph *g, const eg_dataset *ds, int batch, const int *protect, int nprotect,
                         eg_layer_score *scores, int *count, double *base_accuracy, eg_error *err);
 

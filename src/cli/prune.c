@@ -5,7 +5,11 @@
 static const char help[] =
     "usage: edagari prune M.edg --out P.edg --layer NODE --amount X [--method CRITERION] [--seed N]\n"
     "       edagari prune M.edg --out P.edg --method magnitude --amount F [--scope global|local]\n"
-    "                     [--layers a,b,...] [--json FILE]\n"
+    "                     [--layers a,b,...] [--protect a,b,...] [--floor N] [--json FILE]\n"
+    "       edagari prune M.edg --out P.edg --method lsh --layer NODE --amount N [--bits B]\n"
+    "                     [--tables T] [--threshold COS] [--seed N]\n"
+    "       edagari prune M.edg --out P.edg --method layer (--layer NODE | --count K --data DIR)\n"
+    "                     [--protect a,b,...]\n"
     "\n"
     "Prunes a model file and writes the result to another (no data needed).\n"
     "Channels: --layer NODE loses --amount X output channels (a count, or a fraction\n"
@@ -14,11 +18,17 @@ static const char help[] =
     "Weights: --method magnitude masks the smallest weights so that a fraction F of\n"
     "them is zero, over all the layers at once (--scope global, default) or each\n"
     "alone (local), in every conv2d and linear node or those --layers lists.\n"
+    "LSH: --method lsh merges up to N near-duplicate units of --layer (cosine >= --threshold,\n"
+    "default 0.9, found with --bits 8 x --tables 8 random hyperplanes) into their twins.\n"
+    "Layers: --method layer replaces --layer NODE (a conv2d or linear whose output shape is\n"
+    "its input's) by the identity, or the --count K whose removal costs least on --data's test set.\n"
     "  --out P.edg   the model file to write (atomically; nothing is written on failure)\n"
+    "  --protect     layers never pruned; --floor N (or a fraction): weights each layer keeps (1)\n"
+    "  --data DIR    test set for --method layer --count (default data/mnist)\n"
     "  --seed N      seed for criteria that draw (random)\n"
     "  --json FILE   also write the figures as a JSON report\n";
 
-static const eg_stage_command cmd = {"prune", "prune", EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_PRUNE, 1,
+static const eg_stage_command cmd = {"prune", "prune", EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_PRUNE | EG_SF_DATA, 1,
                                      help};
 
 int eg_cmd_prune(int argc, char **argv) { return eg_stage_command_main(&cmd, argc, argv); }

@@ -113,9 +113,11 @@ eg_status eg_layer_rank(const eg_graph *g, const eg_dataset *ds, int batch, cons
         s->drop = *base_accuracy - s->accuracy;
         eg_graph_free(&m);
     }
-    /* cheapest first; ties to the earlier node (insertion sort: few layers) */
+    /* cheapest first: smallest drop, then lowest loss (small sets tie on
+     * accuracy), then the earlier node (insertion sort: few layers) */
     for (int i = 1; i < *count; i++)
-        for (int j = i; j > 0 && scores[j].drop < scores[j - 1].drop; j--) {
+        for (int j = i; j > 0 && (scores[j].drop < scores[j - 1].drop ||
+                                  (scores[j].drop == scores[j - 1].drop && scores[j].loss < scores[j - 1].loss)); j--) {
             eg_layer_score t = scores[j];
             scores[j] = scores[j - 1], scores[j - 1] = t;
         }
