@@ -24,11 +24,11 @@ static const char help[] =
     "its input's) by the identity, or the --count K whose removal costs least on --data's test set.\n"
     "  --out P.edg   the model file to write (atomically; nothing is written on failure)\n"
     "  --protect     layers never pruned; --floor N (or a fraction): weights each layer keeps (1)\n"
-    "  --data DIR    test set for --method layer --count (default data/mnist)\n"
+    "  --data DIR    test set for --method layer --count (default data/mnist); --threads N for it\n"
     "  --seed N      seed for criteria that draw (random)\n"
     "  --json FILE   also write the figures as a JSON report\n";
 
-static const eg_stage_command cmd = {"prune", "prune", EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_PRUNE | EG_SF_DATA, 1,
+static const eg_stage_command cmd = {"prune", "prune", EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_PRUNE | EG_SF_DATA | EG_SF_THREADS, 1,
                                      help};
 
 int eg_cmd_prune(int argc, char **argv) { return eg_stage_command_main(&cmd, argc, argv); }
