@@ -439,7 +439,7 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     }
     free(agp_nodes), free(agp_floor);
     R->trained_since_prune = 1;
-    R->pruned_since_train = 0;
+    R->pruned_since_train = s->agp > 0;  /* the next eval stands after agp's pruning */
     R->as_loaded = 0;
     if (!st)
         st = NOTE(R, err, "train %d epoch%s, %s lr %g, batch %d%s%s%s, seed %llu, on %s (%d images): last epoch's loss %.4f%s",
