@@ -26,6 +26,8 @@ install_deps() {
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
+  command -v mpirun >/dev/null || need+=(openmpi-bin)
   [ ${#need[@]} -eq 0 ] && return
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   say "installing: ${need[*]}"

@@ -76,6 +76,9 @@ typedef enum {
     EG_OP_RELU,
     EG_OP_MAXPOOL2D,
     EG_OP_FLATTEN,
+    EG_OP_BATCHNORM2D,
+    EG_OP_ADD,
+    EG_OP_GAP,
     EG_OP_COUNT
 } eg_op_type;
 
@@ -102,6 +105,12 @@ typedef struct eg_node {
     size_t psize[EG_MAX_PARAMS];
     float *param[EG_MAX_PARAMS], *grad[EG_MAX_PARAMS];
     float *mask[EG_MAX_PARAMS];  /* 1 kept, 0 pruned; NULL while the graph has no masks */
+    /* buffers: state that is not trained (batchnorm2d: running mean, then
+     * running variance), views into the graph's buffer block */
+    int nbuffers;
+    size_t bsize[EG_MAX_PARAMS];
+    float *buffer[EG_MAX_PARAMS];
+    float *shared;    /* per-pass memory the threads exchange partial sums through (batchnorm2d) */
     /* per-batch buffers */
     float *y, *dy;    /* output [N, out_shape] and dloss/dy */
     float *saved;     /* saved for backward (im2col columns) */
@@ -126,6 +135,8 @@ typedef struct {
     float *params, *grads;   /* flat blocks, same layout */
     float *masks;            /* same layout again once anything is pruned unstructured, else NULL */
     size_t nparam;
+    float *buffers;          /* every node's buffers (nbuffer floats), in node order */
+    size_t nbuffer;
     /* arena for per-batch buffers, sized by eg_graph_prepare */
     float *arena;
     size_t arena_floats;
@@ -234,7 +245,7 @@ typedef struct {
 } eg_penalty;
 
 /* Selects the weights (param 0, never biases) of nodes[0..count), each a
- * conv2d or linear node, of g's current layout; strengths must be >= 0 and
+ * conv2d or linear node, or a batchnorm2d (its scale: network slimming), of g's current layout; strengths must be >= 0 and
  * finite. p is overwritten (free an earlier one first); on failure it holds
  * nothing to free. Build it again after surgery changes the layout. */
 eg_status eg_penalty_init(eg_penalty *p, const eg_graph *g, const int *nodes, int count, float l1, float l2,
@@ -273,9 +284,12 @@ eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accu
 
 /* ------------------------------------------------------------ pruning */
 
-#define EG_GROUP_MAX 16
+#define EG_GROUP_MAX 32
 
-typedef enum { EG_DEP_OUT, EG_DEP_IN } eg_dep_role;
+/* OUT: a producer's output channels; IN: a consumer's input channels; PASS:
+ * the per-channel parameters and buffers of an op that passes channels
+ * through (batchnorm2d's scale, shift and running statistics). */
+typedef enum { EG_DEP_OUT, EG_DEP_IN, EG_DEP_PASS } eg_dep_role;
 
 /* One slice a channel removal touches: a node's output channels (OUT) or its
  * input channels, each `block` consecutive input features wide (IN; block is
@@ -283,7 +297,9 @@ typedef enum { EG_DEP_OUT, EG_DEP_IN } eg_dep_role;
 typedef struct { int node; eg_dep_role role; int block; } eg_dep_member;
 
 typedef struct {
-    int root;        /* the node whose output channels are removed */
+    int root;        /* the node whose output channels are removed; a residual
+                      * add couples it with every other producer feeding the add
+                      * (more OUT members), all sliced with the same keep list */
     int channels;    /* its current channel count */
     int nmembers;
     eg_dep_member members[EG_GROUP_MAX];
@@ -366,6 +382,33 @@ eg_status eg_agp_after_step(eg_graph *g, eg_optim *o, void *ctx, eg_error *err);
  * are), as magnitude pruning masks them;
  * *masked (may be NULL) gets how many weights it newly masked. */
 eg_status eg_prune_threshold(eg_graph *g, const int *nodes, int count, double value, size_t *masked, eg_error *err);
+
+/* bn_scale (network slimming): |scale| of the batchnorm2d in node's group
+ * (summed over its batchnorms; 0 when it has none: eg_criterion_check). */
+void eg_importance_bn_scale(const eg_graph *g, int node, double *scores);
+/* EG_ERR_ARG when crit cannot score the group (bn_scale without a batchnorm2d). */
+eg_status eg_criterion_check(const eg_criterion *crit, const eg_graph *g, const eg_dep_group *grp, eg_error *err);
+/* Scores of the group's channels [grp->channels]: the criterion's scores of
+ * the root, plus those of every other producer a residual add couples to it;
+ * bn_scale: |scale| of the group's batchnorms. Checks with eg_criterion_check. */
+eg_status eg_group_scores(const eg_graph *g, const eg_dep_group *grp, const eg_criterion *crit, double *scores,
+                          eg_rng *rng, eg_error *err);
+/* First-order Taylor importance (src/prune/taylor.c), from `batches`
+ * batches of `batch` training samples taken in turn from a shuffle of ds by
+ * rng; the weights do not change (the gradient blocks do). weight_scores
+ * (may be NULL), laid out as g->params, gets sum over batches of |w * g| for
+ * every parameter; channel_scores (may be NULL) gets, for each output
+ * channel of conv2d or linear node `node`, the mean over batches of
+ * |1/M sum of z * dL/dz| over the batch and the channel's M output
+ * positions (Molchanov et al. 2017). Under MPI the gradients are the whole
+ * batch's, summed across ranks, so every rank gets the same scores. */
+eg_status eg_taylor_scores(eg_graph *g, const eg_dataset *ds, int batches, int batch, eg_rng *rng,
+                           double *weight_scores, int node, double *channel_scores, eg_error *err);
+/* Unstructured pruning by any per-weight score laid out as g->params
+ * (lower goes first): as eg_prune_magnitude with |w| replaced by scores;
+ * weights already masked go first; ties to the earlier node and index. */
+eg_status eg_prune_scores(eg_graph *g, const int *nodes, int count, const double *scores, double amount, int global,
+                          eg_error *err);
 
 /* The criterion called name, or NULL; and all names, comma separated. */
 const eg_criterion *eg_criterion_find(const char *name);
@@ -609,6 +652,8 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err);
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
  *   prune  method=magnitude amount=<sparsity> [scope=global|local] [layers=a,b,...]
  *   prune  method=threshold value=<F: prunes |w| <= F> [layers=a,b,...]
+ *   prune  method=taylor layer=<node> amount=<count or fraction> [batches=N] [batch=N]
+ *   prune  method=taylor amount=<sparsity> [scope=global|local] [layers=a,b,...] [batches=N] [batch=N]
  *   eval   batch=N
  * Each train stage starts a fresh optimizer. Paths are taken as given, or
  * relative to the recipe's folder's parent when they do not exist as given. */
@@ -630,6 +675,7 @@ typedef struct {
     double amount;      /* a count when amount_is_count, else a fraction in (0, 1) */
     int amount_is_count;
     double value;       /* threshold: weights with |w| <= value are pruned; < 0 until given */
+    int batches;        /* taylor: training batches its scores come from (batch= their size); 0 until given */
     /* method=lsh: hash bits and tables, cosine threshold (0 until given: defaults) */
     int lsh_bits, lsh_tables;
     double lsh_threshold;

@@ -11,6 +11,7 @@ typedef enum {
     EG_CH_PRODUCE,  /* conv/linear: consumes input channels, produces its own */
     EG_CH_PASS,     /* relu/maxpool: output channel c is input channel c */
     EG_CH_FLATTEN,  /* flatten: channel c becomes features c*H*W .. (c+1)*H*W-1 */
+    EG_CH_COUPLE,   /* add: channel c of every input and of the output is one channel */
 } eg_channel_rule;
 
 /* Attributes an op may take in a spec, as a bit set. */
@@ -21,12 +22,16 @@ typedef struct {
     eg_channel_rule channels;
     int attrs;        /* EG_ATTR_* the spec may set */
     int required;     /* EG_ATTR_* the spec must set */
+    int ninputs;      /* inputs it takes (0: one, or none for input) */
     /* Sets out_shape and parameter shapes from in_shape; a message on error. */
     int (*shape)(eg_node *nd, char *why, size_t whylen);
     /* Floats of saved-for-backward data per sample, and of scratch per
      * thread for a batch of n (either may be NULL: none). */
     size_t (*saved_floats)(const eg_node *nd);
     size_t (*scratch_floats)(const eg_node *nd, int n);
+    /* Floats of memory the threads of a pass share for this node, for up to
+     * `threads` threads (may be NULL: none); nd->shared points to it. */
+    size_t (*shared_floats)(const eg_node *nd, int threads);
     /* Both run inside one parallel region per pass, each thread on its own
      * images [lo, hi) of the batch; backward adds parameter gradients into
      * this thread's block (eg_tgrad). */
@@ -44,6 +49,7 @@ typedef struct {
 extern const eg_op_def *const eg_ops[EG_OP_COUNT];
 extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d,
     eg_op_flatten;
+extern const eg_op_def eg_op_batchnorm2d, eg_op_add, eg_op_gap;
 
 /* Threads: wrappers so the code builds with and without OpenMP. */
 int eg_thread_id(void);
@@ -136,6 +142,13 @@ void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add);
 /* Cross-entropy of `rows` rows: returns the sum of their losses and, if
  * dlogits is not NULL, writes their gradient of the mean over n rows. */
 double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k, int n, float *dlogits);
+
+/* The gradient of the mean cross-entropy over the samples order[0..n) of ds
+ * (under MPI: the whole batch's, summed across ranks) into g->grads, with no
+ * update; returns the mean loss. g is prepared for training at a batch of
+ * at least n; xb, labels and losses as eg_train_epoch sizes them. */
+double eg_batch_gradient(eg_graph *g, const eg_dataset *ds, const int32_t *order, int n, float *xb,
+                         uint8_t *labels, double *losses);
 
 /* The update of parameters [lo, hi) for the optimizer's current step. */
 void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi);

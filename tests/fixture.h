@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FX_MAX_TENSORS 32
+#define FX_MAX_TENSORS 128
 #define FX_MAX_DIMS 4
 
 typedef struct {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist/dist.h"
 #include "internal.h"
 
 static const char help[] =
@@ -477,7 +478,7 @@ int eg_cmd_bench(int argc, char **argv)
     printf("total %.2f s\n", total);
 
     int rc = 0;
-    if (json) {
+    if (json && eg_dist_root()) {  /* under MPI, rank 0 writes */
         eg_json j = {0};
         eg_json_object(&j, NULL);
         eg_json_str(&j, "model", spec);

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dist/dist.h"
 #include "internal.h"
 
 static const char help[] =
@@ -73,7 +74,7 @@ int eg_cmd_export(int argc, char **argv)
         eg_graph_init_params(&g, &rng);
     }
     eg_c_export_size sz;
-    if (eg_export_c_size(&g, &sz, &err) || eg_export_c(&g, out, &err)) {
+    if (eg_export_c_size(&g, &sz, &err) || (eg_dist_root() && eg_export_c(&g, out, &err))) {  /* under MPI, rank 0 writes */
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         eg_graph_free(&g);
         return 1;

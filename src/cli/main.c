@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist/dist.h"
 
 static const eg_command commands[] = {
     {"run", eg_cmd_run, "run a recipe: train, prune, retrain, evaluate"},
@@ -54,16 +55,25 @@ static void bounded_spinning(char **argv)
     execv("/proc/self/exe", argv);  /* returns only if it failed: go on as we are */
 }
 
+/* A command's status, after leaving the MPI job (when there is one): a
+ * failure on any rank stops them all. */
+static int finish(int rc)
+{
+    eg_dist_finish(rc);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
-    bounded_spinning(argv);
+    bounded_spinning(argv);  /* before MPI_Init: exec keeps the pid and the environment mpirun gave */
+    eg_dist_init(&argc, &argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return finish(argc < 2 ? 2 : 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) return finish(commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "edagari: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return finish(2);
 }

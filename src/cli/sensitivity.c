@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "dist/dist.h"
 
 #define MNIST_MEAN 0.1307f  /* as the stage runner normalises */
 #define MNIST_STD 0.3081f
@@ -199,6 +200,7 @@ int eg_cmd_sensitivity(int argc, char **argv)
     print_table(&s);
     printf("%d layer%s x %d ratio%s in %.2f s\n", s.nlayers, s.nlayers == 1 ? "" : "s", s.nratios,
            s.nratios == 1 ? "" : "s", s.seconds);
+    if (!eg_dist_root()) json = svg = NULL;  /* under MPI, rank 0 writes */
     if (!st && json && !(st = eg_sensitivity_write_json(&s, json, &err))) printf("report written to %s\n", json);
     if (!st && svg && !(st = eg_sensitivity_write_svg(&s, svg, &err))) printf("plot written to %s\n", svg);
     eg_sensitivity_free(&s);

@@ -15,12 +15,45 @@ eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err
         if (eg_ops[nd->op]->shape(nd, why, sizeof why))
             return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: %s", filename, nd->line,
                            eg_ops[nd->op]->name, nd->name, why);
+        /* a node of several inputs (add) takes them all of one shape */
+        for (int s = 1; s < nd->ninputs; s++) {
+            eg_shape a = nd->in_shape, b = g->nodes[nd->inputs[s]].out_shape;
+            if (a.c != b.c || a.h != b.h || a.w != b.w)
+                return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: inputs of different shapes: %s is %dx%dx%d, %s is %dx%dx%d",
+                               filename, nd->line, eg_ops[nd->op]->name, nd->name, g->nodes[nd->inputs[0]].name, a.c,
+                               a.h, a.w, g->nodes[nd->inputs[s]].name, b.c, b.h, b.w);
+        }
         for (int p = 0; p < nd->nparams; p++)
             if (nd->psize[p] > (1u << 28))
                 return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: parameter %d has %zu values, over 2^28",
                                filename, nd->line, eg_ops[nd->op]->name, nd->name, p, nd->psize[p]);
     }
     g->batch = 0;  /* buffers must be re-sized */
+    return EG_OK;
+}
+
+/* The buffer block, as the parameter block: zeros, except a batchnorm's
+ * running variance, which starts at 1 as PyTorch's does. */
+static eg_status alloc_buffers(eg_graph *g, eg_error *err)
+{
+    size_t total = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int b = 0; b < g->nodes[i].nbuffers; b++) total += g->nodes[i].bsize[b];
+    float *buffers = calloc(total ? total : 1, sizeof *buffers);
+    if (!buffers) return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu buffer values", g->name, total);
+    free(g->buffers);
+    g->buffers = buffers;
+    g->nbuffer = total;
+    size_t off = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *nd = &g->nodes[i];
+        for (int b = 0; b < nd->nbuffers; b++) {
+            nd->buffer[b] = buffers + off;
+            off += nd->bsize[b];
+        }
+        if (nd->op == EG_OP_BATCHNORM2D)
+            for (size_t k = 0; k < nd->bsize[1]; k++) nd->buffer[1][k] = 1;
+    }
     return EG_OK;
 }
 
@@ -50,7 +83,7 @@ eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err)
             g->nodes[i].mask[p] = masks ? masks + off : NULL;
             off += g->nodes[i].psize[p];
         }
-    return EG_OK;
+    return alloc_buffers(g, err);
 }
 
 eg_status eg_graph_enable_masks(eg_graph *g, eg_error *err)
@@ -81,6 +114,7 @@ void eg_graph_free(eg_graph *g)
     free(g->params);
     free(g->grads);
     free(g->masks);
+    free(g->buffers);
     free(g->arena);
     free(g->history);
     memset(g, 0, sizeof *g);
@@ -90,6 +124,11 @@ void eg_graph_init_params(eg_graph *g, eg_rng *rng)
 {
     for (int i = 0; i < g->nnodes; i++) {
         eg_node *nd = &g->nodes[i];
+        if (nd->op == EG_OP_BATCHNORM2D) {  /* as PyTorch: scale 1, shift 0, statistics of N(0, 1) */
+            for (size_t k = 0; k < nd->psize[0]; k++) nd->param[0][k] = 1, nd->param[1][k] = 0;
+            for (size_t k = 0; k < nd->bsize[0]; k++) nd->buffer[0][k] = 0, nd->buffer[1][k] = 1;
+            continue;
+        }
         if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR) continue;
         /* kaiming_uniform(a=sqrt(5)) and the bias rule both give 1/sqrt(fan_in) */
         size_t fan_in = nd->psize[0] / (size_t)nd->out;
@@ -199,6 +238,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
             size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd) : 0;
             size_t y = nd->op == EG_OP_INPUT || nd->relu_folded ? 0 : pad16(out);
             size_t dy = training && nd->op != EG_OP_INPUT && !nd->relu_folded ? pad16(out) : 0;
+            size_t shared = op->shared_floats ? pad16(op->shared_floats(nd, threads)) : 0;
             if (pass && nd->relu_folded) {
                 /* works in place on its input's buffers, through its consumer */
                 nd->y = g->nodes[nd->inputs[0]].y;
@@ -210,9 +250,10 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
                 nd->dy = dy ? at + y : NULL;
                 nd->saved = saved ? at + y + dy : NULL;
                 nd->argmax = (int32_t *)nd->saved;
-                at += y + dy + pad16(saved);
+                nd->shared = shared ? at + y + dy + pad16(saved) : NULL;
+                at += y + dy + pad16(saved) + shared;
             }
-            total += y + dy + pad16(saved);
+            total += y + dy + pad16(saved) + shared;
             if (op->scratch_floats && pass == 0) {
                 size_t s = pad16(op->scratch_floats(nd, n));
                 if (s > scratch) scratch = s;

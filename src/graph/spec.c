@@ -153,12 +153,14 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
                 if (found < 0)
                     SPEC_FAIL(c, col[t] + (int)(s - tok[t]), "in: no node named '%.*s' before this line",
                               (int)(e - s), s);
-                if (nin == 1)
-                    SPEC_FAIL(c, col[t], "op %s takes 1 input, found more in '%.*s'", eg_ops[op]->name,
-                              len[t], tok[t]);
+                int most = eg_ops[op]->ninputs ? eg_ops[op]->ninputs : 1;
+                if (nin == most)
+                    SPEC_FAIL(c, col[t], "op %s takes %d input%s, found more in '%.*s'", eg_ops[op]->name, most,
+                              most == 1 ? "" : "s", len[t], tok[t]);
                 nd->inputs[nin++] = found;
                 s = e + 1;
             }
+            nd->ninputs = nin;
             continue;
         }
         int a = -1;
@@ -188,6 +190,9 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
         int *slot[] = {&nd->out, &nd->kernel, &nd->stride, &nd->pad};
         *slot[a] = val;
     }
+    if (eg_ops[op]->ninputs > 1 && nd->ninputs != eg_ops[op]->ninputs)
+        SPEC_FAIL(c, col[0], "op %s takes %d inputs, found %d; expected in=<node>,<node>", eg_ops[op]->name,
+                  eg_ops[op]->ninputs, nd->ninputs);
     int missing = eg_ops[op]->required & ~seen;
     for (int i = 0; i < 5; i++)
         if (missing & (1 << i))

@@ -29,9 +29,14 @@
  *     5  history  text lines, each ending in '\n', at most 64 KiB (optional)
  *     6, 7        reserved for optimizer state and the data position (exact
  *                 resume); a reader that lacks them skips them
+ *     8  buffers  the same layout for every node's buffers (state that is not
+ *                 trained: a batchnorm2d's running mean, buffer 0, and running
+ *                 variance, buffer 1; one dimension, the channels), present
+ *                 when the model has any and then required: a reader that
+ *                 does not know it refuses the file rather than lose them
  *   tensor record (40-byte header, then the values)
  *     0   4  node index in the stored spec
- *     4   4  parameter index (0 weight, 1 bias)
+ *     4   4  parameter index (0 weight, 1 bias), or buffer index
  *     8   4  encoding: 0 dense, 1 sparse, 2 bitmap, 3 sparse with signed zeros
  *    12   4  number of dimensions (1..4)
  *    16  16  dimensions, 4 x u32 (unused ones 0)
@@ -61,7 +66,9 @@
 static const uint8_t MAGIC[8] = {0x89, 'E', 'D', 'G', '\r', '\n', 0x1a, '\n'};
 
 enum { HEADER_SIZE = 40, ENTRY_SIZE = 24, RECORD_SIZE = 40, MAX_SECTIONS = 64 };
-enum { SEC_NAME = 1, SEC_SPEC = 2, SEC_PARAMS = 3, SEC_MASKS = 4, SEC_HISTORY = 5, SEC_KNOWN = 5 };
+enum { SEC_NAME = 1, SEC_SPEC = 2, SEC_PARAMS = 3, SEC_MASKS = 4, SEC_HISTORY = 5, SEC_BUFFERS = 8, SEC_KNOWN = 8 };
+/* What a tensor section holds. */
+enum { TENSORS_PARAMS, TENSORS_MASKS, TENSORS_BUFFERS };
 enum { SEC_REQUIRED = 1 };
 enum { ENC_DENSE = 0, ENC_SPARSE = 1, ENC_BITMAP = 2, ENC_SPARSE_SIGNED = 3 };
 static const char *const enc_names[] = {"dense", "sparse", "bitmap", "sparse with signed zeros"};
@@ -69,9 +76,28 @@ static const char *const enc_names[] = {"dense", "sparse", "bitmap", "sparse wit
 #define MAX_HISTORY ((size_t)1 << 16)
 #define MAX_NAME (sizeof(((eg_graph *)0)->name) - 1)
 
-static const char *const section_names[] = {"?", "name", "spec", "params", "masks", "history"};
+static const char *const section_names[] = {"?", "name", "spec", "params", "masks", "history", "", "", "buffers"};
 
-static const char *section_name(uint32_t id) { return id >= 1 && id <= SEC_KNOWN ? section_names[id] : "unknown"; }
+/* Ids 6 and 7 are reserved, not known yet. */
+static int known_section(uint32_t id) { return id >= 1 && id <= SEC_KNOWN && section_names[id][0]; }
+static const char *section_name(uint32_t id) { return known_section(id) ? section_names[id] : "unknown"; }
+
+/* Shape and size of tensor p of a node: a parameter (or its mask), or a buffer. */
+static int tensor_dims(const eg_node *nd, int kind, int p, const int **dims, size_t *n)
+{
+    if (kind == TENSORS_BUFFERS) {
+        static _Thread_local int one[4];
+        one[0] = (int)nd->bsize[p];
+        *dims = one;
+        *n = nd->bsize[p];
+        return 1;
+    }
+    *dims = nd->pshape[p];
+    *n = nd->psize[p];
+    return nd->pdims[p];
+}
+
+static int tensors_of(const eg_node *nd, int kind) { return kind == TENSORS_BUFFERS ? nd->nbuffers : nd->nparams; }
 
 static uint32_t f2u(float f)
 {
@@ -182,15 +208,17 @@ static int choose_encoding(const float *v, size_t n, size_t *count)
     return enc;
 }
 
-static void put_tensor(wbuf *w, int node, int p, const eg_node *nd, const float *v)
+static void put_tensor(wbuf *w, int node, int p, const eg_node *nd, int kind, const float *v)
 {
-    size_t n = nd->psize[p], count;
+    const int *dims;
+    size_t n, count;
+    int ndims = tensor_dims(nd, kind, p, &dims, &n);
     int enc = choose_encoding(v, n, &count);
     put32(w, (uint32_t)node);
     put32(w, (uint32_t)p);
     put32(w, (uint32_t)enc);
-    put32(w, (uint32_t)nd->pdims[p]);
-    for (int d = 0; d < 4; d++) put32(w, d < nd->pdims[p] ? (uint32_t)nd->pshape[p][d] : 0);
+    put32(w, (uint32_t)ndims);
+    for (int d = 0; d < 4; d++) put32(w, d < ndims ? (uint32_t)dims[d] : 0);
     put64(w, count);
     if (enc == ENC_DENSE) {
         for (size_t k = 0; k < n; k++) put32(w, f2u(v[k]));
@@ -211,20 +239,25 @@ static void put_tensor(wbuf *w, int node, int p, const eg_node *nd, const float 
         if (enc == ENC_BITMAP ? v[k] != 0 : f2u(v[k]) == NEG_ZERO) bits[k / 8] |= (uint8_t)(1u << (k % 8));
 }
 
-static int tensor_count(const eg_graph *g)
+static int tensor_count(const eg_graph *g, int kind)
 {
     int t = 0;
-    for (int i = 0; i < g->nnodes; i++) t += g->nodes[i].nparams;
+    for (int i = 0; i < g->nnodes; i++) t += tensors_of(&g->nodes[i], kind);
     return t;
 }
 
-static void put_tensors(wbuf *w, const eg_graph *g, int masks)
+static float *tensor_values(const eg_node *nd, int kind, int p)
 {
-    put32(w, (uint32_t)tensor_count(g));
+    return kind == TENSORS_PARAMS ? nd->param[p] : kind == TENSORS_MASKS ? nd->mask[p] : nd->buffer[p];
+}
+
+static void put_tensors(wbuf *w, const eg_graph *g, int kind)
+{
+    put32(w, (uint32_t)tensor_count(g, kind));
     put32(w, 0);
     for (int i = 0; i < g->nnodes; i++)
-        for (int p = 0; p < g->nodes[i].nparams; p++)
-            put_tensor(w, i, p, &g->nodes[i], masks ? g->nodes[i].mask[p] : g->nodes[i].param[p]);
+        for (int p = 0; p < tensors_of(&g->nodes[i], kind); p++)
+            put_tensor(w, i, p, &g->nodes[i], kind, tensor_values(&g->nodes[i], kind, p));
 }
 
 /* The stored spec must re-create g exactly, or the file could not be read
@@ -238,7 +271,7 @@ static eg_status check_spec(const eg_graph *g, const char *spec, const char *pat
                        e2.msg);
     const char *why = NULL;
     int at = -1;
-    if (h.nnodes != g->nnodes || h.nparam != g->nparam) why = "the node or parameter count differs";
+    if (h.nnodes != g->nnodes || h.nparam != g->nparam || h.nbuffer != g->nbuffer) why = "the node or parameter count differs";
     for (int i = 0; !why && i < g->nnodes; i++) {
         const eg_node *a = &g->nodes[i], *b = &h.nodes[i];
         at = i;
@@ -298,13 +331,14 @@ eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err)
     for (const char *c = g->name; *c && nl < MAX_NAME; c++)
         name[nl++] = text_byte((uint8_t)*c) ? *c : '?';
     size_t hl = g->history ? strlen(g->history) : 0;
-    uint32_t ids[5];
+    uint32_t ids[6];
     int ns = 0;
     if (nl) ids[ns++] = SEC_NAME;
     ids[ns++] = SEC_SPEC;
     ids[ns++] = SEC_PARAMS;
     if (g->masks) ids[ns++] = SEC_MASKS;
     if (hl) ids[ns++] = SEC_HISTORY;
+    if (g->nbuffer) ids[ns++] = SEC_BUFFERS;
 
     wbuf w = {0};
     grow(&w, HEADER_SIZE + (size_t)ns * ENTRY_SIZE);
@@ -315,8 +349,9 @@ eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err)
         switch (ids[s]) {
         case SEC_NAME: put_bytes(&w, name, nl); break;
         case SEC_SPEC: put_bytes(&w, spec, slen); break;
-        case SEC_PARAMS: put_tensors(&w, g, 0); break;
-        case SEC_MASKS: put_tensors(&w, g, 1); break;
+        case SEC_PARAMS: put_tensors(&w, g, TENSORS_PARAMS); break;
+        case SEC_MASKS: put_tensors(&w, g, TENSORS_MASKS); break;
+        case SEC_BUFFERS: put_tensors(&w, g, TENSORS_BUFFERS); break;
         case SEC_HISTORY: put_bytes(&w, g->history, hl); break;
         }
         if (w.oom) break;
@@ -388,40 +423,46 @@ static void shape_text(char *buf, size_t len, const uint32_t *dims, int nd)
     for (int d = 0; d < nd && o < len; d++) o += (size_t)snprintf(buf + o, len - o, d ? "x%u" : "%u", dims[d]);
 }
 
-/* One tensor record at *pos of a params or masks section ending at end,
- * checked against node i, parameter p of g, decoded into dst. */
-static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t *pos, size_t end, int masks)
+/* One tensor record at *pos of a params, masks or buffers section ending
+ * at end, checked against node i, parameter (buffer) p of g, decoded into dst. */
+static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t *pos, size_t end, int kind)
 {
-    const char *sec = masks ? "masks" : "params";
+    static const char *const secs[] = {"params", "masks", "buffers"};
+    const char *sec = secs[kind];
+    int masks = kind == TENSORS_MASKS;
     const eg_node *nd = &g->nodes[i];
+    const int *dims;
+    size_t n;
+    int ndims = tensor_dims(nd, kind, p, &dims, &n);
     char what[96], want[64], found[64];
-    snprintf(what, sizeof what, "tensor %d (%s %s)", t, nd->name, p ? "bias" : "weight");
+    snprintf(what, sizeof what, "tensor %d (%s %s)", t, nd->name,
+             kind == TENSORS_BUFFERS ? (p ? "running variance" : "running mean") : p ? "bias" : "weight");
     size_t rec = *pos;
     eg_status st = need(R, rec, RECORD_SIZE, end, sec, what);
     if (st) return st;
-    uint32_t node = get32(R, rec), param = get32(R, rec + 4), enc = get32(R, rec + 8), ndims = get32(R, rec + 12);
+    uint32_t node = get32(R, rec), param = get32(R, rec + 4), enc = get32(R, rec + 8), fdims = get32(R, rec + 12);
     if (node != (uint32_t)i || param != (uint32_t)p)
-        return bad(R, rec, "%s: expected node %d (%s) parameter %d, found node %u parameter %u", what, i, nd->name, p,
-                   node, param);
+        return bad(R, rec, "%s: expected node %d (%s) %s %d, found node %u %s %u", what, i, nd->name,
+                   kind == TENSORS_BUFFERS ? "buffer" : "parameter", p, node, kind == TENSORS_BUFFERS ? "buffer" : "parameter",
+                   param);
     if (enc > ENC_SPARSE_SIGNED)
         return bad(R, rec + 8, "%s: encoding: expected 0 (dense), 1 (sparse), 2 (bitmap) or 3 (sparse with signed zeros), found %u",
                    what, enc);
     uint32_t wd[4], fd[4];
     for (int d = 0; d < 4; d++) {
-        wd[d] = d < nd->pdims[p] ? (uint32_t)nd->pshape[p][d] : 0;
+        wd[d] = d < ndims ? (uint32_t)dims[d] : 0;
         fd[d] = get32(R, rec + 16 + 4 * (size_t)d);
     }
-    shape_text(want, sizeof want, wd, nd->pdims[p]);
-    if (ndims != (uint32_t)nd->pdims[p])
-        return bad(R, rec + 12, "%s: dimensions: expected %d (%s, from the stored spec), found %u", what, nd->pdims[p],
-                   want, ndims);
+    shape_text(want, sizeof want, wd, ndims);
+    if (fdims != (uint32_t)ndims)
+        return bad(R, rec + 12, "%s: dimensions: expected %d (%s, from the stored spec), found %u", what, ndims,
+                   want, fdims);
     for (int d = 0; d < 4; d++)
         if (fd[d] != wd[d]) {
-            shape_text(found, sizeof found, fd, nd->pdims[p]);
+            shape_text(found, sizeof found, fd, ndims);
             return bad(R, rec + 16 + 4 * (size_t)d, "%s: shape: expected %s (from the stored spec), found %s%s", what,
-                       want, found, d >= nd->pdims[p] ? " with an unused dimension set" : "");
+                       want, found, d >= ndims ? " with an unused dimension set" : "");
         }
-    size_t n = nd->psize[p];
     uint64_t count = get64(R, rec + 32);
     int sparse = enc == ENC_SPARSE || enc == ENC_SPARSE_SIGNED;
     if (!sparse && count != n)
@@ -436,7 +477,7 @@ static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t
     size_t at = rec + RECORD_SIZE;
     st = need(R, at, bytes, end, sec, what);
     if (st) return st;
-    float *dst = masks ? nd->mask[p] : nd->param[p];
+    float *dst = tensor_values(nd, kind, p);
     if (enc == ENC_DENSE)
         for (size_t k = 0; k < n; k++) dst[k] = u2f(get32(R, at + 4 * k));
     if (sparse) {
@@ -486,23 +527,24 @@ static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t
     return EG_OK;
 }
 
-static eg_status read_tensors(reader *R, eg_graph *g, size_t start, size_t end, int masks)
+static eg_status read_tensors(reader *R, eg_graph *g, size_t start, size_t end, int kind)
 {
-    const char *sec = masks ? "masks" : "params";
+    static const char *const secs[] = {"params", "masks", "buffers"};
+    const char *sec = secs[kind];
     eg_status st = need(R, start, 8, end, sec, "the tensor count");
     if (st) return st;
-    int want = tensor_count(g);
+    int want = tensor_count(g, kind);
     uint32_t have = get32(R, start);
     if (have != (uint32_t)want)
-        return bad(R, start, "%s: tensor count: expected %d (the stored spec's parameter tensors), found %u", sec, want,
-                   have);
+        return bad(R, start, "%s: tensor count: expected %d (the stored spec's %s tensors), found %u", sec, want,
+                   kind == TENSORS_BUFFERS ? "buffer" : "parameter", have);
     if (get32(R, start + 4))
         return bad(R, start + 4, "%s: reserved field: expected 0, found %u", sec, get32(R, start + 4));
     size_t pos = start + 8;
     int t = 0;
     for (int i = 0; i < g->nnodes; i++)
-        for (int p = 0; p < g->nodes[i].nparams; p++, t++) {
-            st = read_tensor(R, g, t, i, p, &pos, end, masks);
+        for (int p = 0; p < tensors_of(&g->nodes[i], kind); p++, t++) {
+            st = read_tensor(R, g, t, i, p, &pos, end, kind);
             if (st) return st;
         }
     if (pos != end)
@@ -642,7 +684,7 @@ static eg_status parse(reader *R, eg_graph *g)
             return bad(R, e + 16, "section %u (%s): %llu bytes from byte %llu end past the end of the file at byte %zu", i,
                        section_name(id), (unsigned long long)sl, (unsigned long long)so, n);
         prev_end = (size_t)(so + sl);
-        if (id < 1 || id > SEC_KNOWN) {
+        if (!known_section(id)) {
             if (flags & SEC_REQUIRED)
                 return bad(R, e, "section %u has id %u, which this version does not know, and is marked required; expected ids 1 to %d (written by a newer edagari?)",
                            i, id, SEC_KNOWN);
@@ -666,11 +708,19 @@ static eg_status parse(reader *R, eg_graph *g)
         memcpy(g->name, b + off[SEC_NAME], len[SEC_NAME]);
         g->name[len[SEC_NAME]] = 0;
     }
-    st = read_tensors(R, g, off[SEC_PARAMS], off[SEC_PARAMS] + len[SEC_PARAMS], 0);
+    st = read_tensors(R, g, off[SEC_PARAMS], off[SEC_PARAMS] + len[SEC_PARAMS], TENSORS_PARAMS);
     if (st) return st;
     if (where[SEC_MASKS]) {
         st = eg_graph_enable_masks(g, R->err);
-        if (!st) st = read_tensors(R, g, off[SEC_MASKS], off[SEC_MASKS] + len[SEC_MASKS], 1);
+        if (!st) st = read_tensors(R, g, off[SEC_MASKS], off[SEC_MASKS] + len[SEC_MASKS], TENSORS_MASKS);
+        if (st) return st;
+    }
+    /* a model with running statistics must bring them: the defaults are not the trained model */
+    if (g->nbuffer && !where[SEC_BUFFERS])
+        return bad(R, hs, "section table: no buffers section (id %d); the stored spec's batchnorm2d nodes need their "
+                   "running statistics (%zu values)", SEC_BUFFERS, g->nbuffer);
+    if (where[SEC_BUFFERS]) {
+        st = read_tensors(R, g, off[SEC_BUFFERS], off[SEC_BUFFERS] + len[SEC_BUFFERS], TENSORS_BUFFERS);
         if (st) return st;
     }
     if (where[SEC_HISTORY] && len[SEC_HISTORY]) {

@@ -22,11 +22,18 @@ static void score_fpgm(const eg_graph *g, int node, double *scores, eg_rng *rng)
     eg_importance_fpgm(g, node, scores);
 }
 
+static void score_bn_scale(const eg_graph *g, int node, double *scores, eg_rng *rng)
+{
+    (void)rng;
+    eg_importance_bn_scale(g, node, scores);
+}
+
 static const eg_criterion criteria[] = {
     {"l1", "L1 norms", score_l1},
     {"l2", "L2 norms", score_l2},
     {"fpgm", "sums of distances to the other filters", score_fpgm},
     {"random", "random scores", eg_importance_random},
+    {"bn_scale", "batchnorm scales |gamma|", score_bn_scale},
 };
 
 const eg_criterion *eg_criterion_find(const char *name)

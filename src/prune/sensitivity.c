@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "dist/dist.h"
 
 eg_status eg_sensitivity_parse_ratios(const char *text, double *ratios, int max, int *n, eg_error *err)
 {
@@ -190,10 +191,11 @@ static eg_status run_cell(const eg_graph *g, const eg_dataset *test, const eg_se
         } else {
             eg_rng rng;  /* what edagari prune --seed S draws from */
             eg_rng_seed(&rng, s->seed);
-            eg_criterion_find(s->method)->score(&m, node, scores, &rng);
-            int nkeep = eg_select_keep(scores, c, count, keep, NULL);
-            st = nkeep < 0 ? eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning")
-                           : eg_surgery_keep(&m, &grp, keep, nkeep, err);
+            st = eg_group_scores(&m, &grp, eg_criterion_find(s->method), scores, &rng, err);
+            int nkeep = st ? 0 : eg_select_keep(scores, c, count, keep, NULL);
+            if (!st)
+                st = nkeep < 0 ? eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning")
+                               : eg_surgery_keep(&m, &grp, keep, nkeep, err);
         }
         free(scores), free(keep);
     }
@@ -261,6 +263,11 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
     free(nodes);
     if (o->threads > 0) eg_set_threads(o->threads);
 
+    /* Under MPI each rank evaluates its share of the cells, each alone on
+     * the whole test set (so each is what one process gives), and the
+     * cells are then sent to every rank. */
+    int ranks = eg_dist_size(), me = eg_dist_rank();
+    eg_dist_local(+1);
     /* the dense model, evaluated on a copy as every cell is */
     eg_graph m;
     st = clone_graph(&m, g, err);
@@ -274,8 +281,9 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
     for (int l = 0; l < count && !st; l++) {
         double tl = eg_now();
         for (int r = 0; r < s->nratios && !st; r++)
-            st = run_cell(g, test, s, s->layers[l].node, s->ratios[r], &s->cells[(size_t)l * s->nratios + r], err);
-        if (!st && o->log) {
+            if ((l * s->nratios + r) % ranks == me)
+                st = run_cell(g, test, s, s->layers[l].node, s->ratios[r], &s->cells[(size_t)l * s->nratios + r], err);
+        if (!st && o->log && ranks == 1) {
             fprintf(o->log, "%s (%ld %s):", s->layers[l].name, s->layers[l].units, s->magnitude ? "weights" : "channels");
             for (int r = 0; r < s->nratios; r++) {
                 const eg_sens_cell *c = eg_sens_at(s, l, r);
@@ -285,6 +293,18 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
             fprintf(o->log, "  (%.2f s)\n", eg_now() - tl);
             fflush(o->log);
         }
+    }
+    eg_dist_local(-1);
+    for (int k = 0; !st && ranks > 1 && k < count * s->nratios; k++)
+        eg_dist_bcast(&s->cells[k], sizeof s->cells[k], k % ranks);
+    for (int l = 0; !st && ranks > 1 && o->log && l < count; l++) {
+        fprintf(o->log, "%s (%ld %s):", s->layers[l].name, s->layers[l].units, s->magnitude ? "weights" : "channels");
+        for (int r = 0; r < s->nratios; r++) {
+            const eg_sens_cell *c = eg_sens_at(s, l, r);
+            if (c->skipped) fprintf(o->log, " -");
+            else fprintf(o->log, " %.2f", c->accuracy);
+        }
+        fprintf(o->log, "  (cells shared among %d ranks)\n", ranks);
     }
     if (st) {
         eg_sensitivity_free(s);

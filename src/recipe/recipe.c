@@ -83,8 +83,8 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
-        if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold"))
-            RFAIL(col, "method: expected one of %s (channels), lsh (merging), layer (whole layers), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
+        if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold") && strcmp(v, "taylor"))
+            RFAIL(col, "method: expected one of %s (channels), taylor (either), lsh (merging), layer (whole layers), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
@@ -117,7 +117,10 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         s->value = d;
         return EG_OK;
     }
-    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, protect, floor, bits, tables, threshold or count", key);
+    /* taylor: the training batches its scores come from */
+    if (!strcmp(key, "batches")) { NEED_INT(1); s->batches = (int)d; return EG_OK; }
+    if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches, batch, protect, floor, bits, tables, threshold or count", key);
 #undef NEED_INT
 #undef NEED_POS
 }
@@ -179,7 +182,16 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     if (more < 0) RFAIL(col[0], "%s", why);
     if (s.kind == EG_STAGE_PRUNE && strcmp(s.method, "threshold") && s.value >= 0)
         RFAIL(col[0], "value= goes with method=threshold; method=%s does not take it", s.method);
-    if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "threshold")) {
+    int taylor = s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "taylor");
+    if (s.kind == EG_STAGE_PRUNE && !taylor && (s.batches || s.batch))
+        RFAIL(col[0], "batches= and batch= go with method=taylor; method=%s does not take them", s.method);
+    if (taylor && !s.layer[0]) {  /* taylor on weights, as magnitude */
+        if (s.amount == 0 || s.amount_is_count)
+            RFAIL(col[0], "prune method=taylor needs layer=<node> amount=<count or fraction> (channels) or amount=<fraction of weights, e.g. 0.9> (weights)");
+    } else if (taylor) {
+        if (s.amount == 0) RFAIL(col[0], "prune method=taylor layer=%s needs amount=<count or fraction>", s.layer);
+        if (s.layers[0] || s.local) RFAIL(col[0], "scope= and layers= go with method=taylor on weights (no layer=)");
+    } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "threshold")) {
         if (s.value < 0 || s.amount != 0 || s.layer[0] || s.local)
             RFAIL(col[0], "prune method=threshold needs value=<F: weights with |w| <= F are pruned> and takes layers=<a,b,...>; not amount=, layer= or scope=");
     } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dist/dist.h"
 
 #define MNIST_MEAN 0.1307f
 #define MNIST_STD 0.3081f
@@ -118,10 +119,13 @@ static eg_status layer_list(const eg_recipe *r, const eg_stage *s, const eg_grap
         char name[EG_NAME_MAX] = "";
         snprintf(name, sizeof name, "%.*s", (int)(len < sizeof name ? len : sizeof name - 1), p);
         int node = len < sizeof name ? eg_graph_find(g, name) : -1;
-        if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR))
-            return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s: '%.*s' is %s; expected conv2d or linear nodes",
+        /* penalize= also takes batchnorms: the L1 penalty on their scales is network slimming */
+        int bn = !strcmp(key, "penalize") && node >= 0 && g->nodes[node].op == EG_OP_BATCHNORM2D;
+        if (node < 0 || (g->nodes[node].op != EG_OP_CONV2D && g->nodes[node].op != EG_OP_LINEAR && !bn))
+            return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s: '%.*s' is %s; expected conv2d or linear nodes%s",
                            loc(r, s, where, sizeof where), key, list, (int)len, p,
-                           node < 0 ? "not a node of the model" : "not a conv2d or linear node");
+                           node < 0 ? "not a node of the model" : "not a conv2d or linear node",
+                           strcmp(key, "penalize") ? "" : " (or batchnorm2d: their scales)");
         for (int k = 0; k < *count; k++)
             if (nodes[k] == node)
                 return eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s names '%s' twice", loc(r, s, where, sizeof where), key, list, name);
@@ -206,7 +210,8 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
     char where[1100];
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
-        int unstructured = s->kind == EG_STAGE_PRUNE && (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold"));
+        int unstructured = s->kind == EG_STAGE_PRUNE && (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold") ||
+                                                         (!strcmp(s->method, "taylor") && !s->layer[0]));
         if ((s->kind == EG_STAGE_TRAIN && s->penalize[0]) || unstructured) {
             int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
             if (!nodes) st = eg_fail(err, EG_ERR_NOMEM, "out of memory");
@@ -248,7 +253,7 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
         }
         eg_dep_group grp;
         eg_error e2;
-        if (eg_depgroup_build(g, node, &grp, &e2)) {
+        if (eg_depgroup_build(g, node, &grp, &e2) || eg_criterion_check(eg_criterion_find(s->method), g, &grp, &e2)) {
             st = eg_fail(err, EG_ERR_RECIPE, "%s: %s", loc(r, s, where, sizeof where), e2.msg);
             break;
         }
@@ -334,7 +339,8 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     opt.weight_decay = s->weight_decay;
     char tag[32], pen_text[400];
     eg_penalty pen = {0};
-    eg_train_opts to = {.batch = s->batch, .shuffle = s->shuffle, .progress = R->o->progress};
+    /* no bar under mpirun: Open MPI gives rank 0 a terminal even when its output goes to a file */
+    eg_train_opts to = {.batch = s->batch, .shuffle = s->shuffle, .progress = R->o->progress && eg_dist_size() == 1};
     eg_status st = EG_OK;
     if (has_penalty(s)) {
         /* built once for the stage: the layout cannot change while it trains */
@@ -402,6 +408,8 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     }
     eg_json_array(R->j, "epochs");
     double secs = 0, last = 0;
+    uint64_t sent0 = eg_dist_bytes_sent();  /* under MPI: what this rank hands to the allreduces */
+    double mpi0 = eg_dist_seconds();
     for (int e = 0; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
         st = eg_train_epoch(R->g, &opt, R->train, &to, R->rng, &es, err);
@@ -424,6 +432,17 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     }
     eg_json_array_end(R->j);
     eg_json_num(R->j, "seconds", secs);
+    if (eg_dist_size() > 1 && !st && s->epochs > 0) {
+        int bs = s->batch < R->train->n ? s->batch : R->train->n;
+        long steps = (long)s->epochs * ((R->train->n + bs - 1) / bs);
+        double per_step = (double)(eg_dist_bytes_sent() - sent0) / (double)steps;
+        double wait = (eg_dist_seconds() - mpi0) / (double)steps;
+        fprintf(R->out, "  MPI: %d ranks; each hands %.0f bytes per step to the allreduce, %.0f us in it per step (%ld steps)\n",
+                eg_dist_size(), per_step, 1e6 * wait, steps);
+        eg_json_num(R->j, "mpi_ranks", eg_dist_size());
+        eg_json_num(R->j, "mpi_bytes_per_step", per_step);
+        eg_json_num(R->j, "mpi_seconds_per_step", wait);  /* rank 0's, waiting for the others included */
+    }
     eg_optim_free(&opt);
     eg_penalty_free(&pen);
     if (s->agp > 0 && !st) {
@@ -530,10 +549,27 @@ static void report_masked(runner *R, double secs, size_t *weights_out, size_t *n
     *nonzero_out = nonzero;
 }
 
-/* method=magnitude and method=threshold: masks weights of the chosen layers. */
+/* Training batches (and their size) a taylor stage scores on. */
+static int taylor_batches(const eg_stage *s) { return s->batches ? s->batches : 10; }
+static int taylor_batch(const eg_stage *s) { return s->batch ? s->batch : 64; }
+
+/* method=taylor on weights: masks the weights of smallest |w x gradient|
+ * summed over training batches, as magnitude masks by |w|. */
+static eg_status prune_taylor_weights(runner *R, const eg_stage *s, const int *nodes, int count, eg_error *err)
+{
+    double *scores = malloc((R->g->nparam ? R->g->nparam : 1) * sizeof *scores);
+    if (!scores) return eg_fail(err, EG_ERR_NOMEM, "out of memory for taylor scores");
+    eg_status st = eg_taylor_scores(R->g, R->train, taylor_batches(s), taylor_batch(s), R->rng, scores, -1, NULL, err);
+    if (!st) st = eg_prune_scores(R->g, nodes, count, scores, s->amount, !s->local, err);
+    free(scores);
+    return st;
+}
+
+/* method=magnitude, method=threshold and method=taylor without layer=:
+ * masks weights of the chosen layers. */
 static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
 {
-    int threshold = !strcmp(s->method, "threshold");
+    int threshold = !strcmp(s->method, "threshold"), taylor = !strcmp(s->method, "taylor");
     double t0 = eg_now();
     eg_graph *g = R->g;
     int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
@@ -541,9 +577,10 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
     size_t masked = 0;
     eg_status st = prune_layers(R->r, s, g, nodes, &count, err);
     if (!st && threshold) st = eg_prune_threshold(g, nodes, count, s->value, &masked, err);
-    size_t *floors = st || threshold ? NULL : layer_floors(g, s, nodes, count);
-    if (!st && !threshold && !floors) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
-    else if (!st && !threshold) st = eg_prune_magnitude_floor(g, nodes, count, s->amount, !s->local, floors, err);
+    else if (!st && taylor) st = prune_taylor_weights(R, s, nodes, count, err);
+    size_t *floors = st || threshold || taylor ? NULL : layer_floors(g, s, nodes, count);
+    if (!st && !threshold && !taylor && !floors) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
+    else if (!st && !threshold && !taylor) st = eg_prune_magnitude_floor(g, nodes, count, s->amount, !s->local, floors, err);
     free(floors);
     free(nodes);
     if (st) return st;
@@ -556,6 +593,15 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
         eg_json_str(R->j, "method", "threshold");
         eg_json_num(R->j, "value", s->value);
         eg_json_num(R->j, "masked", (double)masked);
+    } else if (taylor) {
+        fprintf(R->out, "[prune] %staylor, |w x gradient| over %d batches of %d, %s, %.1f%% of the weights of %s  (%.4f s)\n",
+                line_tag(R->r, s, tag, sizeof tag), taylor_batches(s), taylor_batch(s),
+                s->local ? "each layer alone" : "one threshold for all", 100 * s->amount, which, secs);
+        eg_json_str(R->j, "method", "taylor");
+        eg_json_str(R->j, "scope", s->local ? "local" : "global");
+        eg_json_num(R->j, "amount", s->amount);
+        eg_json_num(R->j, "batches", taylor_batches(s));
+        eg_json_num(R->j, "batch", taylor_batch(s));
     } else {
         fprintf(R->out, "[prune] %smagnitude, %s, %.1f%% of the weights of %s  (%.4f s)\n", line_tag(R->r, s, tag, sizeof tag),
                 s->local ? "each layer alone" : "one threshold for all", 100 * s->amount, which, secs);
@@ -568,13 +614,14 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
     if (threshold)
         return NOTE(R, err, "prune threshold, the weights of %s with |w| <= %g: %zu of %zu weights non-zero", which,
                     s->value, nonzero, weights);
-    return NOTE(R, err, "prune magnitude, %s, %.1f%% of the weights of %s: %zu of %zu weights non-zero",
+    return NOTE(R, err, "prune %s, %s, %.1f%% of the weights of %s: %zu of %zu weights non-zero", taylor ? "taylor" : "magnitude",
                 s->local ? "local" : "global", 100 * s->amount, which, nonzero, weights);
 }
 
 static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
 {
-    if (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold")) return run_prune_masked(R, s, err);
+    if (!strcmp(s->method, "magnitude") || !strcmp(s->method, "threshold") || (!strcmp(s->method, "taylor") && !s->layer[0]))
+        return run_prune_masked(R, s, err);
     char where[1100], tag[32];
     if (!strcmp(s->method, "lsh") || !strcmp(s->method, "layer")) {
         char note[1024];
@@ -607,8 +654,14 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         free(scores), free(keep), free(pruned);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
     }
-    const eg_criterion *crit = eg_criterion_find(s->method);
-    crit->score(g, node, scores, R->rng);
+    static const eg_criterion taylor = {"taylor", "Taylor scores |mean z x dL/dz|", NULL};
+    const eg_criterion *crit = strcmp(s->method, "taylor") ? eg_criterion_find(s->method) : &taylor;
+    if (crit->score) st = eg_group_scores(g, &grp, crit, scores, R->rng, err);
+    else st = eg_taylor_scores(g, R->train, taylor_batches(s), taylor_batch(s), R->rng, NULL, node, scores, err);
+    if (st) {
+        free(scores), free(keep), free(pruned);
+        return st;
+    }
     int nkeep = eg_select_keep(scores, c, count, keep, pruned);
     size_t p0 = eg_graph_param_count(g), m0 = eg_graph_macs(g);
     st = eg_surgery_keep(g, &grp, keep, nkeep, err);
@@ -618,7 +671,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         fprintf(R->out, "[prune] %s%s on %s: removing %d of %d channels\n", line_tag(R->r, s, tag, sizeof tag), s->method,
                 s->layer, count, c);
         fprintf(R->out, "  %s:", crit->label);
-        for (int i = 0; i < c; i++) fprintf(R->out, " %.4f", scores[i]);
+        for (int i = 0; i < c; i++) fprintf(R->out, crit->score ? " %.4f" : " %.4g", scores[i]);  /* taylor's are small */
         fprintf(R->out, "\n  pruned channels ");
         print_ints(R->out, pruned, count);
         fprintf(R->out, ", kept ");
@@ -626,7 +679,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         fprintf(R->out, "; sliced:");
         for (int m = 0; m < grp.nmembers; m++)
             fprintf(R->out, " %s (%s)", g->nodes[grp.members[m].node].name,
-                    grp.members[m].role == EG_DEP_OUT ? "outputs" : "inputs");
+                    grp.members[m].role == EG_DEP_OUT ? "outputs" : grp.members[m].role == EG_DEP_IN ? "inputs" : "channels");
         fprintf(R->out, "\n  params %zu -> %zu (%+.1f%%), MACs %zu -> %zu (%+.1f%%)  (%.4f s)\n", p0, p1,
                 100.0 * ((double)p1 - (double)p0) / (double)p0, m0, m1,
                 100.0 * ((double)m1 - (double)m0) / (double)m0, secs);
@@ -656,6 +709,41 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
     return st;
 }
 
+/* FNV-1a over a model's layout, parameters and masks: equal on every rank
+ * when the ranks hold the same model. */
+static uint64_t model_hash(const eg_graph *g)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const unsigned char *blocks[2] = {(const unsigned char *)g->params, (const unsigned char *)g->masks};
+    for (int i = 0; i < g->nnodes; i++) h = (h ^ (uint64_t)g->nodes[i].out_shape.c) * 0x100000001b3ULL;
+    for (int b = 0; b < 2 && blocks[b]; b++)
+        for (size_t k = 0; k < g->nparam * sizeof(float); k++) h = (h ^ blocks[b][k]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* Under MPI: after a stage that changes the model, every rank must hold the
+ * same one (the same updates, the same pruning decisions); a rank that
+ * does not stops the run rather than go on with a model of its own. */
+static eg_status ranks_agree(const runner *R, const eg_stage *s, eg_error *err)
+{
+    if (eg_dist_size() < 2 || s->kind == EG_STAGE_EVAL || eg_dist_same(model_hash(R->g))) return EG_OK;
+    char where[1100];
+    return eg_fail(err, EG_ERR_ARG, "%s: rank %d's model differs from another rank's after this stage (hash %016llx)",
+                   loc(R->r, s, where, sizeof where), eg_dist_rank(), (unsigned long long)model_hash(R->g));
+}
+
+/* EDAGARI_RANK_DUMP=DIR: every rank writes its final model to
+ * DIR/rank<N>.edg, so a test (or a doubtful user) can check that the ranks
+ * agree bit for bit; only rank 0 writes --save and --json. */
+static eg_status dump_rank_model(const eg_graph *g, eg_error *err)
+{
+    const char *dir = getenv("EDAGARI_RANK_DUMP");
+    if (!dir || !*dir) return EG_OK;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/rank%d.edg", dir, eg_dist_rank());
+    return eg_model_save(g, path, err);
+}
+
 eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
 {
     double t_start = eg_now();
@@ -668,8 +756,9 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     eg_set_threads(o->threads);
 
     eg_status st = EG_OK;
-    if (o->json) st = check_out_path("--json", o->json, err);
-    if (!st && o->save) st = check_out_path("model file", o->save, err);
+    /* only rank 0 writes: the other machines need not have these folders */
+    if (o->json && eg_dist_root()) st = check_out_path("--json", o->json, err);
+    if (!st && o->save && eg_dist_root()) st = check_out_path("model file", o->save, err);
     if (!st && o->json && o->save && !strcmp(o->json, o->save))
         st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the JSON report would be the same file", o->save);
     if (st) return st;
@@ -689,6 +778,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     for (int i = 0; i < r->nstages; i++) {
         need_train |= r->stages[i].kind == EG_STAGE_TRAIN;
         need_test |= r->stages[i].kind == EG_STAGE_EVAL;
+        need_train |= r->stages[i].kind == EG_STAGE_PRUNE && !strcmp(r->stages[i].method, "taylor");
         need_test |= r->stages[i].kind == EG_STAGE_PRUNE && r->stages[i].layer_count > 0;  /* ranks layers on it */
     }
     if (!r->from_flags && (need_train || need_test)) need_train = need_test = 1;
@@ -702,8 +792,16 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         return st;
     }
     double t_data = eg_now() - t0;
+    if (!eg_dist_same((uint64_t)train.n << 32 | (uint32_t)test.n)) {
+        eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test);
+        return eg_fail(err, EG_ERR_ARG, "%s: rank %d loaded %d train and %d test images, another rank a different number; "
+                       "every rank must read the same data", data_dir, eg_dist_rank(), train.n, test.n);
+    }
     fprintf(out, "%s%s: seed %llu, %d thread%s\n", r->from_flags ? "" : "edagari run ", r->path,
             (unsigned long long)o->seed, eg_thread_count(), eg_thread_count() == 1 ? "" : "s");
+    if (eg_dist_size() > 1)
+        fprintf(out, "MPI: %d ranks of %d thread%s; each takes its share of every batch, gradients summed across ranks\n",
+                eg_dist_size(), eg_thread_count(), eg_thread_count() == 1 ? "" : "s");
     const eg_dataset *any = need_train ? &train : &test;
     if (need_train && need_test)
         fprintf(out, "data %s: %d train / %d test images of %dx%dx%d  (%.3f s)\n", data_dir, train.n, test.n,
@@ -733,6 +831,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     if (need_train || need_test) eg_json_str(&j, "data", data_dir);
     eg_json_num(&j, "seed", (double)o->seed);
     eg_json_num(&j, "threads", eg_thread_count());
+    eg_json_num(&j, "ranks", eg_dist_size());
     eg_json_num(&j, "data_seconds", t_data);
     json_model(&j, "model_before", &g);
     eg_json_array(&j, "stages");
@@ -746,11 +845,13 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         st = s->kind == EG_STAGE_TRAIN ? run_train(&R, s, err)
            : s->kind == EG_STAGE_PRUNE ? run_prune(&R, s, err)
                                        : run_eval(&R, s, err);
+        if (!st) st = ranks_agree(&R, s, err);
         eg_json_object_end(&j);
     }
     eg_json_array_end(&j);
     /* the model file first: a report is written only when everything else was */
-    if (!st && o->save) st = eg_model_save(&g, o->save, err);
+    if (!st && o->save && eg_dist_root()) st = eg_model_save(&g, o->save, err);
+    if (!st) st = dump_rank_model(&g, err);
     double total = eg_now() - t_start;
     if (!st) {
         json_model(&j, "model_after", &g);
@@ -777,7 +878,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
             struct stat sb;
             fprintf(out, "model saved to %s (%lld bytes)\n", o->save, stat(o->save, &sb) ? -1LL : (long long)sb.st_size);
         }
-        if (o->json) {
+        if (o->json && eg_dist_root()) {
             if (j.oom) st = eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for the report", o->json);
             else st = eg_write_atomic(o->json, j.buf, j.len, err);
             if (!st) fprintf(out, "report written to %s\n", o->json);

@@ -37,6 +37,7 @@ int eg_stage_key_more(eg_stage *s, const char *key, const char *v, char *why, si
 {
     double d;
     long n;
+    if (s->kind == EG_STAGE_EVAL) return 0;
     if (!strcmp(key, "protect")) return list(s->protect, sizeof s->protect, key, v, why, len);
     if (!strcmp(key, "floor")) {
         if (!number(v, &d) || d <= 0 || (d >= 1 && (!integer(v, &n) || n > 1000000000)))

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dist/dist.h"
 
 static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error *err)
 {
@@ -25,19 +26,26 @@ static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error 
  * to it, applies the optimizer and then the penalty's soft threshold. xb and
  * yb hold the batch; losses has room for two values per thread (the batch
  * rows' cross-entropy, the parameter range's penalty), added in thread order.
- * Returns the mean cross-entropy plus the penalty, the penalty in *pen_term. */
+ * Returns the mean cross-entropy plus the penalty, the penalty in *pen_term.
+ * Under MPI each rank takes its share of the batch's rows, and the ranks'
+ * gradients (and losses) are summed after the threads' and before the
+ * optimizer, which every rank then applies alike. Without o it only leaves
+ * the batch's gradient in g->grads. */
 static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const eg_dataset *ds,
                         const int32_t *order, int n, float *xb, uint8_t *labels, double *losses, double *pen_term)
 {
     eg_node *out = &g->nodes[g->nnodes - 1];
     int k = out->out_shape.c, teams = 1;
     size_t insz = (size_t)ds->c * ds->h * ds->w;
+    int ranks = eg_dist_active() ? eg_dist_size() : 1, rlo = 0, rhi = n;
+    if (ranks > 1) eg_split(n, eg_dist_rank(), ranks, &rlo, &rhi);
+    order += rlo;  /* this rank's rows, at the start of xb */
     eg_graph_set_input(g, xb);
-    o->step++;
+    if (o) o->step++;
 #pragma omp parallel num_threads(g->threads)
     {
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
-        eg_split(n, t, nt, &lo, &hi);
+        eg_split(rhi - rlo, t, nt, &lo, &hi);
         for (int i = lo; i < hi; i++) {
             memcpy(xb + (size_t)i * insz, ds->x + (size_t)order[i] * insz, insz * sizeof *xb);
             labels[i] = ds->y[order[i]];
@@ -48,8 +56,20 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
 #pragma omp barrier
         eg_split((int)g->nparam, t, nt, &lo, &hi);
         eg_graph_reduce_grads(g, lo, hi, nt, 0);
+        if (ranks > 1) {
+#pragma omp barrier
+#pragma omp master
+            {
+                double sum = 0;
+                for (int u = 0; u < nt; u++) sum += losses[u], losses[u] = 0;
+                eg_dist_sum_doubles(&sum, 1);
+                losses[0] = sum;
+                eg_dist_sum_floats(g->grads, g->nparam);
+            }
+#pragma omp barrier
+        }
         if (pen) losses[nt + t] = eg_penalty_grad(pen, g->params, g->grads, (size_t)lo, (size_t)hi);
-        eg_optim_update(o, g->params, g->grads, (size_t)lo, (size_t)hi);
+        if (o) eg_optim_update(o, g->params, g->grads, (size_t)lo, (size_t)hi);
         if (pen) eg_penalty_prox(pen, g->params, o->lr, (size_t)lo, (size_t)hi);
         if (t == 0) teams = nt;
     }
@@ -58,6 +78,13 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
     for (int t = 0; pen && t < teams; t++) penalty += losses[teams + t];
     *pen_term = (float)penalty;
     return (float)(total / n) + (float)penalty;
+}
+
+double eg_batch_gradient(eg_graph *g, const eg_dataset *ds, const int32_t *order, int n, float *xb,
+                         uint8_t *labels, double *losses)
+{
+    double pen_term;
+    return train_step(g, NULL, NULL, ds, order, n, xb, labels, losses, &pen_term);
 }
 
 /* The bar after `done` of `total` images. */
@@ -140,8 +167,11 @@ eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accu
     size_t insz = (size_t)ds->c * ds->h * ds->w;
     long correct = 0;
     double total = 0;
-    for (int start = 0; start < ds->n; start += batch) {
-        int m = ds->n - start < batch ? ds->n - start : batch;
+    /* under MPI each rank takes its share of the images; the sums are added */
+    int lo = 0, hi = ds->n;
+    if (eg_dist_active()) eg_split(ds->n, eg_dist_rank(), eg_dist_size(), &lo, &hi);
+    for (int start = lo; start < hi; start += batch) {
+        int m = hi - start < batch ? hi - start : batch;
         eg_graph_forward(g, ds->x + (size_t)start * insz, m);
         const float *z = eg_graph_output(g)->y;
         for (int i = 0; i < m; i++) {
@@ -151,6 +181,11 @@ eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accu
             correct += best == ds->y[start + i];
         }
         total += (double)eg_softmax_xent(z, ds->y + start, m, k, NULL) * m;
+    }
+    if (eg_dist_active()) {
+        double sums[2] = {(double)correct, total};
+        eg_dist_sum_doubles(sums, 2);
+        correct = (long)sums[0], total = sums[1];
     }
     *accuracy = 100.0 * (double)correct / ds->n;
     if (loss) *loss = total / ds->n;

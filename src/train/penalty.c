@@ -26,9 +26,9 @@ eg_status eg_penalty_init(eg_penalty *p, const eg_graph *g, const int *nodes, in
             return eg_fail(err, EG_ERR_ARG, "penalty: node index %d is outside the model's %d nodes", nodes[i],
                            g->nnodes);
         const eg_node *nd = &g->nodes[nodes[i]];
-        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR)
-            return eg_fail(err, EG_ERR_ARG, "penalty: '%s' is a %s; expected conv2d or linear nodes", nd->name,
-                           eg_ops[nd->op]->name);
+        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR && nd->op != EG_OP_BATCHNORM2D)
+            return eg_fail(err, EG_ERR_ARG, "penalty: '%s' is a %s; expected conv2d, linear or batchnorm2d nodes",
+                           nd->name, eg_ops[nd->op]->name);
     }
     p->sel = calloc(p->n ? p->n : 1, sizeof *p->sel);
     if (!p->sel) return eg_fail(err, EG_ERR_NOMEM, "penalty: out of memory for %zu parameters", p->n);

@@ -1,0 +1,178 @@
+/* batchnorm2d: y = gamma (x - mean) / sqrt(var + eps) + beta per channel, as
+ * PyTorch's BatchNorm2d (affine, eps 1e-5, momentum 0.1). Training
+ * normalises with the batch's mean and biased variance and moves the running
+ * statistics (buffers, not parameters) towards them, with the unbiased
+ * variance as PyTorch does; inference normalises with the running ones.
+ *
+ * The statistics are over the whole batch, but each thread of a pass holds
+ * only its own images: every thread sums its rows per channel into its slot
+ * of nd->shared, waits at a barrier, then adds all slots in thread order, so
+ * every thread gets the same bits and a given thread count reproduces. The
+ * backward pass does the same for sum(dy) and sum(dy * xhat). */
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define BN_EPS 1e-5
+#define BN_MOMENTUM 0.1f
+
+static int batchnorm2d_shape(eg_node *nd, char *why, size_t whylen)
+{
+    (void)why, (void)whylen;
+    int c = nd->in_shape.c;
+    nd->out_shape = nd->in_shape;
+    nd->nparams = 2;  /* gamma (scale), beta (shift) */
+    nd->nbuffers = 2; /* running mean, running variance */
+    for (int p = 0; p < 2; p++) {
+        nd->pdims[p] = 1;
+        nd->pshape[p][0] = c;
+        nd->psize[p] = (size_t)c;
+        nd->bsize[p] = (size_t)c;
+    }
+    return 0;
+}
+
+/* xhat, for backward. */
+static size_t batchnorm2d_saved(const eg_node *nd) { return eg_shape_size(nd->out_shape); }
+
+/* Per thread: forward partial sums (2C doubles) and its row count (1
+ * double), backward partial sums (2C doubles), then this pass's mean and
+ * 1/std (2C floats). */
+#define SLOT_FLOATS(c) (2 * (4 * (size_t)(c) + 1) + 2 * (size_t)(c))
+static size_t batchnorm2d_shared(const eg_node *nd, int threads) { return (size_t)threads * SLOT_FLOATS(nd->in_shape.c); }
+
+static double *fwd_part(const eg_node *nd, int t) { return (double *)(nd->shared + (size_t)t * SLOT_FLOATS(nd->in_shape.c)); }
+static double *bwd_part(const eg_node *nd, int t) { return fwd_part(nd, t) + 2 * (size_t)nd->in_shape.c + 1; }
+static float *stats(const eg_node *nd, int t) { return (float *)(fwd_part(nd, t) + 4 * (size_t)nd->in_shape.c + 1); }
+
+/* Values per channel in the whole batch of the last forward pass: the rows
+ * of every thread of the team, times H*W. */
+static double batch_count(const eg_node *nd)
+{
+    double rows = 0;
+    for (int t = 0, nt = eg_team_size(); t < nt; t++) rows += fwd_part(nd, t)[2 * nd->in_shape.c];
+    return rows * nd->in_shape.h * nd->in_shape.w;
+}
+
+/* Sums of a[i] and a[i] * b[i] (b NULL: a[i]^2) per channel over rows [lo, hi). */
+static void channel_sums(const eg_node *nd, const float *a, const float *b, int lo, int hi, double *s1, double *s2)
+{
+    int C = nd->in_shape.c;
+    size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w;
+    memset(s1, 0, (size_t)C * sizeof *s1);
+    memset(s2, 0, (size_t)C * sizeof *s2);
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            const float *ap = a + ((size_t)i * C + c) * hw, *bp = b ? b + ((size_t)i * C + c) * hw : ap;
+            double u = 0, v = 0;
+            for (size_t k = 0; k < hw; k++) u += ap[k], v += (double)ap[k] * bp[k];
+            s1[c] += u, s2[c] += v;
+        }
+}
+
+/* The whole batch's sums: every thread's slot added in thread order. */
+static void batch_sums(const eg_node *nd, double *(*part)(const eg_node *, int), int c, double *s1, double *s2)
+{
+    int C = nd->in_shape.c, nt = eg_team_size();
+    *s1 = *s2 = 0;
+    for (int t = 0; t < nt; t++) *s1 += part(nd, t)[c], *s2 += part(nd, t)[C + c];
+}
+
+static void batchnorm2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+{
+    const float *x = g->nodes[nd->inputs[0]].y, *gamma = nd->param[0], *beta = nd->param[1];
+    int C = nd->in_shape.c;
+    size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w;
+    if (!g->training) {
+        for (int i = lo; i < hi; i++)
+            for (int c = 0; c < C; c++) {
+                float mean = nd->buffer[0][c], inv = (float)(1 / sqrt((double)nd->buffer[1][c] + BN_EPS));
+                const float *xp = x + ((size_t)i * C + c) * hw;
+                float *yp = nd->y + ((size_t)i * C + c) * hw;
+                for (size_t k = 0; k < hw; k++) yp[k] = (xp[k] - mean) * inv * gamma[c] + beta[c];
+            }
+        return;
+    }
+    int t = eg_thread_id();
+    assert(eg_team_size() <= g->threads);
+    double *part = fwd_part(nd, t);
+    channel_sums(nd, x, NULL, lo, hi, part, part + C);
+    part[2 * C] = hi - lo;
+#pragma omp barrier
+    double count = batch_count(nd);
+    float *st = stats(nd, t);
+    for (int c = 0; c < C; c++) {
+        double s1, s2;
+        batch_sums(nd, fwd_part, c, &s1, &s2);
+        double mean = s1 / count, var = s2 / count - mean * mean;
+        if (var < 0) var = 0;
+        st[c] = (float)mean;
+        st[C + c] = (float)(1 / sqrt(var + BN_EPS));
+        if (t == 0) {
+            double unbiased = count > 1 ? var * count / (count - 1) : var;
+            nd->buffer[0][c] = (1 - BN_MOMENTUM) * nd->buffer[0][c] + BN_MOMENTUM * (float)mean;
+            nd->buffer[1][c] = (1 - BN_MOMENTUM) * nd->buffer[1][c] + BN_MOMENTUM * (float)unbiased;
+        }
+    }
+    for (int i = lo; i < hi; i++)
+        for (int c = 0; c < C; c++) {
+            const float *xp = x + ((size_t)i * C + c) * hw;
+            float *xh = nd->saved + ((size_t)i * C + c) * hw, *yp = nd->y + ((size_t)i * C + c) * hw;
+            float mean = st[c], inv = st[C + c];
+            for (size_t k = 0; k < hw; k++) {
+                xh[k] = (xp[k] - mean) * inv;
+                yp[k] = xh[k] * gamma[c] + beta[c];
+            }
+        }
+}
+
+static void batchnorm2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+{
+    int C = nd->in_shape.c, t = eg_thread_id();
+    size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w;
+    double *part = bwd_part(nd, t);
+    /* sum(dy) and sum(dy * xhat) over this thread's rows: its share of
+     * dbeta and dgamma, and of the batch sums dx needs */
+    channel_sums(nd, nd->dy, nd->saved, lo, hi, part, part + C);
+    float *dgamma = eg_tgrad(g, nd, 0), *dbeta = eg_tgrad(g, nd, 1);
+    for (int c = 0; c < C; c++) dbeta[c] += (float)part[c], dgamma[c] += (float)part[C + c];
+    if (!nd->needs_dx) return;
+#pragma omp barrier
+    /* dx = gamma / std * (dy - mean(dy) - xhat * mean(dy * xhat)) */
+    const float *st = stats(nd, t), *gamma = nd->param[0];
+    double count = batch_count(nd);
+    float *dx = g->nodes[nd->inputs[0]].dy;
+    for (int c = 0; c < C; c++) {
+        double sd, sdx;
+        batch_sums(nd, bwd_part, c, &sd, &sdx);
+        float scale = gamma[c] * st[C + c], mdy = (float)(sd / count), mdx = (float)(sdx / count);
+        for (int i = lo; i < hi; i++) {
+            const float *dyp = nd->dy + ((size_t)i * C + c) * hw, *xh = nd->saved + ((size_t)i * C + c) * hw;
+            float *dxp = dx + ((size_t)i * C + c) * hw;
+            if (nd->dx_add[0])
+                for (size_t k = 0; k < hw; k++) dxp[k] += scale * (dyp[k] - mdy - xh[k] * mdx);
+            else
+                for (size_t k = 0; k < hw; k++) dxp[k] = scale * (dyp[k] - mdy - xh[k] * mdx);
+        }
+    }
+}
+
+/* gamma, beta (or the running mean and variance: the same layout) are [C]. */
+static void batchnorm2d_keep_out(eg_node *nd, float **p, const int *keep, int nkeep)
+{
+    eg_keep_slices(p[0], p[0], 1, (size_t)nd->in_shape.c, 1, keep, nkeep);
+    eg_keep_slices(p[1], p[1], 1, (size_t)nd->in_shape.c, 1, keep, nkeep);
+}
+
+const eg_op_def eg_op_batchnorm2d = {
+    .name = "batchnorm2d",
+    .channels = EG_CH_PASS,
+    .shape = batchnorm2d_shape,
+    .saved_floats = batchnorm2d_saved,
+    .shared_floats = batchnorm2d_shared,
+    .forward = batchnorm2d_forward,
+    .backward = batchnorm2d_backward,
+    .keep_out = batchnorm2d_keep_out,
+};
