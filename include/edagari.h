@@ -451,8 +451,13 @@ void eg_lsh_result_free(eg_lsh_result *res);
 
 /* Layer pruning: a conv2d or linear node whose output shape equals its
  * input shape (say a 3x3 pad-1 conv with as many outputs as inputs) is
- * replaced by the identity: removed, its consumers reading its input.
- * The output layer and shape-changing layers are refused (EG_ERR_ARG). */
+ * replaced by the identity: removed, its consumers reading its input. A
+ * residual add node names its branch: the input whose layers the other
+ * input does not share (each used only there) is replaced by zero, i.e. the
+ * branch and the add are removed and the add's readers read the skip. The
+ * output layer, shape-changing layers, adds of two branches and branches
+ * used elsewhere are refused (EG_ERR_ARG). Other nodes keep their
+ * parameters, masks and buffers. */
 eg_status eg_layer_removable(const eg_graph *g, int node, eg_error *err);   /* err may be NULL */
 eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err);
 

@@ -150,10 +150,67 @@ static void test_rank(void)
     eg_graph_free(&g);
 }
 
+/* models/resnet_small: block 1's branch silenced (bn1b's scale and shift
+ * zero, so it adds exactly 0) is removed with no output change; the other
+ * batchnorms keep their running statistics; bad adds are refused. */
+static void test_residual(void)
+{
+    eg_graph g;
+    eg_error err = {0};
+    CHECK(eg_graph_load_spec(&g, "models/resnet_small", &err) == EG_OK, "%s", err.msg);
+    eg_rng r;
+    eg_rng_seed(&r, 6);
+    eg_graph_init_params(&g, &r);
+    for (int i = 0; i < g.nnodes; i++)  /* running statistics of a trained model: means, positive variances */
+        for (size_t k = 0; g.nodes[i].nbuffers && k < g.nodes[i].bsize[0]; k++)
+            g.nodes[i].buffer[0][k] = 0.1f * (float)(k % 7) - 0.3f, g.nodes[i].buffer[1][k] = 0.5f + 0.1f * (float)(k % 5);
+    eg_node *bn = &g.nodes[eg_graph_find(&g, "bn1b")];
+    memset(bn->param[0], 0, bn->psize[0] * sizeof(float));
+    memset(bn->param[1], 0, bn->psize[1] * sizeof(float));
+    const eg_node *bn3 = &g.nodes[eg_graph_find(&g, "bn3a")];
+    float stats[64];
+    memcpy(stats, bn3->buffer[0], bn3->bsize[0] * sizeof(float));
+    memcpy(stats + 32, bn3->buffer[1], bn3->bsize[1] * sizeof(float));
+    float x[BATCH * 784], before[BATCH * 10], after[BATCH * 10];
+    for (int i = 0; i < BATCH * 784; i++) x[i] = eg_rng_range(&r, -1, 2);
+    forward(&g, x, before);
+    size_t p0 = eg_graph_param_count(&g);
+    int n0 = g.nnodes;
+    CHECK(eg_layer_remove(&g, eg_graph_find(&g, "res1"), &err) == EG_OK, "remove res1's branch: %s", err.msg);
+    static const char *const gone[] = {"conv1a", "bn1a", "relu1a", "conv1b", "bn1b", "res1"};
+    for (int i = 0; i < 6; i++) CHECK(eg_graph_find(&g, gone[i]) < 0, "%s is still there", gone[i]);
+    CHECK(g.nnodes == n0 - 6, "%d nodes", g.nnodes);
+    CHECK(g.nodes[eg_graph_find(&g, "relu1")].inputs[0] == eg_graph_find(&g, "pool0"), "relu1 does not read pool0");
+    CHECK(eg_graph_param_count(&g) == p0 - 2 * (584 + 16), "params %zu, want %zu", eg_graph_param_count(&g), p0 - 1200);
+    bn3 = &g.nodes[eg_graph_find(&g, "bn3a")];
+    CHECK(!memcmp(stats, bn3->buffer[0], bn3->bsize[0] * sizeof(float)) && !memcmp(stats + 32, bn3->buffer[1], bn3->bsize[1] * sizeof(float)),
+          "bn3a's running statistics changed");
+    forward(&g, x, after);
+    check_close("silenced residual branch removed", after, before, BATCH * 10, 0, 1e-6);
+    /* the other block's branch is a candidate too; its conv3a is one as a layer */
+    CHECK(eg_layer_removable(&g, eg_graph_find(&g, "res3"), &err) == EG_OK, "%s", err.msg);
+    CHECK(eg_layer_removable(&g, eg_graph_find(&g, "conv3a"), &err) == EG_OK, "%s", err.msg);
+    CHECK(eg_layer_removable(&g, eg_graph_find(&g, "conv2"), &err) == EG_ERR_ARG, "conv2 changes the shape");
+    eg_graph_free(&g);
+
+    static const char two[] = "input x shape=1x8x8\nconv2d c1 out=4 kernel=3 pad=1\nconv2d c2 in=x out=4 kernel=3 pad=1\n"
+                              "add s in=c1,c2\nflatten f\nlinear fc out=3\n";
+    CHECK(eg_graph_parse_spec(&g, two, "two", &err) == EG_OK, "%s", err.msg);
+    CHECK(eg_layer_remove(&g, eg_graph_find(&g, "s"), &err) == EG_ERR_ARG && strstr(err.msg, "both inputs of 's'"), "%s", err.msg);
+    eg_graph_free(&g);
+    static const char shared[] = "input x shape=1x8x8\nconv2d c0 out=4 kernel=3 pad=1\nconv2d c1 out=4 kernel=3 pad=1\n"
+                                 "add s in=c1,c0\nadd t in=s,c1\nflatten f\nlinear fc out=3\n";
+    CHECK(eg_graph_parse_spec(&g, shared, "shared", &err) == EG_OK, "%s", err.msg);
+    CHECK(eg_layer_remove(&g, eg_graph_find(&g, "s"), &err) == EG_ERR_ARG && strstr(err.msg, "'c1' also feeds 't'"), "%s", err.msg);
+    CHECK(g.nnodes == 7, "a refused removal changed the graph");
+    eg_graph_free(&g);
+}
+
 int main(void)
 {
     test_identity_removed();
     test_refused();
     test_rank();
+    test_residual();
     return check_report("test_layer_prune");
 }

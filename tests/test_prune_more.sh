@@ -101,6 +101,18 @@ expect "layer: too many" 1 "has only 3 removable layers" -- "$bin" prune "$m/dee
 expect "layer: both" 2 "needs either layer=" -- "$bin" prune "$m/deep.edg" --out "$m/x.edg" --method layer --layer conv3 --count 1
 expect "layer: simplecnn has none" 1 "has only 0 removable layers" -- "$bin" prune "$m/m.edg" --out "$m/x.edg" --method layer --count 1 --data "$tmp/tiny"
 no_file "layer errors" "$m/x.edg"
+# a residual branch (models/resnet_small): the branch and its add go, relu1 reads the skip
+res=$src/models/resnet_small
+"$bin" train --model "$res" --data "$tmp/tiny" --out "$m/res.edg" --batch 16 --no-progress >/dev/null 2>&1 && ok || bad "train resnet_small"
+expect "prune residual branch" 0 "[prune] layer res1: its residual branch replaced by zero" "removed res1 (with its branch)" -- \
+  "$bin" prune "$m/res.edg" --out "$m/r1.edg" --method layer --layer res1
+expect "info r1.edg" 0 "relu1    relu       pool0" -- "$bin" info "$m/r1.edg"
+grep -q "conv1a" "$tmp/out" && bad "conv1a is still in the pruned model" || ok
+expect "eval r1.edg" 0 "[eval] test accuracy" -- "$bin" eval "$m/r1.edg" --data "$tmp/tiny"
+expect "prune residual count" 0 "the 2 cheapest of 6 removable layers" "res1" "res3" "conv1a" -- \
+  "$bin" prune "$m/res.edg" --out "$m/r2.edg" --method layer --count 2 --data "$tmp/tiny"
+expect "layer: a relu" 1 "'relu1' is a relu" -- "$bin" prune "$m/res.edg" --out "$m/x.edg" --method layer --layer relu1
+no_file "residual errors" "$m/x.edg"
 
 # -------------------------------------------- scope: protect, floor, amounts
 expect "magnitude --protect" 0 "model saved" -- "$bin" prune "$m/m.edg" --out "$m/p.edg" --method magnitude --amount 0.9 --protect fc2,conv1 --json "$tmp/p.json"

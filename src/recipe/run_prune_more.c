@@ -73,14 +73,15 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
     if (!st && s->layer[0]) {
         remove[nremove++] = eg_graph_find(g, s->layer);
         st = eg_layer_removable(g, remove[0], err);
-        fprintf(out, "[prune] %slayer %s: replaced by the identity\n", tag, s->layer);
+        if (!st) fprintf(out, "[prune] %slayer %s: %s\n", tag, s->layer,
+                         g->nodes[remove[0]].op == EG_OP_ADD ? "its residual branch replaced by zero (branch and add removed)" : "replaced by the identity");
     } else if (!st) {
         int n = 0;
         double base = 0;
         if (!test || !test->n) st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d ranks layers on the test set; give data", s->layer_count);
         if (!st) st = eg_layer_rank(g, test, 1000, protect, nprotect, sc, &n, &base, err);
         if (!st && n < s->layer_count)
-            st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d: model %s has only %d removable layer%s (a conv2d or linear node, not the output, whose output shape is its input's%s)",
+            st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d: model %s has only %d removable layer%s (a conv2d or linear node, not the output, whose output shape is its input's, or a residual add's branch%s)",
                          s->layer_count, g->name, n, n == 1 ? "" : "s", nprotect ? ", not protected" : "");
         if (!st) {
             fprintf(out, "[prune] %slayer: the %d cheapest of %d removable layers, by test accuracy with each removed alone (%d images; %.2f%% with all)\n",
@@ -111,7 +112,8 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
     for (int i = 0; i < nremove && !st; i++) {
         const char *name = g->nodes[remove[i]].name;
         eg_json_str(j, NULL, name);
-        if (strlen(names) + EG_NAME_MAX + 3 < sizeof names) strcat(strcat(names, names[0] ? ", " : ""), name);
+        if (strlen(names) + EG_NAME_MAX + 24 < sizeof names)
+            strcat(strcat(strcat(names, names[0] ? ", " : ""), name), g->nodes[remove[i]].op == EG_OP_ADD ? " (with its branch)" : "");
         st = eg_layer_remove(g, remove[i], err);
     }
     eg_json_array_end(j);
@@ -126,6 +128,7 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
     eg_json_num(j, "macs_before", (double)m0);
     eg_json_num(j, "macs_after", (double)m1);
     eg_json_num(j, "seconds", secs);
-    snprintf(note, nlen, "prune layer: replaced %s by the identity; params %zu -> %zu, MACs %zu -> %zu", names, p0, p1, m0, m1);
+    snprintf(note, nlen, "prune layer: removed %s (layers replaced by the identity, residual branches by zero); params %zu -> %zu, MACs %zu -> %zu",
+             names, p0, p1, m0, m1);
     return EG_OK;
 }
