@@ -28,6 +28,7 @@ install_deps() {
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
   dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
   command -v mpirun >/dev/null || need+=(openmpi-bin)
+  command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
   [ ${#need[@]} -eq 0 ] && return
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   say "installing: ${need[*]}"

@@ -257,15 +257,30 @@ double eg_penalty_value(const eg_penalty *p, const float *params);
 
 /* ----------------------------------------------------------------- train */
 
+/* What a per-step callback is told after each optimizer step. */
+typedef struct {
+    int batch;          /* the batch just done, 0-based, in this epoch */
+    int batches;        /* batches in the epoch */
+    double loss_sum;    /* the batch losses of this epoch so far, 0..batch */
+    double penalty_sum; /* their penalty terms */
+} eg_step_info;
+
+/* Called after every optimizer step (checkpoints, pruning schedules); a
+ * status other than EG_OK stops the epoch and is returned by it. */
+typedef eg_status eg_step_fn(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *s, eg_error *err);
+
 typedef struct {
     int batch;
     int shuffle;
     int progress;   /* draw a progress bar on stderr/stdout */
     const eg_penalty *penalty;  /* NULL: the loss is the cross-entropy alone */
-    /* When set, called after every optimizer step (o->step steps done so
-     * far); a failure stops the epoch with that error. AGP prunes here. */
-    eg_status (*after_step)(eg_graph *g, eg_optim *o, void *ctx, eg_error *err);
-    void *after_step_ctx;
+    eg_step_fn *after_step;     /* may be NULL */
+    void *step_ctx;             /* passed to after_step */
+    /* Resume: the epoch skips its first start_batch batches (drawing its
+     * shuffle as usual, so rng must be as that epoch began), whose losses
+     * summed to start_loss and start_penalty. 0 for a whole epoch. */
+    int start_batch;
+    double start_loss, start_penalty;
 } eg_train_opts;
 
 typedef struct {
@@ -366,6 +381,8 @@ typedef struct {
     FILE *log;                 /* a line per pruning step, or NULL */
     int prunes;                /* pruning steps done (set by eg_agp_after_step) */
     double sparsity;           /* the last target applied */
+    eg_step_fn *next;          /* another per-step callback (checkpoints) run after it, or NULL */
+    void *next_ctx;
 } eg_agp;
 
 /* Checks the schedule's numbers (not the nodes). */
@@ -374,9 +391,9 @@ eg_status eg_agp_check(const eg_agp *a, eg_error *err);
 double eg_agp_sparsity(const eg_agp *a, long t);
 /* 1 when t is one of the pruning steps. */
 int eg_agp_due(const eg_agp *a, long t);
-/* An eg_train_opts.after_step for ctx = an eg_agp: prunes when due and
- * zeroes the optimizer state of every masked weight. */
-eg_status eg_agp_after_step(eg_graph *g, eg_optim *o, void *ctx, eg_error *err);
+/* An eg_step_fn for ctx = an eg_agp: prunes when due, zeroes the optimizer
+ * state of every masked weight, then calls a->next (may be NULL). */
+eg_status eg_agp_after_step(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *si, eg_error *err);
 /* Threshold pruning: masks every weight of nodes[0..count) (conv2d or
  * linear) with |w| <= value (value >= 0, rounded to float32 as the weights
  * are), as magnitude pruning masks them;
@@ -592,7 +609,8 @@ eg_status eg_svg_write_plot(const eg_plot *p, const char *path, eg_error *err);
  * replaces nothing). Loading checks every count, size, shape and offset
  * against the file's length and the stored spec before using it; its errors
  * name the file, the byte offset, what was expected and what was found.
- * Optimizer state and the data position are not stored (yet). */
+ * A checkpoint (eg_checkpoint_save) also holds the optimizer state and the
+ * data position. */
 #define EG_MODEL_VERSION 1
 
 eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err);
@@ -609,6 +627,36 @@ eg_status eg_model_open(eg_graph *g, const char *path, int *from_file, eg_error 
  * oldest lines go when it would pass 64 KiB). Fails only for want of memory
  * (EG_ERR_NOMEM, history unchanged). The stage runner notes every stage. */
 eg_status eg_model_note(eg_graph *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Where a train stage stands, for an exact resume: a checkpoint's data
+ * position section (with the optimizer's state in another). */
+#define EG_STAGE_TEXT_MAX 512
+typedef struct {
+    int epoch;          /* the epoch in progress, 0-based */
+    int epochs;         /* the stage's epochs */
+    int batch;          /* batches of that epoch done (may be all of them) */
+    int batches;        /* batches in an epoch */
+    int threads;        /* the thread count it ran with (bit-identical results need the same) */
+    uint64_t seed;
+    eg_rng rng;         /* the generator as the epoch began, before its shuffle */
+    double loss_sum, penalty_sum;  /* the epoch's batch losses so far */
+    /* the training set it reads: a resume on other data is refused */
+    int samples, c, h, w;
+    uint32_t images_crc, labels_crc;  /* crc32 of x (float32, little-endian) and of y */
+    char stage[EG_STAGE_TEXT_MAX];    /* the train stage's settings as text; a resume must match them */
+} eg_train_position;
+
+/* Fills the data fields of p (samples, shape, checksums) from ds. */
+void eg_train_position_data(eg_train_position *p, const eg_dataset *ds);
+
+/* A model file with the optimizer's state (type, hyperparameters, step,
+ * moments or momentum buffer; laid out as g->params) and p, atomically. */
+eg_status eg_checkpoint_save(const eg_graph *g, const eg_optim *o, const eg_train_position *p, const char *path,
+                             eg_error *err);
+/* Loads a checkpoint: g as eg_model_load does, o (bound to g->nparam,
+ * free with eg_optim_free) and p. Fails (EG_ERR_FORMAT) for a model file
+ * without them; on failure nothing is left to free. */
+eg_status eg_checkpoint_load(eg_graph *g, eg_optim *o, eg_train_position *p, const char *path, eg_error *err);
 
 /* ------------------------------------------------------------- C export */
 
@@ -654,6 +702,7 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err);
  *   data   <dir with IDX files>
  *   train  epochs=N optimizer=adam|sgd lr=F [momentum=F] [weight_decay=F] batch=N shuffle=yes|no
  *          [l1=F] [l2=F] [prox=F] [penalize=a,b,...]   (see eg_penalty)
+ *          [checkpoint=FILE checkpoint_every=N]   (a checkpoint every N steps, atomically)
  *   prune  method=l1 layer=<node> amount=<count, or fraction with a '.'>
  *   prune  method=magnitude amount=<sparsity> [scope=global|local] [layers=a,b,...]
  *   prune  method=threshold value=<F: prunes |w| <= F> [layers=a,b,...]
@@ -673,6 +722,8 @@ typedef struct {
     float lr, momentum, weight_decay;
     float l1, l2, prox; /* penalty strengths, 0 for none */
     char penalize[256]; /* comma-separated nodes whose weights are penalised, empty for every conv2d and linear */
+    long checkpoint_every;   /* write a checkpoint every N optimizer steps (0: never) ... */
+    char checkpoint[1024];   /* ... to this file (eg_checkpoint_save) */
     /* prune */
     char method[16], layer[EG_NAME_MAX];
     char layers[256];   /* magnitude, threshold: comma-separated nodes, empty for every conv2d and linear */
@@ -721,6 +772,7 @@ typedef struct {
     int progress;           /* progress bars (when stdout is a terminal) */
     FILE *out;              /* where the human-readable log goes */
     const char *save;       /* model file to write the final model to (atomically), or NULL */
+    const char *resume;     /* a checkpoint to resume the recipe's only stage, a train stage, from; or NULL */
 } eg_run_opts;
 
 /* Runs every stage, printing as it goes; writes the model file (o->save) and

@@ -128,6 +128,28 @@ eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_err
  * on failure), for callers that rename several files together. */
 eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err);
 
+/* Model files with a checkpoint's sections (src/io/model_file.c): saved
+ * with o and pos (both, or neither: a plain model file); loaded, o and pos
+ * (may be NULL) filled when the file has them, *has_ckpt (may be NULL)
+ * saying whether it does. eg_model_parse reads a file already in memory,
+ * named path in messages (the fuzz harness calls it). On failure nothing
+ * is left to free. */
+eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_train_position *pos, const char *path,
+                                 eg_error *err);
+eg_status eg_model_load_sections(eg_graph *g, eg_optim *o, eg_train_position *pos, int *has_ckpt, const char *path,
+                                 eg_error *err);
+eg_status eg_model_parse(eg_graph *g, eg_optim *o, eg_train_position *pos, int *has_ckpt, const uint8_t *b, size_t n,
+                         const char *path, eg_error *err);
+/* The checkpoint sections' bytes (src/io/checkpoint.c; malloc'ed, NULL
+ * when out of memory), and their readers: the section [off, off + len) of
+ * the file b, checked against g, every problem named by its byte offset. */
+uint8_t *eg_ckpt_encode_optim(const eg_optim *o, size_t *len);
+uint8_t *eg_ckpt_encode_position(const eg_train_position *p, size_t *len);
+eg_status eg_ckpt_read_optim(const char *path, const uint8_t *b, size_t off, size_t len, const eg_graph *g,
+                             eg_optim *o, eg_error *err);
+eg_status eg_ckpt_read_position(const char *path, const uint8_t *b, size_t off, size_t len, eg_train_position *p,
+                                eg_error *err);
+
 /* The pieces of a pass, for callers that run a whole training step in one
  * parallel region (src/train/loop.c). Each is called by every thread of the
  * region with its own rows [lo, hi) of the batch. */

@@ -24,10 +24,10 @@ static double in_force(const eg_agp *a, long t)
     return eg_agp_sparsity(a, last);
 }
 
-static eg_status check_step(eg_graph *g, eg_optim *o, void *ctx, eg_error *err)
+static eg_status check_step(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *si, eg_error *err)
 {
     watch *w = ctx;
-    eg_status st = eg_agp_after_step(g, o, w->agp, err);
+    eg_status st = eg_agp_after_step(w->agp, g, o, si, err);
     if (st) return st;
     w->steps++;
     const eg_agp *a = w->agp;
@@ -84,7 +84,7 @@ static void run(int global, double initial, const char *what)
     make_data(&ds, 480, 9);   /* 30 steps of 16 */
     eg_optim o;
     eg_optim_init(&o, EG_OPTIM_ADAM, 0.01f);
-    eg_train_opts to = {.batch = 16, .shuffle = 1, .after_step = check_step, .after_step_ctx = &w};
+    eg_train_opts to = {.batch = 16, .shuffle = 1, .after_step = check_step, .step_ctx = &w};
     eg_epoch_stats es;
     CHECK(eg_train_epoch(&g, &o, &ds, &to, &r, &es, &err) == EG_OK, "%s: %s", what, err.msg);
     CHECK(w.steps == 30, "%s: %ld steps watched", what, w.steps);

@@ -326,6 +326,9 @@ static void test_spec(void)
                ":1:15:", "1073741824 values per sample, at most 2^28", NULL);
     spec_fails("huge output", "input x shape=1x16384x16384\nconv2d c out=16 kernel=1\nflatten f\nlinear l out=2\n",
                EG_ERR_SPEC, ":2:", "conv2d c: output of 16x16384x16384 is over 2^28", NULL);
+    /* each parameter under 2^28, together over: a model file could make its reader fill gigabytes */
+    spec_fails("huge model", "input x shape=256x1x1\nlinear a out=1048575\nlinear b out=256\nlinear c out=1048575\n",
+               EG_ERR_SPEC, ":4:", "the model has 807403006 parameters, over 2^28 in total", NULL);
     spec_fails("huge padding", "input x shape=1x1024x1\nconv2d c out=1 kernel=1 pad=1048576\nflatten f\nlinear l out=2\n",
                EG_ERR_SPEC, ":2:", "conv2d c: output of 1x2098176x2097153", NULL);
     spec_fails("bad shape", "input x shape=1x28\nflatten f\nlinear l out=2\n", EG_ERR_SPEC, ":1:15:",

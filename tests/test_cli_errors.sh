@@ -181,4 +181,16 @@ expect "json: replacing a report" 0 "report written" -- \
 cmp -s "$tmp/old.json" "$tmp/reports/run.json" && bad "json: the report was not replaced" || ok
 [ "$(ls "$tmp/reports")" = run.json ] && ok || bad "json: left beside the report: $(ls "$tmp/reports")"
 
+# ------------------------------------------------- hostile model files
+# the committed cases (tests/fixtures/make_bad_edg.py): each an error that
+# names the file and the byte offset, from info and from finetune
+while IFS=$'\t' read -r f at phrase; do
+  [ "${f:0:1}" = "#" ] && continue
+  expect "bad_edg/$f: info" 1 "edagari: error: $src/tests/fixtures/bad_edg/$f: byte $at: " "$phrase" -- \
+    "$bin" info "$src/tests/fixtures/bad_edg/$f"
+done <"$src/tests/fixtures/bad_edg/expected.txt"
+expect "bad_edg: finetune" 1 "wrong-version.edg: byte 8: format version" -- \
+  "$bin" finetune "$src/tests/fixtures/bad_edg/wrong-version.edg" --data "$tmp/tiny" --out "$tmp/never.edg"
+no_file "bad_edg: finetune" "$tmp/never.edg"
+
 finish

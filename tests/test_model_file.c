@@ -5,8 +5,9 @@
  * shapes and offsets that overflow or disagree with the stored spec, a spec
  * that does not parse, random corruption — each a clear error that names
  * the byte offset, without a crash or a leak (the suite also runs under
- * ASan). The test reads and patches the format itself, so it also pins the
- * layout documented in src/io/model_file.c. */
+ * ASan); and the committed hostile files of tests/fixtures/bad_edg. The
+ * test reads and patches the format itself, so it also pins the layout
+ * documented in src/io/model_file.c. */
 #include <dirent.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -343,6 +344,45 @@ static void test_round_trips(void)
     b = round_trip("renamed", &g, "renamed.edg", &n);
     free(b);
     eg_graph_free(&g);
+}
+
+/* Each tensor is stored dense or sparse (flat indices and values, 8 bytes a
+ * stored value), whichever is smaller: fc1's weights at 0, 50, 99 and 100%
+ * zeros (+0.0), each round trip bit for bit. At 50% both take 4 bytes a
+ * weight and dense is kept. */
+static void test_sparsity_levels(void)
+{
+    static const double levels[] = {0, 0.5, 0.99, 1};
+    static const int want_enc[] = {0, 0, 1, 1};
+    size_t sizes[4] = {0};
+    for (int l = 0; l < 4; l++) {
+        eg_graph g;
+        make_graph(&g, 8);
+        eg_node *fc1 = &g.nodes[eg_graph_find(&g, "fc1")];
+        size_t n = fc1->psize[0], zeros = (size_t)(levels[l] * (double)n + 0.5);
+        eg_rng rng;
+        eg_rng_seed(&rng, 5);
+        int32_t *perm = malloc(n * sizeof *perm);
+        for (size_t k = 0; k < n; k++) perm[k] = (int32_t)k;
+        eg_rng_shuffle(&rng, perm, (int)n);
+        for (size_t k = 0; k < zeros; k++) fc1->param[0][perm[k]] = 0.0f;
+        free(perm);
+        char what[48], name[48];
+        snprintf(what, sizeof what, "fc1 %.0f%% zeros", 100 * levels[l]);
+        snprintf(name, sizeof name, "sparsity-%d.edg", l);
+        size_t len;
+        uint8_t *b = round_trip(what, &g, name, &len);
+        size_t rec = record(b, S_PARAMS, 4);  /* c1 w, c1 b, c2 w, c2 b, then fc1's weight */
+        uint32_t enc = rd32(b + rec + 8);
+        uint64_t count = rd64(b + rec + 32);
+        CHECK(enc == (uint32_t)want_enc[l], "%s: encoding %u, want %d", what, enc, want_enc[l]);
+        CHECK(count == (enc ? n - zeros : n), "%s: %llu values stored", what, (unsigned long long)count);
+        sizes[l] = len;
+        free(b);
+        eg_graph_free(&g);
+    }
+    CHECK(sizes[1] == sizes[0] && sizes[2] < sizes[0] / 2 && sizes[3] < sizes[2],
+          "file sizes at 0/50/99/100%%: %zu %zu %zu %zu", sizes[0], sizes[1], sizes[2], sizes[3]);
 }
 
 /* ------------------------------------------------------ training goes on */
@@ -891,6 +931,41 @@ static void test_fuzz(void)
     CHECK(refused > 1500, "only %d of 3000 damaged files were refused", refused);
 }
 
+/* The committed hostile files (tests/fixtures/make_bad_edg.py): each
+ * refused with the byte offset and the phrase expected.txt gives. */
+static void test_committed(void)
+{
+    const char *dir = "tests/fixtures/bad_edg";
+    char list[256], line[1024];
+    snprintf(list, sizeof list, "%s/expected.txt", dir);
+    FILE *f = fopen(list, "r");
+    CHECK(f != NULL, "cannot open %s", list);
+    if (!f) return;
+    int cases = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#') continue;
+        line[strcspn(line, "\n")] = 0;
+        char *t1 = strchr(line, '\t'), *t2 = t1 ? strchr(t1 + 1, '\t') : NULL;
+        CHECK(t1 && t2, "%s: a line without two tabs: %s", list, line);
+        if (!t1 || !t2) continue;
+        *t1 = *t2 = 0;
+        char path[1400], where[1100];
+        snprintf(path, sizeof path, "%s/%s", dir, line);
+        snprintf(where, sizeof where, ": byte %s: ", t1 + 1);
+        eg_graph g;
+        eg_error err = {0};
+        eg_status st = eg_model_load(&g, path, &err);
+        CHECK(st == EG_ERR_FORMAT, "%s: status %d, want %d (%s)", path, st, EG_ERR_FORMAT, st ? err.msg : "loaded");
+        if (!st) eg_graph_free(&g);
+        CHECK(!strncmp(err.msg, path, strlen(path)) && strstr(err.msg, where) && strstr(err.msg, t2 + 1),
+              "%s: want '%s%s...%s', found: %s", path, path, where, t2 + 1, err.msg);
+        CHECK(g.nodes == NULL && g.params == NULL && g.masks == NULL && g.history == NULL, "%s: a failed load left data", path);
+        cases++;
+    }
+    fclose(f);
+    CHECK(cases >= 15, "only %d committed cases", cases);
+}
+
 static void test_path_kinds(void)
 {
     spit(at("spec-file"), SPEC, sizeof SPEC - 1);
@@ -946,6 +1021,7 @@ int main(void)
     }
     test_write_spec();
     test_round_trips();
+    test_sparsity_levels();
     test_resume(0);
     test_resume(1);
     test_atomic();
@@ -956,6 +1032,7 @@ int main(void)
         test_spec_section();
         test_tensors();
         test_fuzz();
+        test_committed();
         test_path_kinds();
     }
     free(dense_file);

@@ -49,6 +49,12 @@ no_file "penalty errors" "$m/x.edg"
 expect "train --agp" 0 "[agp] global magnitude pruning to 80.0%" "agp step 2: target sparsity 46.25%" "agp step 8: target sparsity 80.00%" \
   "agp: 4 pruning steps" "(80.00% sparse)" -- \
   "$bin" train --model "$spec" --data "$tmp/tiny" --out "$m/agp.edg" --batch 16 --epochs 2 --agp 0.8 --agp-end 8 --agp-every 2 --no-progress
+# with checkpoints as well: both callbacks run after every step (pruning first)
+expect "train --agp --checkpoint" 0 "agp step 8: target sparsity 80.00%" "(80.00% sparse)" -- \
+  "$bin" train --model "$spec" --data "$tmp/tiny" --out "$m/agpck.edg" --batch 16 --epochs 2 --agp 0.8 --agp-end 8 --agp-every 2 \
+  --checkpoint "$m/agp.ck" --checkpoint-every 3 --no-progress
+[ -s "$m/agp.ck" ] && ok || bad "train --agp --checkpoint: no checkpoint written"
+same_params "$m/agp.edg" "$m/agpck.edg" && ok || bad "checkpoints changed what agp training gives"
 expect "info agp.edg" 0 "masks: yes" "agp during training: global magnitude pruning to 80.0%, steps 0..8 every 2" -- "$bin" info "$m/agp.edg"
 expect "finetune --agp local, protected" 0 "[agp] local magnitude pruning to 50.0% of the weights of every conv2d and linear" -- \
   "$bin" finetune "$m/m.edg" --data "$tmp/tiny" --out "$m/agp2.edg" --batch 16 --agp 0.5 --agp-start 1 --agp-end 3 --agp-every 1 \

@@ -9,10 +9,11 @@ static const char help[] =
     "                        [--agp F --agp-end N [--agp-start N] [--agp-every N] [--agp-initial F]\n"
     "                         [--agp-scope global|local] [--agp-layers a,b,...] [--protect a,b,...] [--floor N]]\n"
     "                        [--seed N] [--threads N] [--json FILE] [--no-progress]\n"
+    "                        [--checkpoint FILE --checkpoint-every N] [--resume FILE]\n"
     "\n"
     "Trains a model from a model file on (after pruning, say) and writes it to another:\n"
     "edagari train with a model file. Masked weights stay zero. The optimizer starts\n"
-    "fresh: its state is not kept in model files.\n"
+    "fresh (a checkpoint keeps its state, for --resume).\n"
     "  --out F.edg         the model file to write (atomically; may be M.edg itself)\n"
     "  --data DIR          folder with the IDX files, raw or .gz (default data/mnist)\n"
     "  --epochs N          epochs (default 1)\n"
@@ -31,10 +32,15 @@ static const char help[] =
     "  --seed N            seed for shuffling (default 0)\n"
     "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n"
     "  --json FILE         also write the figures as a JSON report\n"
-    "  --no-progress       no progress bar\n";
+    "  --no-progress       no progress bar\n"
+    "  --checkpoint FILE   with --checkpoint-every N: write a checkpoint (the model, the\n"
+    "                      optimizer's state and the data position) every N steps, atomically\n"
+    "  --resume FILE       go on from a checkpoint of the same command (same options, seed and\n"
+    "                      data): the same final weights as an uninterrupted run with the same\n"
+    "                      thread count\n";
 
 static const eg_stage_command cmd = {
     "finetune", "train",
-    EG_SF_DATA | EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_THREADS | EG_SF_PROGRESS | EG_SF_TRAIN, 1, help};
+    EG_SF_DATA | EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_THREADS | EG_SF_PROGRESS | EG_SF_TRAIN | EG_SF_CHECKPOINT, 1, help};
 
 int eg_cmd_finetune(int argc, char **argv) { return eg_stage_command_main(&cmd, argc, argv); }

@@ -4,13 +4,15 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "internal.h"
 
 static const char help[] =
     "usage: edagari info SPEC|M.edg\n"
     "\n"
     "Prints the model's nodes, shapes, parameters and MACs per image. For a model\n"
     "file (.edg) also the non-zero weights and sparsity of each layer, its masks,\n"
-    "the spec it stores and its history.\n";
+    "the spec it stores and its history; for a checkpoint, the optimizer's state and\n"
+    "the data position a --resume goes on from.\n";
 
 /* A model file's weights layer by layer, the spec it stores and its history. */
 static void file_details(const eg_graph *g)
@@ -59,6 +61,26 @@ static void file_details(const eg_graph *g)
     }
 }
 
+/* A checkpoint's optimizer and position: where a --resume goes on from. */
+static void checkpoint_details(const eg_optim *o, const eg_train_position *p)
+{
+    size_t nz = 0;
+    for (size_t k = 0; k < o->n; k++) nz += o->m[k] != 0;
+    printf("checkpoint: optimizer %s, step %ld, lr %g", o->type == EG_OPTIM_ADAM ? "adam" : "sgd", o->step, o->lr);
+    if (o->type == EG_OPTIM_ADAM)
+        printf(", betas %g/%g, eps %g", o->beta1, o->beta2, o->eps);
+    else
+        printf(", momentum %g%s", o->momentum, o->nesterov ? " (nesterov)" : "");
+    printf(", weight decay %g; %s state for %zu parameters (%zu non-zero)\n", o->weight_decay,
+           o->type == EG_OPTIM_ADAM ? "moment" : "momentum", o->n, nz);
+    printf("  position: epoch %d of %d, %d of %d batches done; seed %llu, %d thread%s\n", p->epoch + 1, p->epochs, p->batch,
+           p->batches, (unsigned long long)p->seed, p->threads, p->threads == 1 ? "" : "s");
+    printf("  loss so far this epoch: %.4f (mean of %d batches)\n", p->batch ? p->loss_sum / p->batch : 0.0, p->batch);
+    printf("  data: %d images of %dx%dx%d, crc32 %08x, labels %08x\n", p->samples, p->c, p->h, p->w, p->images_crc,
+           p->labels_crc);
+    printf("  stage: %s\n", p->stage);
+}
+
 /* What `edagari export --format c` would need on a device: flash for the
  * parameters as exported (dense or CSR), RAM for its scratch. */
 static void export_needs(const eg_graph *g)
@@ -91,8 +113,11 @@ int eg_cmd_info(int argc, char **argv)
     }
     eg_graph g;
     eg_error err = {0};
-    int from_file = 0;
-    if (eg_model_open(&g, argv[1], &from_file, &err)) {
+    int from_file = eg_model_path_is_file(argv[1]), ckpt = 0;
+    eg_optim o = {0};
+    eg_train_position pos;
+    eg_status st = from_file ? eg_model_load_sections(&g, &o, &pos, &ckpt, argv[1], &err) : eg_graph_load_spec(&g, argv[1], &err);
+    if (st) {
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }
@@ -105,7 +130,9 @@ int eg_cmd_info(int argc, char **argv)
            eg_graph_macs(&g));
     eg_graph_print(&g, stdout);
     if (from_file) file_details(&g);
+    if (ckpt) checkpoint_details(&o, &pos);
     export_needs(&g);
     eg_graph_free(&g);
+    eg_optim_free(&o);
     return 0;
 }

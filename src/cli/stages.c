@@ -40,6 +40,9 @@ static const flag_def flag_defs[] = {
     {"--amount", EG_SF_PRUNE, "amount", 1},
     {"--scope", EG_SF_PRUNE, "scope", 1},
     {"--layers", EG_SF_PRUNE, "layers", 1},
+    {"--checkpoint", EG_SF_CHECKPOINT, "checkpoint", 1},
+    {"--checkpoint-every", EG_SF_CHECKPOINT, "checkpoint_every", 1},
+    {"--resume", EG_SF_CHECKPOINT, NULL, 1},
     /* penalties and gradual pruning while training, as the train stage's keys */
     {"--l1", EG_SF_TRAIN, "l1", 1},
     {"--l2", EG_SF_TRAIN, "l2", 1},
@@ -77,7 +80,7 @@ static int usage_error(const eg_stage_command *c, const char *fmt, ...)
 
 int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
 {
-    const char *model = NULL, *data = NULL, *out = NULL, *json = NULL;
+    const char *model = NULL, *data = NULL, *out = NULL, *json = NULL, *resume = NULL;
     long seed = 0, threads = 0;
     int progress = isatty(STDOUT_FILENO), given[NFLAGS] = {0};
     char line[1024];
@@ -119,7 +122,8 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
             progress = 0;
         } else if (!d->key) {
             if (!*v) return usage_error(c, "%s: expected a path, found an empty string", a);
-            *(d->group == EG_SF_MODEL ? &model : d->group == EG_SF_DATA ? &data : d->group == EG_SF_OUT ? &out : &json) = v;
+            *(d->group == EG_SF_MODEL ? &model : d->group == EG_SF_DATA ? &data : d->group == EG_SF_OUT ? &out
+              : d->group == EG_SF_CHECKPOINT ? &resume : &json) = v;
         } else {
             /* a stage option: one token of the stage line */
             if (v && !*v) return usage_error(c, "%s: expected a value, found an empty string", a);
@@ -155,7 +159,7 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
         return 2;
     }
     eg_run_opts o = {.seed = (uint64_t)seed, .threads = (int)threads, .data = data, .json = json,
-                     .progress = progress, .out = stdout, .save = out};
+                     .progress = progress, .out = stdout, .save = out, .resume = resume};
     if (eg_recipe_run(&r, &o, &err)) {
         fflush(stdout);
         fprintf(stderr, "edagari: error: %s\n", err.msg);

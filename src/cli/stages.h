@@ -16,6 +16,7 @@ enum {
     EG_SF_TRAIN = 128,    /* --epochs --optimizer --lr --momentum --weight-decay --batch --no-shuffle */
     EG_SF_PRUNE = 256,    /* --method --layer --amount --scope --layers */
     EG_SF_EVAL = 512,     /* --batch */
+    EG_SF_CHECKPOINT = 1024,  /* --checkpoint FILE --checkpoint-every N --resume FILE */
 };
 
 typedef struct {

@@ -9,6 +9,7 @@ static const char help[] =
     "                     [--agp F --agp-end N [--agp-start N] [--agp-every N] [--agp-initial F]\n"
     "                      [--agp-scope global|local] [--agp-layers a,b,...] [--protect a,b,...] [--floor N]]\n"
     "                     [--seed N] [--threads N] [--json FILE] [--no-progress]\n"
+    "                     [--checkpoint FILE --checkpoint-every N] [--resume FILE]\n"
     "\n"
     "Trains a model and writes it to a model file. A spec is initialised with the seed;\n"
     "a model file (.edg) goes on from its parameters (and keeps its masks and history).\n"
@@ -31,11 +32,16 @@ static const char help[] =
     "  --seed N            seed for initialisation and shuffling (default 0)\n"
     "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n"
     "  --json FILE         also write the figures as a JSON report\n"
-    "  --no-progress       no progress bar\n";
+    "  --no-progress       no progress bar\n"
+    "  --checkpoint FILE   with --checkpoint-every N: write a checkpoint (the model, the\n"
+    "                      optimizer's state and the data position) every N steps, atomically\n"
+    "  --resume FILE       go on from a checkpoint of the same command (same options, seed and\n"
+    "                      data): the same final weights as an uninterrupted run with the same\n"
+    "                      thread count\n";
 
 static const eg_stage_command cmd = {
     "train", "train",
-    EG_SF_MODEL | EG_SF_DATA | EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_THREADS | EG_SF_PROGRESS | EG_SF_TRAIN, 0,
+    EG_SF_MODEL | EG_SF_DATA | EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_THREADS | EG_SF_PROGRESS | EG_SF_TRAIN | EG_SF_CHECKPOINT, 0,
     help};
 
 int eg_cmd_train(int argc, char **argv) { return eg_stage_command_main(&cmd, argc, argv); }

@@ -28,6 +28,13 @@ eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err
                 return eg_fail(err, EG_ERR_SPEC, "%s:%d: %s %s: parameter %d has %zu values, over 2^28",
                                filename, nd->line, eg_ops[nd->op]->name, nd->name, p, nd->psize[p]);
     }
+    /* in total too: a short hostile model file must not make its reader fill gigabytes */
+    size_t total = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int p = 0; p < g->nodes[i].nparams; p++) total += g->nodes[i].psize[p];
+    if (total > (1u << 28))
+        return eg_fail(err, EG_ERR_SPEC, "%s:%d: the model has %zu parameters, over 2^28 in total", filename,
+                       g->nodes[g->nnodes - 1].line, total);
     g->batch = 0;  /* buffers must be re-sized */
     return EG_OK;
 }

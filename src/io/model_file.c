@@ -27,8 +27,10 @@
  *                 tensor in node order (weight, then bias)
  *     4  masks    the same layout, present when the graph has masks; values 0 or 1
  *     5  history  text lines, each ending in '\n', at most 64 KiB (optional)
- *     6, 7        reserved for optimizer state and the data position (exact
- *                 resume); a reader that lacks them skips them
+ *     6  optimizer  a checkpoint's optimizer state and
+ *     7  position   its data position (exact resume): both or neither, laid
+ *                   out in src/io/checkpoint.c; optional (a reader that lacks
+ *                   them skips them), checked against the model when read
  *     8  buffers  the same layout for every node's buffers (state that is not
  *                 trained: a batchnorm2d's running mean, buffer 0, and running
  *                 variance, buffer 1; one dimension, the channels), present
@@ -66,7 +68,8 @@
 static const uint8_t MAGIC[8] = {0x89, 'E', 'D', 'G', '\r', '\n', 0x1a, '\n'};
 
 enum { HEADER_SIZE = 40, ENTRY_SIZE = 24, RECORD_SIZE = 40, MAX_SECTIONS = 64 };
-enum { SEC_NAME = 1, SEC_SPEC = 2, SEC_PARAMS = 3, SEC_MASKS = 4, SEC_HISTORY = 5, SEC_BUFFERS = 8, SEC_KNOWN = 8 };
+enum { SEC_NAME = 1, SEC_SPEC = 2, SEC_PARAMS = 3, SEC_MASKS = 4, SEC_HISTORY = 5, SEC_OPTIM = 6, SEC_POSITION = 7,
+       SEC_BUFFERS = 8, SEC_KNOWN = 8 };
 /* What a tensor section holds. */
 enum { TENSORS_PARAMS, TENSORS_MASKS, TENSORS_BUFFERS };
 enum { SEC_REQUIRED = 1 };
@@ -76,9 +79,8 @@ static const char *const enc_names[] = {"dense", "sparse", "bitmap", "sparse wit
 #define MAX_HISTORY ((size_t)1 << 16)
 #define MAX_NAME (sizeof(((eg_graph *)0)->name) - 1)
 
-static const char *const section_names[] = {"?", "name", "spec", "params", "masks", "history", "", "", "buffers"};
+static const char *const section_names[] = {"?", "name", "spec", "params", "masks", "history", "optimizer", "position", "buffers"};
 
-/* Ids 6 and 7 are reserved, not known yet. */
 static int known_section(uint32_t id) { return id >= 1 && id <= SEC_KNOWN && section_names[id][0]; }
 static const char *section_name(uint32_t id) { return known_section(id) ? section_names[id] : "unknown"; }
 
@@ -312,6 +314,12 @@ static eg_status check_graph(const eg_graph *g, const char *path, eg_error *err)
 
 eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err)
 {
+    return eg_model_save_sections(g, NULL, NULL, path, err);
+}
+
+eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_train_position *pos, const char *path,
+                                 eg_error *err)
+{
     eg_status st = check_graph(g, path, err);
     if (st) return st;
     size_t slen = eg_graph_write_spec(g, NULL, 0);
@@ -331,14 +339,22 @@ eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err)
     for (const char *c = g->name; *c && nl < MAX_NAME; c++)
         name[nl++] = text_byte((uint8_t)*c) ? *c : '?';
     size_t hl = g->history ? strlen(g->history) : 0;
-    uint32_t ids[6];
+    uint32_t ids[8];
     int ns = 0;
+    size_t olen = 0, plen = 0;
+    uint8_t *ob = o && pos ? eg_ckpt_encode_optim(o, &olen) : NULL;
+    uint8_t *pb = o && pos ? eg_ckpt_encode_position(pos, &plen) : NULL;
+    if (o && pos && (!ob || !pb)) {
+        free(spec), free(ob), free(pb);
+        return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for the checkpoint", path);
+    }
     if (nl) ids[ns++] = SEC_NAME;
     ids[ns++] = SEC_SPEC;
     ids[ns++] = SEC_PARAMS;
     if (g->masks) ids[ns++] = SEC_MASKS;
     if (hl) ids[ns++] = SEC_HISTORY;
     if (g->nbuffer) ids[ns++] = SEC_BUFFERS;
+    if (ob) ids[ns++] = SEC_OPTIM, ids[ns++] = SEC_POSITION;
 
     wbuf w = {0};
     grow(&w, HEADER_SIZE + (size_t)ns * ENTRY_SIZE);
@@ -353,15 +369,18 @@ eg_status eg_model_save(const eg_graph *g, const char *path, eg_error *err)
         case SEC_MASKS: put_tensors(&w, g, TENSORS_MASKS); break;
         case SEC_BUFFERS: put_tensors(&w, g, TENSORS_BUFFERS); break;
         case SEC_HISTORY: put_bytes(&w, g->history, hl); break;
+        case SEC_OPTIM: put_bytes(&w, ob, olen); break;
+        case SEC_POSITION: put_bytes(&w, pb, plen); break;
         }
         if (w.oom) break;
         uint8_t *e = w.p + HEADER_SIZE + (size_t)s * ENTRY_SIZE;
         set32(e, ids[s]);
-        set32(e + 4, ids[s] == SEC_NAME || ids[s] == SEC_HISTORY ? 0 : SEC_REQUIRED);
+        int optional = ids[s] == SEC_NAME || (ids[s] >= SEC_HISTORY && ids[s] <= SEC_POSITION);
+        set32(e + 4, optional ? 0 : SEC_REQUIRED);
         set64(e + 8, start);
         set64(e + 16, w.len - start);
     }
-    free(spec);
+    free(spec), free(ob), free(pb);
     if (w.oom) {
         free(w.p);
         return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory building the model file", path);
@@ -619,7 +638,7 @@ static eg_status read_text(reader *R, uint32_t id, size_t start, size_t len)
     return EG_OK;
 }
 
-static eg_status parse(reader *R, eg_graph *g)
+static eg_status parse(reader *R, eg_graph *g, eg_optim *o, eg_train_position *pos, int *has_ckpt)
 {
     const uint8_t *b = R->b;
     size_t n = R->n, m = n < 8 ? n : 8;
@@ -731,10 +750,50 @@ static eg_status parse(reader *R, eg_graph *g)
         memcpy(g->history, b + off[SEC_HISTORY], len[SEC_HISTORY]);
         g->history[len[SEC_HISTORY]] = 0;
     }
+    if ((where[SEC_OPTIM] != 0) != (where[SEC_POSITION] != 0)) {
+        uint32_t have = where[SEC_OPTIM] ? SEC_OPTIM : SEC_POSITION;
+        return bad(R, hs + (size_t)(where[have] - 1) * es, "the %s section (id %u) without the %s section (id %u); a checkpoint has both",
+                   section_name(have), have, section_name(SEC_OPTIM + SEC_POSITION - have), SEC_OPTIM + SEC_POSITION - have);
+    }
+    if (where[SEC_OPTIM]) {
+        /* checked whether or not the caller wants them */
+        eg_optim ol;
+        eg_train_position pl;
+        st = eg_ckpt_read_optim(R->path, b, off[SEC_OPTIM], len[SEC_OPTIM], g, o ? o : &ol, R->err);
+        if (st) return st;
+        if (!o) eg_optim_free(&ol);
+        st = eg_ckpt_read_position(R->path, b, off[SEC_POSITION], len[SEC_POSITION], pos ? pos : &pl, R->err);
+        if (st) {
+            if (o) eg_optim_free(o);
+            return st;
+        }
+    }
+    if (has_ckpt) *has_ckpt = where[SEC_OPTIM] != 0;
     return EG_OK;
 }
 
+eg_status eg_model_parse(eg_graph *g, eg_optim *o, eg_train_position *pos, int *has_ckpt, const uint8_t *b, size_t n,
+                         const char *path, eg_error *err)
+{
+    memset(g, 0, sizeof *g);
+    if (has_ckpt) *has_ckpt = 0;
+    reader R = {path, b, n, err};
+    eg_status st = parse(&R, g, o, pos, has_ckpt);
+    if (st) eg_graph_free(g);
+    else if (!g->name[0]) {
+        const char *base = strrchr(path, '/');
+        snprintf(g->name, sizeof g->name, "%s", base ? base + 1 : path);
+    }
+    return st;
+}
+
 eg_status eg_model_load(eg_graph *g, const char *path, eg_error *err)
+{
+    return eg_model_load_sections(g, NULL, NULL, NULL, path, err);
+}
+
+eg_status eg_model_load_sections(eg_graph *g, eg_optim *o, eg_train_position *pos, int *has_ckpt, const char *path,
+                                 eg_error *err)
 {
     memset(g, 0, sizeof *g);
     FILE *f = fopen(path, "rb");
@@ -763,14 +822,8 @@ eg_status eg_model_load(eg_graph *g, const char *path, eg_error *err)
         free(buf);
         return eg_fail(err, EG_ERR_IO, "%s: read error after %zu of %zu bytes", path, got, n);
     }
-    reader R = {path, buf, n, err};
-    eg_status st = parse(&R, g);
+    eg_status st = eg_model_parse(g, o, pos, has_ckpt, buf, n, path, err);
     free(buf);
-    if (st) eg_graph_free(g);
-    else if (!g->name[0]) {
-        const char *base = strrchr(path, '/');
-        snprintf(g->name, sizeof g->name, "%s", base ? base + 1 : path);
-    }
     return st;
 }
 

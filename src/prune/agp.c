@@ -37,11 +37,11 @@ int eg_agp_due(const eg_agp *a, long t)
     return t >= a->start && t <= a->end && (t - a->start) % a->every == 0;
 }
 
-eg_status eg_agp_after_step(eg_graph *g, eg_optim *o, void *ctx, eg_error *err)
+eg_status eg_agp_after_step(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *si, eg_error *err)
 {
     eg_agp *a = ctx;
     long t = o->step;
-    if (!eg_agp_due(a, t)) return EG_OK;
+    if (!eg_agp_due(a, t)) return a->next ? a->next(a->next_ctx, g, o, si, err) : EG_OK;
     double s = eg_agp_sparsity(a, t);
     eg_status st = eg_prune_magnitude_floor(g, a->nodes, a->count, s, a->global, a->keep_at_least, err);
     if (st) return st;
@@ -60,5 +60,5 @@ eg_status eg_agp_after_step(eg_graph *g, eg_optim *o, void *ctx, eg_error *err)
         for (int i = 0; i < a->count; i++) w += g->nodes[a->nodes[i]].psize[0], nz += eg_node_nonzeros(&g->nodes[a->nodes[i]]);
         fprintf(a->log, "  agp step %ld: target sparsity %.2f%%, %zu of %zu weights non-zero\n", t, 100 * s, nz, w);
     }
-    return EG_OK;
+    return a->next ? a->next(a->next_ctx, g, o, si, err) : EG_OK;
 }

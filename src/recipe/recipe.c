@@ -70,13 +70,19 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
             s->shuffle = !strcmp(v, "yes");
             return EG_OK;
         }
+        if (!strcmp(key, "checkpoint_every")) { NEED_INT(1); s->checkpoint_every = (long)d; return EG_OK; }
+        if (!strcmp(key, "checkpoint")) {
+            if (strlen(v) >= sizeof s->checkpoint) RFAIL(col, "checkpoint: the path is longer than %zu characters", sizeof s->checkpoint - 1);
+            snprintf(s->checkpoint, sizeof s->checkpoint, "%s", v);
+            return EG_OK;
+        }
         if (!strcmp(key, "optimizer")) {
             if (!strcmp(v, "adam")) s->optim = EG_OPTIM_ADAM;
             else if (!strcmp(v, "sgd")) s->optim = EG_OPTIM_SGD;
             else RFAIL(col, "optimizer: expected adam or sgd, found '%s'", v);
             return EG_OK;
         }
-        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize or agp (agp_initial, agp_start, agp_end, agp_every, agp_scope, agp_layers, protect, floor)", key);
+        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize, checkpoint or checkpoint_every, or agp (agp_initial, agp_start, agp_end, agp_every, agp_scope, agp_layers, protect, floor)", key);
     }
     if (s->kind == EG_STAGE_EVAL) {
         if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
@@ -177,6 +183,8 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     }
     if (s.kind == EG_STAGE_TRAIN && s.penalize[0] && s.l1 == 0 && s.l2 == 0 && s.prox == 0)
         RFAIL(col[0], "train penalize=%s: no penalty to apply; give l1=, l2= or prox= a strength above 0", s.penalize);
+    if (s.kind == EG_STAGE_TRAIN && !s.checkpoint[0] != !s.checkpoint_every)
+        RFAIL(col[0], "train: checkpoint=FILE and checkpoint_every=N go together (a checkpoint every N steps)");
     char why[600];
     int more = eg_stage_check_more(&s, why, sizeof why);  /* lsh, layer, agp */
     if (more < 0) RFAIL(col[0], "%s", why);

@@ -302,6 +302,8 @@ typedef struct {
     int pruned_since_train, trained_since_prune, any_prune;
     int as_loaded;          /* loaded from a model file, and no stage has changed it yet */
     const char *data_dir;
+    eg_optim *resume_optim;         /* --resume: the checkpoint's optimizer and position, for */
+    eg_train_position *resume_pos;  /* the (only) train stage, which takes them; else NULL */
 } runner;
 
 /* A line of the model's history; out of memory is the only failure. */
@@ -331,6 +333,56 @@ static double as_written(float f)
     return strtod(b, NULL);
 }
 
+/* A train stage's settings and the seed, as a checkpoint keeps them: a
+ * resume must run the same stage. */
+static void stage_text(const eg_stage *s, uint64_t seed, char *buf, size_t len)
+{
+    snprintf(buf, len, "train epochs=%d optimizer=%s lr=%.9g momentum=%.9g weight_decay=%.9g batch=%d shuffle=%s l1=%.9g "
+             "l2=%.9g prox=%.9g penalize=%s seed=%llu", s->epochs, s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr,
+             s->momentum, s->weight_decay, s->batch, s->shuffle ? "yes" : "no", s->l1, s->l2, s->prox,
+             s->penalize[0] ? s->penalize : "-", (unsigned long long)seed);
+}
+
+/* The per-step hook of a train stage with checkpoint_every: a checkpoint
+ * after every Nth optimizer step. */
+typedef struct {
+    const eg_stage *s;
+    eg_train_position pos;  /* everything but the batch and the losses, kept up to date by run_train */
+    int written;
+} checkpointer;
+
+static eg_status checkpoint_step(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *si, eg_error *err)
+{
+    checkpointer *c = ctx;
+    if (o->step % c->s->checkpoint_every) return EG_OK;
+    c->pos.batch = si->batch + 1;
+    c->pos.batches = si->batches;
+    c->pos.loss_sum = si->loss_sum;
+    c->pos.penalty_sum = si->penalty_sum;
+    c->written++;
+    return eg_dist_root() ? eg_checkpoint_save(g, o, &c->pos, c->s->checkpoint, err) : EG_OK;  /* rank 0 writes */
+}
+
+/* A resume runs the stage the checkpoint was written by, on the same data. */
+static eg_status check_resume(runner *R, const eg_stage *s, const eg_train_position *want, const eg_train_position *have,
+                              eg_error *err)
+{
+    const char *ck = R->o->resume;
+    if (strcmp(want->stage, have->stage))
+        return eg_fail(err, EG_ERR_ARG, "%s: the checkpoint was written by '%s'; this run is '%s': resume with the same options and seed",
+                       ck, have->stage, want->stage);
+    if (want->samples != have->samples || want->c != have->c || want->h != have->h || want->w != have->w ||
+        want->images_crc != have->images_crc || want->labels_crc != have->labels_crc)
+        return eg_fail(err, EG_ERR_ARG, "%s: the checkpoint was trained on %d images of %dx%dx%d (crc32 %08x, labels %08x); the data in %s is %d images of %dx%dx%d (crc32 %08x, labels %08x): resume on the same data",
+                       ck, have->samples, have->c, have->h, have->w, have->images_crc, have->labels_crc, R->data_dir,
+                       want->samples, want->c, want->h, want->w, want->images_crc, want->labels_crc);
+    int bs = s->batch < want->samples ? s->batch : want->samples;
+    if (have->batches != (want->samples + bs - 1) / bs)
+        return eg_fail(err, EG_ERR_ARG, "%s: the checkpoint has %d batches per epoch; this run has %d", ck, have->batches,
+                       (want->samples + bs - 1) / bs);
+    return EG_OK;
+}
+
 static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
 {
     eg_optim opt;
@@ -342,6 +394,36 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     /* no bar under mpirun: Open MPI gives rank 0 a terminal even when its output goes to a file */
     eg_train_opts to = {.batch = s->batch, .shuffle = s->shuffle, .progress = R->o->progress && eg_dist_size() == 1};
     eg_status st = EG_OK;
+    /* where the stage stands: for checkpoints and for a resume's checks */
+    checkpointer ck = {s, {0}, 0};
+    ck.pos.epochs = s->epochs;
+    ck.pos.threads = eg_thread_count();
+    ck.pos.seed = R->o->seed;
+    stage_text(s, R->o->seed, ck.pos.stage, sizeof ck.pos.stage);
+    int first_epoch = 0;
+    if (s->checkpoint_every || R->resume_pos) eg_train_position_data(&ck.pos, R->train);
+    if (R->resume_pos) {
+        const eg_train_position *rp = R->resume_pos;
+        st = check_resume(R, s, &ck.pos, rp, err);
+        if (st) return st;
+        eg_optim_free(&opt);
+        opt = *R->resume_optim;  /* takes the state over */
+        R->resume_optim->m = R->resume_optim->v = NULL;
+        first_epoch = rp->epoch;
+        *R->rng = rp->rng;
+        to.start_batch = rp->batch;
+        to.start_loss = rp->loss_sum;
+        to.start_penalty = rp->penalty_sum;
+        fprintf(R->out, "[train] resuming from %s: epoch %d of %d, %d of %d batches done, optimizer step %ld\n",
+                R->o->resume, rp->epoch + 1, rp->epochs, rp->batch, rp->batches, opt.step);
+        if (rp->threads != ck.pos.threads)
+            fprintf(R->out, "  note: the checkpoint ran with %d thread%s, this run with %d: the result will not be bit-identical to an uninterrupted run\n",
+                    rp->threads, rp->threads == 1 ? "" : "s", ck.pos.threads);
+    }
+    if (s->checkpoint_every) {
+        to.after_step = checkpoint_step;
+        to.step_ctx = &ck;
+    }
     if (has_penalty(s)) {
         /* built once for the stage: the layout cannot change while it trains */
         int *nodes = malloc((size_t)R->g->nnodes * sizeof *nodes), count = 0;
@@ -369,7 +451,7 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         if (!st) st = drop_protected(R->r, s, R->g, "agp_layers", s->agp_layers, agp_nodes, &count, err);
         if (!st && !(agp_floor = layer_floors(R->g, s, agp_nodes, count))) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for agp");
         agp = (eg_agp){s->agp_initial, s->agp, s->agp_start, s->agp_end, s->agp_every, !s->agp_local, agp_nodes, count,
-                       agp_floor, R->out, 0, 0};
+                       agp_floor, R->out, 0, 0, NULL, NULL};
         eg_error e2;
         if (!st && eg_agp_check(&agp, &e2)) st = eg_fail(err, EG_ERR_RECIPE, "%s: %s", loc(R->r, s, where, sizeof where), e2.msg);
         if (!st && s->agp_end > steps)
@@ -380,8 +462,10 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
             eg_penalty_free(&pen);
             return st;
         }
+        agp.next = to.after_step;  /* checkpoints, if any, after the pruning */
+        agp.next_ctx = to.step_ctx;
         to.after_step = eg_agp_after_step;
-        to.after_step_ctx = &agp;
+        to.step_ctx = &agp;
         fprintf(R->out, "[agp] %s%s magnitude pruning to %.1f%% of the weights of %s, cubic from %.1f%% at step %ld to step %ld, every %ld steps\n",
                 line_tag(R->r, s, tag, sizeof tag), s->agp_local ? "local" : "global", 100 * s->agp,
                 s->agp_layers[0] ? s->agp_layers : "every conv2d and linear", 100 * s->agp_initial, s->agp_start, s->agp_end, s->agp_every);
@@ -410,24 +494,27 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     double secs = 0, last = 0;
     uint64_t sent0 = eg_dist_bytes_sent();  /* under MPI: what this rank hands to the allreduces */
     double mpi0 = eg_dist_seconds();
-    for (int e = 0; e < s->epochs && !st; e++) {
+    for (int e = first_epoch; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
+        ck.pos.epoch = e;
+        ck.pos.rng = *R->rng;  /* as the epoch begins, before its shuffle */
         st = eg_train_epoch(R->g, &opt, R->train, &to, R->rng, &es, err);
+        to.start_batch = 0, to.start_loss = to.start_penalty = 0;
         if (st) break;
         secs += es.seconds;
         last = es.loss;
         if (to.penalty)  /* the loss trained on, and its two terms */
             fprintf(R->out, "  epoch %d/%d: mean loss %.4f = cross-entropy %.4f + penalty %.4f  (%.3f s, %.0f images/s)\n",
-                    e + 1, s->epochs, es.loss, es.loss - es.penalty, es.penalty, es.seconds, es.images / es.seconds);
+                    e + 1, s->epochs, es.loss, es.loss - es.penalty, es.penalty, es.seconds, (es.seconds > 0 ? es.images / es.seconds : 0));
         else
             fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
-                    es.loss, es.seconds, es.images / es.seconds);
+                    es.loss, es.seconds, (es.seconds > 0 ? es.images / es.seconds : 0));
         eg_json_object(R->j, NULL);
         eg_json_num(R->j, "epoch", e + 1);
         eg_json_num(R->j, "loss", es.loss);
         if (to.penalty) eg_json_num(R->j, "penalty", es.penalty);
         eg_json_num(R->j, "seconds", es.seconds);
-        eg_json_num(R->j, "images_per_s", es.images / es.seconds);
+        eg_json_num(R->j, "images_per_s", (es.seconds > 0 ? es.images / es.seconds : 0));
         eg_json_object_end(R->j);
     }
     eg_json_array_end(R->j);
@@ -442,6 +529,12 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         eg_json_num(R->j, "mpi_ranks", eg_dist_size());
         eg_json_num(R->j, "mpi_bytes_per_step", per_step);
         eg_json_num(R->j, "mpi_seconds_per_step", wait);  /* rank 0's, waiting for the others included */
+    }
+    if (s->checkpoint_every) {
+        fprintf(R->out, "  %d checkpoint%s written to %s (every %ld steps)\n", ck.written, ck.written == 1 ? "" : "s",
+                s->checkpoint, s->checkpoint_every);
+        eg_json_str(R->j, "checkpoint", s->checkpoint);
+        eg_json_num(R->j, "checkpoints", ck.written);
     }
     eg_optim_free(&opt);
     eg_penalty_free(&pen);
@@ -744,6 +837,46 @@ static eg_status dump_rank_model(const eg_graph *g, eg_error *err)
     return eg_model_save(g, path, err);
 }
 
+/* --resume: g, the model the command names, is replaced by the
+ * checkpoint's, which must be the same model (spec and masks) trained on. */
+static eg_status resume_model(eg_graph *g, const char *model_path, const char *ck_path, eg_optim *o,
+                              eg_train_position *p, eg_error *err)
+{
+    eg_graph c;
+    eg_status st = eg_checkpoint_load(&c, o, p, ck_path, err);
+    if (st) {
+        eg_graph_free(g);
+        return st;
+    }
+    size_t la = eg_graph_write_spec(g, NULL, 0), lb = eg_graph_write_spec(&c, NULL, 0);
+    char *a = malloc(la + 1), *b = malloc(lb + 1);
+    if (!a || !b) st = eg_fail(err, EG_ERR_NOMEM, "out of memory");
+    if (!st) {
+        eg_graph_write_spec(g, a, la + 1), eg_graph_write_spec(&c, b, lb + 1);
+        size_t k = 0, line = 1;
+        for (; k < la && k < lb && a[k] == b[k]; k++) line += a[k] == '\n';
+        if (k < la || k < lb) {
+            const char *ea = a + k, *eb = b + k;
+            while (ea > a && ea[-1] != '\n') ea--;
+            while (eb > b && eb[-1] != '\n') eb--;
+            st = eg_fail(err, EG_ERR_ARG, "%s: the checkpoint holds another model than %s: line %zu of their specs is '%.*s' in the checkpoint, '%.*s' in %s",
+                         ck_path, model_path, line, (int)strcspn(eb, "\n"), eb, (int)strcspn(ea, "\n"), ea, model_path);
+        } else if (!g->masks != !c.masks || (g->masks && memcmp(g->masks, c.masks, g->nparam * sizeof *g->masks))) {
+            st = eg_fail(err, EG_ERR_ARG, "%s: the checkpoint's masks differ from those of %s: it was not trained from that model",
+                         ck_path, model_path);
+        }
+    }
+    free(a), free(b);
+    eg_graph_free(g);
+    if (st) {
+        eg_graph_free(&c);
+        eg_optim_free(o);
+        return st;
+    }
+    *g = c;
+    return EG_OK;
+}
+
 eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
 {
     double t_start = eg_now();
@@ -759,16 +892,32 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     /* only rank 0 writes: the other machines need not have these folders */
     if (o->json && eg_dist_root()) st = check_out_path("--json", o->json, err);
     if (!st && o->save && eg_dist_root()) st = check_out_path("model file", o->save, err);
+    for (int i = 0; i < r->nstages && !st; i++)
+        if (r->stages[i].checkpoint[0]) {
+            if (eg_dist_root()) st = check_out_path("checkpoint", r->stages[i].checkpoint, err);
+            if (!st && o->save && !strcmp(o->save, r->stages[i].checkpoint))
+                st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the checkpoint would be the same file", o->save);
+        }
     if (!st && o->json && o->save && !strcmp(o->json, o->save))
         st = eg_fail(err, EG_ERR_ARG, "%s: the model file and the JSON report would be the same file", o->save);
+    if (!st && o->resume && (r->nstages != 1 || r->stages[0].kind != EG_STAGE_TRAIN))
+        st = eg_fail(err, EG_ERR_ARG, "%s: --resume continues a single train stage (edagari train or finetune); %s has %d stage%s",
+                     o->resume, r->path, r->nstages, r->nstages == 1 ? "" : "s");
     if (st) return st;
     eg_graph g;
     int from_file = 0;
     st = eg_model_open(&g, model_path, &from_file, err);
     if (st) return st;
+    eg_optim ck_optim = {0};
+    eg_train_position ck_pos;
+    if (o->resume) {
+        st = resume_model(&g, model_path, o->resume, &ck_optim, &ck_pos, err);
+        if (st) return st;
+    }
     st = check_prunes(r, &g, err);
     if (st) {
         eg_graph_free(&g);
+        eg_optim_free(&ck_optim);
         return st;
     }
     /* A recipe that trains or evaluates loads both sets, so a damaged data
@@ -788,6 +937,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     if (!st && need_test) st = eg_dataset_load_dir(&test, data_dir, "t10k", MNIST_MEAN, MNIST_STD, err);
     if (st) {
         eg_graph_free(&g);
+        eg_optim_free(&ck_optim);
         eg_dataset_free(&train);
         return st;
     }
@@ -812,7 +962,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
 
     eg_rng rng;
     eg_rng_seed(&rng, o->seed);
-    if (!from_file) {
+    if (!from_file && !o->resume) {  /* a checkpoint's model has its parameters and history */
         eg_graph_init_params(&g, &rng);
         if (eg_model_note(&g, "init from spec %s, seed %llu", model_path, (unsigned long long)o->seed)) {
             eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test);
@@ -835,7 +985,8 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     eg_json_num(&j, "data_seconds", t_data);
     json_model(&j, "model_before", &g);
     eg_json_array(&j, "stages");
-    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0, from_file, data_dir};
+    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0, from_file, data_dir, NULL, NULL};
+    if (o->resume) R.resume_optim = &ck_optim, R.resume_pos = &ck_pos;
     static const char *const kinds[] = {"train", "prune", "eval"};
     for (int i = 0; i < r->nstages && !st; i++) {
         const eg_stage *s = &r->stages[i];
@@ -886,6 +1037,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     }
     eg_json_free(&j);
     eg_graph_free(&g);
+    eg_optim_free(&ck_optim);
     eg_dataset_free(&train);
     eg_dataset_free(&test);
     return st;

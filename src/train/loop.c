@@ -132,15 +132,25 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     if (opts->shuffle) eg_rng_shuffle(rng, order, ds->n);
 
     int nbatches = (ds->n + bs - 1) / bs, every = nbatches / 100 + 1;
-    double t0 = eg_now(), total = 0, pen_total = 0;
-    for (int b = 0; b < nbatches; b++) {
+    if (opts->start_batch < 0 || opts->start_batch > nbatches) {
+        free(order), free(xb), free(losses), free(yb);
+        return eg_fail(err, EG_ERR_ARG, "cannot start the epoch at batch %d: it has %d batches", opts->start_batch, nbatches);
+    }
+    /* a resumed epoch: the same shuffle, the batches before start_batch already done */
+    double t0 = eg_now(), total = opts->start_loss, pen_total = opts->start_penalty;
+    for (int b = opts->start_batch; b < nbatches; b++) {
         int start = b * bs, m = ds->n - start < bs ? ds->n - start : bs;
         double pen_term = 0;
         total += train_step(g, o, pen, ds, order + start, m, xb, yb, losses, &pen_term);
         pen_total += pen_term;
-        if (opts->after_step && (s = opts->after_step(g, o, opts->after_step_ctx, err))) {
-            free(order), free(xb), free(losses), free(yb);
-            return s;
+        if (opts->after_step) {
+            eg_step_info si = {b, nbatches, total, pen_total};
+            s = opts->after_step(opts->step_ctx, g, o, &si, err);
+            if (s) {
+                if (opts->progress) fprintf(stdout, "\n");
+                free(order), free(xb), free(losses), free(yb);
+                return s;
+            }
         }
         if (opts->progress && (b % every == 0 || b == nbatches - 1))
             progress(start + m, ds->n, t0, total / (b + 1));
@@ -149,7 +159,8 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     st->seconds = eg_now() - t0;
     st->loss = total / nbatches;
     st->penalty = pen_total / nbatches;
-    st->images = ds->n;
+    long skipped = (long)opts->start_batch * bs;  /* images a resumed epoch had done */
+    st->images = skipped < ds->n ? ds->n - skipped : 0;
     free(order), free(xb), free(losses), free(yb);
     return EG_OK;
 }
