@@ -681,8 +681,9 @@ void eg_export_c_layer(const eg_node *nd, eg_c_layer *l);
 typedef struct {
     size_t flash_bytes;      /* every layer's eg_c_layer.bytes */
     size_t dense_bytes;      /* the same with every layer dense */
-    size_t scratch_floats;   /* NAME_SCRATCH_FLOATS = buffer_a + buffer_b */
+    size_t scratch_floats;   /* NAME_SCRATCH_FLOATS = buffer_a + buffer_b + buffer_rest */
     size_t buffer_a, buffer_b;  /* the two activation buffers, in floats */
+    size_t buffer_rest;      /* a model with a residual add: its buffers after A and B (C, D, ...), in floats */
     size_t ram_bytes;        /* scratch_floats * sizeof(float) */
     size_t input_floats, output_floats;  /* the caller's buffers */
     int layers, csr_layers;  /* conv2d and linear nodes, and how many are CSR */

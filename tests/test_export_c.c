@@ -115,6 +115,10 @@ static void write_main(const char *path, const char *name, const eg_graph *g)
         else fprintf(f, "    flash += sizeof %s_rows;\n", nm);
         fprintf(f, "    flash += sizeof %s_b;\n", nm);
     }
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_BATCHNORM2D)
+            fprintf(f, "    flash += sizeof %s_mean + sizeof %s_inv + sizeof %s_gamma + sizeof %s_beta;\n", g->nodes[i].name,
+                    g->nodes[i].name, g->nodes[i].name, g->nodes[i].name);
     fprintf(f, "    if (argc != 3 || !(f = fopen(argv[1], \"rb\"))) return 2;\n"
                "    n = atol(argv[2]);\n"
                "    printf(\"flash %%lu\\n\", flash);\n"
@@ -174,8 +178,9 @@ static void check_model(const char *name, eg_graph *g)
     int nin = (int)sz.input_floats, nout = (int)sz.output_floats;
     CHECK(sz.input_floats == eg_shape_size(g->nodes[0].out_shape), "%s: input size %zu", name, sz.input_floats);
     CHECK(sz.output_floats == eg_shape_size(eg_graph_output(g)->out_shape), "%s: output size %zu", name, sz.output_floats);
-    CHECK(sz.ram_bytes == 4 * sz.scratch_floats && sz.scratch_floats == sz.buffer_a + sz.buffer_b,
-          "%s: ram %zu, scratch %zu = %zu + %zu", name, sz.ram_bytes, sz.scratch_floats, sz.buffer_a, sz.buffer_b);
+    CHECK(sz.ram_bytes == 4 * sz.scratch_floats && sz.scratch_floats == sz.buffer_a + sz.buffer_b + sz.buffer_rest,
+          "%s: ram %zu, scratch %zu = %zu + %zu + %zu", name, sz.ram_bytes, sz.scratch_floats, sz.buffer_a, sz.buffer_b,
+          sz.buffer_rest);
 
     /* edagari's own forward on random images */
     float *x = malloc(sizeof(float) * (size_t)nin * IMAGES), *want = malloc(sizeof(float) * (size_t)nout * IMAGES);
@@ -537,6 +542,97 @@ static void test_crafted(void)
     }
 }
 
+/* Batchnorms that matter: scales, shifts and running statistics away from 1 and 0. */
+static void random_bn(eg_graph *g, uint64_t seed)
+{
+    eg_rng r;
+    eg_rng_seed(&r, seed);
+    for (int i = 0; i < g->nnodes; i++) {
+        eg_node *nd = &g->nodes[i];
+        if (nd->op != EG_OP_BATCHNORM2D) continue;
+        for (size_t k = 0; k < nd->psize[0]; k++) {
+            nd->param[0][k] = eg_rng_range(&r, 0.5f, 1.5f), nd->param[1][k] = eg_rng_range(&r, -0.5f, 0.5f);
+            nd->buffer[0][k] = eg_rng_range(&r, -0.3f, 0.3f), nd->buffer[1][k] = eg_rng_range(&r, 0.5f, 2.0f);
+        }
+    }
+}
+
+/* Residual models: batchnorm2d, add and gap; tensors kept for a later add. */
+static void test_residual(void)
+{
+    eg_graph g;
+    eg_error err = {0};
+    if (!load(&g, "models/resnet_small", 0, 13)) {
+        random_bn(&g, 14);
+        eg_c_export_size s = size_of(&g);
+        /* conv0 8x28x28 in A; pool0 8x14x14 kept in B for res1 while conv1a, conv1b use A and C */
+        CHECK(s.buffer_a == 6272 && s.buffer_b == 1568 && s.buffer_rest == 1568, "resnet_small: A %zu, B %zu, rest %zu",
+              s.buffer_a, s.buffer_b, s.buffer_rest);
+        check_model("resnet", &g);
+        char *h = slurp(at("resnet/resnet.h"), NULL);
+        CHECK(h && strstr(h, "res1     add       8x14x14   8x14x14   C + B -> C") &&
+                  strstr(h, "gap      gap       16x7x7    16        C -> A"),
+              "resnet: the layer table does not show the add in place and gap");
+        free(h);
+        /* pruned: the coupled group and an inner conv */
+        const char *roots[2] = {"conv0", "conv3a"};
+        for (int k = 0; k < 2; k++) {
+            eg_dep_group grp;
+            int keep[16], nkeep = 0;
+            CHECK(eg_depgroup_build(&g, eg_graph_find(&g, roots[k]), &grp, &err) == EG_OK, "%s", err.msg);
+            for (int c = 1; c < grp.channels; c += 2) keep[nkeep++] = c;
+            CHECK(eg_surgery_keep(&g, &grp, keep, nkeep, &err) == EG_OK, "surgery: %s", err.msg);
+        }
+        check_model("resnet_pruned", &g);
+        eg_graph_free(&g);
+    }
+    /* an add of the input (never written in place) and of a tensor two more
+     * nodes read (so the add needs a buffer of its own); batchnorm and relu
+     * reading a tensor something else reads too */
+    static const char shared[] =
+        "input       x   shape=2x5x5\n"
+        "conv2d      c   out=2 kernel=3 pad=1\n"
+        "add         s   in=c,x\n"
+        "batchnorm2d b   in=c\n"
+        "relu        r   in=c\n"
+        "add         t   in=b,r\n"
+        "add         u   in=t,s\n"
+        "gap         g\n"
+        "linear      fc  out=3\n";
+    if (!load(&g, shared, 1, 15)) {
+        random_bn(&g, 16);
+        check_model("shared", &g);
+        char *h = slurp(at("shared/shared.h"), NULL);
+        CHECK(h && strstr(h, "s        add       2x5x5     2x5x5     A + input -> B") &&
+                  strstr(h, "b        batchnorm2d 2x5x5     2x5x5     A -> C") && strstr(h, "t        add       2x5x5     2x5x5     C + D -> C"),
+              "shared: the layer table does not show the adds and batchnorm as planned");
+        free(h);
+        eg_graph_free(&g);
+    }
+    /* a chain with batchnorm and gap, no add: the two-buffer plan */
+    static const char chain[] =
+        "input       x   shape=1x6x6\n"
+        "batchnorm2d b0\n"
+        "conv2d      c   out=3 kernel=3\n"
+        "batchnorm2d b1\n"
+        "relu        r\n"
+        "gap         g\n"
+        "linear      fc  out=4\n";
+    if (!load(&g, chain, 1, 17)) {
+        random_bn(&g, 18);
+        eg_c_export_size s = size_of(&g);
+        CHECK(s.buffer_rest == 0 && s.buffer_a == 36 && s.buffer_b == 48, "bn chain: A %zu, B %zu, rest %zu", s.buffer_a,
+              s.buffer_b, s.buffer_rest);
+        check_model("bnchain", &g);
+        /* a running variance the code cannot hold */
+        g.nodes[1].buffer[1][0] = -1;
+        eg_status st = eg_export_c(&g, at("bnchain/bad"), &err);
+        CHECK(st == EG_ERR_ARG && strstr(err.msg, "b0's channel 0") && strstr(err.msg, "variance -1"), "negative variance: %s",
+              st ? err.msg : "exported");
+        eg_graph_free(&g);
+    }
+}
+
 static int count_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -603,6 +699,7 @@ int main(void)
     test_simplecnn();
     test_lenets();
     test_crafted();
+    test_residual();
     test_failures();
 
     if (!check_failures) {

@@ -235,6 +235,36 @@ static void test_protected(void)
     eg_graph_free(&g);
 }
 
+/* Sensitivity analysis evaluates copies of the model: with its running
+ * statistics, so the unpruned figures are the model's own. */
+static void test_sensitivity_copy(void)
+{
+    eg_graph g;
+    if (load(&g, 21)) return;
+    enum { N = 40 };
+    eg_dataset ds = {N, 1, 28, 28, malloc(N * PIXELS * sizeof(float)), malloc(N)};
+    eg_rng r;
+    eg_rng_seed(&r, 22);
+    for (int i = 0; i < N * PIXELS; i++) ds.x[i] = eg_rng_range(&r, -0.5f, 2.5f);
+    for (int i = 0; i < N; i++) ds.y[i] = (uint8_t)eg_rng_below(&r, CLASSES);
+    double acc, loss;
+    eg_error err = {0};
+    eg_set_threads(1);
+    CHECK(eg_evaluate(&g, &ds, 10, &acc, &loss, &err) == EG_OK, "%s", err.msg);
+    double ratios[1] = {0.25};
+    eg_sensitivity_opts o = {.method = "l1", .ratios = ratios, .nratios = 1, .layers = "conv1a", .batch = 10, .threads = 1};
+    eg_sensitivity s;
+    eg_status st = eg_sensitivity_run(&g, &ds, &o, &s, &err);
+    CHECK(st == EG_OK, "sensitivity: %s", err.msg);
+    if (!st) {
+        CHECK(s.dense_loss == loss && s.dense_accuracy == acc, "sensitivity's unpruned loss %.9g, the model's %.9g",
+              s.dense_loss, loss);
+        eg_sensitivity_free(&s);
+    }
+    free(ds.x), free(ds.y);
+    eg_graph_free(&g);
+}
+
 int main(void)
 {
     /* an inner conv: its batchnorm and the next conv's inputs */
@@ -247,5 +277,6 @@ int main(void)
     check_group("conv2", "conv2:o bn2:p conv3a:i bn3b:p conv3b:o fc:i", 6, 15);
     test_spec_syntax();
     test_protected();
+    test_sensitivity_copy();
     return check_report("residual_surgery");
 }

@@ -97,8 +97,10 @@ int eg_cmd_export(int argc, char **argv)
     }
     const char *name = strrchr(out, '/');
     name = name ? name + 1 : out;
-    printf("flash %zu bytes of parameters; RAM %zu bytes of scratch (%zu floats: buffers of %zu + %zu)\n",
-           sz.flash_bytes, sz.ram_bytes, sz.scratch_floats, sz.buffer_a, sz.buffer_b);
+    printf("flash %zu bytes of parameters; RAM %zu bytes of scratch (%zu floats: buffers of %zu + %zu", sz.flash_bytes,
+           sz.ram_bytes, sz.scratch_floats, sz.buffer_a, sz.buffer_b);
+    if (sz.buffer_rest) printf(" + %zu in more buffers", sz.buffer_rest);  /* a model with a residual add */
+    printf(")\n");
     printf("wrote %s.h and %s.c: int %s_infer(const float *input, float *output, float *scratch)\n", out, out, name);
     eg_graph_free(&g);
     return 0;

@@ -16,7 +16,16 @@
  *     smallest A + B kept, so NAME_SCRATCH_FLOATS = the largest activation
  *     held in A + the largest held in B;
  *   - convolutions are computed directly, tap by tap (each weight adds its
- *     share to a block of output rows), so they need no im2col buffer.
+ *     share to a block of output rows), so they need no im2col buffer;
+ *   - batchnorm2d works in place as relu does, with its running statistics
+ *     (inference), computed as eg_graph_forward does: (x - mean) * inv * gamma
+ *     + beta with inv = 1 / sqrt(var + eps) worked out at export; gap writes
+ *     the plane means.
+ * A model with a residual add is not a chain: its tensors live in buffers A,
+ * B, C, ... instead, in node order; each new tensor takes the first buffer
+ * whose tensors are no longer read, relu and batchnorm2d work in place when
+ * nothing else reads their input, and add writes into an input only that
+ * add reads (see plan_dag).
  *
  * Floats are written with the fewest digits that read back as the same bits,
  * and nothing depends on the time or the paths, so the same model gives the
@@ -37,10 +46,15 @@
 
 enum { AT_INPUT, AT_A, AT_B, AT_OUTPUT };
 
+/* Buffers of the plan for a model with an add: A, B (AT_A, AT_B), then C, D, ... (AT_MORE + k). */
+#define MAX_BUFFERS 8
+enum { AT_MORE = 10 };
+
 typedef struct {
     int node;
     int writes;    /* makes a new tensor (else works in place, or moves nothing) */
     int src, dst;  /* AT_* */
+    int src2;      /* add: the second input's place */
 } c_step;
 
 typedef struct {
@@ -50,6 +64,9 @@ typedef struct {
     size_t size_a, size_b;    /* floats of buffers A and B */
     int big_a, big_b;         /* the node whose output sets each size, or -1 */
     int copy;                 /* nothing writes: output = input */
+    int nbuf;                 /* a model with an add: its buffers, and their sizes in floats */
+    size_t buf_size[MAX_BUFFERS];
+    int buf_big[MAX_BUFFERS];
 } c_plan;
 
 /* Where the tensors go for one choice of in-place pools (bit i: the i-th
@@ -59,8 +76,8 @@ static size_t assign(const eg_graph *g, c_plan *p, unsigned long choice)
     int last = -1, seen = 0;
     for (int i = 0; i < p->n; i++) {
         eg_op_type op = g->nodes[p->steps[i].node].op;
-        p->steps[i].writes = op == EG_OP_CONV2D || op == EG_OP_LINEAR || op == EG_OP_MAXPOOL2D ||
-                             (op == EG_OP_RELU && !seen);
+        p->steps[i].writes = op == EG_OP_CONV2D || op == EG_OP_LINEAR || op == EG_OP_MAXPOOL2D || op == EG_OP_GAP ||
+                             ((op == EG_OP_RELU || op == EG_OP_BATCHNORM2D) && !seen);
         if (p->steps[i].writes) seen = 1, last = i;
     }
     int at = AT_INPUT, pool = 0;
@@ -90,10 +107,100 @@ static size_t assign(const eg_graph *g, c_plan *p, unsigned long choice)
 
 #define MAX_POOL_CHOICES 16  /* pools whose in-place choice is searched; later ones always alternate */
 
+static int exportable(eg_op_type op)
+{
+    return op == EG_OP_CONV2D || op == EG_OP_LINEAR || op == EG_OP_RELU || op == EG_OP_MAXPOOL2D || op == EG_OP_FLATTEN ||
+           op == EG_OP_BATCHNORM2D || op == EG_OP_ADD || op == EG_OP_GAP;
+}
+
+/* A model with an add: every node after the input, in node order. A
+ * buffer is free again once the last step that reads any tensor in it has
+ * run; a new tensor takes the first free buffer (a new one when none is),
+ * and the last node writes output. */
+static eg_status plan_dag(const eg_graph *g, c_plan *p, eg_error *err)
+{
+    int n = g->nnodes - 1, *last = calloc((size_t)g->nnodes, sizeof *last), *uses = calloc((size_t)g->nnodes, sizeof *uses);
+    int *at = calloc((size_t)g->nnodes, sizeof *at);
+    p->steps = calloc((size_t)(n ? n : 1), sizeof *p->steps);
+    if (!last || !uses || !at || !p->steps) {
+        free(last), free(uses), free(at);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory");
+    }
+    p->n = n;
+    p->input = 0;
+    for (int v = 1; v < g->nnodes; v++)
+        for (int k = 0; k < g->nodes[v].ninputs; k++) {
+            int u = g->nodes[v].inputs[k];
+            uses[u]++;
+            last[u] = v;
+        }
+    int until[MAX_BUFFERS];  /* the last node that reads a tensor in each buffer */
+    eg_status st = EG_OK;
+    at[0] = AT_INPUT;
+    for (int v = 1; v < g->nnodes && !st; v++) {
+        c_step *s = &p->steps[v - 1];
+        const eg_node *nd = &g->nodes[v];
+        int a = nd->inputs[0], b = nd->ninputs > 1 ? nd->inputs[1] : -1, dst = -1;
+        s->node = v;
+        s->src = at[a];
+        s->src2 = b >= 0 ? at[b] : 0;
+        int alone_a = uses[a] == 1 && at[a] != AT_INPUT, alone_b = b >= 0 && b != a && uses[b] == 1 && at[b] != AT_INPUT;
+        if (nd->op == EG_OP_FLATTEN) {
+            dst = at[a];  /* the same floats: it only extends how long they are read */
+        } else if ((nd->op == EG_OP_RELU || nd->op == EG_OP_BATCHNORM2D || nd->op == EG_OP_ADD) && alone_a &&
+                   v != g->nnodes - 1) {
+            dst = at[a];
+        } else if (nd->op == EG_OP_ADD && alone_b && v != g->nnodes - 1) {
+            dst = at[b];
+        }
+        int fresh = dst < 0;
+        s->writes = fresh;
+        if (dst < 0 && v == g->nnodes - 1) dst = AT_OUTPUT;
+        if (dst < 0) {
+            int k = 0;
+            while (k < p->nbuf && until[k] >= v) k++;
+            if (k == MAX_BUFFERS) {
+                st = eg_fail(err, EG_ERR_ARG, "model %s: node %s: the C export keeps at most %d tensors at a time",
+                             g->name, nd->name, MAX_BUFFERS);
+                break;
+            }
+            if (k == p->nbuf) p->buf_size[p->nbuf] = 0, p->buf_big[p->nbuf] = -1, until[p->nbuf++] = 0;
+            dst = k == 0 ? AT_A : k == 1 ? AT_B : AT_MORE + k;
+        }
+        if (v == g->nnodes - 1 && dst != AT_OUTPUT) {
+            st = eg_fail(err, EG_ERR_ARG, "model %s: the last node %s computes nothing new; the C export of a model with an "
+                         "add needs it to", g->name, nd->name);
+            break;
+        }
+        s->dst = at[v] = dst;
+        if (dst != AT_OUTPUT && dst != AT_INPUT) {
+            int k = dst == AT_A ? 0 : dst == AT_B ? 1 : dst - AT_MORE;
+            size_t size = eg_shape_size(nd->out_shape);
+            if (size > p->buf_size[k]) p->buf_size[k] = size, p->buf_big[k] = v;
+            if (fresh || last[v] > until[k]) until[k] = last[v];
+        }
+    }
+    p->size_a = p->nbuf > 0 ? p->buf_size[0] : 0;
+    p->size_b = p->nbuf > 1 ? p->buf_size[1] : 0;
+    p->big_a = p->nbuf > 0 ? p->buf_big[0] : -1;
+    p->big_b = p->nbuf > 1 ? p->buf_big[1] : -1;
+    free(last), free(uses), free(at);
+    return st;
+}
+
 static eg_status plan_build(const eg_graph *g, c_plan *p, eg_error *err)
 {
     memset(p, 0, sizeof *p);
     if (g->nnodes < 1) return eg_fail(err, EG_ERR_ARG, "model %s: no nodes to export", g->name);
+    int adds = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        adds += nd->op == EG_OP_ADD;
+        if (nd->op != EG_OP_INPUT && !exportable(nd->op))
+            return eg_fail(err, EG_ERR_ARG, "model %s: node %s: the C export has no code for op %s", g->name, nd->name,
+                           (unsigned)nd->op < EG_OP_COUNT ? eg_ops[nd->op]->name : "?");
+    }
+    if (adds) return plan_dag(g, p, err);
     /* walk back from the output to the input */
     int n = 0, at = g->nnodes - 1;
     while (g->nodes[at].op != EG_OP_INPUT) {
@@ -101,8 +208,7 @@ static eg_status plan_build(const eg_graph *g, c_plan *p, eg_error *err)
         if (nd->ninputs != 1)
             return eg_fail(err, EG_ERR_ARG, "model %s: node %s (%s) takes %d inputs; the C export handles chains of single-input ops",
                            g->name, nd->name, eg_ops[nd->op]->name, nd->ninputs);
-        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR && nd->op != EG_OP_RELU && nd->op != EG_OP_MAXPOOL2D &&
-            nd->op != EG_OP_FLATTEN)
+        if (!exportable(nd->op))
             return eg_fail(err, EG_ERR_ARG, "model %s: node %s: the C export has no code for op %s", g->name,
                            nd->name, (unsigned)nd->op < EG_OP_COUNT ? eg_ops[nd->op]->name : "?");
         n++, at = nd->inputs[0];
@@ -169,9 +275,16 @@ static void fill_size(const eg_graph *g, const c_plan *p, eg_c_export_size *s)
         s->layers++;
         s->csr_layers += l.csr;
     }
+    for (int i = 0; i < p->n; i++) {  /* batchnorm2d: mean, inv, gamma, beta per channel */
+        const eg_node *nd = &g->nodes[p->steps[i].node];
+        if (nd->op != EG_OP_BATCHNORM2D) continue;
+        s->flash_bytes += 4 * nd->psize[0] * sizeof(float);
+        s->dense_bytes += 4 * nd->psize[0] * sizeof(float);
+    }
     s->buffer_a = p->size_a;
     s->buffer_b = p->size_b;
-    s->scratch_floats = p->size_a + p->size_b;
+    for (int k = 2; k < p->nbuf; k++) s->buffer_rest += p->buf_size[k];
+    s->scratch_floats = p->size_a + p->size_b + s->buffer_rest;
     s->ram_bytes = s->scratch_floats * sizeof(float);
     s->input_floats = eg_shape_size(g->nodes[p->input].out_shape);
     s->output_floats = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
@@ -307,13 +420,18 @@ static void shape_text(char *out, size_t cap, eg_shape sh)
     else snprintf(out, cap, "%dx%dx%d", sh.c, sh.h, sh.w);
 }
 
+static const char *const more_places[MAX_BUFFERS][2] = {{"buf_a", "A"}, {"buf_b", "B"}, {"buf_c", "C"}, {"buf_d", "D"},
+                                                       {"buf_e", "E"}, {"buf_f", "F"}, {"buf_g", "G"}, {"buf_h", "H"}};
+
 static const char *place(int at)
 {
+    if (at >= AT_MORE) return more_places[at - AT_MORE][0];
     return at == AT_INPUT ? "input" : at == AT_A ? "buf_a" : at == AT_B ? "buf_b" : "output";
 }
 
 static const char *place_name(int at)
 {
+    if (at >= AT_MORE) return more_places[at - AT_MORE][1];
     return at == AT_INPUT ? "input" : at == AT_A ? "A" : at == AT_B ? "B" : "output";
 }
 
@@ -443,6 +561,39 @@ static const char k_pool[] =
     "            }\n"
     "}\n\n";
 
+static const char k_bn[] =
+    "/* batchnorm2d in inference: y = (x - mean) * inv * gamma + beta per channel,\n"
+    " * inv = 1 / sqrt(running variance + eps) worked out at export; y may be x. */\n"
+    "static void batchnorm2d(const float *x, float *y, const float *mean, const float *inv, const float *gamma,\n"
+    "                        const float *beta, int c, long hw)\n"
+    "{\n"
+    "    int i;\n"
+    "    long j;\n"
+    "    for (i = 0; i < c; i++)\n"
+    "        for (j = 0; j < hw; j++) y[i * hw + j] = (x[i * hw + j] - mean[i]) * inv[i] * gamma[i] + beta[i];\n"
+    "}\n\n";
+
+static const char k_add[] =
+    "/* y = a + b over n floats; y may be a or b. */\n"
+    "static void add(const float *a, const float *b, float *y, long n)\n"
+    "{\n"
+    "    long i;\n"
+    "    for (i = 0; i < n; i++) y[i] = a[i] + b[i];\n"
+    "}\n\n";
+
+static const char k_gap[] =
+    "/* global average pooling: x [c][hw] -> y [c], the mean of each plane. */\n"
+    "static void gap(const float *x, float *y, int c, long hw)\n"
+    "{\n"
+    "    int i;\n"
+    "    long j;\n"
+    "    for (i = 0; i < c; i++) {\n"
+    "        float sum = 0.0f;\n"
+    "        for (j = 0; j < hw; j++) sum += x[i * hw + j];\n"
+    "        y[i] = sum / (float)hw;\n"
+    "    }\n"
+    "}\n\n";
+
 static const char k_copy[] =
     "/* y = x, n floats. */\n"
     "static void copy(const float *x, float *y, long n)\n"
@@ -481,7 +632,9 @@ static void sb_history(sb *s, const eg_graph *g)
 /* What a step does, for the layer table and the comments: "input -> A", "A, in place". */
 static void step_flow(char *out, size_t cap, const eg_graph *g, const c_step *st)
 {
-    if (g->nodes[st->node].op == EG_OP_FLATTEN)
+    if (g->nodes[st->node].op == EG_OP_ADD)
+        snprintf(out, cap, "%s + %s -> %s", place_name(st->src), place_name(st->src2), place_name(st->dst));
+    else if (g->nodes[st->node].op == EG_OP_FLATTEN)
         snprintf(out, cap, "%s, as is", place_name(st->src));
     else if (st->src == st->dst)
         snprintf(out, cap, "%s, in place", place_name(st->src));
@@ -509,7 +662,9 @@ static void params_text(char *out, size_t cap, const eg_node *nd)
 
 static void sb_header(sb *s, const eg_graph *g, const c_plan *p, const eg_c_export_size *sz, const char *name)
 {
-    char up[80];
+    char up[80], more[256] = "";
+    for (int k = 2, o = 0; k < p->nbuf; k++)
+        o += snprintf(more + o, sizeof more - (size_t)o, " + buffer %s (%zu)", more_places[k][1], p->buf_size[k]);
     name_upper(up, name);
     eg_shape is = g->nodes[p->input].out_shape;
     sb_add(s, "/* %s.h: the model ", name);
@@ -538,6 +693,11 @@ static void sb_header(sb *s, const eg_graph *g, const c_plan *p, const eg_c_expo
               " *\n",
            name);
     sb_add(s, " * Flash: %zu bytes of parameters in const arrays (weights, biases", sz->flash_bytes);
+    for (int i = 0; i < p->n; i++)
+        if (g->nodes[p->steps[i].node].op == EG_OP_BATCHNORM2D) {
+            sb_add(s, ", batchnorm\n * statistics");
+            break;
+        }
     if (sz->csr_layers)
         sb_add(s, " and CSR\n * indices; %zu bytes if every layer were dense).\n", sz->dense_bytes);
     else
@@ -545,7 +705,17 @@ static void sb_header(sb *s, const eg_graph *g, const c_plan *p, const eg_c_expo
     sb_add(s, " * RAM: %zu bytes of scratch, besides the caller's input (%zu bytes) and\n"
               " * output (%zu bytes).\n",
            sz->ram_bytes, sz->input_floats * sizeof(float), sz->output_floats * sizeof(float));
-    if (sz->scratch_floats) {
+    if (sz->scratch_floats && p->nbuf) {
+        sb_add(s, " *\n * %s_SCRATCH_FLOATS = the sizes of buffers, one after the other:\n", up);
+        for (int k = 0; k < p->nbuf; k++)
+            sb_add(s, " *   %s: %zu floats (the largest tensor it holds, %s's output)\n", more_places[k][1], p->buf_size[k],
+                   g->nodes[p->buf_big[k]].name);
+        sb_add(s, " * The model has a residual add, so tensors are kept while\n"
+                  " * later layers still read them: each new tensor takes the first buffer\n"
+                  " * none of whose tensors is read any more. relu and batchnorm2d work in\n"
+                  " * place when nothing else reads their input, add writes into an input only\n"
+                  " * it reads, flatten moves nothing, and the last layer writes output.\n");
+    } else if (sz->scratch_floats) {
         sb_add(s, " *\n * %s_SCRATCH_FLOATS = buffer A (%zu floats: the largest activation it holds,\n"
                   " * %s's output)",
                up, p->size_a, g->nodes[p->big_a].name);
@@ -582,7 +752,7 @@ static void sb_header(sb *s, const eg_graph *g, const c_plan *p, const eg_c_expo
               "#define %s_INPUT_W %d\n"
               "#define %s_INPUT_SIZE %zu    /* floats: [C][H][W] of one image */\n"
               "#define %s_OUTPUT_SIZE %zu    /* floats: one score per class */\n"
-              "#define %s_SCRATCH_FLOATS %zu    /* buffer A (%zu) + buffer B (%zu) */\n"
+              "#define %s_SCRATCH_FLOATS %zu    /* buffer A (%zu) + buffer B (%zu)%s */\n"
               "\n"
               "#ifdef __cplusplus\n"
               "extern \"C\" {\n"
@@ -597,7 +767,7 @@ static void sb_header(sb *s, const eg_graph *g, const c_plan *p, const eg_c_expo
               "\n"
               "#endif\n",
            up, up, up, is.c, up, is.h, up, is.w, up, sz->input_floats, up, sz->output_floats, up, sz->scratch_floats,
-           p->size_a, p->size_b, name);
+           p->size_a, p->size_b, more, name);
 }
 
 /* A node's parameter arrays: <node>_w dense, or <node>_rows, _cols, _vals in
@@ -655,6 +825,37 @@ static eg_status sb_params(sb *s, const eg_node *nd)
     sb_floats(s, id, nd->param[1], nd->psize[1]);
     sb_add(s, "\n");
     return EG_OK;
+}
+
+/* A batchnorm2d's arrays <node>_mean, _inv, _gamma, _beta: what its
+ * inference computes with, inv as eg_graph_forward works it out. */
+static void batchnorm_inv(const eg_node *nd, float *inv)
+{
+    for (size_t c = 0; c < nd->bsize[1]; c++) inv[c] = (float)(1 / sqrt((double)nd->buffer[1][c] + 1e-5));
+}
+
+static void sb_bn_params(sb *s, const eg_node *nd)
+{
+    char id[EG_NAME_MAX + 8];
+    size_t c = nd->psize[0];
+    float *inv = malloc((c ? c : 1) * sizeof *inv);
+    if (!inv) {
+        s->oom = 1;
+        return;
+    }
+    batchnorm_inv(nd, inv);
+    sb_add(s, "/* %s: batchnorm2d of %zu channels: running mean, 1 / sqrt(running variance + 1e-5), scale, shift */\n",
+           nd->name, c);
+    snprintf(id, sizeof id, "%s_mean", nd->name);
+    sb_floats(s, id, nd->buffer[0], c);
+    snprintf(id, sizeof id, "%s_inv", nd->name);
+    sb_floats(s, id, inv, c);
+    snprintf(id, sizeof id, "%s_gamma", nd->name);
+    sb_floats(s, id, nd->param[0], c);
+    snprintf(id, sizeof id, "%s_beta", nd->name);
+    sb_floats(s, id, nd->param[1], c);
+    sb_add(s, "\n");
+    free(inv);
 }
 
 static void sb_step(sb *s, const eg_graph *g, const c_step *st)
@@ -716,6 +917,20 @@ static void sb_step(sb *s, const eg_graph *g, const c_step *st)
         sb_add(s, "    /* %s: flatten %s -> %s: the same floats in the same order, nothing to do (%s) */\n", nd->name,
                a, b, place_name(st->src));
         break;
+    case EG_OP_BATCHNORM2D:
+        sb_add(s, "    /* %s: batchnorm2d over %s, running statistics: %s */\n", nd->name, a, flow);
+        sb_add(s, "    batchnorm2d(%s, %s, %s_mean, %s_inv, %s_gamma, %s_beta, %d, %d);\n", x, y, nd->name, nd->name,
+               nd->name, nd->name, in.c, in.h * in.w);
+        break;
+    case EG_OP_ADD:
+        sb_add(s, "    /* %s: add %s + %s, %s: %s */\n", nd->name, g->nodes[nd->inputs[0]].name,
+               g->nodes[nd->inputs[1]].name, a, flow);
+        sb_add(s, "    add(%s, %s, %s, %zu);\n", x, place(st->src2), y, eg_shape_size(in));
+        break;
+    case EG_OP_GAP:
+        sb_add(s, "    /* %s: global average pooling %s -> %s: %s */\n", nd->name, a, b, flow);
+        sb_add(s, "    gap(%s, %s, %d, %d);\n", x, y, in.c, in.h * in.w);
+        break;
     default:
         break;
     }
@@ -725,7 +940,7 @@ static eg_status sb_source(sb *s, const eg_graph *g, const c_plan *p, const eg_c
 {
     char up[80];
     name_upper(up, name);
-    int conv_dense = 0, conv_csr[3] = {0}, lin_dense = 0, lin_csr[3] = {0}, relu = 0, pool = 0;
+    int conv_dense = 0, conv_csr[3] = {0}, lin_dense = 0, lin_csr[3] = {0}, relu = 0, pool = 0, bn = 0, add = 0, gap = 0;
     for (int i = 0; i < p->n; i++) {
         const eg_node *nd = &g->nodes[p->steps[i].node];
         eg_c_layer l;
@@ -734,6 +949,9 @@ static eg_status sb_source(sb *s, const eg_graph *g, const c_plan *p, const eg_c
         if (nd->op == EG_OP_LINEAR) *(l.csr ? &lin_csr[bits_index(l.index_bytes)] : &lin_dense) = 1;
         relu |= nd->op == EG_OP_RELU;
         pool |= nd->op == EG_OP_MAXPOOL2D;
+        bn |= nd->op == EG_OP_BATCHNORM2D;
+        add |= nd->op == EG_OP_ADD;
+        gap |= nd->op == EG_OP_GAP;
     }
     int any_csr = sz->csr_layers > 0, any_conv = conv_dense || conv_csr[0] || conv_csr[1] || conv_csr[2];
     sb_add(s, "/* %s.c: the model ", name);
@@ -748,6 +966,7 @@ static eg_status sb_source(sb *s, const eg_graph *g, const c_plan *p, const eg_c
     for (int i = 0; i < p->n; i++) {
         const eg_node *nd = &g->nodes[p->steps[i].node];
         if (has_weights(nd) && sb_params(s, nd)) return EG_ERR_NOMEM;
+        if (nd->op == EG_OP_BATCHNORM2D) sb_bn_params(s, nd);
     }
     sb_add(s, "/* ---------------------------------------------------------------- kernels */\n\n");
     static const char *const types[3] = {"uint8_t", "uint16_t", "uint32_t"};
@@ -760,6 +979,9 @@ static eg_status sb_source(sb *s, const eg_graph *g, const c_plan *p, const eg_c
         if (lin_csr[t]) sb_template(s, k_linear_csr, types[t], 8 << t);
     if (relu) sb_add(s, "%s", k_relu);
     if (pool) sb_add(s, "%s", k_pool);
+    if (bn) sb_add(s, "%s", k_bn);
+    if (add) sb_add(s, "%s", k_add);
+    if (gap) sb_add(s, "%s", k_gap);
     if (p->copy) sb_add(s, "%s", k_copy);
     sb_add(s, "/* ---------------------------------------------------------------- inference */\n\n"
               "int %s_infer(const float *input, float *output, float *scratch)\n"
@@ -768,6 +990,12 @@ static eg_status sb_source(sb *s, const eg_graph *g, const c_plan *p, const eg_c
     if (p->size_a) sb_add(s, "    float *buf_a = scratch;    /* buffer A: up to %zu floats */\n", p->size_a);
     if (p->size_b)
         sb_add(s, "    float *buf_b = scratch + %zu;    /* buffer B: up to %zu floats */\n", p->size_a, p->size_b);
+    size_t off = p->size_a + p->size_b;
+    for (int k = 2; k < p->nbuf; k++) {
+        sb_add(s, "    float *%s = scratch + %zu;    /* buffer %s: up to %zu floats */\n", more_places[k][0], off,
+               more_places[k][1], p->buf_size[k]);
+        off += p->buf_size[k];
+    }
     sb_add(s, "    int i, best = 0;\n");
     if (!p->size_a) sb_add(s, "    (void)scratch;    /* no activation is kept between input and output */\n");
     sb_add(s, "\n");
@@ -791,6 +1019,16 @@ static eg_status check_params(const eg_graph *g, const c_plan *p, eg_error *err)
 {
     for (int i = 0; i < p->n; i++) {
         const eg_node *nd = &g->nodes[p->steps[i].node];
+        if (nd->op == EG_OP_BATCHNORM2D)
+            for (size_t k = 0; k < nd->psize[0]; k++) {
+                float inv = (float)(1 / sqrt((double)nd->buffer[1][k] + 1e-5));
+                if (!isfinite(nd->param[0][k]) || !isfinite(nd->param[1][k]) || !isfinite(nd->buffer[0][k]) ||
+                    !isfinite(inv) || !(nd->buffer[1][k] >= 0))
+                    return eg_fail(err, EG_ERR_ARG, "model %s: %s's channel %zu has scale %g, shift %g, running mean %g and "
+                                   "variance %g; the C export needs finite values and a variance >= 0", g->name, nd->name, k,
+                                   (double)nd->param[0][k], (double)nd->param[1][k], (double)nd->buffer[0][k],
+                                   (double)nd->buffer[1][k]);
+            }
         if (!has_weights(nd)) continue;
         for (int q = 0; q < nd->nparams; q++)
             for (size_t k = 0; k < nd->psize[q]; k++)

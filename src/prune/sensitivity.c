@@ -118,12 +118,14 @@ static eg_status clone_graph(eg_graph *dst, const eg_graph *src, eg_error *err)
     eg_status st = eg_graph_parse_spec(dst, text, src->name, err);
     free(text);
     if (st) return st;
-    if (dst->nparam != src->nparam) {
+    if (dst->nparam != src->nparam || dst->nbuffer != src->nbuffer) {
         eg_graph_free(dst);
-        return eg_fail(err, EG_ERR_SPEC, "model %s: its copy has %zu parameters, the model %zu", src->name, dst->nparam,
-                       src->nparam);
+        return eg_fail(err, EG_ERR_SPEC, "model %s: its copy has %zu parameters and %zu buffer values, the model %zu and %zu",
+                       src->name, dst->nparam, dst->nbuffer, src->nparam, src->nbuffer);
     }
     memcpy(dst->params, src->params, src->nparam * sizeof *src->params);
+    /* batchnorms' running statistics, laid out the same way too */
+    memcpy(dst->buffers, src->buffers, src->nbuffer * sizeof *src->buffers);
     if (src->masks) {
         st = eg_graph_enable_masks(dst, err);
         if (st) {

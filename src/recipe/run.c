@@ -593,7 +593,9 @@ static void model_bytes(const eg_graph *g, size_t *dense, size_t *sparse)
     for (int i = 0; i < g->nnodes; i++) {
         const eg_node *nd = &g->nodes[i];
         for (int p = 0; p < nd->nparams; p++)
-            *sparse += p == 0 && g->masks ? eg_node_nonzeros(nd) * 8 + ((size_t)nd->out + 1) * 4 : nd->psize[p] * 4;
+            *sparse += p == 0 && g->masks && (nd->op == EG_OP_CONV2D || nd->op == EG_OP_LINEAR)
+                           ? eg_node_nonzeros(nd) * 8 + ((size_t)nd->out + 1) * 4
+                           : nd->psize[p] * 4;  /* batchnorm scales are never masked */
     }
 }
 
@@ -763,7 +765,15 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         size_t p1 = eg_graph_param_count(g), m1 = eg_graph_macs(g);
         fprintf(R->out, "[prune] %s%s on %s: removing %d of %d channels\n", line_tag(R->r, s, tag, sizeof tag), s->method,
                 s->layer, count, c);
-        fprintf(R->out, "  %s:", crit->label);
+        fprintf(R->out, "  %s", crit->label);
+        /* a residual add couples several producers (bn_scale: batchnorms): their scores are summed (taylor: the root's alone) */
+        eg_dep_role scored = strcmp(crit->name, "bn_scale") ? EG_DEP_OUT : EG_DEP_PASS;
+        int producers = 0;
+        for (int m = 0; crit->score && m < grp.nmembers; m++) producers += grp.members[m].role == scored;
+        for (int m = 0, k = 0; producers > 1 && m < grp.nmembers; m++)
+            if (grp.members[m].role == scored)
+                fprintf(R->out, "%s%s", k++ ? (k == producers ? " and " : ", ") : " summed over ", g->nodes[grp.members[m].node].name);
+        fprintf(R->out, ":");
         for (int i = 0; i < c; i++) fprintf(R->out, crit->score ? " %.4f" : " %.4g", scores[i]);  /* taylor's are small */
         fprintf(R->out, "\n  pruned channels ");
         print_ints(R->out, pruned, count);
