@@ -18,10 +18,19 @@
 #                 (method=M layer=L amount=0.25|0.5), eval, train 1 (the
 #                 fine-tune), eval.  Parameters and MACs are those of the
 #                 physically smaller model.
+#   lsh           method=lsh threshold=0.3 with amount=0.25|0.5 on every
+#                 prunable layer: up to that fraction of each layer's units is
+#                 merged into near-twins (cosine >= 0.3; a trained layer has
+#                 fewer such pairs, so the params column says what went).
 #   unstructured  method=magnitude scope=global at 50/80/90/91.7/95% of the
 #                 weights, scope=local at 90% (every conv2d and linear layer,
 #                 classifier included, biases kept): same recipe shape.
 #                 91.7% = 11/12, Han et al.'s "12x fewer weights".
+#   agp           gradual pruning inside the first epoch instead of a prune
+#                 stage: train epochs=1 agp=T agp_end=900 agp_every=50 (global,
+#                 cubic from 0), eval, then the fine-tuning epoch, at 90% and
+#                 11/12. (A magnitude prune stage to T right after it masks
+#                 nothing new; it is there to report the sizes.)
 #   schedules     (the goals' iterative attempts; not with --quick) for the
 #                 goal's target sparsity T (90% for simplecnn, 11/12 for the
 #                 LeNets), global magnitude:
@@ -29,8 +38,12 @@
 #                               -> 87.5% -> train 1 -> T -> train 2 (7 epochs,
 #                               Adam lr 1e-3 throughout)
 #                   iter-decay: the same, but the last 2 epochs at lr 1e-4
+#                   agp:        train 5 with agp (cubic, steps 0..3750 every
+#                               125, i.e. done by the end of epoch 4) -> train 2
+#                   agp-decay:  the same, the last 2 epochs at lr 1e-4
 #                 each against a dense control with the very same train stages
-#                 (7 epochs, same learning rates) and no prune stage.
+#                 (7 epochs, same learning rates, same optimizer restarts)
+#                 and no pruning.
 #   Every train stage: Adam lr 0.001 (unless said), batch 64, shuffled, fresh
 #   optimizer.  eval: the 10,000 test images.
 #
@@ -63,7 +76,8 @@
 #                  with cmake if missing; --build rebuilds it first)
 #   --data DIR     MNIST folder (default <repo>/data/mnist)
 #   --keep-temp    keep the temp dir of recipes, logs and reports
-# The default run (3 models, 1 seed) takes about 4-6 minutes on 2 cores.
+# The default run (3 models, 1 seed, 81 runs) took 33 minutes on 2 shared
+# cores (load 4-6); more than half of it is the 7-epoch schedules.
 # Needs: bash, /usr/bin/python3 (tables and JSON), cmake + a C compiler if
 # the binary has to be built.
 set -euo pipefail
@@ -186,10 +200,23 @@ schedule() {
 }
 
 if [ "$QUICK" = 1 ]; then
-    METHODS="l1"; FRACTIONS="0.5"; GLOBALS="0.9"; LOCALS=""
+    METHODS="l1"; FRACTIONS="0.5"; GLOBALS="0.9"; LOCALS=""; AGPS="0.9"; LSH=""
 else
-    METHODS="l1 l2 fpgm random"; FRACTIONS="0.25 0.5"; GLOBALS="0.5 0.8 0.9 $HAN 0.95"; LOCALS="0.9"
+    METHODS="l1 l2 fpgm random"; FRACTIONS="0.25 0.5"; GLOBALS="0.5 0.8 0.9 $HAN 0.95"; LOCALS="0.9"; AGPS="0.9 $HAN"; LSH="0.25 0.5"
 fi
+
+# Gradual pruning inside a train stage of E epochs (global magnitude to $1,
+# cubic from step 0 to $3 every $4), then a prune stage to the same sparsity
+# (masks nothing new; it reports the sizes), then the last stage.
+agp_run() {
+    local target=$1 epochs=$2 end=$3 every=$4 last=$5
+    echo "train epochs=$epochs optimizer=adam lr=0.001 batch=64 shuffle=yes agp=$target agp_start=0 agp_end=$end agp_every=$every"
+    echo "$EVAL"
+    echo "prune method=magnitude scope=global amount=$target"
+    echo "$EVAL"
+    [ -n "$last" ] && echo "$last" && echo "$EVAL"
+    true
+}
 
 for m in "${MODEL_LIST[@]}"; do
     layers=$(prunable_layers "$m")
@@ -205,6 +232,14 @@ for m in "${MODEL_LIST[@]}"; do
         echo "prune method=magnitude scope=global amount=$a" | oneshot |
             new_case "$m" "magnitude-global-$a" unstructured magnitude global "$a" - 2 "magnitude global $a"
     done
+    for f in $LSH; do
+        for l in $layers; do echo "prune method=lsh layer=$l amount=$f threshold=0.3"; done | oneshot |
+            new_case "$m" "lsh-$f" structured lsh - "$f" - 2 "lsh $f of channels of $(echo $layers | tr ' ' ,)"
+    done
+    for a in $AGPS; do
+        agp_run "$a" 1 900 50 "$TRAIN" |
+            new_case "$m" "agp-$a" unstructured agp global "$a" - 2 "agp $a within epoch 1"
+    done
     for a in $LOCALS; do
         echo "prune method=magnitude scope=local amount=$a" | oneshot |
             new_case "$m" "magnitude-local-$a" unstructured magnitude local "$a" - 2 "magnitude local $a"
@@ -216,6 +251,17 @@ for m in "${MODEL_LIST[@]}"; do
         schedule "$target" 0.001 dense | new_case "$m" iter-dense sched_dense - - 0 iter 7 "dense, same 7 epochs (lr 1e-3)"
         schedule "$target" 0.0001 | new_case "$m" iter-decay sched magnitude global "$target" iter-decay 7 "$desc (last 2 epochs lr 1e-4)"
         schedule "$target" 0.0001 dense | new_case "$m" iter-decay-dense sched_dense - - 0 iter-decay 7 "dense, same 7 epochs (last 2 at lr 1e-4)"
+        adesc="train 5 with agp to $target (steps 0..3750 every 125) -> train 2"
+        agp_run "$target" 5 3750 125 "train epochs=2 optimizer=adam lr=0.001 batch=64 shuffle=yes" |
+            new_case "$m" agp sched agp global "$target" agp 7 "$adesc (Adam lr 1e-3)"
+        { echo "train epochs=5 optimizer=adam lr=0.001 batch=64 shuffle=yes"; echo "$EVAL"; echo "$EVAL"
+          echo "train epochs=2 optimizer=adam lr=0.001 batch=64 shuffle=yes"; echo "$EVAL"; } |
+            new_case "$m" agp-dense sched_dense - - 0 agp 7 "dense, train 5 -> train 2 (lr 1e-3)"
+        agp_run "$target" 5 3750 125 "train epochs=2 optimizer=adam lr=0.0001 batch=64 shuffle=yes" |
+            new_case "$m" agp-decay sched agp global "$target" agp-decay 7 "$adesc (last 2 epochs lr 1e-4)"
+        { echo "train epochs=5 optimizer=adam lr=0.001 batch=64 shuffle=yes"; echo "$EVAL"; echo "$EVAL"
+          echo "train epochs=2 optimizer=adam lr=0.0001 batch=64 shuffle=yes"; echo "$EVAL"; } |
+            new_case "$m" agp-decay-dense sched_dense - - 0 agp-decay 7 "dense, train 5 -> train 2 (last 2 at lr 1e-4)"
     fi
 done
 
@@ -342,8 +388,8 @@ def target_label(c):
     return f"{100 * c['target']:.1f}% w"
 def method_label(c):
     if c["kind"] == "dense": return "dense"
-    if c["kind"] == "structured": return c["method"]
-    return f"magnitude {c['scope']}"
+    if c["kind"] == "structured": return c["method"] + (" cos>=0.3" if c["method"] == "lsh" else "")
+    return f"{'agp' if c['method'] == 'agp' else 'magnitude'} {c['scope']}"
 
 out = []
 P = out.append
@@ -355,6 +401,8 @@ P("  vs dense: fine-tuned minus the dense control trained the same 2 epochs, in 
 P("  fraction of the channels of every prunable layer but the classifier; unstructured ones the sparsity of all weights.")
 P("  params: parameters of the (physically smaller) model; non-zero: non-zero parameters (masked weights are zero, biases kept);")
 P("  x fewer: weights before / non-zero weights after; MACs: per image (effective: with a non-zero weight).")
+P("  lsh: merges up to the target fraction of units into near-twins (cosine >= 0.3), fewer if it finds fewer pairs;")
+P("  agp: pruned gradually during the first epoch (cubic, steps 0..900 every 50) instead of by a prune stage.")
 hdr = f"  {'method':<17}{'target':>9}  {'after prune':>11}  {'fine-tuned':>10}  {'vs dense':>8}  {'params':>8}  {'non-zero':>8}  {'x fewer':>7}  {'MACs':>8}  {'MACs %':>6}"
 for model in models:
     M = models[model]
@@ -374,7 +422,7 @@ for model in models:
           f"{m['params']:>8,.0f}  {nz:>8}  {m['compression']:>6.1f}x  {m['macs_effective']:>8,.0f}  {100 * m['macs_effective'] / D['macs']:>5.1f}%")
     scheds = [c for c in M["cases"] if c["kind"] == "sched"]
     if scheds:
-        P("  iterative schedules (global magnitude; 7 epochs in all; vs dense: against a dense model with the same train stages):")
+        P("  schedules (global magnitude, iterative or agp; 7 epochs in all; vs dense: against a dense model with the same train stages):")
         for c in scheds:
             d = dense_of(model, c["schedule"])
             m = c["mean"]
@@ -400,11 +448,14 @@ def attempt(model, case, tol, what):
 ONESHOT = "train 1, prune once, fine-tune 1 epoch (2 epochs)"
 specs = [
     ("G1", "simplecnn", "SimpleCNN at 90% global magnitude sparsity: fine-tuned accuracy within 0.3 points of dense", 0.3,
-     [("magnitude-global-0.9", ONESHOT), ("iter", "iter (7 epochs, lr 1e-3)"), ("iter-decay", "iter-decay (7 epochs, last 2 at lr 1e-4)")]),
+     [("magnitude-global-0.9", ONESHOT), ("agp-0.9", "agp in epoch 1, fine-tune 1 (2 epochs)"), ("iter", "iter (7 epochs, lr 1e-3)"),
+      ("iter-decay", "iter-decay (7 epochs, last 2 at lr 1e-4)"), ("agp", "agp (7 epochs, lr 1e-3)"), ("agp-decay", "agp-decay (7 epochs, last 2 at lr 1e-4)")]),
     ("G2", "lenet300100", "LeNet-300-100 at 12x fewer weights (11/12 sparse): at most 0.1 points more error than dense (Han et al. 2015)", 0.1,
-     [(f"magnitude-global-{HAN}", ONESHOT), ("iter", "iter (7 epochs, lr 1e-3)"), ("iter-decay", "iter-decay (7 epochs, last 2 at lr 1e-4)")]),
+     [(f"magnitude-global-{HAN}", ONESHOT), (f"agp-{HAN}", "agp in epoch 1, fine-tune 1 (2 epochs)"), ("iter", "iter (7 epochs, lr 1e-3)"),
+      ("iter-decay", "iter-decay (7 epochs, last 2 at lr 1e-4)"), ("agp", "agp (7 epochs, lr 1e-3)"), ("agp-decay", "agp-decay (7 epochs, last 2 at lr 1e-4)")]),
     ("G3", "lenet5", "LeNet-5 at 12x fewer weights (11/12 sparse): at most 0.1 points more error than dense (Han et al. 2015)", 0.1,
-     [(f"magnitude-global-{HAN}", ONESHOT), ("iter", "iter (7 epochs, lr 1e-3)"), ("iter-decay", "iter-decay (7 epochs, last 2 at lr 1e-4)")]),
+     [(f"magnitude-global-{HAN}", ONESHOT), (f"agp-{HAN}", "agp in epoch 1, fine-tune 1 (2 epochs)"), ("iter", "iter (7 epochs, lr 1e-3)"),
+      ("iter-decay", "iter-decay (7 epochs, last 2 at lr 1e-4)"), ("agp", "agp (7 epochs, lr 1e-3)"), ("agp-decay", "agp-decay (7 epochs, last 2 at lr 1e-4)")]),
 ]
 P("")
 P("goals" + (f" (means over {nseeds} seeds)" if nseeds > 1 else " (seed 0)"))

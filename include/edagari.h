@@ -371,6 +371,44 @@ typedef struct {
  * earlier node and index. Already-pruned weights are 0 and go first, so
  * amount is the sparsity the weights have afterwards. */
 eg_status eg_prune_magnitude(eg_graph *g, const int *nodes, int count, double amount, int global, eg_error *err);
+/* The same with a floor: node nodes[i] keeps at least keep_at_least[i]
+ * weights (NULL: no floor, as eg_prune_magnitude; recipes and commands pass
+ * 1 unless floor= says otherwise, so no layer is emptied). Global scope
+ * passes over the weights of layers at their floor and still masks exactly
+ * round(amount x N); an amount the floors cannot allow is an error. */
+eg_status eg_prune_magnitude_floor(eg_graph *g, const int *nodes, int count, double amount, int global,
+                                   const size_t *keep_at_least, eg_error *err);
+
+/* Automated gradual pruning (Zhu & Gupta 2017) during training: at steps
+ * t = start, start + every, ..., end (t counts optimizer steps done in the
+ * train stage), the weights of nodes are magnitude-pruned (global or local,
+ * floors as eg_prune_magnitude_floor) to the sparsity
+ *   s_t = final + (initial - final) (1 - (t - start) / (end - start))^3,
+ * so pruning is fast early and slow near the end; masks keep the pruned
+ * weights (and their optimizer state) at zero in between and after. */
+typedef struct {
+    double initial, final;     /* s_i in [0, 1), s_f in (s_i, 1) */
+    long start, end, every;    /* t0 >= 0, end > t0, every >= 1 dividing end - t0 */
+    int global;
+    const int *nodes;
+    int count;
+    const size_t *keep_at_least;   /* per node, or NULL: no floor */
+    FILE *log;                 /* a line per pruning step, or NULL */
+    int prunes;                /* pruning steps done (set by eg_agp_after_step) */
+    double sparsity;           /* the last target applied */
+    eg_step_fn *next;          /* another per-step callback (checkpoints) run after it, or NULL */
+    void *next_ctx;
+} eg_agp;
+
+/* Checks the schedule's numbers (not the nodes). */
+eg_status eg_agp_check(const eg_agp *a, eg_error *err);
+/* The target sparsity at step t (initial before start, final after end). */
+double eg_agp_sparsity(const eg_agp *a, long t);
+/* 1 when t is one of the pruning steps. */
+int eg_agp_due(const eg_agp *a, long t);
+/* An eg_step_fn for ctx = an eg_agp: prunes when due, zeroes the optimizer
+ * state of every masked weight, then calls a->next (may be NULL). */
+eg_status eg_agp_after_step(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *si, eg_error *err);
 /* Threshold pruning: masks every weight of nodes[0..count) (conv2d or
  * linear) with |w| <= value (value >= 0, rounded to float32 as the weights
  * are), as magnitude pruning masks them;
@@ -418,6 +456,61 @@ const char *eg_criterion_names(void);
 /* Chooses the `count` lowest-scoring channels (ties: lower index first) and
  * writes the rest, ascending, to keep. Returns the number kept. */
 int eg_select_keep(const double *scores, int channels, int count, int *keep, int *pruned);
+
+/* LSH merging (data-free): each output unit's incoming vector (its filter
+ * or weight row, then its bias) is hashed with random-hyperplane LSH
+ * (SimHash: `bits` signs of dot products with Gaussian directions, in each
+ * of `tables` tables, drawn from rng); units that share a bucket in some
+ * table are compared by cosine similarity, and each pair at or above
+ * `threshold` is a candidate: the unit of smaller norm is removed and its
+ * outgoing weights (the consumers' input columns or channels) are added to
+ * its twin's, scaled by s = <v_small, v_big> / |v_big|^2 > 0. When the
+ * vectors are exactly proportional this changes no output, because only
+ * relu, max-pooling and flatten lie between the unit and its consumers and
+ * each commutes with a positive scale. Pairs are merged best first (cosine,
+ * then index), at most max_merges of them. Other ops in between (or the
+ * model output) are refused. */
+typedef struct {
+    int bits;          /* hyperplanes per table, 1..32 */
+    int tables;        /* hash tables, 1..256 */
+    double threshold;  /* cosine similarity needed, in (0, 1] */
+    int max_merges;    /* units to remove at most */
+} eg_lsh_opts;
+
+typedef struct {
+    int merged;        /* units removed */
+    int candidates;    /* distinct pairs that shared a bucket */
+    int similar;       /* of those, pairs at or above the threshold */
+    int *removed, *twin;   /* [merged]: removed unit (index before the merge) and the unit it went into */
+    double *scale, *cosine;  /* [merged] */
+} eg_lsh_result;
+
+eg_status eg_lsh_merge(eg_graph *g, int node, const eg_lsh_opts *o, eg_rng *rng, eg_lsh_result *res, eg_error *err);
+void eg_lsh_result_free(eg_lsh_result *res);
+
+/* Layer pruning: a conv2d or linear node whose output shape equals its
+ * input shape (say a 3x3 pad-1 conv with as many outputs as inputs) is
+ * replaced by the identity: removed, its consumers reading its input. A
+ * residual add node names its branch: the input whose layers the other
+ * input does not share (each used only there) is replaced by zero, i.e. the
+ * branch and the add are removed and the add's readers read the skip. The
+ * output layer, shape-changing layers, adds of two branches and branches
+ * used elsewhere are refused (EG_ERR_ARG). Other nodes keep their
+ * parameters, masks and buffers. */
+eg_status eg_layer_removable(const eg_graph *g, int node, eg_error *err);   /* err may be NULL */
+eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err);
+
+typedef struct {
+    int node;                  /* index in the graph ranked */
+    double accuracy, loss;     /* on the data set with this layer alone removed */
+    double drop;               /* base accuracy minus accuracy, in points */
+} eg_layer_score;
+/* Every removable node not in protect[0..nprotect), each removed alone from
+ * a copy of g and evaluated on ds: scores (room for g->nnodes) cheapest
+ * first (smallest drop, then lowest loss, then the earlier node), *count of
+ * them; g is not changed. */
+eg_status eg_layer_rank(const eg_graph *g, const eg_dataset *ds, int batch, const int *protect, int nprotect,
+                        eg_layer_score *scores, int *count, double *base_accuracy, eg_error *err);
 
 /* ------------------------------------------------- sensitivity analysis */
 
@@ -693,6 +786,20 @@ typedef struct {
     double value;       /* threshold: weights with |w| <= value are pruned; < 0 until given */
     int batches;        /* taylor: training batches its scores come from (batch= their size); 0 until given */
     int nm_n, nm_m;     /* nm: keep n of every m consecutive weights (eg_prune_nm); 0 until given */
+    /* method=lsh: hash bits and tables, cosine threshold (0 until given: defaults) */
+    int lsh_bits, lsh_tables;
+    double lsh_threshold;
+    /* method=layer: remove the `count` layers whose removal costs least (0: layer= names one) */
+    int layer_count;
+    /* every multi-layer prune: protected nodes, and the floor each layer keeps
+     * (floor >= 1: weights, else a fraction of them; 0: one weight) */
+    char protect[256];
+    double floor;
+    /* train agp=F: gradual magnitude pruning to sparsity F (eg_agp) */
+    double agp, agp_initial;
+    long agp_start, agp_end, agp_every;
+    int agp_local;
+    char agp_layers[256];
 } eg_stage;
 
 #define EG_RECIPE_MAX_STAGES 64

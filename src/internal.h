@@ -85,6 +85,14 @@ void eg_keep_slices(float *dst, const float *src, size_t a, size_t c, size_t b, 
  * node's views into them (the old blocks are freed). */
 eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err);
 
+/* Recipe keys of lsh merging, layer removal, protect=, floor= and agp
+ * (src/recipe/stage_keys.c). eg_stage_key_more returns 1 when it took the
+ * key, 0 when the key is not one of these, -1 for a bad value (why says
+ * what); eg_stage_check_more checks a whole stage once its keys are read
+ * and fills defaults: -1 on error, 1 for a prune method it owns, else 0. */
+int eg_stage_key_more(eg_stage *s, const char *key, const char *v, char *why, size_t len);
+int eg_stage_check_more(eg_stage *s, char *why, size_t len);
+
 /* ------------------------------------------------------------------ json */
 
 #define EG_JSON_DEPTH 16
@@ -104,6 +112,14 @@ void eg_json_array_end(eg_json *j);
 void eg_json_num(eg_json *j, const char *key, double v);
 void eg_json_str(eg_json *j, const char *key, const char *v);
 void eg_json_free(eg_json *j);
+
+/* Prune stages of method=lsh and method=layer for the stage runner
+ * (src/recipe/run_prune_more.c): run, print to out, fill the stage's JSON
+ * object and write the history line into note. tag is "line N: " or "". */
+eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *out, eg_json *j, const char *tag,
+                             char *note, size_t nlen, eg_error *err);
+eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const int *protect, int nprotect,
+                               FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err);
 
 /* Writes to a temporary file beside path, syncs, then renames over path:
  * a failure never leaves a half-written file. */

@@ -5,10 +5,14 @@
 static const char help[] =
     "usage: edagari prune M.edg --out P.edg --layer NODE --amount X [--method CRITERION] [--seed N]\n"
     "       edagari prune M.edg --out P.edg --method magnitude --amount F [--scope global|local]\n"
-    "                     [--layers a,b,...] [--json FILE]\n"
+    "                     [--layers a,b,...] [--protect a,b,...] [--floor N] [--json FILE]\n"
     "       edagari prune M.edg --out P.edg --method taylor [--layer NODE] --amount X [--data DIR]\n"
     "                     [--batches N] [--batch N] [--threads N]\n"
     "       edagari prune M.edg --out P.edg --method nm --n N --m M [--layers a,b,...]\n"
+    "       edagari prune M.edg --out P.edg --method lsh --layer NODE --amount N [--bits B]\n"
+    "                     [--tables T] [--threshold COS] [--seed N]\n"
+    "       edagari prune M.edg --out P.edg --method layer (--layer NODE | --count K --data DIR)\n"
+    "                     [--protect a,b,...]\n"
     "\n"
     "Prunes a model file and writes the result to another (no data needed but for taylor).\n"
     "Channels: --layer NODE loses --amount X output channels (a count, or a fraction\n"
@@ -22,9 +26,14 @@ static const char help[] =
     "data/mnist): channels with --layer, weights without (as magnitude).\n"
     "N:M: --method nm keeps the N largest of every M consecutive weights of each\n"
     "row (a linear layer's inputs, a conv's flattened in x k x k filter).\n"
+    "LSH: --method lsh merges up to N near-duplicate units of --layer (cosine >= --threshold,\n"
+    "default 0.9, found with --bits 8 x --tables 8 random hyperplanes) into their twins.\n"
+    "Layers: --method layer replaces --layer NODE (a conv2d or linear whose output shape is\n"
+    "its input's) by the identity, or the --count K whose removal costs least on --data's test set.\n"
     "  --out P.edg   the model file to write (atomically; nothing is written on failure)\n"
+    "  --protect     layers never pruned; --floor N (or a fraction): weights each layer keeps (1)\n"
     "  --seed N      seed for criteria that draw (random; taylor's batches)\n"
-    "  --data DIR, --threads N   taylor only: the training data, threads\n"
+    "  --data DIR, --threads N   taylor and layer --count: the data, threads\n"
     "  --json FILE   also write the figures as a JSON report\n";
 
 static const eg_stage_command cmd = {"prune", "prune", EG_SF_OUT | EG_SF_JSON | EG_SF_SEED | EG_SF_PRUNE | EG_SF_DATA | EG_SF_THREADS, 1,

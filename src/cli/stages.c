@@ -45,6 +45,25 @@ static const flag_def flag_defs[] = {
     {"--resume", EG_SF_CHECKPOINT, NULL, 1},
     {"--n", EG_SF_PRUNE, "n", 1},
     {"--m", EG_SF_PRUNE, "m", 1},
+    /* penalties and gradual pruning while training, as the train stage's keys */
+    {"--l1", EG_SF_TRAIN, "l1", 1},
+    {"--l2", EG_SF_TRAIN, "l2", 1},
+    {"--prox", EG_SF_TRAIN, "prox", 1},
+    {"--penalize", EG_SF_TRAIN, "penalize", 1},
+    {"--agp", EG_SF_TRAIN, "agp", 1},
+    {"--agp-initial", EG_SF_TRAIN, "agp_initial", 1},
+    {"--agp-start", EG_SF_TRAIN, "agp_start", 1},
+    {"--agp-end", EG_SF_TRAIN, "agp_end", 1},
+    {"--agp-every", EG_SF_TRAIN, "agp_every", 1},
+    {"--agp-scope", EG_SF_TRAIN, "agp_scope", 1},
+    {"--agp-layers", EG_SF_TRAIN, "agp_layers", 1},
+    {"--protect", EG_SF_TRAIN | EG_SF_PRUNE, "protect", 1},
+    {"--floor", EG_SF_TRAIN | EG_SF_PRUNE, "floor", 1},
+    /* lsh merging and layer removal */
+    {"--bits", EG_SF_PRUNE, "bits", 1},
+    {"--tables", EG_SF_PRUNE, "tables", 1},
+    {"--threshold", EG_SF_PRUNE, "threshold", 1},
+    {"--count", EG_SF_PRUNE, "count", 1},
 };
 enum { NFLAGS = sizeof flag_defs / sizeof flag_defs[0] };
 

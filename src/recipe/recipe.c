@@ -36,6 +36,10 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     int isnum = !parse_num(v, &d);
     /* range first: converting a double beyond long is undefined */
     int isint = isnum && fabs(d) <= 1e15 && d == (double)(long)d && !strpbrk(v, ".eE");
+    char why[600];
+    int more = eg_stage_key_more(s, key, v, why, sizeof why);  /* lsh, layer, protect, floor, agp */
+    if (more < 0) RFAIL(col, "%s", why);
+    if (more) return EG_OK;
 #define NEED_INT(lo)                                                                         \
     if (!isint || d < (lo) || d > 1e9)                                                      \
     RFAIL(col, "%s: expected an integer >= %d, found '%s'", key, (lo), v)
@@ -78,7 +82,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
             else RFAIL(col, "optimizer: expected adam or sgd, found '%s'", v);
             return EG_OK;
         }
-        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize, checkpoint or checkpoint_every", key);
+        RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize, checkpoint or checkpoint_every, or agp (agp_initial, agp_start, agp_end, agp_every, agp_scope, agp_layers, protect, floor)", key);
     }
     if (s->kind == EG_STAGE_EVAL) {
         if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
@@ -86,7 +90,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     }
     if (!strcmp(key, "method")) {
         if (!eg_criterion_find(v) && strcmp(v, "magnitude") && strcmp(v, "threshold") && strcmp(v, "taylor") && strcmp(v, "nm"))
-            RFAIL(col, "method: expected one of %s (channels), taylor (either), nm (N:M), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
+            RFAIL(col, "method: expected one of %s (channels), taylor (either), lsh (merging), layer (whole layers), nm (N:M), magnitude or threshold (weights), found '%s'", eg_criterion_names(), v);
         snprintf(s->method, sizeof s->method, "%s", v);
         return EG_OK;
     }
@@ -128,7 +132,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         *(key[0] == 'n' ? &s->nm_n : &s->nm_m) = (int)d;
         return EG_OK;
     }
-    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches, batch, n or m", key);
+    RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches, batch, protect, floor, bits, tables, threshold, count, n or m", key);
 #undef NEED_INT
 #undef NEED_POS
 }
@@ -187,6 +191,9 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         RFAIL(col[0], "train penalize=%s: no penalty to apply; give l1=, l2= or prox= a strength above 0", s.penalize);
     if (s.kind == EG_STAGE_TRAIN && !s.checkpoint[0] != !s.checkpoint_every)
         RFAIL(col[0], "train: checkpoint=FILE and checkpoint_every=N go together (a checkpoint every N steps)");
+    char why[600];
+    int more = eg_stage_check_more(&s, why, sizeof why);  /* lsh, layer, agp */
+    if (more < 0) RFAIL(col[0], "%s", why);
     if (s.kind == EG_STAGE_PRUNE && strcmp(s.method, "threshold") && s.value >= 0)
         RFAIL(col[0], "value= goes with method=threshold; method=%s does not take it", s.method);
     int taylor = s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "taylor");
@@ -210,7 +217,7 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     } else if (s.kind == EG_STAGE_PRUNE && !strcmp(s.method, "magnitude")) {
         if (s.amount == 0 || s.amount_is_count || s.layer[0])
             RFAIL(col[0], "prune method=magnitude needs amount=<fraction of weights, e.g. 0.9> and takes layers=<a,b,...>, not layer=");
-    } else if (s.kind == EG_STAGE_PRUNE) {
+    } else if (s.kind == EG_STAGE_PRUNE && !more) {
         if (!s.layer[0] || s.amount == 0) RFAIL(col[0], "prune needs layer=<node> and amount=<count or fraction>");
         if (s.layers[0] || s.local) RFAIL(col[0], "scope= and layers= go with method=magnitude; method=%s takes layer=", s.method);
     }

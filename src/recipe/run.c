@@ -2,6 +2,7 @@
  * prune and eval stages in order, prints what each did and builds the JSON
  * report. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -134,11 +135,56 @@ static eg_status layer_list(const eg_recipe *r, const eg_stage *s, const eg_grap
     return EG_OK;
 }
 
+/* The nodes protect= names into prot (room for every node), *nprot of them. */
+static eg_status protected_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *prot, int *nprot,
+                                  eg_error *err)
+{
+    *nprot = 0;
+    return s->protect[0] ? layer_list(r, s, g, "protect", s->protect, prot, nprot, err) : EG_OK;
+}
+
+/* nodes[0..*count) of a list key= named, less the protected ones: a
+ * protected node named in the list itself, or nothing left, is an error. */
+static eg_status drop_protected(const eg_recipe *r, const eg_stage *s, const eg_graph *g, const char *key,
+                                const char *list, int *nodes, int *count, eg_error *err)
+{
+    char where[1100];
+    int *prot = malloc((size_t)g->nnodes * sizeof *prot), nprot = 0, n = 0;
+    if (!prot) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
+    eg_status st = protected_layers(r, s, g, prot, &nprot, err);
+    for (int i = 0; i < *count && !st; i++) {
+        int hit = 0;
+        for (int k = 0; k < nprot; k++) hit |= prot[k] == nodes[i];
+        if (hit && list[0])
+            st = eg_fail(err, EG_ERR_RECIPE, "%s: %s=%s names '%s', which protect=%s protects", loc(r, s, where, sizeof where),
+                         key, list, g->nodes[nodes[i]].name, s->protect);
+        if (!hit) nodes[n++] = nodes[i];
+    }
+    free(prot);
+    if (!st && !n)
+        st = eg_fail(err, EG_ERR_RECIPE, "%s: protect=%s leaves no layer to prune", loc(r, s, where, sizeof where), s->protect);
+    *count = n;
+    return st;
+}
+
 /* The nodes a magnitude or threshold stage prunes. */
 static eg_status prune_layers(const eg_recipe *r, const eg_stage *s, const eg_graph *g, int *nodes, int *count,
                               eg_error *err)
 {
-    return layer_list(r, s, g, "layers", s->layers, nodes, count, err);
+    eg_status st = layer_list(r, s, g, "layers", s->layers, nodes, count, err);
+    return st ? st : drop_protected(r, s, g, "layers", s->layers, nodes, count, err);
+}
+
+/* The floor (eg_prune_magnitude_floor) of each of nodes[0..count) for a
+ * stage's floor=: a count, a fraction of the layer's weights, or 0: one. */
+static size_t *layer_floors(const eg_graph *g, const eg_stage *s, const int *nodes, int count)
+{
+    size_t *f = malloc(((size_t)count + 1) * sizeof *f);
+    for (int i = 0; f && i < count; i++) {
+        size_t w = g->nodes[nodes[i]].psize[0];
+        f[i] = s->floor >= 1 ? (size_t)s->floor : s->floor > 0 ? (size_t)ceil(s->floor * (double)w) : 1;
+    }
+    return f;
 }
 
 /* The nodes whose weights a train stage penalises. */
@@ -173,7 +219,28 @@ static eg_status check_prunes(const eg_recipe *r, const eg_graph *g, eg_error *e
             free(nodes);
             continue;
         }
+        if (s->kind == EG_STAGE_TRAIN && s->agp > 0) {
+            int *nodes = malloc((size_t)g->nnodes * sizeof *nodes), count;
+            if (!nodes) st = eg_fail(err, EG_ERR_NOMEM, "out of memory");
+            else st = layer_list(r, s, g, "agp_layers", s->agp_layers, nodes, &count, err);
+            if (!st) st = drop_protected(r, s, g, "agp_layers", s->agp_layers, nodes, &count, err);
+            free(nodes);
+            continue;
+        }
         if (s->kind != EG_STAGE_PRUNE) continue;
+        if (!strcmp(s->method, "layer")) {  /* a named layer must be removable; protect= must name layers */
+            int *prot = malloc((size_t)g->nnodes * sizeof *prot), nprot;
+            eg_error e2;
+            if (!prot) st = eg_fail(err, EG_ERR_NOMEM, "out of memory");
+            else st = protected_layers(r, s, g, prot, &nprot, err);
+            free(prot);
+            if (!st && s->layer[0] && eg_graph_find(g, s->layer) < 0)
+                st = eg_fail(err, EG_ERR_RECIPE, "%s: prune method=layer layer=%s: model %s has no such node",
+                             loc(r, s, where, sizeof where), s->layer, g->name);
+            else if (!st && s->layer[0] && eg_layer_removable(g, eg_graph_find(g, s->layer), &e2))
+                st = eg_fail(err, EG_ERR_RECIPE, "%s: %s", loc(r, s, where, sizeof where), e2.msg);
+            continue;
+        }
         int node = eg_graph_find(g, s->layer);
         if (node < 0) {
             char names[512] = "";
@@ -371,6 +438,44 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         to.penalty = &pen;
         penalty_text(s, pen_text, sizeof pen_text);
     }
+    eg_agp agp = {0};
+    int *agp_nodes = NULL;
+    size_t *agp_floor = NULL;
+    if (s->agp > 0) {
+        int count = 0;
+        long bs = s->batch < R->train->n ? s->batch : R->train->n, steps = (long)s->epochs * ((R->train->n + bs - 1) / bs);
+        char where[1100];
+        agp_nodes = malloc((size_t)R->g->nnodes * sizeof *agp_nodes);
+        if (!agp_nodes) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for agp");
+        if (!st) st = layer_list(R->r, s, R->g, "agp_layers", s->agp_layers, agp_nodes, &count, err);
+        if (!st) st = drop_protected(R->r, s, R->g, "agp_layers", s->agp_layers, agp_nodes, &count, err);
+        if (!st && !(agp_floor = layer_floors(R->g, s, agp_nodes, count))) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for agp");
+        agp = (eg_agp){s->agp_initial, s->agp, s->agp_start, s->agp_end, s->agp_every, !s->agp_local, agp_nodes, count,
+                       agp_floor, R->out, 0, 0, NULL, NULL};
+        eg_error e2;
+        if (!st && eg_agp_check(&agp, &e2)) st = eg_fail(err, EG_ERR_RECIPE, "%s: %s", loc(R->r, s, where, sizeof where), e2.msg);
+        if (!st && s->agp_end > steps)
+            st = eg_fail(err, EG_ERR_RECIPE, "%s: agp_end=%ld is past the stage's last step: %d epoch%s of %d images in batches of %ld is %ld steps",
+                         loc(R->r, s, where, sizeof where), s->agp_end, s->epochs, s->epochs == 1 ? "" : "s", R->train->n, bs, steps);
+        if (st) {
+            free(agp_nodes), free(agp_floor);
+            eg_penalty_free(&pen);
+            return st;
+        }
+        agp.next = to.after_step;  /* checkpoints, if any, after the pruning */
+        agp.next_ctx = to.step_ctx;
+        to.after_step = eg_agp_after_step;
+        to.step_ctx = &agp;
+        fprintf(R->out, "[agp] %s%s magnitude pruning to %.1f%% of the weights of %s, cubic from %.1f%% at step %ld to step %ld, every %ld steps\n",
+                line_tag(R->r, s, tag, sizeof tag), s->agp_local ? "local" : "global", 100 * s->agp,
+                s->agp_layers[0] ? s->agp_layers : "every conv2d and linear", 100 * s->agp_initial, s->agp_start, s->agp_end, s->agp_every);
+        eg_json_num(R->j, "agp", s->agp);
+        eg_json_num(R->j, "agp_initial", s->agp_initial);
+        eg_json_num(R->j, "agp_start", (double)s->agp_start);
+        eg_json_num(R->j, "agp_end", (double)s->agp_end);
+        eg_json_num(R->j, "agp_every", (double)s->agp_every);
+        eg_json_str(R->j, "agp_scope", s->agp_local ? "local" : "global");
+    }
     fprintf(R->out, "[train] %s%d epoch%s, %s lr %g, batch %d%s%s%s\n", line_tag(R->r, s, tag, sizeof tag), s->epochs,
             s->epochs == 1 ? "" : "s", s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, s->batch,
             s->shuffle ? ", shuffled" : "", to.penalty ? "; penalty " : "", to.penalty ? pen_text : "");
@@ -433,8 +538,20 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     }
     eg_optim_free(&opt);
     eg_penalty_free(&pen);
+    if (s->agp > 0 && !st) {
+        size_t w = 0, nz = 0;
+        for (int i = 0; i < agp.count; i++) w += R->g->nodes[agp_nodes[i]].psize[0], nz += eg_node_nonzeros(&R->g->nodes[agp_nodes[i]]);
+        fprintf(R->out, "  agp: %d pruning steps; %zu of %zu weights non-zero (%.2f%% sparse)\n", agp.prunes, nz, w, 100.0 * (1 - (double)nz / (double)w));
+        eg_json_num(R->j, "agp_prunes", agp.prunes);
+        eg_json_num(R->j, "weights", (double)w);
+        eg_json_num(R->j, "nonzeros", (double)nz);
+        R->any_prune = 1;
+        st = NOTE(R, err, "agp during training: %s magnitude pruning to %.1f%%, steps %ld..%ld every %ld: %zu of %zu weights non-zero",
+                  s->agp_local ? "local" : "global", 100 * s->agp, s->agp_start, s->agp_end, s->agp_every, nz, w);
+    }
+    free(agp_nodes), free(agp_floor);
     R->trained_since_prune = 1;
-    R->pruned_since_train = 0;
+    R->pruned_since_train = s->agp > 0;  /* the next eval stands after agp's pruning */
     R->as_loaded = 0;
     if (!st)
         st = NOTE(R, err, "train %d epoch%s, %s lr %g, batch %d%s%s%s, seed %llu, on %s (%d images): last epoch's loss %.4f%s",
@@ -557,7 +674,10 @@ static eg_status run_prune_masked(runner *R, const eg_stage *s, eg_error *err)
     if (!st && nm) st = eg_prune_nm(g, nodes, count, s->nm_n, s->nm_m, err);
     else if (!st && threshold) st = eg_prune_threshold(g, nodes, count, s->value, &masked, err);
     else if (!st && taylor) st = prune_taylor_weights(R, s, nodes, count, err);
-    else if (!st) st = eg_prune_magnitude(g, nodes, count, s->amount, !s->local, err);
+    size_t *floors = st || threshold || taylor ? NULL : layer_floors(g, s, nodes, count);
+    if (!st && !threshold && !taylor && !floors) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for pruning");
+    else if (!st && !threshold && !taylor) st = eg_prune_magnitude_floor(g, nodes, count, s->amount, !s->local, floors, err);
+    free(floors);
     free(nodes);
     if (st) return st;
     double secs = eg_now() - t0;
@@ -609,6 +729,20 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         (!strcmp(s->method, "taylor") && !s->layer[0]))
         return run_prune_masked(R, s, err);
     char where[1100], tag[32];
+    if (!strcmp(s->method, "lsh") || !strcmp(s->method, "layer")) {
+        char note[1024];
+        int *prot = malloc((size_t)R->g->nnodes * sizeof *prot), nprot = 0;
+        eg_status st = prot ? protected_layers(R->r, s, R->g, prot, &nprot, err) : eg_fail(err, EG_ERR_NOMEM, "out of memory");
+        line_tag(R->r, s, tag, sizeof tag);
+        if (!st && s->method[1] == 's') st = eg_stage_prune_lsh(R->g, s, R->rng, R->out, R->j, tag, note, sizeof note, err);
+        else if (!st) st = eg_stage_prune_layer(R->g, s, R->test, prot, nprot, R->out, R->j, tag, note, sizeof note, err);
+        free(prot);
+        if (st) return st;
+        R->pruned_since_train = 1;
+        R->any_prune = 1;
+        R->as_loaded = 0;
+        return NOTE(R, err, "%s", note);
+    }
     double t0 = eg_now();
     eg_graph *g = R->g;
     int node = eg_graph_find(g, s->layer);
@@ -815,6 +949,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         need_train |= r->stages[i].kind == EG_STAGE_TRAIN;
         need_test |= r->stages[i].kind == EG_STAGE_EVAL;
         need_train |= r->stages[i].kind == EG_STAGE_PRUNE && !strcmp(r->stages[i].method, "taylor");
+        need_test |= r->stages[i].kind == EG_STAGE_PRUNE && r->stages[i].layer_count > 0;  /* ranks layers on it */
     }
     if (!r->from_flags && (need_train || need_test)) need_train = need_test = 1;
     eg_dataset train = {0}, test = {0};

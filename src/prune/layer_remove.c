@@ -1,0 +1,220 @@
+/* Layer pruning: a conv2d or linear node whose output has its input's shape
+ * can be replaced by the identity, i.e. cut out of the graph with its
+ * consumers reading its input instead; the branch of a residual add beside
+ * an identity skip can be replaced by zero, i.e. the branch and the add cut
+ * out, the add's readers reading the skip. Candidates are ranked by what
+ * their removal costs on a data set (eg_layer_rank). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The branch of residual add `node` that can go, into *branch (0 or 1):
+ * the input whose ancestors include nodes the other input's do not, each
+ * used only inside that branch or by the add; those nodes are marked in
+ * gone (room for g->nnodes, may be NULL). */
+static eg_status residual_branch(const eg_graph *g, int node, int *branch, char *gone, eg_error *err)
+{
+    const eg_node *nd = &g->nodes[node];
+    if (nd->ninputs != 2 || nd->inputs[0] == nd->inputs[1])
+        return eg_fail(err, EG_ERR_ARG, "layer pruning: '%s' does not add two different inputs; there is no branch to remove", nd->name);
+    char *anc = calloc((size_t)g->nnodes * 2, 1);
+    if (!anc) return eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
+    for (int k = 0; k < 2; k++) {  /* ancestors of each input, itself included (nodes come in file order) */
+        char *a = anc + (size_t)k * g->nnodes;
+        a[nd->inputs[k]] = 1;
+        for (int i = nd->inputs[k]; i >= 0; i--)
+            if (a[i])
+                for (int s = 0; s < g->nodes[i].ninputs; s++) a[g->nodes[i].inputs[s]] = 1;
+    }
+    int own[2] = {0, 0};
+    for (int i = 0; i < g->nnodes; i++) own[0] += anc[i] && !anc[g->nnodes + i], own[1] += anc[g->nnodes + i] && !anc[i];
+    eg_status st = EG_OK;
+    if (own[0] && own[1])
+        st = eg_fail(err, EG_ERR_ARG,
+                     "layer pruning: both inputs of '%s' ('%s', '%s') have layers of their own; only a branch beside an identity skip can be removed",
+                     nd->name, g->nodes[nd->inputs[0]].name, g->nodes[nd->inputs[1]].name);
+    int k = own[0] ? 0 : 1;
+    const char *mine = anc + (size_t)k * g->nnodes, *other = anc + (size_t)(1 - k) * g->nnodes;
+    for (int i = 0; i < g->nnodes && !st; i++) {
+        if (!mine[i] || other[i]) continue;
+        for (int j = i + 1; j < g->nnodes && !st; j++)
+            for (int s = 0; s < g->nodes[j].ninputs; s++)
+                if (g->nodes[j].inputs[s] == i && j != node && !(mine[j] && !other[j]))
+                    st = eg_fail(err, EG_ERR_ARG, "layer pruning: the branch of '%s' cannot go: its node '%s' also feeds '%s'",
+                                 nd->name, g->nodes[i].name, g->nodes[j].name);
+    }
+    if (!st && gone)
+        for (int i = 0; i < g->nnodes; i++) gone[i] = mine[i] && !other[i];
+    *branch = k;
+    free(anc);
+    return st;
+}
+
+eg_status eg_layer_removable(const eg_graph *g, int node, eg_error *err)
+{
+    if (node < 0 || node >= g->nnodes) return eg_fail(err, EG_ERR_ARG, "model %s has no node %d", g->name, node);
+    const eg_node *nd = &g->nodes[node];
+    if (nd->op == EG_OP_ADD && node != g->nnodes - 1) {
+        int k;
+        return residual_branch(g, node, &k, NULL, err);
+    }
+    if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR)
+        return eg_fail(err, EG_ERR_ARG,
+                       "layer pruning: '%s' is a %s; only a conv2d or linear node (replaced by the identity) or a residual add (its branch removed) can go",
+                       nd->name, eg_ops[nd->op]->name);
+    if (node == g->nnodes - 1)
+        return eg_fail(err, EG_ERR_ARG, "layer pruning: '%s' is the model's output layer (its outputs are the classes); it cannot be removed",
+                       nd->name);
+    eg_shape a = nd->in_shape, b = nd->out_shape;
+    if (a.c != b.c || a.h != b.h || a.w != b.w)
+        return eg_fail(err, EG_ERR_ARG,
+                       "layer pruning: '%s' maps %dx%dx%d to %dx%dx%d; only a layer whose output has its input's shape can become the identity",
+                       nd->name, a.c, a.h, a.w, b.c, b.h, b.w);
+    return EG_OK;
+}
+
+/* The arrays of a node that move with it: parameters, masks, buffers. */
+enum { KIND_PARAM, KIND_MASK, KIND_BUFFER, KINDS };
+static int count_of(const eg_node *nd, int kind) { return kind == KIND_BUFFER ? nd->nbuffers : nd->nparams; }
+static size_t size_of(const eg_node *nd, int kind, int p) { return kind == KIND_BUFFER ? nd->bsize[p] : nd->psize[p]; }
+static float *array_of(eg_node *nd, int kind, int p)
+{
+    return kind == KIND_PARAM ? nd->param[p] : kind == KIND_MASK ? nd->mask[p] : nd->buffer[p];
+}
+
+/* Drops the nodes marked in gone; whatever read a dropped node reads
+ * redirect[it] instead. Every other node keeps its arrays. */
+static eg_status remove_nodes(eg_graph *g, const char *gone, const int *redirect, eg_error *err)
+{
+    int n = g->nnodes, *index = malloc((size_t)n * sizeof *index);
+    float *(*own)[KINDS][EG_MAX_PARAMS] = calloc((size_t)n, sizeof *own);
+    eg_status st = index && own ? EG_OK : eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
+    for (int i = 0; i < n && !st; i++)
+        for (int k = 0; k < KINDS && !st; k++) {
+            if (k == KIND_MASK && !g->masks) continue;
+            for (int p = 0; p < count_of(&g->nodes[i], k) && !st; p++) {
+                size_t sz = size_of(&g->nodes[i], k, p);
+                own[i][k][p] = malloc((sz ? sz : 1) * sizeof(float));
+                if (!own[i][k][p]) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
+                else memcpy(own[i][k][p], array_of(&g->nodes[i], k, p), sz * sizeof(float));
+            }
+        }
+    if (!st) {
+        int m = 0;
+        for (int i = 0; i < n; i++) index[i] = gone[i] ? -1 : m++;
+        for (int i = 0; i < n; i++) {
+            if (gone[i]) {
+                for (int k = 0; k < KINDS; k++)
+                    for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]);
+                continue;
+            }
+            eg_node *nd = &g->nodes[i];
+            for (int s = 0; s < nd->ninputs; s++) {
+                int src = nd->inputs[s];
+                while (gone[src]) src = redirect[src];
+                nd->inputs[s] = index[src];
+            }
+            g->nodes[index[i]] = *nd;
+            memmove(own[index[i]], own[i], sizeof *own);
+        }
+        g->nnodes = m;
+        st = eg_graph_infer_shapes(g, g->name, err);
+        if (!st) st = eg_graph_alloc_params(g, err);
+        for (int i = 0; i < g->nnodes; i++)
+            for (int k = 0; k < KINDS; k++) {
+                if (k == KIND_MASK && !g->masks) continue;
+                for (int p = 0; p < count_of(&g->nodes[i], k); p++)
+                    if (!st) memcpy(array_of(&g->nodes[i], k, p), own[i][k][p], size_of(&g->nodes[i], k, p) * sizeof(float));
+            }
+        for (int i = 0; i < g->nnodes; i++)
+            for (int k = 0; k < KINDS; k++)
+                for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]), own[i][k][p] = NULL;
+    } else {
+        for (int i = 0; own && i < n; i++)
+            for (int k = 0; k < KINDS; k++)
+                for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]);
+    }
+    free(index), free(own);
+    return st;
+}
+
+eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err)
+{
+    eg_status st = eg_layer_removable(g, node, err);
+    if (st) return st;
+    char *gone = calloc((size_t)g->nnodes, 1);
+    int *redirect = malloc((size_t)g->nnodes * sizeof *redirect);
+    if (!gone || !redirect) {
+        free(gone), free(redirect);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
+    }
+    if (g->nodes[node].op == EG_OP_ADD) {
+        /* the branch goes, and the add with it: its readers read the skip */
+        int k;
+        st = residual_branch(g, node, &k, gone, err);
+        redirect[node] = g->nodes[node].inputs[1 - k];
+    } else {
+        redirect[node] = g->nodes[node].inputs[0];
+    }
+    gone[node] = 1;
+    if (!st) st = remove_nodes(g, gone, redirect, err);
+    free(gone), free(redirect);
+    return st;
+}
+
+/* A copy of src (spec written back and parsed, values copied). */
+static eg_status copy_graph(eg_graph *dst, const eg_graph *src, eg_error *err)
+{
+    memset(dst, 0, sizeof *dst);
+    size_t len = eg_graph_write_spec(src, NULL, 0);
+    char *text = malloc(len + 1);
+    if (!text) return eg_fail(err, EG_ERR_NOMEM, "out of memory copying model %s", src->name);
+    eg_graph_write_spec(src, text, len + 1);
+    eg_status st = eg_graph_parse_spec(dst, text, src->name, err);
+    free(text);
+    if (!st && dst->nparam != src->nparam)
+        st = eg_fail(err, EG_ERR_SPEC, "model %s: its copy has %zu parameters, the model %zu", src->name, dst->nparam, src->nparam);
+    if (!st && src->masks) st = eg_graph_enable_masks(dst, err);
+    if (st) {
+        eg_graph_free(dst);
+        return st;
+    }
+    memcpy(dst->params, src->params, src->nparam * sizeof *src->params);
+    if (src->masks) memcpy(dst->masks, src->masks, src->nparam * sizeof *src->masks);
+    if (src->nbuffer == dst->nbuffer && src->nbuffer) memcpy(dst->buffers, src->buffers, src->nbuffer * sizeof *src->buffers);
+    snprintf(dst->name, sizeof dst->name, "%s", src->name);
+    return EG_OK;
+}
+
+eg_status eg_layer_rank(const eg_graph *g, const eg_dataset *ds, int batch, const int *protect, int nprotect,
+                        eg_layer_score *scores, int *count, double *base_accuracy, eg_error *err)
+{
+    *count = 0;
+    eg_graph m;
+    eg_status st = copy_graph(&m, g, err);
+    if (!st) st = eg_evaluate(&m, ds, batch, base_accuracy, NULL, err);
+    eg_graph_free(&m);
+    for (int i = 0; i < g->nnodes && !st; i++) {
+        int skip = 0;
+        for (int k = 0; k < nprotect; k++) skip |= protect[k] == i;
+        if (skip || eg_layer_removable(g, i, NULL)) continue;
+        eg_layer_score *s = &scores[(*count)++];
+        s->node = i;
+        st = copy_graph(&m, g, err);
+        if (!st) st = eg_layer_remove(&m, i, err);
+        if (!st) st = eg_evaluate(&m, ds, batch, &s->accuracy, &s->loss, err);
+        s->drop = *base_accuracy - s->accuracy;
+        eg_graph_free(&m);
+    }
+    /* cheapest first: smallest drop, then lowest loss (small sets tie on
+     * accuracy), then the earlier node (insertion sort: few layers) */
+    for (int i = 1; i < *count; i++)
+        for (int j = i; j > 0 && (scores[j].drop < scores[j - 1].drop ||
+                                  (scores[j].drop == scores[j - 1].drop && scores[j].loss < scores[j - 1].loss)); j--) {
+            eg_layer_score t = scores[j];
+            scores[j] = scores[j - 1], scores[j - 1] = t;
+        }
+    return st;
+}
