@@ -15,6 +15,7 @@
 #include "check.h"
 #include "fixture.h"
 #include "internal.h"
+#include "util.h"
 
 static const int weighted[] = {1, 4, 8, 10};  /* conv1, conv2, fc1, fc2 in models/simplecnn */
 
@@ -484,20 +485,6 @@ static int write_idx(const char *dir, const char *prefix, int n, uint64_t seed)
     return rc;
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 /* Runs recipe text (written to tmpdir/name) with the tiny data set; returns
  * the status, the log in *log (freed by the caller). */
 static eg_status run_text(const char *name, const char *text, const char *save, char **log, eg_error *err)
@@ -515,7 +502,7 @@ static eg_status run_text(const char *name, const char *text, const char *save, 
     eg_run_opts o = {.seed = 3, .threads = 2, .data = tmpdir, .json = json, .out = out, .save = save};
     st = eg_recipe_run(&r, &o, err);
     fclose(out);
-    *log = read_all(logpath);
+    *log = util_read_text(logpath, NULL);
     return st;
 }
 
@@ -548,7 +535,7 @@ static void test_runner(void)
     free(log);
     char json[512];
     snprintf(json, sizeof json, "%s/ok.recipe.json", tmpdir);
-    char *j = read_all(json);
+    char *j = util_read_text(json, NULL);
     CHECK(j && strstr(j, "\"l1\": 0.0005,") && strstr(j, "\"penalize\": [\"conv2\", \"fc1\"]") &&
               strstr(j, "\"method\": \"threshold\"") && strstr(j, "\"value\": 0.004,") && strstr(j, "\"penalty\": "),
           "the report has the penalty and the threshold: %.400s", j ? j : "(none)");
