@@ -391,16 +391,6 @@ static void test_hostile(void)
     free(b);
 }
 
-static void cleanup(void)
-{
-    DIR *dir = opendir(tmpdir);
-    struct dirent *e;
-    while (dir && (e = readdir(dir)))
-        if (e->d_name[0] != '.') remove(at(e->d_name));
-    if (dir) closedir(dir);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -414,6 +404,6 @@ int main(void)
     if (ck_file) test_hostile();
     free(ck_file);
     free(adam_file);
-    cleanup();
+    util_remove_tree(tmpdir);
     return check_report("checkpoint");
 }

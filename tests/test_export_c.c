@@ -682,8 +682,7 @@ int main(void)
     test_failures();
 
     if (!check_failures) {
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-        if (system(cmd)) {}
+        util_remove_tree(tmpdir);
     } else {
         fprintf(stderr, "files kept in %s\n", tmpdir);
     }

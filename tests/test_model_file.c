@@ -933,33 +933,6 @@ static void test_path_kinds(void)
     CHECK(st == EG_ERR_IO && strstr(err.msg, "it is a folder"), "a folder: %d %s", st, err.msg);
 }
 
-static void cleanup(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        struct stat sb;
-        if (!stat(p, &sb) && S_ISDIR(sb.st_mode)) {
-            DIR *d2 = opendir(p);
-            struct dirent *e2;
-            while (d2 && (e2 = readdir(d2))) {
-                char q[1200];
-                snprintf(q, sizeof q, "%s/%s", p, e2->d_name);
-                if (e2->d_name[0] != '.') remove(q);
-            }
-            if (d2) closedir(d2);
-            rmdir(p);
-        } else {
-            remove(p);
-        }
-    }
-    if (d) closedir(d);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -984,6 +957,6 @@ int main(void)
     }
     free(dense_file);
     free(masked_file);
-    cleanup();
+    util_remove_tree(tmpdir);
     return check_report("model_file");
 }

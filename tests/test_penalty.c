@@ -635,8 +635,6 @@ int main(void)
     test_runner();
     test_bad_recipes();
     /* tidy up the temporary folder */
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    util_remove_tree(tmpdir);
     return check_report("penalty");
 }

@@ -1,14 +1,17 @@
 /* Small helpers shared by the C test programs (header-only, like check.h):
- * paths in a test's temporary folder, whole-file read and write, the
- * little-endian fields of .edg files, random MNIST-sized data, and a
- * graph's outputs for comparing two graphs. */
+ * paths in a test's temporary folder and its removal, whole-file read and
+ * write, the little-endian fields of .edg files, random MNIST-sized data,
+ * and a graph's outputs for comparing two graphs. */
 #ifndef EG_TEST_UTIL_H
 #define EG_TEST_UTIL_H
 
+#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "check.h"
@@ -44,6 +47,22 @@ static inline uint8_t *util_read_file(const char *path, size_t *len)
 
 /* The same, as text. */
 static inline char *util_read_text(const char *path, size_t *len) { return (char *)util_read_file(path, len); }
+
+/* Removes path and, if it is a folder, everything in it (a test's
+ * temporary folder at the end). */
+static inline void util_remove_tree(const char *path)
+{
+    struct stat sb;
+    DIR *d = !lstat(path, &sb) && S_ISDIR(sb.st_mode) ? opendir(path) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[1024];
+        if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) < (int)sizeof p) util_remove_tree(p);
+    }
+    if (d) closedir(d), rmdir(path);
+    else remove(path);
+}
 
 /* Writes n bytes of b as path; a failure to create it is a test failure. */
 static inline void util_write_file(const char *path, const void *b, size_t n)
