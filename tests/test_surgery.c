@@ -296,9 +296,8 @@ static void test_chain(void)
     eg_graph_free(&g), eg_graph_free(&m);
 }
 
-/* A layer read by two nodes needs an op that joins them again (add or
- * concat, not yet here); a branch that ends nowhere is refused, since it
- * would get no gradient. */
+/* A layer read by two nodes needs an op that joins them again (add); a
+ * branch that ends nowhere is refused, since it would get no gradient. */
 static void test_fan_out(void)
 {
     const char *spec = "input x shape=2x6x6\n"
