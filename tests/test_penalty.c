@@ -44,13 +44,6 @@ static void random_data(eg_dataset *ds, int n, uint64_t seed, int zero)
     for (int i = 0; i < n; i++) ds->y[i] = (uint8_t)eg_rng_below(&r, 10);
 }
 
-static float *dup_floats(const float *v, size_t n)
-{
-    float *d = malloc(n * sizeof *d);
-    memcpy(d, v, n * sizeof *d);
-    return d;
-}
-
 /* ------------------------------------------------------ against PyTorch */
 
 static const char *const penalty_spec =
@@ -90,7 +83,7 @@ static void test_vs_pytorch(const char *name, int threads)
         return;
     }
     eg_dataset ds = {.n = 8, .c = 2, .h = 6, .w = 6};
-    ds.x = dup_floats(x->v, x->size);
+    ds.x = util_dup_floats(x->v, x->size);
     ds.y = malloc(8);
     for (int i = 0; i < 8; i++) ds.y[i] = (uint8_t)labels->v[i];
 
@@ -216,7 +209,7 @@ static void test_step_adds_gradient(int threads)
     CHECK(eg_penalty_init(&pen, &b, weighted, 4, 0.01f, 0.2f, 0, &err) == EG_OK, "penalty: %s", err.msg);
     float *pgrad = calloc(b.nparam, sizeof *pgrad);
     eg_penalty_grad(&pen, b.params, pgrad, 0, b.nparam);
-    float *before = dup_floats(a.params, a.nparam);
+    float *before = util_dup_floats(a.params, a.nparam);
     eg_optim oa, ob;
     eg_optim_init(&oa, EG_OPTIM_SGD, 0.5f);
     eg_optim_init(&ob, EG_OPTIM_SGD, 0.5f);
@@ -335,7 +328,7 @@ static void test_prox_known_fraction(void)
     const float lr = 1e-3f, prox = 4.0f, t = lr * prox;
     CHECK(eg_penalty_init(&pen, &g, weighted, 4, 0, 0, prox, &err) == EG_OK, "penalty: %s", err.msg);
     const eg_node *c1 = &g.nodes[1];
-    float *want = dup_floats(c1->param[0], c1->psize[0]);
+    float *want = util_dup_floats(c1->param[0], c1->psize[0]);
     eg_optim o;
     eg_optim_init(&o, EG_OPTIM_ADAM, lr);
     eg_train_opts to = {.batch = 16, .penalty = &pen};
@@ -381,7 +374,7 @@ static void test_threshold(void)
     if (load_simplecnn(&g, 41)) return;
     const float F = 0.03f;
     g.nodes[4].param[0][5] = F, g.nodes[4].param[0][6] = -F, g.nodes[4].param[0][7] = nextafterf(F, 1);
-    float *before = dup_floats(g.params, g.nparam);
+    float *before = util_dup_floats(g.params, g.nparam);
     const int three[3] = {4, 8, 10};  /* conv1 left alone */
     size_t masked = 0, want = 0;
     CHECK(eg_prune_threshold(&g, three, 3, F, &masked, &err) == EG_OK, "threshold: %s", err.msg);

@@ -1,7 +1,8 @@
 /* Small helpers shared by the C test programs (header-only, like check.h):
  * paths in a test's temporary folder and its removal, whole-file read and
  * write, the little-endian fields of .edg files, random MNIST-sized data,
- * and a graph's outputs for comparing two graphs. */
+ * a graph's outputs for comparing two graphs, and checks on float arrays
+ * and fixture tensors. */
 #ifndef EG_TEST_UTIL_H
 #define EG_TEST_UTIL_H
 
@@ -15,6 +16,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "fixture.h"
 #include "internal.h"
 
 /* dir/name in one of 8 rotating buffers: for names used at once. */
@@ -135,6 +137,40 @@ static inline float *util_outputs(eg_graph *g, int sparse, const float *x, int n
     float *out = malloc(k * sizeof *out);
     memcpy(out, eg_graph_output(g)->y, k * sizeof *out);
     return out;
+}
+
+/* A malloc'd copy of the n floats at v (never NULL for n = 0 unless out of memory). */
+static inline float *util_dup_floats(const float *v, size_t n)
+{
+    float *d = malloc((n ? n : 1) * sizeof *d);
+    if (d && n) memcpy(d, v, n * sizeof *d);
+    return d;
+}
+
+/* max |v[i]| */
+static inline double util_max_abs(const float *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs((double)v[i]) > m) m = fabs((double)v[i]);
+    return m;
+}
+
+/* Checks that a and b hold the same bits; names the first difference. */
+static inline void util_same_bits(const char *what, const float *a, const float *b, size_t n)
+{
+    size_t i = 0;
+    while (i < n && !memcmp(&a[i], &b[i], sizeof *a)) i++;
+    CHECK(i == n, "%s: first difference at [%zu]: %.9g vs %.9g", what, i, i < n ? a[i] : 0, i < n ? b[i] : 0);
+}
+
+/* The fixture tensor name, which must hold size values; NULL (and a failed
+ * check) otherwise. */
+static inline const fx_tensor *util_need(const fixture *f, const char *name, size_t size)
+{
+    const fx_tensor *t = fx_get(f, name);
+    CHECK(t && t->size == size, "%s: tensor %s has %zu values, expected %zu", f->path, name, t ? t->size : 0, size);
+    return t && t->size == size ? t : NULL;
 }
 
 static inline float util_max_abs_diff(const float *a, const float *b, size_t n)
