@@ -711,7 +711,9 @@ typedef struct {
     size_t input_floats, output_floats;  /* the caller's buffers */
     int layers, csr_layers;  /* conv2d and linear nodes, and how many are CSR */
 } eg_c_export_size;
-/* Fails (EG_ERR_ARG) when the model is not a chain of ops the export knows. */
+/* Fails (EG_ERR_ARG) for an op the export has no code for, or a model with
+ * residual adds it cannot lay out (too many tensors alive at once, or a last
+ * node that computes nothing new). */
 eg_status eg_export_c_size(const eg_graph *g, eg_c_export_size *s, eg_error *err);
 
 /* Writes <out>.h and <out>.c (out = [folder/]NAME, NAME a C identifier),

@@ -85,6 +85,10 @@ void eg_keep_slices(float *dst, const float *src, size_t a, size_t c, size_t b, 
  * node's views into them (the old blocks are freed). */
 eg_status eg_graph_alloc_params(eg_graph *g, eg_error *err);
 
+/* dst: a copy of src with its own parameter, buffer and mask blocks
+ * (src/graph/clone.c). */
+eg_status eg_graph_clone(eg_graph *dst, const eg_graph *src, eg_error *err);
+
 /* Recipe keys of lsh merging, layer removal, protect=, floor= and agp
  * (src/recipe/stage_keys.c). eg_stage_key_more returns 1 when it took the
  * key, 0 when the key is not one of these, -1 for a bad value (why says

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define MEAN 0.1307f
 #define STD 0.3081f
@@ -21,14 +22,7 @@ static int nmade;
 
 /* Path of `name` in the temporary directory, in one of a few rotating
  * buffers: for names used at once; write_* return lasting copies. */
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
+static const char *at(const char *name) { return util_path(tmpdir, name); }
 
 /* Records a file for cleanup; the copy it returns lives until then. */
 static const char *remember(const char *path)
@@ -43,11 +37,7 @@ static const char *remember(const char *path)
 static const char *write_file(const char *name, const void *data, size_t len)
 {
     const char *path = at(name);
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return path;
-    if (len) fwrite(data, 1, len, f);
-    fclose(f);
+    util_write_file(path, data, len);
     return remember(path);
 }
 

@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 static char tmpdir[] = "/tmp/eg_checkpoint.XXXXXX";
 
@@ -28,53 +29,7 @@ static const char SPEC[] =
 
 enum { HS = 40, ES = 24, S_OPTIM = 6, S_POSITION = 7 };
 
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void fix_crc(uint8_t *b, size_t n) { wr32(b + 32, (uint32_t)crc32(0L, b + HS, (uInt)(n - HS))); }
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "cannot open %s", path);
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*n + 64);
-    if (fread(b, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return b;
-}
-
-/* Index in the section table of section id, or -1; its offset and length. */
-static int section(const uint8_t *b, uint32_t id, size_t *off, size_t *len)
-{
-    for (uint32_t i = 0; i < rd32(b + 20); i++) {
-        const uint8_t *e = b + HS + i * ES;
-        if (rd32(e) == id) {
-            *off = (size_t)rd64(e + 8), *len = (size_t)rd64(e + 16);
-            return (int)i;
-        }
-    }
-    return -1;
-}
+static const char *at(const char *name) { return util_path(tmpdir, name); }
 
 static void make_graph(eg_graph *g, eg_rng *rng)
 {
@@ -263,8 +218,9 @@ static void test_fields(void)
         st = eg_model_load(&h, path, &err);
         CHECK(st == EG_OK, "plain load of a checkpoint: %s", err.msg);
         if (!st) eg_graph_free(&h);
-        if (!type) ck_file = slurp(path, &ck_len);
-        else adam_file = slurp(path, &adam_len);
+        uint8_t **file = type ? &adam_file : &ck_file;
+        *file = util_read_file(path, type ? &adam_len : &ck_len);
+        CHECK(*file != NULL, "cannot read %s", path);
         eg_optim_free(&o);
     }
     /* a model file is not a checkpoint */
@@ -323,40 +279,40 @@ static void test_hostile(void)
 {
     size_t n = ck_len, oo, ol, po, pl;
     const uint8_t *d = ck_file;
-    int so = section(d, S_OPTIM, &oo, &ol), sp = section(d, S_POSITION, &po, &pl);
+    int so = edg_section(d, S_OPTIM, &oo, &ol), sp = edg_section(d, S_POSITION, &po, &pl);
     CHECK(so >= 0 && sp >= 0, "the checkpoint lacks its sections");
     if (so < 0 || sp < 0) return;
     uint8_t *b = malloc(n + 64);
 #define RESET() memcpy(b, d, n)
     RESET();
-    wr32(b + oo, 2), fix_crc(b, n);
+    wr32(b + oo, 2), edg_fix_crc(b, n);
     expect_bad("optim-type", b, n, byte(oo), "optimizer: type: expected 0 (sgd) or 1 (adam), found 2", NULL);
     RESET();
-    wr32(b + oo + 4, 6), fix_crc(b, n);
+    wr32(b + oo + 4, 6), edg_fix_crc(b, n);
     expect_bad("optim-flags", b, n, byte(oo + 4), "flags: expected 0 or 1 (nesterov), found 0x6", NULL);
     RESET();
-    wr32(b + oo + 8, 0x7fc00000u), fix_crc(b, n);  /* lr NaN */
+    wr32(b + oo + 8, 0x7fc00000u), edg_fix_crc(b, n);  /* lr NaN */
     expect_bad("optim-lr", b, n, byte(oo + 8), "optimizer: lr is nan; expected a finite number >= 0", NULL);
     RESET();
-    wr32(b + oo + 24, 0x3f800000u), fix_crc(b, n);  /* beta2 1.0 */
+    wr32(b + oo + 24, 0x3f800000u), edg_fix_crc(b, n);  /* beta2 1.0 */
     expect_bad("optim-beta2", b, n, byte(oo + 24), "beta2 is 1; expected a finite number >= 0 and below 1", NULL);
     RESET();
-    wr64(b + oo + 32, 0xffffffffffffffffull), fix_crc(b, n);
+    wr64(b + oo + 32, 0xffffffffffffffffull), edg_fix_crc(b, n);
     expect_bad("optim-step", b, n, byte(oo + 32), "step 18446744073709551615; expected at most 2^62", NULL);
     RESET();
-    wr64(b + oo + 40, 0x4000000000000000ull), fix_crc(b, n);  /* 4 x n would overflow */
+    wr64(b + oo + 40, 0x4000000000000000ull), edg_fix_crc(b, n);  /* 4 x n would overflow */
     expect_bad("optim-n", b, n, byte(oo + 40), "state for 4611686018427387904 parameters; the model has", NULL);
     RESET();
-    wr32(b + oo + 48, 2), fix_crc(b, n);
+    wr32(b + oo + 48, 2), edg_fix_crc(b, n);
     expect_bad("optim-buffers", b, n, byte(oo + 48), "2 buffers; expected 1 for sgd", NULL);
     RESET();
-    wr32(b + oo + 52, 9), fix_crc(b, n);
+    wr32(b + oo + 52, 9), edg_fix_crc(b, n);
     expect_bad("optim-reserved", b, n, byte(oo + 52), "reserved field: expected 0, found 9", NULL);
     RESET();
-    wr64(b + HS + (size_t)so * ES + 16, ol - 4), fix_crc(b, n);
+    wr64(b + HS + (size_t)so * ES + 16, ol - 4), edg_fix_crc(b, n);
     expect_bad("optim-short", b, n, byte(oo), "optimizer: ", "expected", "(the header and 1 x", NULL);
     RESET();
-    wr64(b + HS + (size_t)so * ES + 16, 10), fix_crc(b, n);
+    wr64(b + HS + (size_t)so * ES + 16, 10), edg_fix_crc(b, n);
     expect_bad("optim-header", b, n, byte(oo), "optimizer: 10 bytes; expected at least its 56-byte header", NULL);
     /* momentum where the first parameter is masked (c1's weight 0 is the smallest? find a masked one) */
     {
@@ -368,51 +324,51 @@ static void test_hostile(void)
         CHECK(k < g.nparam, "no masked parameter");
         eg_graph_free(&g);
         RESET();
-        wr32(b + oo + 56 + 4 * k, 0x3f800000u), fix_crc(b, n);
+        wr32(b + oo + 56 + 4 * k, 0x3f800000u), edg_fix_crc(b, n);
         char w[96];
         snprintf(w, sizeof w, "optimizer: momentum %zu is 1 where the parameter is masked; expected 0", k);
         expect_bad("optim-masked", b, n, byte(oo + 56 + 4 * k), w, NULL);
     }
 
     RESET();
-    wr32(b + po, 5), fix_crc(b, n);  /* epoch 5 of 5 */
+    wr32(b + po, 5), edg_fix_crc(b, n);  /* epoch 5 of 5 */
     expect_bad("pos-epoch", b, n, byte(po), "position: epoch 5; expected one below the stage's 5 epochs", NULL);
     RESET();
-    wr32(b + po + 4, 0), fix_crc(b, n);
+    wr32(b + po + 4, 0), edg_fix_crc(b, n);
     expect_bad("pos-epochs", b, n, byte(po + 4), "position: epochs is 0; expected 1 to", NULL);
     RESET();
-    wr32(b + po + 8, 10), fix_crc(b, n);
+    wr32(b + po + 8, 10), edg_fix_crc(b, n);
     expect_bad("pos-batch", b, n, byte(po + 8), "position: batch 10; expected at most the epoch's 9 batches", NULL);
     RESET();
-    wr32(b + po + 12, 131), wr32(b + po + 8, 1), fix_crc(b, n);
+    wr32(b + po + 12, 131), wr32(b + po + 8, 1), edg_fix_crc(b, n);
     expect_bad("pos-batches", b, n, byte(po + 12), "131 batches per epoch; expected at most one per sample (130)", NULL);
     RESET();
-    wr32(b + po + 16, 5000), fix_crc(b, n);
+    wr32(b + po + 16, 5000), edg_fix_crc(b, n);
     expect_bad("pos-threads", b, n, byte(po + 16), "position: threads is 5000; expected 1 to 1024", NULL);
     RESET();
-    wr32(b + po + 20, 0x80000000u), fix_crc(b, n);
+    wr32(b + po + 20, 0x80000000u), edg_fix_crc(b, n);
     expect_bad("pos-samples", b, n, byte(po + 20), "position: samples is 2147483648", NULL);
     RESET();
-    wr32(b + po + 44, 0xffffffffu), fix_crc(b, n);
+    wr32(b + po + 44, 0xffffffffu), edg_fix_crc(b, n);
     expect_bad("pos-text-length", b, n, byte(po + 44), "stage text of 4294967295 bytes; expected at most 511", NULL);
     RESET();
-    wr32(b + po + 44, rd32(d + po + 44) - 1), fix_crc(b, n);
+    wr32(b + po + 44, rd32(d + po + 44) - 1), edg_fix_crc(b, n);
     expect_bad("pos-length", b, n, byte(po), "position: ", "(the header and the", NULL);
     RESET();
-    b[po + 104 + 3] = '\n', fix_crc(b, n);
+    b[po + 104 + 3] = '\n', edg_fix_crc(b, n);
     expect_bad("pos-text", b, n, byte(po + 107), "position: stage text byte 0x0a; expected printable text", NULL);
     RESET();
-    memset(b + po + 56, 0, 32), fix_crc(b, n);
+    memset(b + po + 56, 0, 32), edg_fix_crc(b, n);
     expect_bad("pos-rng", b, n, byte(po + 56), "the generator's state is all zero", NULL);
     /* Adam's second moment below zero, where a parameter is kept */
     if (adam_file) {
         size_t ao, al;
-        section(adam_file, S_OPTIM, &ao, &al);
+        edg_section(adam_file, S_OPTIM, &ao, &al);
         uint8_t *a = malloc(adam_len);
         memcpy(a, adam_file, adam_len);
         uint64_t np = rd64(a + ao + 40);
         size_t k = np - 1;  /* fc2's last bias: never masked */
-        wr32(a + ao + 56 + 4 * (np + k), 0xbf800000u), fix_crc(a, adam_len);
+        wr32(a + ao + 56 + 4 * (np + k), 0xbf800000u), edg_fix_crc(a, adam_len);
         char w[96];
         snprintf(w, sizeof w, "optimizer: second moment %zu is -1; expected a value >= 0", k);
         expect_bad("adam-negative-v", a, adam_len, byte(ao + 56 + 4 * (np + k)), w, NULL);
@@ -420,10 +376,10 @@ static void test_hostile(void)
     }
     /* one section without the other: turn the position section into an unknown optional one */
     RESET();
-    wr32(b + HS + (size_t)sp * ES, 99), fix_crc(b, n);
+    wr32(b + HS + (size_t)sp * ES, 99), edg_fix_crc(b, n);
     expect_bad("optim-alone", b, n, byte(HS + (size_t)so * ES), "the optimizer section (id 6) without the position section (id 7)", NULL);
     RESET();
-    wr32(b + HS + (size_t)so * ES, 99), fix_crc(b, n);
+    wr32(b + HS + (size_t)so * ES, 99), edg_fix_crc(b, n);
     expect_bad("position-alone", b, n, byte(HS + (size_t)sp * ES), "the position section (id 7) without the optimizer section (id 6)", NULL);
     /* truncated anywhere in the two sections */
     for (size_t len = oo; len < n; len += 5) {
@@ -433,16 +389,6 @@ static void test_hostile(void)
     }
 #undef RESET
     free(b);
-}
-
-static void cleanup(void)
-{
-    DIR *dir = opendir(tmpdir);
-    struct dirent *e;
-    while (dir && (e = readdir(dir)))
-        if (e->d_name[0] != '.') remove(at(e->d_name));
-    if (dir) closedir(dir);
-    rmdir(tmpdir);
 }
 
 int main(void)
@@ -458,6 +404,6 @@ int main(void)
     if (ck_file) test_hostile();
     free(ck_file);
     free(adam_file);
-    cleanup();
+    util_remove_tree(tmpdir);
     return check_report("checkpoint");
 }

@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 /* A conv layer of 5 filters of 2x3x3 and a linear layer of 7 rows of 45. */
 static const char *const SPEC = "input x shape=2x5x5\n"
@@ -403,20 +404,6 @@ static const char *const RUN_SPEC = "# a small CNN for the runner tests\n"
                                     "relu      r3\n"
                                     "linear    f2    out=10\n";
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 /* The text after `"key":` at or after from, spaces skipped; NULL if none. */
 static const char *json_at(const char *from, const char *key)
 {
@@ -467,7 +454,7 @@ static eg_status run(const char *recipe_text, const char *name, const char *json
     fclose(out);
     CHECK(st == EG_OK, "running %s: %s", name, err.msg);
     if (!st) remember(json);
-    *log = read_all(logpath);
+    *log = util_read_text(logpath, NULL);
     return st;
 }
 
@@ -496,7 +483,7 @@ static void test_runner_stages(const char *model_path)
             free(log);
             continue;
         }
-        char *rep = read_all(json);
+        char *rep = util_read_text(json, NULL);
         CHECK(rep != NULL, "%s: no report at %s", methods[m], json);
         if (rep) {
             char want[64];
@@ -562,7 +549,7 @@ static void test_runner_choice(const char *model_path)
         int nkeep = eg_select_keep(scores, c, amounts[m], keep, pruned);
         eg_graph_free(&g);
 
-        char *rep = read_all(json);
+        char *rep = util_read_text(json, NULL);
         CHECK(rep != NULL, "%s: no report", methods[m]);
         if (!rep) continue;
         const char *at = json_at(rep, "method");

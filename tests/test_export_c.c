@@ -19,6 +19,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define CC_STRICT "cc -std=c99 -Wall -Wextra -Werror -pedantic"
 #define CC_EXTRA "-Wconversion -Wsign-conversion -Wshadow -Wdouble-promotion -Wstrict-prototypes " \
@@ -29,14 +30,7 @@
 static char tmpdir[] = "/tmp/eg_export_c.XXXXXX";
 static int have_nm, have_san;
 
-static const char *at(const char *name)
-{
-    static char p[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(p[k], sizeof p[k], "%s/%s", tmpdir, name);
-    return p[k];
-}
+static const char *at(const char *name) { return util_path(tmpdir, name); }
 
 /* Runs cmd with its output in log; on failure prints the command and the log. */
 static int run(const char *cmd, const char *log)
@@ -53,25 +47,10 @@ static int run(const char *cmd, const char *log)
     return st;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) free(b), b = NULL;
-    fclose(f);
-    if (b) b[n] = 0;
-    if (len) *len = (size_t)n;
-    return b;
-}
-
 static int same_file(const char *a, const char *b)
 {
     size_t la, lb;
-    char *x = slurp(a, &la), *y = slurp(b, &lb);
+    char *x = util_read_text(a, &la), *y = util_read_text(b, &lb);
     int same = x && y && la == lb && !memcmp(x, y, la);
     free(x), free(y);
     return same;
@@ -215,7 +194,7 @@ static void check_model(const char *name, eg_graph *g)
     CHECK(same_file(hpath, path), "%s: a second export wrote a different %s.h", name, name);
 
     /* what the code includes and what it must not call */
-    char *src = slurp(cpath, NULL), *hdr = slurp(hpath, NULL);
+    char *src = util_read_text(cpath, NULL), *hdr = util_read_text(hpath, NULL);
     if (src && hdr) {
         char self[80];
         snprintf(self, sizeof self, "#include \"%s.h\"", name);
@@ -488,7 +467,7 @@ static void test_crafted(void)
         CHECK(s.buffer_a == 512 && s.buffer_b == 64, "in place: A %zu, B %zu (alternating: 512 + 256)", s.buffer_a,
               s.buffer_b);
         check_model("inplace", &g);
-        char *h = slurp(at("inplace/inplace.h"), NULL);
+        char *h = util_read_text(at("inplace/inplace.h"), NULL);
         CHECK(h && strstr(h, "B, in place"), "in place: the layer table does not show the pool in place");
         free(h);
         eg_graph_free(&g);
@@ -515,7 +494,7 @@ static void test_crafted(void)
         snprintf(g.name, sizeof g.name, "a*/b/*c?\?/");
         g.history = strdup("init from spec x*/y /* z ?\?/\n\xc3\xa9t\xc3\xa9 \t ok*\n");
         check_model("one", &g);
-        char *h = slurp(at("one/one.h"), NULL);
+        char *h = util_read_text(at("one/one.h"), NULL);
         CHECK(h && strstr(h, "the model a* /b/ *c? ?/ as C99") && strstr(h, " *   init from spec x* /y / * z ? ?/\n"),
               "one: the model's name and history are not in the header as expected");
         free(h);
@@ -569,7 +548,7 @@ static void test_residual(void)
         CHECK(s.buffer_a == 6272 && s.buffer_b == 1568 && s.buffer_rest == 1568, "resnet_small: A %zu, B %zu, rest %zu",
               s.buffer_a, s.buffer_b, s.buffer_rest);
         check_model("resnet", &g);
-        char *h = slurp(at("resnet/resnet.h"), NULL);
+        char *h = util_read_text(at("resnet/resnet.h"), NULL);
         CHECK(h && strstr(h, "res1     add       8x14x14   8x14x14   C + B -> C") &&
                   strstr(h, "gap      gap       16x7x7    16        C -> A"),
               "resnet: the layer table does not show the add in place and gap");
@@ -602,7 +581,7 @@ static void test_residual(void)
     if (!load(&g, shared, 1, 15)) {
         random_bn(&g, 16);
         check_model("shared", &g);
-        char *h = slurp(at("shared/shared.h"), NULL);
+        char *h = util_read_text(at("shared/shared.h"), NULL);
         CHECK(h && strstr(h, "s        add       2x5x5     2x5x5     A + input -> B") &&
                   strstr(h, "b        batchnorm2d 2x5x5     2x5x5     A -> C") && strstr(h, "t        add       2x5x5     2x5x5     C + D -> C"),
               "shared: the layer table does not show the adds and batchnorm as planned");
@@ -703,8 +682,7 @@ int main(void)
     test_failures();
 
     if (!check_failures) {
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-        if (system(cmd)) {}
+        util_remove_tree(tmpdir);
     } else {
         fprintf(stderr, "files kept in %s\n", tmpdir);
     }

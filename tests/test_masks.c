@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 static int load(eg_graph *g, uint64_t seed)
 {
@@ -99,11 +100,8 @@ static void train_masked(eg_optim_type type, float momentum, float wd)
     memcpy(before, g.params, g.nparam * sizeof *before);
     eg_rng r;
     eg_rng_seed(&r, 5);
-    eg_dataset ds = {.n = 200, .c = 1, .h = 28, .w = 28};
-    ds.x = malloc((size_t)ds.n * 784 * sizeof *ds.x);
-    ds.y = malloc((size_t)ds.n);
-    for (int i = 0; i < ds.n * 784; i++) ds.x[i] = eg_rng_range(&r, -0.4f, 2.8f);
-    for (int i = 0; i < ds.n; i++) ds.y[i] = (uint8_t)eg_rng_below(&r, 10);
+    eg_dataset ds;
+    util_random_dataset(&ds, 200, &r, -0.4f, 2.8f, 10);
     eg_optim o;
     eg_optim_init(&o, type, 1e-2f);
     o.momentum = momentum, o.weight_decay = wd;

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 static char tmpdir[] = "/tmp/eg_model_file.XXXXXX";
 
@@ -38,63 +39,7 @@ static const char SPEC[] =
 enum { HS = 40, ES = 24, REC = 40 };
 enum { S_NAME = 1, S_SPEC = 2, S_PARAMS = 3, S_MASKS = 4, S_HISTORY = 5 };
 
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, 512, "%s/%s", tmpdir, name);
-    return p;
-}
-
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return rd32(p) | (uint64_t)rd32(p + 4) << 32; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void wr64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static void fix_crc(uint8_t *b, size_t n) { wr32(b + 32, (uint32_t)crc32(0L, b + HS, (uInt)(n - HS))); }
-
-static uint8_t *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    CHECK(f != NULL, "cannot open %s", path);
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(*n + 64);
-    if (fread(b, 1, *n, f) != *n) *n = 0;
-    fclose(f);
-    return b;
-}
-
-static void spit(const char *path, const void *b, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL, "cannot create %s", path);
-    if (!f) return;
-    if (n) fwrite(b, 1, n, f);
-    fclose(f);
-}
-
-/* Index in the section table of section `id`, or -1; its offset and length. */
-static int section(const uint8_t *b, uint32_t id, size_t *off, size_t *len)
-{
-    uint32_t ns = rd32(b + 20);
-    for (uint32_t i = 0; i < ns; i++) {
-        const uint8_t *e = b + HS + i * ES;
-        if (rd32(e) == id) {
-            *off = (size_t)rd64(e + 8), *len = (size_t)rd64(e + 16);
-            return (int)i;
-        }
-    }
-    return -1;
-}
+static const char *at(const char *name) { return util_path(tmpdir, name); }
 
 static size_t bitmap_bytes(size_t n) { return (n + 31) / 32 * 4; }
 
@@ -102,7 +47,7 @@ static size_t bitmap_bytes(size_t n) { return (n + 31) / 32 * 4; }
 static size_t record(const uint8_t *b, uint32_t id, int t)
 {
     size_t off, len;
-    if (section(b, id, &off, &len) < 0) return 0;
+    if (edg_section(b, id, &off, &len) < 0) return 0;
     size_t pos = off + 8;
     for (int k = 0; k < t; k++) {
         uint32_t enc = rd32(b + pos + 8), nd = rd32(b + pos + 12);
@@ -203,7 +148,9 @@ static uint8_t *round_trip(const char *what, eg_graph *g, const char *name, size
         check_same_outputs(what, g, &h);
         eg_graph_free(&h);
     }
-    return slurp(path, n);
+    uint8_t *b = util_read_file(path, n);
+    CHECK(b != NULL, "cannot read %s", path);
+    return b;
 }
 
 /* ------------------------------------------------------------ spec printer */
@@ -293,7 +240,7 @@ static void test_round_trips(void)
     encodings(dense_file, S_PARAMS, ntensors(&g), enc);
     CHECK(enc[0] == ntensors(&g), "dense model: %d of %d tensors dense", enc[0], ntensors(&g));
     size_t off, len;
-    CHECK(section(dense_file, S_MASKS, &off, &len) < 0 && section(dense_file, S_HISTORY, &off, &len) < 0,
+    CHECK(edg_section(dense_file, S_MASKS, &off, &len) < 0 && edg_section(dense_file, S_HISTORY, &off, &len) < 0,
           "a dense model without history has no masks or history sections");
     CHECK(dense_len < g.nparam * 4 + 2048, "dense file is %zu bytes for %zu parameters", dense_len, g.nparam);
 
@@ -462,7 +409,7 @@ static void test_atomic(void)
     CHECK(st == EG_ERR_IO && strstr(err.msg, "no-such-dir/m.edg"), "save into a missing folder: %d %s", st, err.msg);
     /* over a folder: the rename fails, the folder stays, no temporary file is left */
     mkdir(at("a-folder"), 0755);
-    spit(at("a-folder/keep"), "x", 1);
+    util_write_file(at("a-folder/keep"), "x", 1);
     st = eg_model_save(&g, at("a-folder"), &err);
     CHECK(st == EG_ERR_IO && strstr(err.msg, "nothing was replaced"), "save over a folder: %d %s", st, err.msg);
     struct stat sb;
@@ -476,7 +423,7 @@ static void test_atomic(void)
     CHECK(stat(at("refused.edg"), &sb) != 0, "a refused save left a file");
     g.masks[0] = 1;
     /* replacing a file leaves the new one */
-    spit(at("old.edg"), "old", 3);
+    util_write_file(at("old.edg"), "old", 3);
     st = eg_model_save(&g, at("old.edg"), &err);
     eg_graph h;
     CHECK(st == EG_OK && !eg_model_load(&h, at("old.edg"), &err), "replace: %s", err.msg);
@@ -513,7 +460,7 @@ static void test_history(void)
 static void expect_bad(const char *name, const uint8_t *b, size_t n, ...)
 {
     const char *path = at(name);
-    spit(path, b, n);
+    util_write_file(path, b, n);
     eg_graph g;
     eg_error err = {0};
     eg_status st = eg_model_load(&g, path, &err);
@@ -613,56 +560,56 @@ static void test_sections(void)
 {
     size_t n = dense_len, off, len;
     uint8_t *b = copy(dense_file, n);
-    int s_spec = section(b, S_SPEC, &off, &len);
+    int s_spec = edg_section(b, S_SPEC, &off, &len);
     CHECK(s_spec >= 0, "no spec section");
     size_t e = HS + (size_t)s_spec * ES;
 
     wr64(b + e + 8, n + 8);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     char w[96];
     snprintf(w, sizeof w, "offset %zu is past the end of the file at byte %zu", n + 8, n);
     expect_bad("offset-past-end.edg", b, n, byte(e + 8), w, NULL);
 
     memcpy(b, dense_file, n);
     wr64(b + e + 16, 0xffffffffffffffffull);  /* offset + length wraps round */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("length-overflow.edg", b, n, byte(e + 16), "18446744073709551615 bytes from byte", "past the end of the file", NULL);
 
     memcpy(b, dense_file, n);
     wr64(b + e + 8, HS);  /* inside the header */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("inside-header.edg", b, n, byte(e + 8), "offset 40; expected at least", NULL);
 
     memcpy(b, dense_file, n);
     size_t e_next = e + ES;  /* the params section starts where the spec does */
     wr64(b + e_next + 8, off);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("overlap.edg", b, n, byte(e_next + 8), "after the previous section", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + e_next, S_SPEC);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("duplicate.edg", b, n, byte(e_next), "a second spec section", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + e, 77);
     wr32(b + e + 4, 1);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("unknown-required.edg", b, n, byte(e), "id 77, which this version does not know, and is marked required", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + e, 77);
     wr32(b + e + 4, 0);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("no-spec.edg", b, n, byte(HS), "no spec section (id 2)", NULL);
 
     /* an unknown optional section (a later version's) is skipped */
     memcpy(b, dense_file, n);
-    int s_name = section(b, S_NAME, &off, &len);
+    int s_name = edg_section(b, S_NAME, &off, &len);
     CHECK(s_name >= 0, "no name section");
     wr32(b + HS + (size_t)s_name * ES, 42);
-    fix_crc(b, n);
-    spit(at("later.edg"), b, n);
+    edg_fix_crc(b, n);
+    util_write_file(at("later.edg"), b, n);
     eg_graph g;
     eg_error err;
     eg_status st = eg_model_load(&g, at("later.edg"), &err);
@@ -675,12 +622,12 @@ static void test_sections(void)
     /* an empty name */
     memcpy(b, dense_file, n);
     wr64(b + HS + (size_t)s_name * ES + 16, 0);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("empty-name.edg", b, n, "name: empty", NULL);
     memcpy(b, dense_file, n);
-    section(b, S_NAME, &off, &len);
+    edg_section(b, S_NAME, &off, &len);
     b[off] = '\n';
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("name-newline.edg", b, n, byte(off), "name: byte 0x0a; expected printable text", NULL);
     free(b);
 }
@@ -690,7 +637,7 @@ static void test_spec_section(void)
 {
     size_t n = dense_len, off, len;
     uint8_t *b = copy(dense_file, n);
-    section(b, S_SPEC, &off, &len);
+    edg_section(b, S_SPEC, &off, &len);
     char *text = malloc(len + 1);
     memcpy(text, b + off, len);
     text[len] = 0;
@@ -699,34 +646,34 @@ static void test_spec_section(void)
     size_t l2off = off + (size_t)(l2 - text);
     CHECK(!strncmp(l2, "conv2d ", 7), "stored spec line 2: %.20s", l2);
     b[l2off + 4] = '3';  /* conv3d */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("spec-unknown-op.edg", b, n, byte(l2off), "the stored spec does not parse: line 2, column 1: unknown op 'conv3d'",
                NULL);
 
     memcpy(b, dense_file, n);
     char *o = strstr(l2, "out=4");
     b[off + (size_t)(o - text) + 4] = '5';  /* c1 gets 5 channels: the tensors disagree */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     size_t rec = record(b, S_PARAMS, 0);
     expect_bad("spec-disagrees.edg", b, n, byte(rec + 16), "tensor 0 (c1 weight): shape: expected 5x1x3x3 (from the stored spec), found 4x1x3x3",
                NULL);
 
     memcpy(b, dense_file, n);
     b[off + 3] = 0;
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("spec-nul.edg", b, n, byte(off + 3), "spec: a NUL byte", NULL);
 
     /* a spec that parses to a different, valid model with the same tensor count */
     memcpy(b, dense_file, n);
     char *k = strstr(l2, "kernel=3");
     b[off + (size_t)(k - text) + 7] = '1';
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("spec-kernel.edg", b, n, byte(rec + 16 + 8), "expected 4x1x1x1 (from the stored spec), found 4x1x3x3", NULL);
 
     /* only an input: the parse itself says what is wrong, at the section's start */
     memcpy(b, dense_file, n);
     memset(b + off + (size_t)(l2 - text), ' ', len - (size_t)(l2 - text));
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("spec-one-node.edg", b, n, byte(off), "the stored spec does not parse: expected an input node and at least one op",
                NULL);
     free(text);
@@ -738,60 +685,60 @@ static void test_tensors(void)
 {
     size_t n = dense_len, off, len;
     uint8_t *b = copy(dense_file, n);
-    section(b, S_PARAMS, &off, &len);
+    edg_section(b, S_PARAMS, &off, &len);
     size_t r0 = record(b, S_PARAMS, 0), r1 = record(b, S_PARAMS, 1);
 
     wr32(b + off, 9);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-count.edg", b, n, byte(off), "params: tensor count: expected 8 (the stored spec's parameter tensors), found 9", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r1, 4);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-node.edg", b, n, byte(r1), "tensor 1 (c1 bias): expected node 1 (c1) parameter 1, found node 4 parameter 1",
                NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 8, 9);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-encoding.edg", b, n, byte(r0 + 8), "encoding: expected 0 (dense), 1 (sparse), 2 (bitmap) or 3", "found 9", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 12, 3);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-ndims.edg", b, n, byte(r0 + 12), "dimensions: expected 4 (4x1x3x3, from the stored spec), found 3", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 16, 0x40000000u);  /* a dimension that would overflow a product */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-dim.edg", b, n, byte(r0 + 16), "expected 4x1x3x3 (from the stored spec), found 1073741824x1x3x3", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r1 + 20, 1);  /* an unused dimension of a 1-d bias */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-unused-dim.edg", b, n, byte(r1 + 20), "with an unused dimension set", NULL);
 
     memcpy(b, dense_file, n);
     wr64(b + r0 + 32, 0xffffffffffffffffull);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("tensor-count-huge.edg", b, n, byte(r0 + 32), "count: a dense tensor of 4x1x3x3 holds 36 values, found 18446744073709551615",
                NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 8, 1);  /* sparse, count 36: then the payload of 288 bytes runs into the next record */
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     eg_graph g;
     eg_error err;
-    spit(at("tensor-sparse-36.edg"), b, n);
+    util_write_file(at("tensor-sparse-36.edg"), b, n);
     eg_status st = eg_model_load(&g, at("tensor-sparse-36.edg"), &err);
     CHECK(st == EG_ERR_FORMAT, "dense read as sparse loaded");
     if (!st) eg_graph_free(&g);
 
     /* the params section shortened by 4 bytes: the last record's values do not fit */
     memcpy(b, dense_file, n);
-    int s = section(b, S_PARAMS, &off, &len);
+    int s = edg_section(b, S_PARAMS, &off, &len);
     wr64(b + HS + (size_t)s * ES + 16, len - 4);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     size_t last = record(b, S_PARAMS, 7);
     char w[128];
     snprintf(w, sizeof w, "tensor 7 (fc2 bias) needs 40 bytes, but the params section ends at byte %zu (4 bytes short)", off + len - 4);
@@ -803,7 +750,7 @@ static void test_tensors(void)
     memset(b + n, 0, 8);
     wr64(b + HS + (size_t)s * ES + 16, len + 8);
     wr64(b + 24, n + 8 - HS);
-    fix_crc(b, n + 8);
+    edg_fix_crc(b, n + 8);
     expect_bad("tensor-leftover.edg", b, n + 8, byte(n), "params: 8 bytes left over after the last tensor", NULL);
     free(b);
 
@@ -828,26 +775,26 @@ static void test_tensors(void)
     CHECK(count >= 2, "too few stored values: %llu", (unsigned long long)count);
 
     wr32(b + r + REC + 4, (uint32_t)numel);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     snprintf(w, sizeof w, "sparse index 1 is %zu; expected an index below the tensor's %zu values", numel, numel);
     expect_bad("sparse-index.edg", b, n, byte(r + REC + 4), w, NULL);
 
     memcpy(b, masked_file, n);
     uint32_t i0 = rd32(b + r + REC), i1 = rd32(b + r + REC + 4);
     wr32(b + r + REC, i1), wr32(b + r + REC + 4, i0);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("sparse-order.edg", b, n, byte(r + REC + 4), "expected ascending indices", NULL);
 
     memcpy(b, masked_file, n);
     wr64(b + r + 32, numel + 1);
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     snprintf(w, sizeof w, "count: a sparse tensor of %s stores at most %zu values, found %zu", shape, numel, numel + 1);
     expect_bad("sparse-count.edg", b, n, byte(r + 32), w, NULL);
 
     memcpy(b, masked_file, n);
     size_t bm = r + REC + 8 * count;  /* the sign bitmap: set the bit of stored value 0 */
     b[bm + i0 / 8] |= (uint8_t)(1u << (i0 % 8));
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("sign-of-stored.edg", b, n, byte(bm + i0 / 8), "the sign bit of value", "expected signs only for zeros", NULL);
 
     /* masks: a bitmap padding bit, and a masked weight that is not zero */
@@ -856,7 +803,7 @@ static void test_tensors(void)
     CHECK(rd32(b + m0 + 8) == 2, "c1's mask is not a bitmap");
     /* c1 weight: 36 values, 8 bytes of bitmap; bit 37 is padding */
     b[m0 + REC + 4] |= 0x20;
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("mask-padding.edg", b, n, byte(m0 + REC + 4), "bitmap padding bit 37 is set", NULL);
 
     /* the first tensor stored dense with a bitmap mask: clear the mask bit of a non-zero value */
@@ -873,7 +820,7 @@ static void test_tensors(void)
         CHECK(k >= 0, "set-up: no kept non-zero value");
         if (k >= 0) {
             b[mr + REC + k / 8] &= (uint8_t)~(1u << (k % 8));
-            fix_crc(b, n);
+            edg_fix_crc(b, n);
             snprintf(w, sizeof w, "tensor %d (%s): value %d is masked but its parameter is", tt, names[tt], k);
             expect_bad("mask-nonzero.edg", b, n, byte(mr), w, "expected masked parameters to be 0", NULL);
         }
@@ -881,13 +828,13 @@ static void test_tensors(void)
 
     /* history: a control byte, a missing final newline */
     memcpy(b, masked_file, n);
-    CHECK(section(b, S_HISTORY, &off, &len) >= 0, "no history section");
+    CHECK(edg_section(b, S_HISTORY, &off, &len) >= 0, "no history section");
     b[off + 2] = 7;
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("history-bell.edg", b, n, byte(off + 2), "history: byte 0x07", NULL);
     memcpy(b, masked_file, n);
     b[off + len - 1] = 'x';
-    fix_crc(b, n);
+    edg_fix_crc(b, n);
     expect_bad("history-newline.edg", b, n, byte(off + len - 1), "the last line does not end with a newline", NULL);
     free(b);
 }
@@ -909,8 +856,8 @@ static void test_fuzz(void)
             size_t pos = eg_rng_below(&rng, 2) ? eg_rng_below(&rng, 400 < n ? 400 : (uint32_t)n) : eg_rng_below(&rng, (uint32_t)n);
             b[pos] = eg_rng_below(&rng, 3) ? (uint8_t)eg_rng_below(&rng, 256) : (uint8_t)(b[pos] ^ 0x80);
         }
-        if (eg_rng_below(&rng, 8)) fix_crc(b, n);
-        spit(at("fuzz.edg"), b, n);
+        if (eg_rng_below(&rng, 8)) edg_fix_crc(b, n);
+        util_write_file(at("fuzz.edg"), b, n);
         eg_graph g;
         eg_error err = {0};
         eg_status st = eg_model_load(&g, at("fuzz.edg"), &err);
@@ -968,8 +915,8 @@ static void test_committed(void)
 
 static void test_path_kinds(void)
 {
-    spit(at("spec-file"), SPEC, sizeof SPEC - 1);
-    spit(at("no-extension"), dense_file, dense_len);
+    util_write_file(at("spec-file"), SPEC, sizeof SPEC - 1);
+    util_write_file(at("no-extension"), dense_file, dense_len);
     CHECK(!eg_model_path_is_file(at("spec-file")), "a spec taken for a model file");
     CHECK(eg_model_path_is_file(at("no-extension")), "a model file without .edg not recognised by its magic");
     CHECK(eg_model_path_is_file(at("missing.edg")), "a .edg path is a model file even before it exists");
@@ -984,33 +931,6 @@ static void test_path_kinds(void)
     CHECK(st == EG_ERR_IO && strstr(err.msg, "cannot open model file"), "missing file: %d %s", st, err.msg);
     st = eg_model_load(&g, tmpdir, &err);
     CHECK(st == EG_ERR_IO && strstr(err.msg, "it is a folder"), "a folder: %d %s", st, err.msg);
-}
-
-static void cleanup(void)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
-        char p[600];
-        snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-        struct stat sb;
-        if (!stat(p, &sb) && S_ISDIR(sb.st_mode)) {
-            DIR *d2 = opendir(p);
-            struct dirent *e2;
-            while (d2 && (e2 = readdir(d2))) {
-                char q[1200];
-                snprintf(q, sizeof q, "%s/%s", p, e2->d_name);
-                if (e2->d_name[0] != '.') remove(q);
-            }
-            if (d2) closedir(d2);
-            rmdir(p);
-        } else {
-            remove(p);
-        }
-    }
-    if (d) closedir(d);
-    rmdir(tmpdir);
 }
 
 int main(void)
@@ -1037,6 +957,6 @@ int main(void)
     }
     free(dense_file);
     free(masked_file);
-    cleanup();
+    util_remove_tree(tmpdir);
     return check_report("model_file");
 }

@@ -19,6 +19,7 @@
 #include "check.h"
 #include "fixture.h"
 #include "internal.h"
+#include "util.h"
 
 /* The references are float64 results rounded once; ours sum in float32
  * through six layers (conv weight gradients sum thousands of products per
@@ -63,28 +64,13 @@ static int verbose;
 
 /* ------------------------------------------------------------ helpers */
 
-static float *dup_floats(const float *v, size_t n)
-{
-    float *d = malloc((n ? n : 1) * sizeof *d);
-    if (d && n) memcpy(d, v, n * sizeof *d);
-    return d;
-}
-
-static double max_abs(const float *v, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs((double)v[i]) > m) m = fabs((double)v[i]);
-    return m;
-}
-
 /* got against want elementwise: |got - want| <= rtol |want| + atol. With
  * EG_TEST_VERBOSE, prints the largest difference, absolute and relative to
  * the tensor's largest magnitude, and the worst difference / tolerance. */
 static void compare(const char *what, const float *got, const float *want, size_t n, double rtol, double atol)
 {
     if (verbose) {
-        double worst_abs = 0, worst_tol = 0, scale = max_abs(want, n);
+        double worst_abs = 0, worst_tol = 0, scale = util_max_abs(want, n);
         size_t at = 0;
         for (size_t i = 0; i < n; i++) {
             double d = fabs((double)got[i] - want[i]), tol = rtol * fabs((double)want[i]) + atol;
@@ -101,24 +87,7 @@ static void compare(const char *what, const float *got, const float *want, size_
 static void compare_floor(const char *what, const float *got, const float *want, size_t n, double rtol,
                           double floor)
 {
-    compare(what, got, want, n, rtol, floor * max_abs(want, n));
-}
-
-static void same_bits(const char *what, const float *a, const float *b, size_t n)
-{
-    size_t i = 0;
-    while (i < n && !memcmp(&a[i], &b[i], sizeof *a)) i++;
-    CHECK(i == n, "%s: first difference at [%zu]: %.9g vs %.9g", what, i, i < n ? a[i] : 0, i < n ? b[i] : 0);
-}
-
-/* The fixture tensor `name`, which must hold `size` values; NULL (and a
- * failed check) otherwise. */
-static const fx_tensor *need(const fixture *f, const char *name, size_t size)
-{
-    const fx_tensor *t = fx_get(f, name);
-    CHECK(t && t->size == size, "%s: tensor %s has %zu values, expected %zu", f->path, name, t ? t->size : 0,
-          size);
-    return t && t->size == size ? t : NULL;
+    compare(what, got, want, n, rtol, floor * util_max_abs(want, n));
 }
 
 /* Loads models/simplecnn; with `identity`, a kernel-1 max pool (an exact copy,
@@ -167,7 +136,7 @@ static int set_params(eg_graph *g, const fixture *f, const char *prefix)
         for (int p = 0; p < 2; p++) {
             char name[64];
             snprintf(name, sizeof name, "%s%s.%s", prefix, layers[l], suffix[p]);
-            const fx_tensor *t = need(f, name, nd->psize[p]);
+            const fx_tensor *t = util_need(f, name, nd->psize[p]);
             if (!t) return -1;
             memcpy(nd->param[p], t->v, t->size * sizeof *t->v);
         }
@@ -272,7 +241,7 @@ static int run_model(const fixture *f, int identity, int threads, model_out *o)
     int k = out->out_shape.c;
     const fx_tensor *x = fx_get(f, "x"), *lab = fx_get(f, "labels");
     int n = x && x->ndim == 4 ? x->dims[0] : 0;
-    if (!n || !need(f, "x", (size_t)n * per) || !need(f, "labels", (size_t)n) || set_params(&g, f, "")) {
+    if (!n || !util_need(f, "x", (size_t)n * per) || !util_need(f, "labels", (size_t)n) || set_params(&g, f, "")) {
         CHECK(0, "%s: fixture does not fit models/simplecnn", f->path);
         eg_graph_free(&g);
         return -1;
@@ -290,15 +259,15 @@ static int run_model(const fixture *f, int identity, int threads, model_out *o)
     char what[64];
     snprintf(what, sizeof what, "threads=%d%s", threads, identity ? "" : " (direct)");
     check_pool_rule(&g, n, what);
-    o->logits = dup_floats(out->y, (size_t)n * k);
+    o->logits = util_dup_floats(out->y, (size_t)n * k);
     o->loss = eg_softmax_xent(out->y, labels, n, k, dlogits);
     eg_graph_zero_grad(&g);
     eg_graph_backward(&g, dlogits, n);
     for (int l = 0; l < NLAYERS; l++) {
         const eg_node *nd = &g.nodes[eg_graph_find(&g, layers[l])];
-        for (int p = 0; p < 2; p++) o->grad[2 * l + p] = dup_floats(nd->grad[p], nd->psize[p]);
+        for (int p = 0; p < 2; p++) o->grad[2 * l + p] = util_dup_floats(nd->grad[p], nd->psize[p]);
     }
-    if (identity) o->dx = dup_floats(g.nodes[1].dy, (size_t)n * per);
+    if (identity) o->dx = util_dup_floats(g.nodes[1].dy, (size_t)n * per);
     free(labels);
     free(dlogits);
     eg_graph_free(&g);
@@ -349,13 +318,13 @@ static void test_model(void)
             }
             const fx_tensor *lg = fx_get(&f, "logits");
             snprintf(what, sizeof what, "model threads=%d%s logits vs first run", threads, how);
-            if (lg) same_bits(what, o.logits, first[t].logits, lg->size);
+            if (lg) util_same_bits(what, o.logits, first[t].logits, lg->size);
             for (int p = 0; p < NPARAMS; p++) {
                 char name[64];
                 snprintf(name, sizeof name, "grad.%s.%s", layers[p / 2], suffix[p % 2]);
                 const fx_tensor *gt = fx_get(&f, name);
                 snprintf(what, sizeof what, "model threads=%d%s %s vs first run", threads, how, name);
-                if (gt) same_bits(what, o.grad[p], first[t].grad[p], gt->size);
+                if (gt) util_same_bits(what, o.grad[p], first[t].grad[p], gt->size);
             }
             model_out_free(&o);
         }
@@ -363,9 +332,9 @@ static void test_model(void)
     for (int t = 1; t < NTHREADS; t++) {
         char what[160];
         snprintf(what, sizeof what, "model logits threads=%d vs threads=%d", thread_counts[t], thread_counts[0]);
-        if (lg && first[t].logits && first[0].logits) same_bits(what, first[t].logits, first[0].logits, lg->size);
+        if (lg && first[t].logits && first[0].logits) util_same_bits(what, first[t].logits, first[0].logits, lg->size);
         snprintf(what, sizeof what, "model dx threads=%d vs threads=%d", thread_counts[t], thread_counts[0]);
-        if (dx && first[t].dx && first[0].dx) same_bits(what, first[t].dx, first[0].dx, dx->size);
+        if (dx && first[t].dx && first[0].dx) util_same_bits(what, first[t].dx, first[0].dx, dx->size);
     }
     for (int t = 0; t < NTHREADS; t++) model_out_free(&first[t]);
     fx_free(&f);
@@ -394,11 +363,11 @@ static void test_adam(int threads)
     for (int s = 0; ok && s < steps; s++) {
         char name[16];
         snprintf(name, sizeof name, "x%d", s + 1);
-        ok &= (xs[s] = need(&f, name, (size_t)n * per)) != NULL;
+        ok &= (xs[s] = util_need(&f, name, (size_t)n * per)) != NULL;
         snprintf(name, sizeof name, "labels%d", s + 1);
-        ok &= (ls[s] = need(&f, name, (size_t)n)) != NULL;
+        ok &= (ls[s] = util_need(&f, name, (size_t)n)) != NULL;
         snprintf(name, sizeof name, "loss%d", s + 1);
-        ok &= (loss[s] = need(&f, name, 1)) != NULL;
+        ok &= (loss[s] = util_need(&f, name, 1)) != NULL;
     }
     eg_set_threads(threads);
     if (!ok || eg_graph_prepare(&g, n, 1, threads)) {
@@ -432,7 +401,7 @@ static void test_adam(int threads)
         for (int p = 0; p < 2; p++) {
             char name[64], what[96];
             snprintf(name, sizeof name, "p3.%s.%s", layers[l], suffix[p]);
-            const fx_tensor *want = need(&f, name, nd->psize[p]);
+            const fx_tensor *want = util_need(&f, name, nd->psize[p]);
             if (!want) continue;
             snprintf(what, sizeof what, "adam threads=%d %s", threads, name);
             compare(what, nd->param[p], want->v, want->size, ADAM_RTOL, ADAM_ATOL);

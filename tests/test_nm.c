@@ -12,6 +12,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 /* rows of 27 (a), 5 (b), 54 (c), 80 (l1) and 13 (l2) weights: every group
  * size below leaves a shorter last group somewhere */
@@ -145,11 +146,8 @@ static void test_training(void)
     eg_graph_init_params(&g, &r);
     int nodes[16], count = weighted(&g, nodes);
     CHECK(eg_prune_nm(&g, nodes, count, 2, 4, &err) == EG_OK, "nm: %s", err.msg);
-    eg_dataset ds = {.n = 96, .c = 1, .h = 28, .w = 28};
-    ds.x = malloc((size_t)ds.n * 784 * sizeof *ds.x);
-    ds.y = malloc((size_t)ds.n);
-    for (int i = 0; i < ds.n * 784; i++) ds.x[i] = eg_rng_range(&r, -0.4f, 2.8f);
-    for (int i = 0; i < ds.n; i++) ds.y[i] = (uint8_t)eg_rng_below(&r, 10);
+    eg_dataset ds;
+    util_random_dataset(&ds, 96, &r, -0.4f, 2.8f, 10);
     eg_optim o;
     eg_optim_init(&o, EG_OPTIM_ADAM, 1e-2f);
     eg_train_opts to = {.batch = 32, .shuffle = 1};
@@ -176,17 +174,6 @@ static void test_training(void)
     eg_graph_free(&g);
 }
 
-static float *outputs(eg_graph *g, int sparse, const float *x, int n, int threads)
-{
-    g->sparse = sparse;
-    CHECK(eg_graph_prepare(g, n, 0, threads) == EG_OK, "prepare");
-    eg_graph_forward(g, x, n);
-    size_t k = (size_t)n * eg_shape_size(eg_graph_output(g)->out_shape);
-    float *out = malloc(k * sizeof *out);
-    memcpy(out, eg_graph_output(g)->y, k * sizeof *out);
-    return out;
-}
-
 /* The N:M path (forced, m = 4) equals dense for several masks. */
 static void test_paths_agree(const float *x)
 {
@@ -207,8 +194,8 @@ static void test_paths_agree(const float *x)
         for (size_t b = 0; b < sizeof batches / sizeof *batches; b++)
             for (int threads = 1; threads <= 2; threads++) {
                 int n = batches[b];
-                float *dense = outputs(&g, -1, x, n, threads);
-                float *nm = outputs(&g, 2, x, n, threads);
+                float *dense = util_outputs(&g, -1, x, n, threads);
+                float *nm = util_outputs(&g, 2, x, n, threads);
                 for (int i = 0; i < count; i++) {
                     const eg_node *nd = &g.nodes[nodes[i]];
                     CHECK(nd->nm_m == 4 && (want_n[c] < 0 ? nd->nm_n >= 1 : nd->nm_n == want_n[c]) && !nd->csr,
@@ -224,7 +211,7 @@ static void test_paths_agree(const float *x)
          * for the other masks */
         for (int b = 0; b < 2; b++) {
             int n = b ? 8 : 1;
-            free(outputs(&g, 0, x, n, 2));
+            free(util_outputs(&g, 0, x, n, 2));
             for (int i = 0; i < count; i++) {
                 const eg_node *nd = &g.nodes[nodes[i]];
                 int want = c < 2 && (nd->op == EG_OP_CONV2D || n >= 8);

@@ -14,6 +14,7 @@
 #include "check.h"
 #include "fixture.h"
 #include "internal.h"
+#include "util.h"
 
 #ifndef EG_HAVE_ONNX
 int main(void)
@@ -25,19 +26,6 @@ int main(void)
 #else
 
 #include "onnx.pb-c.h"
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)n + 1);
-    *len = b ? fread(b, 1, (size_t)n, f) : 0;
-    fclose(f);
-    return b;
-}
 
 /* Runs g on the fixture's x and compares with its y; returns the max |diff|. */
 static double check_outputs(const char *what, eg_graph *g, const fixture *fx)
@@ -380,7 +368,7 @@ int main(void)
     pytorch_case("mlp_matmul", 5, 25450);
     pytorch_case("resbn", 11, 786);
     size_t len = 0;
-    uint8_t *file = read_all("tests/fixtures/onnx/simplecnn.onnx", &len);
+    uint8_t *file = util_read_file("tests/fixtures/onnx/simplecnn.onnx", &len);
     CHECK(file && len > 1000, "read simplecnn.onnx");
     if (file) {
         crafted_cases(file, len);

@@ -6,6 +6,7 @@
 #include "check.h"
 #include "fixture.h"
 #include "internal.h"
+#include "util.h"
 
 /* The references are float64 results rounded to float32; ours sum in
  * float32, so allow 1e-5 relative plus a little for sums that cancel. */
@@ -41,13 +42,6 @@ static void run_out_free(run_out *o)
     free(o->dx);
     for (int p = 0; p < EG_MAX_PARAMS; p++) free(o->grad[p]);
     memset(o, 0, sizeof *o);
-}
-
-static float *dup_floats(const float *v, size_t n)
-{
-    float *d = malloc((n ? n : 1) * sizeof *d);
-    if (d && n) memcpy(d, v, n * sizeof *d);
-    return d;
 }
 
 /* The spec for one case. With `identity`, a kernel-1 max pool (an exact copy
@@ -128,17 +122,17 @@ static int run_case(const op_case *c, const fixture *f, int identity, int thread
     }
     eg_graph_forward(&g, x->v, n);
     o->ny = y->size;
-    o->y = dup_floats(eg_graph_output(&g)->y, o->ny);
+    o->y = util_dup_floats(eg_graph_output(&g)->y, o->ny);
     eg_graph_zero_grad(&g);
     eg_graph_backward(&g, dout->v, n);
     if (identity) {
         o->ndx = x->size;
-        o->dx = dup_floats(g.nodes[1].dy, o->ndx);
+        o->dx = util_dup_floats(g.nodes[1].dy, o->ndx);
     }
     o->nparams = nd->nparams;
     for (int p = 0; p < nd->nparams; p++) {
         o->ngrad[p] = nd->psize[p];
-        o->grad[p] = dup_floats(nd->grad[p], o->ngrad[p]);
+        o->grad[p] = util_dup_floats(nd->grad[p], o->ngrad[p]);
     }
     /* Parameter gradients accumulate (g + g is exact, so exactly twice);
      * the input gradient is written afresh. */
@@ -154,13 +148,6 @@ static int run_case(const op_case *c, const fixture *f, int identity, int thread
               "%s: the input gradient changed on a second backward pass", c->fixture);
     eg_graph_free(&g);
     return 0;
-}
-
-static void same_bits(const char *what, const float *a, const float *b, size_t n)
-{
-    size_t i = 0;
-    while (i < n && !memcmp(&a[i], &b[i], sizeof *a)) i++;
-    CHECK(i == n, "%s: first difference at [%zu]: %.9g vs %.9g", what, i, i < n ? a[i] : 0, i < n ? b[i] : 0);
 }
 
 static void test_op(const op_case *c)
@@ -207,15 +194,15 @@ static void test_op(const op_case *c)
             /* with or without the identity node in front */
             snprintf(what, sizeof what, "%s%s threads=%d y vs first run", c->fixture, identity ? "" : " (direct)",
                      threads);
-            same_bits(what, o.y, base.y, o.ny);
+            util_same_bits(what, o.y, base.y, o.ny);
             if (o.dx) {
                 snprintf(what, sizeof what, "%s threads=%d dx vs first run", c->fixture, threads);
-                same_bits(what, o.dx, base.dx, o.ndx);
+                util_same_bits(what, o.dx, base.dx, o.ndx);
             }
             for (int p = 0; p < o.nparams; p++) {
                 snprintf(what, sizeof what, "%s%s threads=%d %s vs first run", c->fixture,
                          identity ? "" : " (direct)", threads, gnames[p]);
-                same_bits(what, o.grad[p], same_threads[t].grad[p], o.ngrad[p]);
+                util_same_bits(what, o.grad[p], same_threads[t].grad[p], o.ngrad[p]);
             }
             run_out_free(&o);
         }

@@ -15,6 +15,7 @@
 #include "check.h"
 #include "fixture.h"
 #include "internal.h"
+#include "util.h"
 
 static const int weighted[] = {1, 4, 8, 10};  /* conv1, conv2, fc1, fc2 in models/simplecnn */
 
@@ -41,13 +42,6 @@ static void random_data(eg_dataset *ds, int n, uint64_t seed, int zero)
     ds->y = malloc((size_t)n);
     for (int i = 0; i < n * 784; i++) ds->x[i] = zero ? 0.0f : eg_rng_range(&r, -0.4f, 2.8f);
     for (int i = 0; i < n; i++) ds->y[i] = (uint8_t)eg_rng_below(&r, 10);
-}
-
-static float *dup_floats(const float *v, size_t n)
-{
-    float *d = malloc(n * sizeof *d);
-    memcpy(d, v, n * sizeof *d);
-    return d;
 }
 
 /* ------------------------------------------------------ against PyTorch */
@@ -89,7 +83,7 @@ static void test_vs_pytorch(const char *name, int threads)
         return;
     }
     eg_dataset ds = {.n = 8, .c = 2, .h = 6, .w = 6};
-    ds.x = dup_floats(x->v, x->size);
+    ds.x = util_dup_floats(x->v, x->size);
     ds.y = malloc(8);
     for (int i = 0; i < 8; i++) ds.y[i] = (uint8_t)labels->v[i];
 
@@ -215,7 +209,7 @@ static void test_step_adds_gradient(int threads)
     CHECK(eg_penalty_init(&pen, &b, weighted, 4, 0.01f, 0.2f, 0, &err) == EG_OK, "penalty: %s", err.msg);
     float *pgrad = calloc(b.nparam, sizeof *pgrad);
     eg_penalty_grad(&pen, b.params, pgrad, 0, b.nparam);
-    float *before = dup_floats(a.params, a.nparam);
+    float *before = util_dup_floats(a.params, a.nparam);
     eg_optim oa, ob;
     eg_optim_init(&oa, EG_OPTIM_SGD, 0.5f);
     eg_optim_init(&ob, EG_OPTIM_SGD, 0.5f);
@@ -334,7 +328,7 @@ static void test_prox_known_fraction(void)
     const float lr = 1e-3f, prox = 4.0f, t = lr * prox;
     CHECK(eg_penalty_init(&pen, &g, weighted, 4, 0, 0, prox, &err) == EG_OK, "penalty: %s", err.msg);
     const eg_node *c1 = &g.nodes[1];
-    float *want = dup_floats(c1->param[0], c1->psize[0]);
+    float *want = util_dup_floats(c1->param[0], c1->psize[0]);
     eg_optim o;
     eg_optim_init(&o, EG_OPTIM_ADAM, lr);
     eg_train_opts to = {.batch = 16, .penalty = &pen};
@@ -380,7 +374,7 @@ static void test_threshold(void)
     if (load_simplecnn(&g, 41)) return;
     const float F = 0.03f;
     g.nodes[4].param[0][5] = F, g.nodes[4].param[0][6] = -F, g.nodes[4].param[0][7] = nextafterf(F, 1);
-    float *before = dup_floats(g.params, g.nparam);
+    float *before = util_dup_floats(g.params, g.nparam);
     const int three[3] = {4, 8, 10};  /* conv1 left alone */
     size_t masked = 0, want = 0;
     CHECK(eg_prune_threshold(&g, three, 3, F, &masked, &err) == EG_OK, "threshold: %s", err.msg);
@@ -484,20 +478,6 @@ static int write_idx(const char *dir, const char *prefix, int n, uint64_t seed)
     return rc;
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    size_t got = fread(s, 1, (size_t)n, f);
-    s[got] = 0;
-    fclose(f);
-    return s;
-}
-
 /* Runs recipe text (written to tmpdir/name) with the tiny data set; returns
  * the status, the log in *log (freed by the caller). */
 static eg_status run_text(const char *name, const char *text, const char *save, char **log, eg_error *err)
@@ -515,7 +495,7 @@ static eg_status run_text(const char *name, const char *text, const char *save, 
     eg_run_opts o = {.seed = 3, .threads = 2, .data = tmpdir, .json = json, .out = out, .save = save};
     st = eg_recipe_run(&r, &o, err);
     fclose(out);
-    *log = read_all(logpath);
+    *log = util_read_text(logpath, NULL);
     return st;
 }
 
@@ -548,7 +528,7 @@ static void test_runner(void)
     free(log);
     char json[512];
     snprintf(json, sizeof json, "%s/ok.recipe.json", tmpdir);
-    char *j = read_all(json);
+    char *j = util_read_text(json, NULL);
     CHECK(j && strstr(j, "\"l1\": 0.0005,") && strstr(j, "\"penalize\": [\"conv2\", \"fc1\"]") &&
               strstr(j, "\"method\": \"threshold\"") && strstr(j, "\"value\": 0.004,") && strstr(j, "\"penalty\": "),
           "the report has the penalty and the threshold: %.400s", j ? j : "(none)");
@@ -648,8 +628,6 @@ int main(void)
     test_runner();
     test_bad_recipes();
     /* tidy up the temporary folder */
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmpdir);
+    util_remove_tree(tmpdir);
     return check_report("penalty");
 }

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define BATCH 6
 
@@ -79,26 +80,6 @@ static void round_trip(eg_graph *g, const char *what)
     eg_graph_free(&h);
 }
 
-/* The file's bytes, patched by fix(), with the crc made right again. */
-static size_t read_file(const char *path, uint8_t **buf)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    fseek(f, 0, SEEK_END);
-    size_t n = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *buf = malloc(n);
-    if (fread(*buf, 1, n, f) != n) n = 0;
-    fclose(f);
-    return n;
-}
-
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static void set32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void expect_refused(const uint8_t *b, size_t n, const char *want1, const char *want2)
 {
     char path[256];
@@ -128,43 +109,42 @@ static void test_damage(eg_graph *g)
         CHECK(0, "save: %s", err.msg);
         return;
     }
-    uint8_t *b = NULL;
-    size_t n = read_file(path, &b);
+    size_t n = 0, so, len;
+    uint8_t *b = util_read_file(path, &n);
     CHECK(n > 40, "cannot read %s back", path);
-    if (n <= 40) return;
-    uint32_t ns = get32(b + 20);
-    int at = -1;
-    for (uint32_t i = 0; i < ns; i++)
-        if (get32(b + 40 + 24 * i) == 8) at = (int)i;
+    if (n <= 40) {
+        free(b);
+        return;
+    }
+    int at = edg_section(b, 8, &so, &len);
     CHECK(at >= 0, "no buffers section (id 8) in the file");
     if (at < 0) {
         free(b);
         return;
     }
     uint8_t *e = b + 40 + 24 * at;
-    CHECK(get32(e + 4) == 1, "the buffers section is not marked required");
-    size_t so = (size_t)get32(e + 8);
+    CHECK(rd32(e + 4) == 1, "the buffers section is not marked required");
     uint8_t *c = malloc(n);
     /* the buffers section renamed to an optional unknown id: the running statistics are missing */
     memcpy(c, b, n);
-    set32(c + 40 + 24 * at, 9);
-    set32(c + 40 + 24 * at + 4, 0);
-    set32(c + 32, (uint32_t)crc32(0L, c + 40, (uInt)(n - 40)));
+    wr32(c + 40 + 24 * at, 9);
+    wr32(c + 40 + 24 * at + 4, 0);
+    edg_fix_crc(c, n);
     expect_refused(c, n, "no buffers section", "running statistics");
     /* one tensor fewer than the spec's batchnorms hold */
     memcpy(c, b, n);
-    set32(c + so, get32(b + so) - 1);
-    set32(c + 32, (uint32_t)crc32(0L, c + 40, (uInt)(n - 40)));
+    wr32(c + so, rd32(b + so) - 1);
+    edg_fix_crc(c, n);
     expect_refused(c, n, "buffers: tensor count: expected 12", "found 11");
     /* the first record names another buffer */
     memcpy(c, b, n);
-    set32(c + so + 8 + 4, 1);
-    set32(c + 32, (uint32_t)crc32(0L, c + 40, (uInt)(n - 40)));
+    wr32(c + so + 8 + 4, 1);
+    edg_fix_crc(c, n);
     expect_refused(c, n, "running mean", "expected node 2 (bn0) buffer 0, found node 2 buffer 1");
     /* the first record's shape is not the channel count */
     memcpy(c, b, n);
-    set32(c + so + 8 + 16, 7);
-    set32(c + 32, (uint32_t)crc32(0L, c + 40, (uInt)(n - 40)));
+    wr32(c + so + 8 + 16, 7);
+    edg_fix_crc(c, n);
     expect_refused(c, n, "shape: expected 8 (from the stored spec), found 7", "bn0");
     free(c);
     free(b);

@@ -11,6 +11,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define BATCH 5
 #define CLASSES 10
@@ -47,13 +48,6 @@ static void forward(eg_graph *g, const float *x, float *logits, int threads)
     if (st) return;
     eg_graph_forward(g, x, BATCH);
     memcpy(logits, eg_graph_output(g)->y, BATCH * CLASSES * sizeof(float));
-}
-
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float d = 0;
-    for (size_t i = 0; i < n; i++) d = fabsf(a[i] - b[i]) > d ? fabsf(a[i] - b[i]) : d;
-    return d;
 }
 
 static int node(const eg_graph *g, const char *name)
@@ -137,7 +131,7 @@ static void check_group(const char *root, const char *expect, int count, uint64_
     for (int threads = 1; threads <= 2; threads++) {
         forward(&masked, x, a, threads);
         forward(&g, x, b, threads);
-        float d = max_abs_diff(a, b, BATCH * CLASSES);
+        float d = util_max_abs_diff(a, b, BATCH * CLASSES);
         CHECK(d <= 1e-6f, "pruning %d of %d channels of %s (%d threads): logits differ from the silenced model's by %g",
               count, C, root, threads, d);
     }
@@ -242,11 +236,10 @@ static void test_sensitivity_copy(void)
     eg_graph g;
     if (load(&g, 21)) return;
     enum { N = 40 };
-    eg_dataset ds = {N, 1, 28, 28, malloc(N * PIXELS * sizeof(float)), malloc(N)};
+    eg_dataset ds;
     eg_rng r;
     eg_rng_seed(&r, 22);
-    for (int i = 0; i < N * PIXELS; i++) ds.x[i] = eg_rng_range(&r, -0.5f, 2.5f);
-    for (int i = 0; i < N; i++) ds.y[i] = (uint8_t)eg_rng_below(&r, CLASSES);
+    util_random_dataset(&ds, N, &r, -0.5f, 2.5f, CLASSES);
     double acc, loss;
     eg_error err = {0};
     eg_set_threads(1);

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "fixture.h"
 #include "internal.h"
+#include "util.h"
 
 /* Single ops: float64 references rounded once; batchnorm's normalisation
  * divides by a std computed from float32 sums, so a few ulps on top. */
@@ -28,18 +29,10 @@ static const int thread_counts[] = {1, 2, 3};
 #define NTHREADS ((int)(sizeof thread_counts / sizeof *thread_counts))
 static int verbose;
 
-static double max_abs(const float *v, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs((double)v[i]) > m) m = fabs((double)v[i]);
-    return m;
-}
-
 /* |got - want| <= rtol |want| + floor * max |want|. */
 static void compare(const char *what, const float *got, const float *want, size_t n, double rtol, double floor)
 {
-    double atol = floor * max_abs(want, n);
+    double atol = floor * util_max_abs(want, n);
     if (verbose) {
         double worst = 0;
         for (size_t i = 0; i < n; i++) {
@@ -49,13 +42,6 @@ static void compare(const char *what, const float *got, const float *want, size_
         printf("  %-44s worst difference at %.3g of its tolerance\n", what, worst);
     }
     check_close(what, got, want, n, rtol, atol);
-}
-
-static const fx_tensor *need(const fixture *f, const char *name, size_t size)
-{
-    const fx_tensor *t = fx_get(f, name);
-    CHECK(t && t->size == size, "%s: tensor %s has %zu values, expected %zu", f->path, name, t ? t->size : 0, size);
-    return t && t->size == size ? t : NULL;
 }
 
 static int parse(eg_graph *g, const char *spec, const char *what)
@@ -94,12 +80,13 @@ static void test_bn(const char *name)
             eg_graph g;
             if (parse(&g, spec, name)) break;
             eg_node *nd = &g.nodes[eg_graph_find(&g, "op")], *id = &g.nodes[1];
-            const fx_tensor *w = need(&f, "w", (size_t)C), *b = need(&f, "b", (size_t)C), *rm0 = need(&f, "rm0", (size_t)C),
-                            *rv0 = need(&f, "rv0", (size_t)C), *y = need(&f, "y", x->size),
-                            *dout = need(&f, "dout", x->size), *dx = need(&f, "dx", x->size),
-                            *dw = need(&f, "dw", (size_t)C), *db = need(&f, "db", (size_t)C),
-                            *rm1 = need(&f, "rm1", (size_t)C), *rv1 = need(&f, "rv1", (size_t)C),
-                            *ye = need(&f, "y_eval", x->size);
+            const fx_tensor *w = util_need(&f, "w", (size_t)C), *b = util_need(&f, "b", (size_t)C),
+                            *rm0 = util_need(&f, "rm0", (size_t)C), *rv0 = util_need(&f, "rv0", (size_t)C),
+                            *y = util_need(&f, "y", x->size),
+                            *dout = util_need(&f, "dout", x->size), *dx = util_need(&f, "dx", x->size),
+                            *dw = util_need(&f, "dw", (size_t)C), *db = util_need(&f, "db", (size_t)C),
+                            *rm1 = util_need(&f, "rm1", (size_t)C), *rv1 = util_need(&f, "rv1", (size_t)C),
+                            *ye = util_need(&f, "y_eval", x->size);
             CHECK(nd->nparams == 2 && nd->nbuffers == 2 && g.nparam == 2 * (size_t)C && g.nbuffer == 2 * (size_t)C,
                   "%s: batchnorm2d of %d channels has %zu parameters and %zu buffer values", name, C, g.nparam, g.nbuffer);
             if (!w || !b || !rm0 || !rv0 || !y || !dout || !dx || !dw || !db || !rm1 || !rv1 || !ye) {
@@ -176,8 +163,8 @@ static void test_add(void)
         fx_free(&f);
         return;
     }
-    const fx_tensor *y = need(&f, "y", x1->size), *dout = need(&f, "dout", x1->size), *dx1 = need(&f, "dx1", x1->size),
-                    *dx2 = need(&f, "dx2", x1->size);
+    const fx_tensor *y = util_need(&f, "y", x1->size), *dout = util_need(&f, "dout", x1->size),
+                    *dx1 = util_need(&f, "dx1", x1->size), *dx2 = util_need(&f, "dx2", x1->size);
     eg_node *a = &g.nodes[1], *b = &g.nodes[2], *op = &g.nodes[3];
     if (y && dout && dx1 && dx2 && !eg_graph_prepare(&g, n, 1, 1)) {
         /* the op alone, on two different inputs put where a and b leave theirs */
@@ -229,7 +216,7 @@ static void test_gap(void)
     char spec[256];
     snprintf(spec, sizeof spec, "input x shape=%dx%dx%d\nmaxpool2d id kernel=1\ngap op\n", x->dims[1], x->dims[2],
              x->dims[3]);
-    const fx_tensor *y = need(&f, "y", ny), *dout = need(&f, "dout", ny), *dx = need(&f, "dx", x->size);
+    const fx_tensor *y = util_need(&f, "y", ny), *dout = util_need(&f, "dout", ny), *dx = util_need(&f, "dx", x->size);
     for (int ti = 0; ti < NTHREADS && y && dout && dx; ti++) {
         eg_graph g;
         if (parse(&g, spec, "gap")) break;
@@ -255,7 +242,7 @@ static int set_params(eg_graph *g, const fixture *f, const char *prefix)
         for (int p = 0; p < g->nodes[i].nparams; p++) {
             char name[64];
             snprintf(name, sizeof name, "%s%s.%s", prefix, g->nodes[i].name, p ? "b" : "w");
-            const fx_tensor *t = need(f, name, g->nodes[i].psize[p]);
+            const fx_tensor *t = util_need(f, name, g->nodes[i].psize[p]);
             if (t) memcpy(g->nodes[i].param[p], t->v, t->size * sizeof(float));
             ok &= t != NULL;
         }
@@ -286,8 +273,8 @@ static void test_model(void)
         }
         const fx_tensor *x = fx_get(&f, "x"), *lab = fx_get(&f, "labels");
         int n = x ? x->dims[0] : 0, k = eg_graph_output(&g)->out_shape.c;
-        const fx_tensor *logits = need(&f, "logits", (size_t)n * k), *loss = need(&f, "loss", 1),
-                        *eval = need(&f, "eval_logits", (size_t)n * k);
+        const fx_tensor *logits = util_need(&f, "logits", (size_t)n * k), *loss = util_need(&f, "loss", 1),
+                        *eval = util_need(&f, "eval_logits", (size_t)n * k);
         if (!x || !lab || !logits || !loss || !eval || !set_params(&g, &f, "")) {
             eg_graph_free(&g);
             break;
@@ -314,19 +301,20 @@ static void test_model(void)
             for (int p = 0; p < nd->nparams; p++) {
                 char name[64];
                 snprintf(name, sizeof name, "grad.%s.%s", nd->name, p ? "b" : "w");
-                const fx_tensor *t = need(&f, name, nd->psize[p]);
+                const fx_tensor *t = util_need(&f, name, nd->psize[p]);
                 snprintf(what, sizeof what, "resnet threads=%d %s", threads, name);
                 /* the floor scales with the node's largest gradient: a conv's
                  * bias before a batchnorm has gradient 0 (float64: ~1e-18),
                  * and ours is the rounding of sums as large as the weights' */
                 if (t)
                     check_close(what, nd->grad[p], t->v, t->size, MODEL_RTOL,
-                                MODEL_FLOOR * fmax(max_abs(nd->grad[0], nd->psize[0]), max_abs(t->v, t->size)));
+                                MODEL_FLOOR *
+                                    fmax(util_max_abs(nd->grad[0], nd->psize[0]), util_max_abs(t->v, t->size)));
             }
             for (int b = 0; b < nd->nbuffers; b++) {
                 char name[64];
                 snprintf(name, sizeof name, "%s.%s", nd->name, b ? "rv" : "rm");
-                const fx_tensor *t = need(&f, name, nd->bsize[b]);
+                const fx_tensor *t = util_need(&f, name, nd->bsize[b]);
                 snprintf(what, sizeof what, "resnet threads=%d %s", threads, name);
                 if (t) compare(what, nd->buffer[b], t->v, t->size, MODEL_RTOL, MODEL_FLOOR);
             }
@@ -364,7 +352,7 @@ static void test_adam(int threads)
         char name[16];
         snprintf(name, sizeof name, "x%d", s + 1), xs[s] = fx_get(&f, name);
         snprintf(name, sizeof name, "labels%d", s + 1), ls[s] = fx_get(&f, name);
-        snprintf(name, sizeof name, "loss%d", s + 1), loss[s] = need(&f, name, 1);
+        snprintf(name, sizeof name, "loss%d", s + 1), loss[s] = util_need(&f, name, 1);
         ok &= xs[s] && ls[s] && loss[s] && xs[s]->dims[0] == 16;
     }
     if (ok) {
@@ -391,14 +379,14 @@ static void test_adam(int threads)
             for (int p = 0; p < nd->nparams; p++) {
                 char name[64];
                 snprintf(name, sizeof name, "p3.%s.%s", nd->name, p ? "b" : "w");
-                const fx_tensor *t = need(&f, name, nd->psize[p]);
+                const fx_tensor *t = util_need(&f, name, nd->psize[p]);
                 snprintf(what, sizeof what, "resnet adam threads=%d %s", threads, name);
                 if (t) check_close(what, nd->param[p], t->v, t->size, ADAM_RTOL, ADAM_ATOL);
             }
             for (int b = 0; b < nd->nbuffers; b++) {
                 char name[64];
                 snprintf(name, sizeof name, "%s3.%s", b ? "rv" : "rm", nd->name);
-                const fx_tensor *t = need(&f, name, nd->bsize[b]);
+                const fx_tensor *t = util_need(&f, name, nd->bsize[b]);
                 snprintf(what, sizeof what, "resnet adam threads=%d %s", threads, name);
                 if (t) check_close(what, nd->buffer[b], t->v, t->size, ADAM_RTOL, ADAM_ATOL);
             }

@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 static int load(eg_graph *g, const char *spec, uint64_t seed)
 {
@@ -135,11 +136,10 @@ static void test_penalty(void)
     eg_graph g, h;
     if (load(&g, "models/resnet_small", 5) || load(&h, "models/resnet_small", 5)) return;
     enum { N = 16 };
-    eg_dataset ds = {N, 1, 28, 28, malloc(N * 784 * sizeof(float)), malloc(N)};
+    eg_dataset ds;
     eg_rng r;
     eg_rng_seed(&r, 6);
-    for (int i = 0; i < N * 784; i++) ds.x[i] = eg_rng_range(&r, -0.5f, 2.5f);
-    for (int i = 0; i < N; i++) ds.y[i] = (uint8_t)eg_rng_below(&r, 10);
+    util_random_dataset(&ds, N, &r, -0.5f, 2.5f, 10);
     int bns[6], nb = 0;
     for (int i = 0; i < g.nnodes; i++)
         if (g.nodes[i].op == EG_OP_BATCHNORM2D) bns[nb++] = i;

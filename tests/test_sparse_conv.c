@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 /* a: 3x3 pad 1 on a 7-wide input; b: 1x1; c: 3x3 stride 2 (im2col) */
 static const char *odd_spec =
@@ -71,17 +72,6 @@ static void mask_convs(eg_graph *g, double sparsity)
     }
 }
 
-static float *outputs(eg_graph *g, int sparse, const float *x, int n, int threads)
-{
-    g->sparse = sparse;
-    CHECK(eg_graph_prepare(g, n, 0, threads) == EG_OK, "prepare");
-    eg_graph_forward(g, x, n);
-    size_t k = (size_t)n * eg_shape_size(eg_graph_output(g)->out_shape);
-    float *out = malloc(k * sizeof *out);
-    memcpy(out, eg_graph_output(g)->y, k * sizeof *out);
-    return out;
-}
-
 /* CSR == dense on g for every batch and thread count; every conv forced onto CSR. */
 static void compare(eg_graph *g, const char *what, const float *x)
 {
@@ -90,9 +80,9 @@ static void compare(eg_graph *g, const char *what, const float *x)
     for (size_t b = 0; b < sizeof batches / sizeof *batches; b++)
         for (int threads = 1; threads <= 2; threads++) {
             int n = batches[b];
-            float *dense = outputs(g, -1, x, n, threads);
+            float *dense = util_outputs(g, -1, x, n, threads);
             for (int i = 0; i < nc; i++) CHECK(!g->nodes[nodes[i]].csr, "%s: forced dense, %s on CSR", what, g->nodes[nodes[i]].name);
-            float *csr = outputs(g, 1, x, n, threads);
+            float *csr = util_outputs(g, 1, x, n, threads);
             for (int i = 0; i < nc; i++) CHECK(g->nodes[nodes[i]].csr, "%s: forced CSR, %s dense", what, g->nodes[nodes[i]].name);
             char label[128];
             snprintf(label, sizeof label, "%s, batch %d, %d threads: csr vs dense", what, n, threads);
@@ -144,7 +134,7 @@ static void test_auto(const float *x)
         eg_graph g;
         if (build(&g, wide_spec, 30)) return;
         mask_convs(&g, sparsity[i]);
-        free(outputs(&g, 0, x, 2, 1));
+        free(util_outputs(&g, 0, x, 2, 1));
         int nodes[16], nc = conv_nodes(&g, nodes);
         for (int k = 0; k < nc; k++)
             CHECK(g.nodes[nodes[k]].csr == (i >= 2), "at %g%% sparsity %s: csr %d", 100 * sparsity[i],

@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define SPEC "models/simplecnn"
 #define BATCH 5
@@ -58,16 +59,6 @@ static void forward(eg_graph *g, const float *x, float *logits)
     if (st) return;
     eg_graph_forward(g, x, BATCH);
     memcpy(logits, eg_graph_output(g)->y, BATCH * CLASSES * sizeof(float));
-}
-
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float m = 0;
-    for (size_t i = 0; i < n; i++) {
-        float d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i];
-        if (d > m) m = d;
-    }
-    return m;
 }
 
 /* Expected size of simplecnn with k1 conv1 channels, k2 conv2 channels and
@@ -141,9 +132,9 @@ static void equivalence(const char *layer, const int *keep, int nkeep, uint64_t 
         check_close(what, pruned, masked, BATCH * CLASSES, 1e-6, 1e-6);
         /* the test must be able to tell: the channels mattered, and so did their biases */
         if (nkeep < channels) {
-            CHECK(max_abs_diff(pruned, before, BATCH * CLASSES) > 1e-4f,
+            CHECK(util_max_abs_diff(pruned, before, BATCH * CLASSES) > 1e-4f,
                   "%s: removing channels changed nothing; the comparison is blind", what);
-            CHECK(max_abs_diff(pruned, filters_only, BATCH * CLASSES) > 1e-4f,
+            CHECK(util_max_abs_diff(pruned, filters_only, BATCH * CLASSES) > 1e-4f,
                   "%s: zeroing only the filters gave the pruned outputs; the bias is not exercised", what);
         }
         int k1 = 4, k2 = 8, k3 = 64;
@@ -305,9 +296,8 @@ static void test_chain(void)
     eg_graph_free(&g), eg_graph_free(&m);
 }
 
-/* A layer read by two nodes needs an op that joins them again (add or
- * concat, not yet here); a branch that ends nowhere is refused, since it
- * would get no gradient. */
+/* A layer read by two nodes needs an op that joins them again (add); a
+ * branch that ends nowhere is refused, since it would get no gradient. */
 static void test_fan_out(void)
 {
     const char *spec = "input x shape=2x6x6\n"

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define BATCH 4
 #define CLASSES 10
@@ -102,13 +103,6 @@ static void forward(eg_graph *g, const float *x, float *logits)
     memcpy(logits, eg_graph_output(g)->y, BATCH * CLASSES * sizeof(float));
 }
 
-static float max_abs_diff(const float *a, const float *b, size_t n)
-{
-    float d = 0;
-    for (size_t i = 0; i < n; i++) d = fabsf(a[i] - b[i]) > d ? fabsf(a[i] - b[i]) : d;
-    return d;
-}
-
 static void random_input(float *x, uint64_t seed)
 {
     eg_rng r;
@@ -187,9 +181,9 @@ static void equivalence(const model *m, const char *layer, const int *keep, int 
         forward(&g, x, got);
         check_close(what, got, want, BATCH * CLASSES, 1e-6, 1e-6);
         if (nkeep < channels) {
-            CHECK(max_abs_diff(got, before, BATCH * CLASSES) > 1e-4f,
+            CHECK(util_max_abs_diff(got, before, BATCH * CLASSES) > 1e-4f,
                   "%s: removing channels changed nothing; the comparison is blind", what);
-            CHECK(max_abs_diff(got, fo, BATCH * CLASSES) > 1e-4f,
+            CHECK(util_max_abs_diff(got, fo, BATCH * CLASSES) > 1e-4f,
                   "%s: zeroing only the filters gave the pruned outputs; the bias is not exercised", what);
         }
         int k[MAXL];

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 #define N 50       /* images */
 #define BATCH 16
@@ -25,11 +26,7 @@ static void make_data(eg_dataset *ds, uint64_t seed)
 {
     eg_rng r;
     eg_rng_seed(&r, seed);
-    ds->n = N, ds->c = 1, ds->h = 28, ds->w = 28;
-    ds->x = malloc((size_t)N * 784 * sizeof *ds->x);
-    ds->y = malloc(N);
-    for (size_t k = 0; k < (size_t)N * 784; k++) ds->x[k] = eg_rng_range(&r, -0.5f, 2.5f);
-    for (int i = 0; i < N; i++) ds->y[i] = (uint8_t)eg_rng_below(&r, 10);
+    util_random_dataset(ds, N, &r, -0.5f, 2.5f, 10);
 }
 
 static int load(eg_graph *g)

@@ -208,9 +208,6 @@ static eg_status plan_build(const eg_graph *g, c_plan *p, eg_error *err)
         if (nd->ninputs != 1)
             return eg_fail(err, EG_ERR_ARG, "model %s: node %s (%s) takes %d inputs; the C export handles chains of single-input ops",
                            g->name, nd->name, eg_ops[nd->op]->name, nd->ninputs);
-        if (!exportable(nd->op))
-            return eg_fail(err, EG_ERR_ARG, "model %s: node %s: the C export has no code for op %s", g->name,
-                           nd->name, (unsigned)nd->op < EG_OP_COUNT ? eg_ops[nd->op]->name : "?");
         n++, at = nd->inputs[0];
     }
     p->input = at;

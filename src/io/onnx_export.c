@@ -80,15 +80,23 @@ static char *pool_str(pool *pl, const char *s)
     return d;
 }
 
-static Onnx__AttributeProto *attr_ints(pool *pl, const char *name, const int64_t *v, size_t n)
+/* An attribute of the given name and type; the caller sets its value. */
+static Onnx__AttributeProto *new_attr(pool *pl, const char *name, Onnx__AttributeProto__AttributeType type)
 {
     Onnx__AttributeProto *a = pool_alloc(pl, sizeof *a);
-    int64_t *ints = pool_alloc(pl, n * sizeof *ints);
-    if (!a || !ints) return NULL;
+    if (!a) return NULL;
     onnx__attribute_proto__init(a);
     a->name = pool_str(pl, name);
     a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+    a->type = type;
+    return a;
+}
+
+static Onnx__AttributeProto *attr_ints(pool *pl, const char *name, const int64_t *v, size_t n)
+{
+    Onnx__AttributeProto *a = new_attr(pl, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    int64_t *ints = pool_alloc(pl, n * sizeof *ints);
+    if (!a || !ints) return NULL;
     memcpy(ints, v, n * sizeof *ints);
     a->n_ints = n, a->ints = ints;
     return a;
@@ -96,25 +104,15 @@ static Onnx__AttributeProto *attr_ints(pool *pl, const char *name, const int64_t
 
 static Onnx__AttributeProto *attr_float(pool *pl, const char *name, float v)
 {
-    Onnx__AttributeProto *a = pool_alloc(pl, sizeof *a);
-    if (!a) return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = pool_str(pl, name);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-    a->has_f = 1, a->f = v;
+    Onnx__AttributeProto *a = new_attr(pl, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT);
+    if (a) a->has_f = 1, a->f = v;
     return a;
 }
 
 static Onnx__AttributeProto *attr_int(pool *pl, const char *name, int64_t v)
 {
-    Onnx__AttributeProto *a = pool_alloc(pl, sizeof *a);
-    if (!a) return NULL;
-    onnx__attribute_proto__init(a);
-    a->name = pool_str(pl, name);
-    a->has_type = 1;
-    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-    a->has_i = 1, a->i = v;
+    Onnx__AttributeProto *a = new_attr(pl, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (a) a->has_i = 1, a->i = v;
     return a;
 }
 

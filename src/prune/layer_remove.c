@@ -164,36 +164,12 @@ eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err)
     return st;
 }
 
-/* A copy of src (spec written back and parsed, values copied). */
-static eg_status copy_graph(eg_graph *dst, const eg_graph *src, eg_error *err)
-{
-    memset(dst, 0, sizeof *dst);
-    size_t len = eg_graph_write_spec(src, NULL, 0);
-    char *text = malloc(len + 1);
-    if (!text) return eg_fail(err, EG_ERR_NOMEM, "out of memory copying model %s", src->name);
-    eg_graph_write_spec(src, text, len + 1);
-    eg_status st = eg_graph_parse_spec(dst, text, src->name, err);
-    free(text);
-    if (!st && dst->nparam != src->nparam)
-        st = eg_fail(err, EG_ERR_SPEC, "model %s: its copy has %zu parameters, the model %zu", src->name, dst->nparam, src->nparam);
-    if (!st && src->masks) st = eg_graph_enable_masks(dst, err);
-    if (st) {
-        eg_graph_free(dst);
-        return st;
-    }
-    memcpy(dst->params, src->params, src->nparam * sizeof *src->params);
-    if (src->masks) memcpy(dst->masks, src->masks, src->nparam * sizeof *src->masks);
-    if (src->nbuffer == dst->nbuffer && src->nbuffer) memcpy(dst->buffers, src->buffers, src->nbuffer * sizeof *src->buffers);
-    snprintf(dst->name, sizeof dst->name, "%s", src->name);
-    return EG_OK;
-}
-
 eg_status eg_layer_rank(const eg_graph *g, const eg_dataset *ds, int batch, const int *protect, int nprotect,
                         eg_layer_score *scores, int *count, double *base_accuracy, eg_error *err)
 {
     *count = 0;
     eg_graph m;
-    eg_status st = copy_graph(&m, g, err);
+    eg_status st = eg_graph_clone(&m, g, err);
     if (!st) st = eg_evaluate(&m, ds, batch, base_accuracy, NULL, err);
     eg_graph_free(&m);
     for (int i = 0; i < g->nnodes && !st; i++) {
@@ -202,7 +178,7 @@ eg_status eg_layer_rank(const eg_graph *g, const eg_dataset *ds, int batch, cons
         if (skip || eg_layer_removable(g, i, NULL)) continue;
         eg_layer_score *s = &scores[(*count)++];
         s->node = i;
-        st = copy_graph(&m, g, err);
+        st = eg_graph_clone(&m, g, err);
         if (!st) st = eg_layer_remove(&m, i, err);
         if (!st) st = eg_evaluate(&m, ds, batch, &s->accuracy, &s->loss, err);
         s->drop = *base_accuracy - s->accuracy;

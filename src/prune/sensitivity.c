@@ -105,39 +105,6 @@ eg_status eg_sensitivity_layers(const eg_graph *g, const char *method, const cha
     return EG_OK;
 }
 
-/* A copy of src with its own parameter (and mask) blocks: the spec written
- * back and parsed again lays the parameters out the same way, then the
- * values are copied. */
-static eg_status clone_graph(eg_graph *dst, const eg_graph *src, eg_error *err)
-{
-    memset(dst, 0, sizeof *dst);
-    size_t len = eg_graph_write_spec(src, NULL, 0);
-    char *text = malloc(len + 1);
-    if (!text) return eg_fail(err, EG_ERR_NOMEM, "out of memory copying model %s", src->name);
-    eg_graph_write_spec(src, text, len + 1);
-    eg_status st = eg_graph_parse_spec(dst, text, src->name, err);
-    free(text);
-    if (st) return st;
-    if (dst->nparam != src->nparam || dst->nbuffer != src->nbuffer) {
-        eg_graph_free(dst);
-        return eg_fail(err, EG_ERR_SPEC, "model %s: its copy has %zu parameters and %zu buffer values, the model %zu and %zu",
-                       src->name, dst->nparam, dst->nbuffer, src->nparam, src->nbuffer);
-    }
-    memcpy(dst->params, src->params, src->nparam * sizeof *src->params);
-    /* batchnorms' running statistics, laid out the same way too */
-    memcpy(dst->buffers, src->buffers, src->nbuffer * sizeof *src->buffers);
-    if (src->masks) {
-        st = eg_graph_enable_masks(dst, err);
-        if (st) {
-            eg_graph_free(dst);
-            return st;
-        }
-        memcpy(dst->masks, src->masks, src->nparam * sizeof *src->masks);
-    }
-    snprintf(dst->name, sizeof dst->name, "%s", src->name);
-    return EG_OK;
-}
-
 /* Parameters and MACs of a model: all of them, or (magnitude) the non-zero
  * parameters and the MACs of non-zero weights, as the prune stage reports. */
 static void figures(const eg_graph *g, int magnitude, size_t *params, size_t *macs)
@@ -180,7 +147,7 @@ static eg_status run_cell(const eg_graph *g, const eg_dataset *test, const eg_se
         }
     }
     eg_graph m;
-    eg_status st = clone_graph(&m, g, err);
+    eg_status st = eg_graph_clone(&m, g, err);
     if (st) return st;
     if (s->magnitude) {
         st = eg_prune_magnitude(&m, &node, 1, ratio, 0, err);
@@ -272,7 +239,7 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
     eg_dist_local(+1);
     /* the dense model, evaluated on a copy as every cell is */
     eg_graph m;
-    st = clone_graph(&m, g, err);
+    st = eg_graph_clone(&m, g, err);
     if (!st) {
         st = eg_evaluate(&m, test, s->batch, &s->dense_accuracy, &s->dense_loss, err);
         figures(&m, s->magnitude, &s->dense_params, &s->dense_macs);
