@@ -82,13 +82,21 @@ static size_t dgrad_plane(const eg_node *nd)
     return round16((size_t)(nd->in_shape.h + nd->kernel - 1) * row_width(nd) + (size_t)nd->kernel);
 }
 
-/* Copies c planes of h x w into zeroed planes of width wp, `pad` rows and
- * columns in (wp >= w: the right padding comes from the next row's left). */
+/* Copies c planes of h x w into planes of width wp, `pad` rows and columns
+ * in (wp >= w: the right padding comes from the next row's left), zeroing
+ * only what the rows leave: the top rows, the wp - w gap after each row and
+ * the rest of the plane, instead of every plane whole first. */
 static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
 {
-    memset(dst, 0, (size_t)c * plane * sizeof *dst);
-    for (int ch = 0; ch < c; ch++)
-        eg_copy_rows(dst + ch * plane + (size_t)pad * wp + pad, wp, src + (size_t)ch * h * w, w, h, w, 0);
+    size_t head = (size_t)pad * wp + pad, end = head + (size_t)(h - 1) * wp + w;
+    for (int ch = 0; ch < c; ch++) {
+        float *d = dst + ch * plane;
+        memset(d, 0, head * sizeof *d);
+        eg_copy_rows(d + head, wp, src + (size_t)ch * h * w, w, h, w, 0);
+        for (int r = 0; r + 1 < h; r++)
+            for (int j = w; j < wp; j++) d[head + (size_t)r * wp + j] = 0;
+        memset(d + end, 0, (plane - end) * sizeof *d);
+    }
 }
 
 /* Where row (ch, ky, kx) of the virtual im2col matrix starts in padded planes. */
