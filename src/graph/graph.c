@@ -245,6 +245,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         return EG_OK;
     }
     fold_relus(g);
+    eg_graph_fuse_pools(g, training);
     int inputs = 0;
     for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
     int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;
