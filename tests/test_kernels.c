@@ -283,11 +283,48 @@ static void test_pool2x2(void)
                 }
 }
 
+/* eg_pool2x2_rows (inference's pool fused into a conv) against a plain
+ * scan, on rows ld apart (ld > w: the conv's padded rows), widths below,
+ * at and past one and two vectors, one plane and stacked planes, ties. */
+static void test_pool2x2_rows(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 9);
+    int widths[] = {2, 4, 14, 28, 30, 32, 34, 40, 66}, gaps[] = {0, 1, 3};
+    int cases = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (size_t gi = 0; gi < sizeof gaps / sizeof *gaps; gi++)
+            for (int rows = 2; rows <= 8; rows += 6)
+                for (int relu = 0; relu < 2; relu++) {
+                    int w = widths[wi], ld = w + gaps[gi], ow = w / 2;
+                    float *x = malloc((size_t)rows * ld * sizeof *x), *y = malloc((size_t)(rows / 2) * ow * sizeof *y);
+                    float *want = malloc((size_t)(rows / 2) * ow * sizeof *want);
+                    for (int i = 0; i < rows * ld; i++) x[i] = (float)((int)eg_rng_below(&r, 5) - 3);  /* -3..1 */
+                    for (int oy = 0; oy < rows / 2; oy++)
+                        for (int ox = 0; ox < ow; ox++) {
+                            const float *a = x + (size_t)2 * oy * ld + 2 * ox;
+                            float m = a[0];
+                            if (a[1] > m) m = a[1];
+                            if (a[ld] > m) m = a[ld];
+                            if (a[ld + 1] > m) m = a[ld + 1];
+                            want[oy * ow + ox] = relu && m < 0 ? 0 : m;
+                        }
+                    eg_pool2x2_rows(y, x, ld, rows, w, relu);
+                    char what[64];
+                    snprintf(what, sizeof what, "pool2x2_rows w=%d ld=%d rows=%d relu=%d", w, ld, rows, relu);
+                    check_close(what, y, want, (size_t)(rows / 2) * ow, 0, 0);
+                    cases++;
+                    free(x), free(y), free(want);
+                }
+    CHECK(cases == 108, "only %d pool2x2_rows cases", cases);
+}
+
 int main(void)
 {
     test_gemm();
     test_csr();
     test_im2col();
     test_pool2x2();
+    test_pool2x2_rows();
     return check_report("kernels");
 }
