@@ -7,6 +7,9 @@
  * neither the thread count nor where a row falls in a tile. */
 #include <stddef.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "internal.h"
 #include "kernels/vec.h"
@@ -65,6 +68,21 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
         }
     }
     if (j < N) {
+#ifdef __AVX512F__
+        {  /* the last N-j columns: masked loads, the lanes past N read as zero */
+        __mmask16 tail = (__mmask16)((1u << (N - j)) - 1);
+        vf acc[4][8] = {{{0}}};
+        for (int k = 0; k < K; k++) {
+            vf b = (vf)_mm512_maskz_loadu_ps(tail, brow(B, ldb, boff, k) + j);
+            for (int r = 0; r < R; r++) acc[r][0] += vbroadcast(a[r][k]) * b;
+        }
+        for (int r = 0; r < mr; r++) {
+            float *c = C + (size_t)r * ldc + j;
+            _mm512_mask_storeu_ps(c, tail, (__m512)((vf)_mm512_maskz_loadu_ps(tail, c) + acc[r][0]));
+        }
+        return;
+        }
+#endif
         /* the last N-j columns: copy them into a zero-padded tile, K in chunks */
         enum { KC = 64 };
         float tile[KC * VL];
