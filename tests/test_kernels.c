@@ -319,9 +319,43 @@ static void test_pool2x2_rows(void)
     CHECK(cases == 108, "only %d pool2x2_rows cases", cases);
 }
 
+/* eg_gemm_nn_rows (rows of B at offsets, as conv2d's row-offset product
+ * reads shifted views of padded planes) against the plain product on the
+ * gathered B: every M of sizes (3 and 7 leave three rows for the last
+ * tile), N not a multiple of the vector, offsets overlapping. */
+static void test_gemm_rows(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 13);
+    int cases = 0;
+    for (int a = 0; a < NSIZES; a++)
+        for (int b = 0; b < NSIZES; b += 3)
+            for (int c = 0; c < NSIZES; c += 4) {
+                int M = sizes[a], N = sizes[b], K = sizes[c], span = N + 3 * K;
+                float *A = alloc_fill((size_t)M * K, &r, -1, 1), *src = alloc_fill((size_t)span, &r, -1, 1);
+                float *B = malloc((size_t)K * N * sizeof *B), *Cf = alloc_fill((size_t)M * N, &r, -2, 2);
+                float *Cr = malloc((size_t)M * N * sizeof *Cr);
+                ptrdiff_t *off = malloc((size_t)K * sizeof *off);
+                for (int k = 0; k < K; k++) {
+                    off[k] = (ptrdiff_t)eg_rng_below(&r, (uint32_t)(span - N + 1));
+                    memcpy(B + (size_t)k * N, src + off[k], (size_t)N * sizeof *B);
+                }
+                memcpy(Cr, Cf, (size_t)M * N * sizeof *Cr);
+                eg_gemm_nn_rows(M, N, K, A, K, src, off, Cf, N);
+                eg_gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
+                char what[64];
+                snprintf(what, sizeof what, "gemm_nn_rows M=%d N=%d K=%d", M, N, K);
+                check_close(what, Cf, Cr, (size_t)M * N, 1e-5, 1e-5);
+                cases++;
+                free(A), free(src), free(B), free(Cf), free(Cr), free(off);
+            }
+    CHECK(cases == NSIZES * 5 * 4, "only %d gemm_nn_rows cases", cases);
+}
+
 int main(void)
 {
     test_gemm();
+    test_gemm_rows();
     test_csr();
     test_im2col();
     test_pool2x2();
