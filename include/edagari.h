@@ -119,6 +119,8 @@ typedef struct eg_node {
     int needs_dx;     /* some input wants a gradient */
     int relu_folded;  /* a relu whose consumer applies it (its y/dy alias its input's) */
     int relu_in;      /* applies the relu folded into its input */
+    int pool_into;    /* inference: conv2d writing the pooled output of this 2x2 pool node (0: none) */
+    int pooled_in;    /* inference: a 2x2 pool its producing conv2d computes (pool_fusion.c) */
     double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
     /* inference only: the kept weights in compressed sparse rows, in the
      * arena, rebuilt by every eg_graph_prepare with training 0; csr says the

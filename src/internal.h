@@ -261,6 +261,14 @@ size_t eg_pool2x2_scratch(int H, int W);
 void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W, int relu);
 void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W, int add);
 
+/* Inference's 2x2 stride-2 max pool (relu after it when relu) of `rows`
+ * rows of w floats lying ld apart (rows and w even; stacked planes of even
+ * height pool as one), into rows/2 rows of w/2 floats (pool2x2_rows.c). */
+void eg_pool2x2_rows(float *y, const float *x, int ld, int rows, int w, int relu);
+/* Marks, for inference, each conv2d whose only consumer is a 2x2 pool
+ * (through a folded relu or not): the conv writes the pooled output into the
+ * pool's y and the pool's forward does nothing (pool_fusion.c). */
+void eg_graph_fuse_pools(eg_graph *g, int training);
 /* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
 void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);
 

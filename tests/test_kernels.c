@@ -283,11 +283,82 @@ static void test_pool2x2(void)
                 }
 }
 
+/* eg_pool2x2_rows (inference's pool fused into a conv) against a plain
+ * scan, on rows ld apart (ld > w: the conv's padded rows), widths below,
+ * at and past one and two vectors, one plane and stacked planes, ties. */
+static void test_pool2x2_rows(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 9);
+    int widths[] = {2, 4, 14, 28, 30, 32, 34, 40, 66}, gaps[] = {0, 1, 3};
+    int cases = 0;
+    for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+        for (size_t gi = 0; gi < sizeof gaps / sizeof *gaps; gi++)
+            for (int rows = 2; rows <= 8; rows += 6)
+                for (int relu = 0; relu < 2; relu++) {
+                    int w = widths[wi], ld = w + gaps[gi], ow = w / 2;
+                    float *x = malloc((size_t)rows * ld * sizeof *x), *y = malloc((size_t)(rows / 2) * ow * sizeof *y);
+                    float *want = malloc((size_t)(rows / 2) * ow * sizeof *want);
+                    for (int i = 0; i < rows * ld; i++) x[i] = (float)((int)eg_rng_below(&r, 5) - 3);  /* -3..1 */
+                    for (int oy = 0; oy < rows / 2; oy++)
+                        for (int ox = 0; ox < ow; ox++) {
+                            const float *a = x + (size_t)2 * oy * ld + 2 * ox;
+                            float m = a[0];
+                            if (a[1] > m) m = a[1];
+                            if (a[ld] > m) m = a[ld];
+                            if (a[ld + 1] > m) m = a[ld + 1];
+                            want[oy * ow + ox] = relu && m < 0 ? 0 : m;
+                        }
+                    eg_pool2x2_rows(y, x, ld, rows, w, relu);
+                    char what[64];
+                    snprintf(what, sizeof what, "pool2x2_rows w=%d ld=%d rows=%d relu=%d", w, ld, rows, relu);
+                    check_close(what, y, want, (size_t)(rows / 2) * ow, 0, 0);
+                    cases++;
+                    free(x), free(y), free(want);
+                }
+    CHECK(cases == 108, "only %d pool2x2_rows cases", cases);
+}
+
+/* eg_gemm_nn_rows (rows of B at offsets, as conv2d's row-offset product
+ * reads shifted views of padded planes) against the plain product on the
+ * gathered B: every M of sizes (3 and 7 leave three rows for the last
+ * tile), N not a multiple of the vector, offsets overlapping. */
+static void test_gemm_rows(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 13);
+    int cases = 0;
+    for (int a = 0; a < NSIZES; a++)
+        for (int b = 0; b < NSIZES; b += 3)
+            for (int c = 0; c < NSIZES; c += 4) {
+                int M = sizes[a], N = sizes[b], K = sizes[c], span = N + 3 * K;
+                float *A = alloc_fill((size_t)M * K, &r, -1, 1), *src = alloc_fill((size_t)span, &r, -1, 1);
+                float *B = malloc((size_t)K * N * sizeof *B), *Cf = alloc_fill((size_t)M * N, &r, -2, 2);
+                float *Cr = malloc((size_t)M * N * sizeof *Cr);
+                ptrdiff_t *off = malloc((size_t)K * sizeof *off);
+                for (int k = 0; k < K; k++) {
+                    off[k] = (ptrdiff_t)eg_rng_below(&r, (uint32_t)(span - N + 1));
+                    memcpy(B + (size_t)k * N, src + off[k], (size_t)N * sizeof *B);
+                }
+                memcpy(Cr, Cf, (size_t)M * N * sizeof *Cr);
+                eg_gemm_nn_rows(M, N, K, A, K, src, off, Cf, N);
+                eg_gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
+                char what[64];
+                snprintf(what, sizeof what, "gemm_nn_rows M=%d N=%d K=%d", M, N, K);
+                check_close(what, Cf, Cr, (size_t)M * N, 1e-5, 1e-5);
+                cases++;
+                free(A), free(src), free(B), free(Cf), free(Cr), free(off);
+            }
+    CHECK(cases == NSIZES * 5 * 4, "only %d gemm_nn_rows cases", cases);
+}
+
 int main(void)
 {
     test_gemm();
+    test_gemm_rows();
     test_csr();
     test_im2col();
     test_pool2x2();
+    test_pool2x2_rows();
     return check_report("kernels");
 }

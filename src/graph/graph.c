@@ -245,6 +245,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         return EG_OK;
     }
     fold_relus(g);
+    eg_graph_fuse_pools(g, training);
     int inputs = 0;
     for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
     int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;
@@ -394,17 +395,26 @@ static void forward_staged(eg_graph *g, const float *x, int n)
     last->y = g->chunk_out;
 #pragma omp parallel num_threads(g->threads)
     {
-        int t = eg_thread_id(), lo, hi, base = t * EG_INFER_CHUNK;
+        int t = eg_thread_id(), lo, hi, base = t * EG_INFER_CHUNK, alone = eg_team_size() == 1;
         eg_split(n, t, eg_team_size(), &lo, &hi);
         for (int a = lo; a < hi; a += EG_INFER_CHUNK) {
             int len = hi - a < EG_INFER_CHUNK ? hi - a : EG_INFER_CHUNK;
-            memcpy(g->stage + (size_t)base * insz, x + (size_t)a * insz, (size_t)len * insz * sizeof *x);
+            /* one thread (base 0) reads its chunk where it lies: the input
+             * node is not shared with another thread's chunk */
+            if (alone)
+                for (int i = 0; i < g->nnodes; i++) {
+                    if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = (float *)x + (size_t)a * insz;
+                }
+            else
+                memcpy(g->stage + (size_t)base * insz, x + (size_t)a * insz, (size_t)len * insz * sizeof *x);
             for (int i = 0; i < g->nnodes; i++)
                 if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded)
                     run_node(g, &g->nodes[i], 0, base, base + len);
             memcpy(result + (size_t)a * outsz, g->chunk_out + (size_t)base * outsz, (size_t)len * outsz * sizeof *x);
         }
     }
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = g->stage;
     last->y = result;
 }
 

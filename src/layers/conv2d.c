@@ -82,13 +82,21 @@ static size_t dgrad_plane(const eg_node *nd)
     return round16((size_t)(nd->in_shape.h + nd->kernel - 1) * row_width(nd) + (size_t)nd->kernel);
 }
 
-/* Copies c planes of h x w into zeroed planes of width wp, `pad` rows and
- * columns in (wp >= w: the right padding comes from the next row's left). */
+/* Copies c planes of h x w into planes of width wp, `pad` rows and columns
+ * in (wp >= w: the right padding comes from the next row's left), zeroing
+ * only what the rows leave: the top rows, the wp - w gap after each row and
+ * the rest of the plane, instead of every plane whole first. */
 static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
 {
-    memset(dst, 0, (size_t)c * plane * sizeof *dst);
-    for (int ch = 0; ch < c; ch++)
-        eg_copy_rows(dst + ch * plane + (size_t)pad * wp + pad, wp, src + (size_t)ch * h * w, w, h, w, 0);
+    size_t head = (size_t)pad * wp + pad, end = head + (size_t)(h - 1) * wp + w;
+    for (int ch = 0; ch < c; ch++) {
+        float *d = dst + ch * plane;
+        memset(d, 0, head * sizeof *d);
+        eg_copy_rows(d + head, wp, src + (size_t)ch * h * w, w, h, w, 0);
+        for (int r = 0; r + 1 < h; r++)
+            for (int j = w; j < wp; j++) d[head + (size_t)r * wp + j] = 0;
+        memset(d + end, 0, (plane - end) * sizeof *d);
+    }
 }
 
 /* Where row (ch, ky, kx) of the virtual im2col matrix starts in padded planes. */
@@ -126,6 +134,13 @@ static size_t conv2d_scratch(const eg_node *nd, int n)
 
 /* ------------------------------------------------ stride-1 convolution */
 
+/* Inference: the 2x2 pool this conv writes the pooled output of, if any
+ * (src/graph/pool_fusion.c). */
+static const eg_node *fused_pool(const eg_graph *g, const eg_node *nd)
+{
+    return !g->training && nd->pool_into ? &g->nodes[nd->pool_into] : NULL;
+}
+
 /* C[out.c x N] += W B with rows of B at boff (or ldb apart): on the node's
  * CSR or N:M copy in inference when it has one (see sparse_choice.c), else
  * dense. */
@@ -152,14 +167,18 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
     float *scratch = eg_scratch(g), *acc = scratch + (size_t)in.c * plane;
+    const eg_node *pool = fused_pool(g, nd);
+    size_t poolsz = pool ? eg_shape_size(pool->out_shape) : 0;
     for (int i = lo; i < hi; i++) {
         float *xp = g->training ? nd->saved + (size_t)i * in.c * plane : scratch;
         pad_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
         for (int co = 0; co < out.c; co++)
             for (int p = 0; p < n_out; p++) acc[(size_t)co * n_out + p] = b[co];
         weight_product(g, nd, n_out, xp, 0, off, acc);
-        /* padded rows stack like one tall plane: one strided copy crops all */
-        eg_copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
+        /* padded rows stack like one tall plane: one strided copy crops all,
+         * or the fused pool reads them in place */
+        if (pool) eg_pool2x2_rows(pool->y + (size_t)i * poolsz, acc, wp, out.c * out.h, out.w, pool->relu_in);
+        else eg_copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
     }
 }
 
@@ -207,6 +226,8 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     int ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
     const float *b = nd->param[1];
+    const eg_node *pool = fused_pool(g, nd);
+    size_t poolsz = pool ? eg_shape_size(pool->out_shape) : 0;
     for (int i = lo; i < hi; i++) {
         float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
         eg_im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
@@ -215,6 +236,7 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         for (int co = 0; co < out.c; co++)
             for (int p = 0; p < ohw; p++) y[(size_t)co * ohw + p] = b[co];
         weight_product(g, nd, ohw, col, ohw, NULL, y);
+        if (pool) eg_pool2x2_rows(pool->y + (size_t)i * poolsz, y, out.w, out.c * out.h, out.w, pool->relu_in);
     }
 }
 

@@ -46,6 +46,7 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int k = nd->kernel, s = nd->stride, ihw = in.h * in.w, ohw = out.h * out.w;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
+    if (!g->training && nd->pooled_in) return;  /* its conv wrote y (pool_fusion.c) */
     if (is_2x2(nd)) {
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
