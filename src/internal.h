@@ -165,6 +165,9 @@ void eg_graph_backward_part(eg_graph *g, int lo, int hi);
 /* After a barrier: parameters [plo, phi) of the nt thread blocks, summed in
  * thread order, added to (add) or written into g->grads. */
 void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add);
+/* eg_graph_reduce_grads (add = 0) of [lo, hi) then, if o, eg_optim_update of
+ * it, chunk by chunk in one pass (src/train/fused_update.c); same bits. */
+void eg_reduce_and_update(eg_graph *g, eg_optim *o, size_t lo, size_t hi, int nt);
 
 /* Cross-entropy of `rows` rows: returns the sum of their losses and, if
  * dlogits is not NULL, writes their gradient of the mean over n rows. */

@@ -55,6 +55,11 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
         eg_graph_backward_part(g, lo, hi);
 #pragma omp barrier
         eg_split((int)g->nparam, t, nt, &lo, &hi);
+        if (ranks == 1 && !pen) {  /* the common case: sum and update in one pass */
+            eg_reduce_and_update(g, o, (size_t)lo, (size_t)hi, nt);
+            if (t == 0) teams = nt;
+            goto done;
+        }
         eg_graph_reduce_grads(g, lo, hi, nt, 0);
         if (ranks > 1) {
 #pragma omp barrier
@@ -72,6 +77,7 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
         if (o) eg_optim_update(o, g->params, g->grads, (size_t)lo, (size_t)hi);
         if (pen) eg_penalty_prox(pen, g->params, o->lr, (size_t)lo, (size_t)hi);
         if (t == 0) teams = nt;
+    done:;
     }
     double total = 0, penalty = 0;
     for (int t = 0; t < teams; t++) total += losses[t];
