@@ -177,8 +177,41 @@ static void test_penalty(void)
     eg_graph_free(&g), eg_graph_free(&h);
 }
 
+/* Sensitivity analysis with bn_scale takes exactly the layers whose group
+ * has a batchnorm, and a model without one is a clear error. */
+static void test_sensitivity_layers(void)
+{
+    eg_graph g;
+    if (load(&g, "models/resnet_small", 3)) return;
+    int *nodes = malloc((size_t)g.nnodes * sizeof *nodes), count = 0, want = 0;
+    eg_error err = {0};
+    for (int i = 0; i < g.nnodes; i++) {
+        eg_dep_group grp;
+        eg_error e2;
+        if (eg_depgroup_build(&g, i, &grp, &e2)) continue;
+        for (int m = 0; m < grp.nmembers; m++)
+            if (g.nodes[grp.members[m].node].op == EG_OP_BATCHNORM2D) {
+                want++;
+                break;
+            }
+    }
+    CHECK(eg_sensitivity_layers(&g, "bn_scale", NULL, nodes, &count, &err) == EG_OK, "%s", err.msg);
+    CHECK(want > 0 && count == want, "bn_scale sensitivity: %d layers, expected the %d with a batchnorm", count, want);
+    for (int k = 0; k < count; k++)
+        CHECK(g.nodes[nodes[k]].op == EG_OP_CONV2D, "bn_scale sensitivity takes %s", g.nodes[nodes[k]].name);
+    eg_graph_free(&g);
+    if (load(&g, "models/simplecnn", 3) == 0) {
+        CHECK(eg_sensitivity_layers(&g, "bn_scale", NULL, nodes, &count, &err) == EG_ERR_ARG &&
+                  strstr(err.msg, "bn_scale"),
+              "bn_scale sensitivity of a model without batchnorms: %s", err.msg);
+        eg_graph_free(&g);
+    }
+    free(nodes);
+}
+
 int main(void)
 {
+    test_sensitivity_layers();
     test_scores();
     test_recipe_check();
     test_penalty();

@@ -16,7 +16,7 @@
 #define MNIST_STD 0.3081f
 
 static const char help[] =
-    "usage: edagari sensitivity M.edg [--data DIR] [--method l1|l2|fpgm|random|magnitude]\n"
+    "usage: edagari sensitivity M.edg [--data DIR] [--method l1|l2|fpgm|random|bn_scale|magnitude]\n"
     "                           [--ratios 0.1,0.2,...] [--layers a,b,...] [--batch N] [--threads N]\n"
     "                           [--seed N] [--json FILE] [--svg FILE]\n"
     "\n"

@@ -45,8 +45,10 @@ eg_status eg_sensitivity_parse_ratios(const char *text, double *ratios, int max,
 
 static int is_weighted(const eg_node *nd) { return nd->op == EG_OP_CONV2D || nd->op == EG_OP_LINEAR; }
 
-/* Whether node i can be analysed by the method; why not into err. */
-static int can_prune(const eg_graph *g, int magnitude, int i, eg_error *err)
+/* Whether node i can be analysed by the method (crit: its channel
+ * criterion, NULL for magnitude); why not into err. bn_scale leaves out the
+ * groups without a batchnorm. */
+static int can_prune(const eg_graph *g, const eg_criterion *crit, int magnitude, int i, eg_error *err)
 {
     const eg_node *nd = &g->nodes[i];
     if (magnitude) {
@@ -56,7 +58,7 @@ static int can_prune(const eg_graph *g, int magnitude, int i, eg_error *err)
         return 0;
     }
     eg_dep_group grp;
-    return eg_depgroup_build(g, i, &grp, err) == EG_OK;
+    return eg_depgroup_build(g, i, &grp, err) == EG_OK && eg_criterion_check(crit, g, &grp, err) == EG_OK;
 }
 
 eg_status eg_sensitivity_layers(const eg_graph *g, const char *method, const char *layers, int *nodes, int *count,
@@ -65,21 +67,23 @@ eg_status eg_sensitivity_layers(const eg_graph *g, const char *method, const cha
     *count = 0;
     if (!method) method = "l1";
     int magnitude = !strcmp(method, "magnitude");
-    if (!magnitude && !eg_criterion_find(method))
+    const eg_criterion *crit = magnitude ? NULL : eg_criterion_find(method);
+    if (!magnitude && !crit)
         return eg_fail(err, EG_ERR_ARG, "method: expected one of %s (channels) or magnitude (weights), found '%s'",
                        eg_criterion_names(), method);
     /* the layers the method can prune, for messages */
     char names[512] = "";
     eg_error why;
     for (int i = 0; i < g->nnodes; i++)
-        if (can_prune(g, magnitude, i, &why) && strlen(names) + EG_NAME_MAX + 3 < sizeof names)
+        if (can_prune(g, crit, magnitude, i, &why) && strlen(names) + EG_NAME_MAX + 3 < sizeof names)
             strcat(strcat(names, names[0] ? ", " : ""), g->nodes[i].name);
     if (!layers || !*layers) {
         for (int i = 0; i < g->nnodes; i++)
-            if (can_prune(g, magnitude, i, &why)) nodes[(*count)++] = i;
+            if (can_prune(g, crit, magnitude, i, &why)) nodes[(*count)++] = i;
         if (!*count)
-            return eg_fail(err, EG_ERR_ARG, "model %s has no layer whose %s can be pruned", g->name,
-                           magnitude ? "weights" : "channels");
+            return eg_fail(err, EG_ERR_ARG, "model %s has no layer whose %s method %s can prune%s", g->name,
+                           magnitude ? "weights" : "channels", method,
+                           crit && !strcmp(method, "bn_scale") ? " (it needs a batchnorm2d in the layer's group)" : "");
         return EG_OK;
     }
     for (const char *p = layers;;) {
@@ -92,7 +96,7 @@ eg_status eg_sensitivity_layers(const eg_graph *g, const char *method, const cha
         if (node < 0)
             return eg_fail(err, EG_ERR_ARG, "layers '%s': model %s has no node '%.*s'; the layers %s can prune are: %s", layers,
                            g->name, (int)len, p, method, names[0] ? names : "none");
-        if (!can_prune(g, magnitude, node, &why))
+        if (!can_prune(g, crit, magnitude, node, &why))
             return eg_fail(err, EG_ERR_ARG, "layers '%s': %s; the layers %s can prune are: %s", layers, why.msg, method,
                            names[0] ? names : "none");
         for (int k = 0; k < *count; k++)
