@@ -41,16 +41,6 @@ static int node(const eg_graph *g, const char *name)
     return i;
 }
 
-/* Zeroes output channel c of a conv/linear node: its filter (a row of the
- * weight) and, when with_bias, its bias. */
-static void zero_channel(eg_graph *g, int nd, int c, int with_bias)
-{
-    eg_node *n = &g->nodes[nd];
-    size_t per = n->psize[0] / (size_t)n->out;
-    memset(n->param[0] + (size_t)c * per, 0, per * sizeof(float));
-    if (with_bias) n->param[1][c] = 0;
-}
-
 /* Forward on x and copy the logits out (the arena is reused). */
 static void forward(eg_graph *g, const float *x, float *logits)
 {
@@ -103,7 +93,7 @@ static void equivalence(const char *layer, const int *keep, int nkeep, uint64_t 
         return;
     }
     for (int c = 0; c < channels; c++)
-        if (gone[c]) zero_channel(&m, nd, c, 1), zero_channel(&f, nd, c, 0);
+        if (gone[c]) util_zero_channel(&m, nd, c, 1), util_zero_channel(&f, nd, c, 0);
 
     eg_rng r;
     eg_rng_seed(&r, seed + 100);
@@ -276,7 +266,7 @@ static void test_chain(void)
         int nd = node(&g, layers[l]), j = 0;
         for (int c = 0; c < m.nodes[nd].out; c++) {
             if (j < nkeeps[l] && keeps[l][j] == c) j++;
-            else zero_channel(&m, nd, c, 1);
+            else util_zero_channel(&m, nd, c, 1);
         }
         eg_dep_group grp;
         eg_error err = {0};

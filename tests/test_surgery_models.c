@@ -84,16 +84,6 @@ static int layer_index(const model *m, const char *layer)
     return -1;
 }
 
-/* Zeroes output channel c of a conv/linear node: its filter and, when
- * with_bias, its bias. */
-static void zero_channel(eg_graph *g, int nd, int c, int with_bias)
-{
-    eg_node *n = &g->nodes[nd];
-    size_t per = n->psize[0] / (size_t)n->out;
-    memset(n->param[0] + (size_t)c * per, 0, per * sizeof(float));
-    if (with_bias) n->param[1][c] = 0;
-}
-
 static void forward(eg_graph *g, const float *x, float *logits)
 {
     eg_status st = eg_graph_prepare(g, BATCH, 0, 1);
@@ -160,7 +150,7 @@ static void equivalence(const model *m, const char *layer, const int *keep, int 
         return;
     }
     for (int c = 0; c < channels; c++)
-        if (gone[c]) zero_channel(&masked, nd, c, 1), zero_channel(&filters_only, nd, c, 0);
+        if (gone[c]) util_zero_channel(&masked, nd, c, 1), util_zero_channel(&filters_only, nd, c, 0);
 
     static float x[BATCH * PIXELS];
     float before[BATCH * CLASSES], want[BATCH * CLASSES], fo[BATCH * CLASSES], got[BATCH * CLASSES];
@@ -297,7 +287,7 @@ static void chain(const model *m, uint64_t seed)
         int nd = eg_graph_find(&g, m->layers[l]), n = random_keep(&r, m->width[l], keep), j = 0;
         for (int c = 0; c < m->width[l]; c++) {
             if (j < n && keep[j] == c) j++;
-            else zero_channel(&masked, nd, c, 1);
+            else util_zero_channel(&masked, nd, c, 1);
         }
         eg_dep_group grp;
         eg_error err = {0};

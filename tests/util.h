@@ -180,4 +180,14 @@ static inline float util_max_abs_diff(const float *a, const float *b, size_t n)
     return d;
 }
 
+/* Zeroes output channel c of a conv/linear node: its filter (a row of the
+ * weight) and, when with_bias, its bias — the masked twin of removing it. */
+static inline void util_zero_channel(eg_graph *g, int nd, int c, int with_bias)
+{
+    eg_node *n = &g->nodes[nd];
+    size_t per = n->psize[0] / (size_t)n->out;
+    memset(n->param[0] + (size_t)c * per, 0, per * sizeof(float));
+    if (with_bias) n->param[1][c] = 0;
+}
+
 #endif

@@ -31,4 +31,28 @@ typedef struct {
  * exit status: 0 done, 1 failed (the error printed), 2 a usage error. */
 int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv);
 
+/* The help lines edagari train and edagari finetune share (the options
+ * both take alike), so a new training option is described once. */
+#define EG_HELP_TRAIN_KNOBS \
+    "  --lr F              learning rate (default 0.001)\n" \
+    "  --momentum F, --weight-decay F   as in a recipe (default 0)\n" \
+    "  --batch N           batch size (default 64)\n" \
+    "  --no-shuffle        keep the data's order\n" \
+    "  --l1 F, --l2 F, --prox F   penalties on the weights (F*sum|w|, F/2*sum w^2, or L1 by\n" \
+    "                      its soft threshold after each step), as the recipe's l1=, l2=, prox=\n" \
+    "  --penalize a,b,...  the layers whose weights are penalised (default every conv2d and linear)\n" \
+    "  --agp F             gradual magnitude pruning to sparsity F while training (Zhu & Gupta's\n" \
+    "                      cubic schedule), from step --agp-start (0) to --agp-end, every\n" \
+    "                      --agp-every steps (100), from --agp-initial (0); --agp-scope global\n" \
+    "                      (default) or local, --agp-layers, --protect, --floor as in a recipe\n"
+#define EG_HELP_TRAIN_TAIL \
+    "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n" \
+    "  --json FILE         also write the figures as a JSON report\n" \
+    "  --no-progress       no progress bar\n" \
+    "  --checkpoint FILE   with --checkpoint-every N: write a checkpoint (the model, the\n" \
+    "                      optimizer's state and the data position) every N steps, atomically\n" \
+    "  --resume FILE       go on from a checkpoint of the same command (same options, seed and\n" \
+    "                      data): the same final weights as an uninterrupted run with the same\n" \
+    "                      thread count\n"
+
 #endif

@@ -38,51 +38,23 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "io/le.h"
 
 enum { OPTIM_HEADER = 56, POSITION_HEADER = 104 };
 
-static void set32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void set64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p) { return get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static void setf(uint8_t *p, float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    set32(p, u);
-}
-
-static float getf(const uint8_t *p)
-{
-    uint32_t u = get32(p);
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
+static void setf(uint8_t *p, float f) { le_set32(p, le_f2u(f)); }
+static float getf(const uint8_t *p) { return le_u2f(le_get32(p)); }
 
 static void setd(uint8_t *p, double d)
 {
     uint64_t u;
     memcpy(&u, &d, 8);
-    set64(p, u);
+    le_set64(p, u);
 }
 
 static double getd(const uint8_t *p)
 {
-    uint64_t u = get64(p);
+    uint64_t u = le_get64(p);
     double d;
     memcpy(&d, &u, 8);
     return d;
@@ -105,13 +77,13 @@ uint8_t *eg_ckpt_encode_optim(const eg_optim *o, size_t *len)
     *len = OPTIM_HEADER + 4 * nbuf * o->n;
     uint8_t *b = calloc(*len, 1);
     if (!b) return NULL;
-    set32(b, o->type == EG_OPTIM_ADAM);
-    set32(b + 4, o->nesterov ? 1 : 0);
+    le_set32(b, o->type == EG_OPTIM_ADAM);
+    le_set32(b + 4, o->nesterov ? 1 : 0);
     const float hp[6] = {o->lr, o->momentum, o->weight_decay, o->beta1, o->beta2, o->eps};
     for (int k = 0; k < 6; k++) setf(b + 8 + 4 * k, hp[k]);
-    set64(b + 32, (uint64_t)o->step);
-    set64(b + 40, o->n);
-    set32(b + 48, (uint32_t)nbuf);
+    le_set64(b + 32, (uint64_t)o->step);
+    le_set64(b + 40, o->n);
+    le_set32(b + 48, (uint32_t)nbuf);
     for (size_t k = 0; k < o->n; k++) setf(b + OPTIM_HEADER + 4 * k, o->m ? o->m[k] : 0.0f);
     for (size_t k = 0; nbuf == 2 && k < o->n; k++) setf(b + OPTIM_HEADER + 4 * (o->n + k), o->v ? o->v[k] : 0.0f);
     return b;
@@ -124,12 +96,12 @@ uint8_t *eg_ckpt_encode_position(const eg_train_position *p, size_t *len)
     uint8_t *b = calloc(*len, 1);
     if (!b) return NULL;
     const int v[9] = {p->epoch, p->epochs, p->batch, p->batches, p->threads, p->samples, p->c, p->h, p->w};
-    for (int k = 0; k < 9; k++) set32(b + 4 * k, (uint32_t)v[k]);
-    set32(b + 36, p->images_crc);
-    set32(b + 40, p->labels_crc);
-    set32(b + 44, (uint32_t)tl);
-    set64(b + 48, p->seed);
-    for (int k = 0; k < 4; k++) set64(b + 56 + 8 * k, p->rng.s[k]);
+    for (int k = 0; k < 9; k++) le_set32(b + 4 * k, (uint32_t)v[k]);
+    le_set32(b + 36, p->images_crc);
+    le_set32(b + 40, p->labels_crc);
+    le_set32(b + 44, (uint32_t)tl);
+    le_set64(b + 48, p->seed);
+    for (int k = 0; k < 4; k++) le_set64(b + 56 + 8 * k, p->rng.s[k]);
     setd(b + 88, p->loss_sum);
     setd(b + 96, p->penalty_sum);
     memcpy(b + POSITION_HEADER, p->stage, tl);
@@ -143,8 +115,8 @@ eg_status eg_ckpt_read_optim(const char *path, const uint8_t *b, size_t off, siz
     if (len < OPTIM_HEADER)
         return bad(path, off, err, "optimizer: %zu bytes; expected at least its %d-byte header", len, OPTIM_HEADER);
     const uint8_t *s = b + off;
-    uint32_t type = get32(s), flags = get32(s + 4), nbuf = get32(s + 48);
-    uint64_t step = get64(s + 32), n = get64(s + 40);
+    uint32_t type = le_get32(s), flags = le_get32(s + 4), nbuf = le_get32(s + 48);
+    uint64_t step = le_get64(s + 32), n = le_get64(s + 40);
     if (type > 1) return bad(path, off, err, "optimizer: type: expected 0 (sgd) or 1 (adam), found %u", type);
     if (flags & ~1u) return bad(path, off + 4, err, "optimizer: flags: expected 0 or 1 (nesterov), found 0x%x", flags);
     static const char *const hp_names[6] = {"lr", "momentum", "weight_decay", "beta1", "beta2", "eps"};
@@ -164,7 +136,7 @@ eg_status eg_ckpt_read_optim(const char *path, const uint8_t *b, size_t off, siz
     uint32_t want = type == 1 ? 2 : 1;
     if (nbuf != want)
         return bad(path, off + 48, err, "optimizer: %u buffers; expected %u for %s", nbuf, want, type ? "adam" : "sgd");
-    if (get32(s + 52)) return bad(path, off + 52, err, "optimizer: reserved field: expected 0, found %u", get32(s + 52));
+    if (le_get32(s + 52)) return bad(path, off + 52, err, "optimizer: reserved field: expected 0, found %u", le_get32(s + 52));
     /* n <= g->nparam, which fits in memory, so 8 * n cannot overflow */
     uint64_t need = OPTIM_HEADER + 4 * (uint64_t)nbuf * n;
     if (len != need)
@@ -208,7 +180,7 @@ eg_status eg_ckpt_read_position(const char *path, const uint8_t *b, size_t off, 
                                          "height", "width"};
     uint32_t v[9];
     for (int k = 0; k < 9; k++) {
-        v[k] = get32(s + 4 * k);
+        v[k] = le_get32(s + 4 * k);
         uint32_t lo = k == 0 || k == 2 ? 0 : 1, hi = k == 4 ? 1024 : 0x7fffffff;
         if (v[k] < lo || v[k] > hi)
             return bad(path, off + 4 * (size_t)k, err, "position: %s is %u; expected %u to %u", names[k], v[k], lo, hi);
@@ -219,7 +191,7 @@ eg_status eg_ckpt_read_position(const char *path, const uint8_t *b, size_t off, 
         return bad(path, off + 8, err, "position: batch %u; expected at most the epoch's %u batches", v[2], v[3]);
     if (v[3] > v[5])
         return bad(path, off + 12, err, "position: %u batches per epoch; expected at most one per sample (%u)", v[3], v[5]);
-    uint32_t tl = get32(s + 44);
+    uint32_t tl = le_get32(s + 44);
     if (tl >= EG_STAGE_TEXT_MAX)
         return bad(path, off + 44, err, "position: stage text of %u bytes; expected at most %d", tl, EG_STAGE_TEXT_MAX - 1);
     if (len != POSITION_HEADER + (size_t)tl)
@@ -230,13 +202,13 @@ eg_status eg_ckpt_read_position(const char *path, const uint8_t *b, size_t off, 
             return bad(path, off + POSITION_HEADER + k, err, "position: stage text byte 0x%02x; expected printable text",
                        s[POSITION_HEADER + k]);
     uint64_t any = 0;
-    for (int k = 0; k < 4; k++) any |= p->rng.s[k] = get64(s + 56 + 8 * k);
+    for (int k = 0; k < 4; k++) any |= p->rng.s[k] = le_get64(s + 56 + 8 * k);
     if (!any) return bad(path, off + 56, err, "position: the generator's state is all zero; expected a seeded state");
     p->epoch = (int)v[0], p->epochs = (int)v[1], p->batch = (int)v[2], p->batches = (int)v[3], p->threads = (int)v[4];
     p->samples = (int)v[5], p->c = (int)v[6], p->h = (int)v[7], p->w = (int)v[8];
-    p->images_crc = get32(s + 36);
-    p->labels_crc = get32(s + 40);
-    p->seed = get64(s + 48);
+    p->images_crc = le_get32(s + 36);
+    p->labels_crc = le_get32(s + 40);
+    p->seed = le_get64(s + 48);
     p->loss_sum = getd(s + 88);
     p->penalty_sum = getd(s + 96);
     memcpy(p->stage, s + POSITION_HEADER, tl);
@@ -256,7 +228,7 @@ void eg_train_position_data(eg_train_position *p, const eg_dataset *ds)
         for (; m < sizeof buf && k < nx; m += 4, k++) {
             uint32_t u;
             memcpy(&u, &ds->x[k], 4);
-            set32(buf + m, u);
+            le_set32(buf + m, u);
         }
         crc = crc32_z(crc, buf, m);
     }

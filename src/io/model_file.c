@@ -64,6 +64,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "io/le.h"
 
 static const uint8_t MAGIC[8] = {0x89, 'E', 'D', 'G', '\r', '\n', 0x1a, '\n'};
 
@@ -101,20 +102,6 @@ static int tensor_dims(const eg_node *nd, int kind, int p, const int **dims, siz
 
 static int tensors_of(const eg_node *nd, int kind) { return kind == TENSORS_BUFFERS ? nd->nbuffers : nd->nparams; }
 
-static uint32_t f2u(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
-}
-
-static float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
 /* Printable text: what names and history lines may hold (UTF-8 passes). */
 static int text_byte(uint8_t c) { return c >= 0x20 && c != 0x7f; }
 
@@ -145,26 +132,16 @@ static uint8_t *grow(wbuf *w, size_t n)
     return at;
 }
 
-static void set32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void set64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void put32(wbuf *w, uint32_t v)
 {
     uint8_t *p = grow(w, 4);
-    if (p) set32(p, v);
+    if (p) le_set32(p, v);
 }
 
 static void put64(wbuf *w, uint64_t v)
 {
     uint8_t *p = grow(w, 8);
-    if (p) set64(p, v);
+    if (p) le_set64(p, v);
 }
 
 static void put_bytes(wbuf *w, const void *src, size_t n)
@@ -196,10 +173,10 @@ static int choose_encoding(const float *v, size_t n, size_t *count)
     size_t bits = 0, values = 0;
     int binary = 1;
     for (size_t k = 0; k < n; k++) {
-        uint32_t u = f2u(v[k]);
+        uint32_t u = le_f2u(v[k]);
         bits += u != 0;
         values += u != 0 && u != NEG_ZERO;
-        binary &= u == 0 || u == f2u(1.0f);
+        binary &= u == 0 || u == le_f2u(1.0f);
     }
     size_t best = 4 * n;
     int enc = ENC_DENSE;
@@ -223,14 +200,14 @@ static void put_tensor(wbuf *w, int node, int p, const eg_node *nd, int kind, co
     for (int d = 0; d < 4; d++) put32(w, d < ndims ? (uint32_t)dims[d] : 0);
     put64(w, count);
     if (enc == ENC_DENSE) {
-        for (size_t k = 0; k < n; k++) put32(w, f2u(v[k]));
+        for (size_t k = 0; k < n; k++) put32(w, le_f2u(v[k]));
         return;
     }
     if (enc == ENC_SPARSE || enc == ENC_SPARSE_SIGNED) {
         for (size_t k = 0; k < n; k++)
-            if (stored(f2u(v[k]), enc)) put32(w, (uint32_t)k);
+            if (stored(le_f2u(v[k]), enc)) put32(w, (uint32_t)k);
         for (size_t k = 0; k < n; k++)
-            if (stored(f2u(v[k]), enc)) put32(w, f2u(v[k]));
+            if (stored(le_f2u(v[k]), enc)) put32(w, le_f2u(v[k]));
         if (enc == ENC_SPARSE) return;
     }
     /* a bitmap: the 1.0 values, or the -0.0 ones */
@@ -238,7 +215,7 @@ static void put_tensor(wbuf *w, int node, int p, const eg_node *nd, int kind, co
     if (!bits) return;
     memset(bits, 0, bitmap_bytes(n));
     for (size_t k = 0; k < n; k++)
-        if (enc == ENC_BITMAP ? v[k] != 0 : f2u(v[k]) == NEG_ZERO) bits[k / 8] |= (uint8_t)(1u << (k % 8));
+        if (enc == ENC_BITMAP ? v[k] != 0 : le_f2u(v[k]) == NEG_ZERO) bits[k / 8] |= (uint8_t)(1u << (k % 8));
 }
 
 static int tensor_count(const eg_graph *g, int kind)
@@ -374,11 +351,11 @@ eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_
         }
         if (w.oom) break;
         uint8_t *e = w.p + HEADER_SIZE + (size_t)s * ENTRY_SIZE;
-        set32(e, ids[s]);
+        le_set32(e, ids[s]);
         int optional = ids[s] == SEC_NAME || (ids[s] >= SEC_HISTORY && ids[s] <= SEC_POSITION);
-        set32(e + 4, optional ? 0 : SEC_REQUIRED);
-        set64(e + 8, start);
-        set64(e + 16, w.len - start);
+        le_set32(e + 4, optional ? 0 : SEC_REQUIRED);
+        le_set64(e + 8, start);
+        le_set64(e + 16, w.len - start);
     }
     free(spec), free(ob), free(pb);
     if (w.oom) {
@@ -386,13 +363,13 @@ eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_
         return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory building the model file", path);
     }
     memcpy(w.p, MAGIC, 8);
-    set32(w.p + 8, EG_MODEL_VERSION);
-    set32(w.p + 12, HEADER_SIZE);
-    set32(w.p + 16, ENTRY_SIZE);
-    set32(w.p + 20, (uint32_t)ns);
-    set64(w.p + 24, w.len - HEADER_SIZE);
-    set32(w.p + 32, (uint32_t)crc32_z(0L, w.p + HEADER_SIZE, w.len - HEADER_SIZE));
-    set32(w.p + 36, 0);
+    le_set32(w.p + 8, EG_MODEL_VERSION);
+    le_set32(w.p + 12, HEADER_SIZE);
+    le_set32(w.p + 16, ENTRY_SIZE);
+    le_set32(w.p + 20, (uint32_t)ns);
+    le_set64(w.p + 24, w.len - HEADER_SIZE);
+    le_set32(w.p + 32, (uint32_t)crc32_z(0L, w.p + HEADER_SIZE, w.len - HEADER_SIZE));
+    le_set32(w.p + 36, 0);
     st = eg_write_atomic(path, w.p, w.len, err);
     free(w.p);
     return st;
@@ -419,13 +396,8 @@ static eg_status bad(reader *R, size_t at, const char *fmt, ...)
 }
 
 /* Callers have checked that the bytes are there. */
-static uint32_t get32(const reader *R, size_t at)
-{
-    const uint8_t *p = R->b + at;
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const reader *R, size_t at) { return get32(R, at) | (uint64_t)get32(R, at + 4) << 32; }
+static uint32_t get32(const reader *R, size_t at) { return le_get32(R->b + at); }
+static uint64_t get64(const reader *R, size_t at) { return le_get64(R->b + at); }
 
 /* The bytes [at, at + k) lie inside the section that ends at `end`. */
 static eg_status need(reader *R, size_t at, uint64_t k, size_t end, const char *sec, const char *what)
@@ -498,7 +470,7 @@ static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t
     if (st) return st;
     float *dst = tensor_values(nd, kind, p);
     if (enc == ENC_DENSE)
-        for (size_t k = 0; k < n; k++) dst[k] = u2f(get32(R, at + 4 * k));
+        for (size_t k = 0; k < n; k++) dst[k] = le_u2f(get32(R, at + 4 * k));
     if (sparse) {
         memset(dst, 0, n * sizeof *dst);
         size_t vals = at + 4 * count;
@@ -510,7 +482,7 @@ static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t
             if (j && k <= get32(R, at + 4 * (j - 1)))
                 return bad(R, at + 4 * j, "%s: sparse index %zu is %u, after %u; expected ascending indices", what, j,
                            k, get32(R, at + 4 * (j - 1)));
-            dst[k] = u2f(get32(R, vals + 4 * j));
+            dst[k] = le_u2f(get32(R, vals + 4 * j));
         }
     }
     if (enc == ENC_BITMAP || enc == ENC_SPARSE_SIGNED) {
@@ -524,10 +496,10 @@ static eg_status read_tensor(reader *R, eg_graph *g, int t, int i, int p, size_t
                 dst[k] = 1.0f;
                 continue;
             }
-            if (f2u(dst[k]))
+            if (le_f2u(dst[k]))
                 return bad(R, bm + k / 8, "%s: the sign bit of value %zu is set, but that value is stored (%g); expected signs only for zeros",
                            what, k, dst[k]);
-            dst[k] = u2f(NEG_ZERO);
+            dst[k] = le_u2f(NEG_ZERO);
         }
         if (enc == ENC_BITMAP)
             for (size_t k = 0; k < n; k++)
