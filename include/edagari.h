@@ -119,8 +119,8 @@ typedef struct eg_node {
     int needs_dx;     /* some input wants a gradient */
     int relu_folded;  /* a relu whose consumer applies it (its y/dy alias its input's) */
     int relu_in;      /* applies the relu folded into its input */
-    int pool_into;    /* inference: conv2d writing the pooled output of this 2x2 pool node (0: none) */
-    int pooled_in;    /* inference: a 2x2 pool its producing conv2d computes (pool_fusion.c) */
+    int pool_into;    /* conv2d writing the pooled output of this 2x2 pool node (0: none) */
+    int pooled_in;    /* a 2x2 pool its producing conv2d computes (pool_fusion.c) */
     double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
     /* inference only: the kept weights in compressed sparse rows, in the
      * arena, rebuilt by every eg_graph_prepare with training 0; csr says the
@@ -150,6 +150,7 @@ typedef struct {
     size_t arena_floats;
     int batch, training, threads;
     int profile;             /* time every node's forward and backward */
+    int unfused;             /* for tests: every conv2d and 2x2 pool run apart (set before eg_graph_prepare) */
     float *tgrads;           /* per-thread gradient blocks: threads x nparam */
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;

@@ -264,14 +264,22 @@ size_t eg_pool2x2_scratch(int H, int W);
 void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W, int relu);
 void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W, int add);
 
-/* Inference's 2x2 stride-2 max pool (relu after it when relu) of `rows`
- * rows of w floats lying ld apart (rows and w even; stacked planes of even
- * height pool as one), into rows/2 rows of w/2 floats (pool2x2_rows.c). */
+/* 2x2 stride-2 max pool (relu after it when relu) of `rows` rows of w
+ * floats lying ld apart (rows and w even; stacked planes of even height pool
+ * as one), into rows/2 rows of w/2 floats (pool2x2_rows.c). The coded form,
+ * for training, also writes each window's winner as eg_pool2x2_forward does,
+ * one byte each; eg_unpool2x2_rows is its backward: it writes all `rows`
+ * rows of w floats (ld apart) of the input gradient, dy at each winner and
+ * zero elsewhere. */
 void eg_pool2x2_rows(float *y, const float *x, int ld, int rows, int w, int relu);
-/* Marks, for inference, each conv2d whose only consumer is a 2x2 pool
- * (through a folded relu or not): the conv writes the pooled output into the
- * pool's y and the pool's forward does nothing (pool_fusion.c). */
-void eg_graph_fuse_pools(eg_graph *g, int training);
+void eg_pool2x2_rows_coded(float *y, uint8_t *code, const float *x, int ld, int rows, int w, int relu);
+void eg_unpool2x2_rows(float *dx, int ld, const float *dy, const uint8_t *code, int rows, int w);
+/* Marks each conv2d whose only consumer is a 2x2 pool (through a folded relu
+ * or not), unless g->unfused: the conv writes the pooled output into the
+ * pool's y (and in training the winners into its argmax) and takes its own
+ * gradient from the pool's dy; the pool's forward and backward do nothing
+ * (pool_fusion.c). */
+void eg_graph_fuse_pools(eg_graph *g);
 /* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
 void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);
 

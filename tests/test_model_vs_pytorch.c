@@ -230,8 +230,10 @@ static void model_out_free(model_out *o)
     memset(o, 0, sizeof *o);
 }
 
-/* Forward, mean cross-entropy, backward of the fixture's batch at `threads`. */
-static int run_model(const fixture *f, int identity, int threads, model_out *o)
+/* Forward, mean cross-entropy, backward of the fixture's batch at `threads`,
+ * with each conv and its pool fused (src/graph/pool_fusion.c) or apart; apart,
+ * the pools' outputs and winners are checked against their rule. */
+static int run_model(const fixture *f, int identity, int fused, int threads, model_out *o)
 {
     memset(o, 0, sizeof *o);
     eg_graph g;
@@ -247,6 +249,7 @@ static int run_model(const fixture *f, int identity, int threads, model_out *o)
         return -1;
     }
     eg_set_threads(threads);
+    g.unfused = !fused;
     if (eg_graph_prepare(&g, n, 1, threads)) {
         CHECK(0, "eg_graph_prepare failed");
         eg_graph_free(&g);
@@ -258,7 +261,11 @@ static int run_model(const fixture *f, int identity, int threads, model_out *o)
     eg_graph_forward(&g, x->v, n);
     char what[64];
     snprintf(what, sizeof what, "threads=%d%s", threads, identity ? "" : " (direct)");
-    check_pool_rule(&g, n, what);
+    for (int c = 0; c < 2; c++) {
+        int conv = eg_graph_find(&g, c ? "conv2" : "conv1");
+        CHECK(conv >= 0 && (g.nodes[conv].pool_into != 0) == fused, "%s: conv%d %sfused", what, c + 1, fused ? "not " : "");
+    }
+    if (!fused) check_pool_rule(&g, n, what);
     o->logits = util_dup_floats(out->y, (size_t)n * k);
     o->loss = eg_softmax_xent(out->y, labels, n, k, dlogits);
     eg_graph_zero_grad(&g);
@@ -282,16 +289,16 @@ static void test_model(void)
         return;
     }
     model_out first[NTHREADS] = {{0}};
-    for (int identity = 1; identity >= 0; identity--)
+    for (int run = 0; run < 3; run++)
         for (int t = 0; t < NTHREADS; t++) {
-            int threads = thread_counts[t];
+            int threads = thread_counts[t], identity = run < 2, fused = run > 0;
             model_out o;
-            if (run_model(&f, identity, threads, &o)) {
+            if (run_model(&f, identity, fused, threads, &o)) {
                 model_out_free(&o);
                 continue;
             }
             char what[160];
-            const char *how = identity ? "" : " (direct)";
+            const char *how = !identity ? " (direct)" : fused ? " (fused)" : "";
             if (verbose) printf("model threads=%d%s\n", threads, how);
             const fx_tensor *want = fx_get(&f, "logits");
             snprintf(what, sizeof what, "model threads=%d%s logits", threads, how);
@@ -311,7 +318,7 @@ static void test_model(void)
             /* Logits and dx are computed image by image: the same bits at
              * every thread count. Parameter gradients are summed per thread:
              * the same bits at the same thread count, with or without the
-             * identity node. */
+             * identity node, fused or apart (both sum the same padded dy). */
             if (!first[t].logits) {
                 first[t] = o;
                 continue;
@@ -385,9 +392,7 @@ static void test_adam(int threads)
     for (int s = 0; s < steps; s++) {
         uint8_t *labels = labels_of(ls[s]);
         eg_graph_forward(&g, xs[s]->v, n);
-        char what[160];
-        snprintf(what, sizeof what, "adam threads=%d step %d", threads, s + 1);
-        check_pool_rule(&g, n, what);
+        char what[160];  /* fused with their convs, the pools' rule is checked by test_model */
         float l = eg_softmax_xent(eg_graph_output(&g)->y, labels, n, k, dlogits);
         snprintf(what, sizeof what, "adam threads=%d step %d loss", threads, s + 1);
         compare(what, &l, loss[s]->v, 1, LOSS_RTOL, 0);

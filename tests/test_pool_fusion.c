@@ -1,10 +1,12 @@
-/* Inference fuses a conv2d with the 2x2 max pool after it (directly or
- * through a folded relu; src/graph/pool_fusion.c): the fused forward must
- * give what the unfused training forward gives (within 1e-5), at batch 1,
- * at a batch the chunk buffers hold and at one staged through them, on one
- * and two threads; on odd shapes (one channel, widths that are no multiple
- * of the vector, a stride-2 conv on the im2col path, no relu); and a conv
- * whose output has another consumer is left unfused. */
+/* A conv2d is fused with the 2x2 max pool after it (directly or through a
+ * folded relu; src/graph/pool_fusion.c). The fused inference forward must
+ * give what the unfused forward gives (within 1e-5), at batch 1, at a batch
+ * the chunk buffers hold and at one staged through them, on one and two
+ * threads; fused training must give the unfused outputs and parameter
+ * gradients bit for bit (the same values reach the same sums); on
+ * odd shapes (one channel, widths that are no multiple of the vector, a
+ * stride-2 conv on the im2col path, no relu); and a conv whose output has
+ * another consumer is left unfused. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,43 @@ static int fused_count(const eg_graph *g)
     return n;
 }
 
+/* Output and parameter gradients of one training step. */
+static float *train_step(eg_graph *g, const float *x, int n, int threads, size_t *len)
+{
+    size_t k = eg_shape_size(eg_graph_output(g)->out_shape);
+    *len = (size_t)n * k + g->nparam;
+    float *r = malloc(*len * sizeof *r), *dout = malloc((size_t)n * k * sizeof *dout);
+    if (eg_graph_prepare(g, n, 1, threads)) return free(r), free(dout), NULL;
+    eg_graph_forward(g, x, n);
+    memcpy(r, eg_graph_output(g)->y, (size_t)n * k * sizeof *r);
+    for (size_t i = 0; i < (size_t)n * k; i++) dout[i] = (float)((i * 7 % 11) - 5) / 16;
+    eg_graph_zero_grad(g);
+    eg_graph_backward(g, dout, n);
+    memcpy(r + (size_t)n * k, g->grads, g->nparam * sizeof *r);
+    free(dout);
+    return r;
+}
+
+/* Fused training against unfused (g->unfused on entry), bit for bit: the
+ * gradients of the first conv cover the input gradients of the later ones. */
+static void check_training(eg_graph *g, const char *name, const float *x, int n, int threads, int want_fused)
+{
+    size_t la, lb;
+    float *apart = train_step(g, x, n, threads, &la);
+    g->unfused = 0;
+    float *fused = train_step(g, x, n, threads, &lb);
+    g->unfused = 1;
+    CHECK(apart && fused && la == lb, "%s: training step failed", name);
+    if (apart && fused && la == lb) {
+        CHECK(fused_count(g) == want_fused, "%s training: %d convs fused, want %d", name, fused_count(g), want_fused);
+        size_t bad = 0;
+        for (size_t i = 0; i < la; i++) bad += memcmp(&apart[i], &fused[i], sizeof *apart) != 0;
+        CHECK(bad == 0, "%s training, %d threads: %zu of %zu outputs and gradients differ from unfused", name, threads,
+              bad, la);
+    }
+    free(apart), free(fused);
+}
+
 static void check_spec(const char *name, const char *text, int want_fused)
 {
     enum { BIG = 70 };
@@ -51,11 +90,14 @@ static void check_spec(const char *name, const char *text, int want_fused)
     eg_rng_seed(&r, 5);
     float *x = malloc(BIG * insz * sizeof *x), *want = malloc(BIG * k * sizeof *want);
     for (size_t i = 0; i < BIG * insz; i++) x[i] = eg_rng_range(&r, -1, 2);
-    /* the reference: training's forward, which never fuses */
-    CHECK(eg_graph_prepare(&g, BIG, 1, 1) == EG_OK, "%s: prepare for training", name);
-    CHECK(fused_count(&g) == 0, "%s: training fused %d convs", name, fused_count(&g));
+    /* the reference: every node on its own */
+    g.unfused = 1;
+    CHECK(eg_graph_prepare(&g, BIG, 0, 1) == EG_OK, "%s: prepare unfused", name);
+    CHECK(fused_count(&g) == 0, "%s: unfused graph fused %d convs", name, fused_count(&g));
     eg_graph_forward(&g, x, BIG);
     memcpy(want, eg_graph_output(&g)->y, BIG * k * sizeof *want);
+    for (int threads = 1; threads <= 2; threads++) check_training(&g, name, x, BIG, threads, want_fused);
+    g.unfused = 0;
     static const int batches[] = {1, 5, BIG};
     for (int threads = 1; threads <= 2; threads++)
         for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {

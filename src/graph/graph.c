@@ -240,12 +240,14 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     if (training && alloc_grads(g)) return EG_ERR_NOMEM;
     size_t csr = 0;
     for (int i = 0; i < g->nnodes; i++) csr += csr_floats(g, &g->nodes[i], training);
+    /* fusion changes no buffer size: it follows g->unfused even when the arena stays */
+    eg_graph_fuse_pools(g);
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr) {
         if (!training) eg_graph_build_csr(g);
         return EG_OK;
     }
     fold_relus(g);
-    eg_graph_fuse_pools(g, training);
+    eg_graph_fuse_pools(g);  /* again, after the folds it looks through */
     int inputs = 0;
     for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
     int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;

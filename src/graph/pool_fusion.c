@@ -1,8 +1,11 @@
-/* Inference fuses a conv2d with the 2x2 max pool that is its only consumer
+/* A conv2d is fused with the 2x2 max pool that is its only consumer
  * (directly, or through a relu the pool folds): the conv pools its output
  * rows as it writes them (eg_pool2x2_rows), so the conv's whole output is
- * never cropped into its buffer and read back. Training keeps them apart:
- * backward needs the conv's output and the pool's winners. */
+ * never cropped into its buffer and read back. In training it also keeps
+ * each window's winner (eg_pool2x2_rows_coded), and its backward builds its
+ * output gradient from the pool's dy and winners (eg_unpool2x2_rows) right
+ * where its gradient products read it, so neither the conv's output nor its
+ * gradient ever goes through memory whole. */
 #include "internal.h"
 
 static int is_pool2x2(const eg_node *nd)
@@ -19,10 +22,10 @@ static int consumer_count(const eg_graph *g, int node)
     return count;
 }
 
-void eg_graph_fuse_pools(eg_graph *g, int training)
+void eg_graph_fuse_pools(eg_graph *g)
 {
     for (int i = 0; i < g->nnodes; i++) g->nodes[i].pool_into = g->nodes[i].pooled_in = 0;
-    if (training) return;
+    if (g->unfused) return;
     for (int i = 0; i < g->nnodes; i++) {
         eg_node *pool = &g->nodes[i];
         if (!is_pool2x2(pool)) continue;

@@ -1,9 +1,17 @@
-/* Inference's 2x2, stride-2 max pool (with the relu folded before it, if
- * any) read straight from a convolution's output rows, which may lie ld
- * floats apart (the padded rows of conv2d.c's row-offset product): the conv
- * writes its pooled result instead of writing, cropping and re-reading its
- * whole output. No winner is kept, so the order of the maxima is free: the
- * two rows first (contiguous), then the pairs along the row. */
+/* The 2x2, stride-2 max pool (with the relu folded before it, if any) read
+ * straight from a convolution's output rows, which may lie ld floats apart
+ * (the padded rows of conv2d.c's row-offset product): the conv writes its
+ * pooled result instead of writing, cropping and re-reading its whole output
+ * (pool_fusion.c).
+ * - Inference keeps no winner, so the order of the maxima is free: the two
+ *   rows first (contiguous), then the pairs along the row.
+ * - Training keeps each window's winner in one byte, coded as
+ *   eg_pool2x2_forward does: the better of each row's pair (right only if
+ *   strictly greater), then the bottom row only if strictly greater, which is
+ *   the first maximum in scan order as PyTorch picks it; 4 for a window the
+ *   relu cut. The backward spreads dy back onto the winners' places, in the
+ *   same strided rows, writing zero everywhere else. */
+#include <string.h>
 #ifdef __AVX512F__
 #include <immintrin.h>
 #endif
@@ -13,6 +21,9 @@
 
 static const vi even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
 static const vi odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+static const vi zip_lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+static const vi zip_hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+typedef uint8_t vb __attribute__((vector_size(VL)));
 
 INLINE vf vmax(vf a, vf b) { return vselect(b > a, b, a); }
 
@@ -49,6 +60,120 @@ void eg_pool2x2_rows(float *restrict y, const float *restrict x, int ld, int row
             float m = u > t ? u : t;
             o[j] = relu && m <= 0 ? 0.0f : m;
         }
+#endif
+    }
+}
+
+/* ---------------------------------------------------------- training */
+
+/* VL outputs and their winners from 2 VL inputs of rows a and b. */
+INLINE vf pool_vec_coded(vf a0, vf a1, vf b0, vf b1, int relu, vi *code)
+{
+    vf ta = __builtin_shuffle(a0, a1, even), tb = __builtin_shuffle(a0, a1, odd);
+    vf ba = __builtin_shuffle(b0, b1, even), bb = __builtin_shuffle(b0, b1, odd);
+    vi tr = tb > ta, br = bb > ba;  /* -1 where the right one wins */
+    vf t = vselect(tr, tb, ta), u = vselect(br, bb, ba);
+    vi down = u > t;
+    vf m = vselect(down, u, t);
+    vi k = (down & (2 - br)) | (~down & -tr);
+    if (relu) {
+        vi dead = m <= vbroadcast(0.0f);
+        m = vselect(dead, vbroadcast(0.0f), m);
+        k = (dead & 4) | (~dead & k);
+    }
+    *code = k;
+    return m;
+}
+
+#ifndef __AVX512F__
+/* One window, for the tails without masked vectors. */
+static float pool_one(const float *a, const float *b, int relu, uint8_t *code)
+{
+    int tr = a[1] > a[0], br = b[1] > b[0];
+    float t = tr ? a[1] : a[0], u = br ? b[1] : b[0];
+    int down = u > t;
+    float m = down ? u : t;
+    *code = (uint8_t)(down ? 2 + br : tr);
+    if (relu && m <= 0) m = 0, *code = 4;
+    return m;
+}
+#endif
+
+void eg_pool2x2_rows_coded(float *restrict y, uint8_t *restrict code, const float *restrict x, int ld, int rows,
+                           int w, int relu)
+{
+    int ow = w / 2;
+    for (int r = 0; r + 1 < rows; r += 2) {
+        const float *a = x + (size_t)r * ld, *b = a + ld;
+        float *o = y + (size_t)(r / 2) * ow;
+        uint8_t *c = code + (size_t)(r / 2) * ow;
+        vi k;
+        int j = 0;
+        for (; j + VL <= ow; j += VL) {
+            vstore(o + j, pool_vec_coded(vload(a + 2 * j), vload(a + 2 * j + VL), vload(b + 2 * j),
+                                         vload(b + 2 * j + VL), relu, &k));
+            vb k8 = __builtin_convertvector(k, vb);
+            memcpy(c + j, &k8, VL);
+        }
+#ifdef __AVX512F__
+        if (j < ow) {
+            int n = 2 * (ow - j);
+            __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+            __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+            vf v = pool_vec_coded((vf)_mm512_maskz_loadu_ps(m0, a + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, a + 2 * j + VL),
+                                  (vf)_mm512_maskz_loadu_ps(m0, b + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, b + 2 * j + VL),
+                                  relu, &k);
+            _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << (ow - j)) - 1), (__m512)v);
+            for (int l = 0; l < ow - j; l++) c[j + l] = (uint8_t)k[l];
+        }
+#else
+        for (; j < ow; j++) o[j] = pool_one(a + 2 * j, b + 2 * j, relu, c + j);
+#endif
+    }
+}
+
+/* Rows 2r and 2r+1 of dx from VL windows: each dy goes to its winner's
+ * place, zero to the other three. */
+INLINE void unpool_vec(vf d, vi k, vf *top0, vf *top1, vf *bot0, vf *bot1)
+{
+    vf z = vbroadcast(0.0f);
+    vf tl = vselect(k == 0, d, z), tr = vselect(k == 1, d, z);
+    vf bl = vselect(k == 2, d, z), br = vselect(k == 3, d, z);
+    *top0 = __builtin_shuffle(tl, tr, zip_lo), *top1 = __builtin_shuffle(tl, tr, zip_hi);
+    *bot0 = __builtin_shuffle(bl, br, zip_lo), *bot1 = __builtin_shuffle(bl, br, zip_hi);
+}
+
+void eg_unpool2x2_rows(float *restrict dx, int ld, const float *restrict dy, const uint8_t *restrict code, int rows,
+                       int w)
+{
+    int ow = w / 2;
+    for (int r = 0; r + 1 < rows; r += 2) {
+        float *a = dx + (size_t)r * ld, *b = a + ld;
+        const float *d = dy + (size_t)(r / 2) * ow;
+        const uint8_t *c = code + (size_t)(r / 2) * ow;
+        vf t0, t1, b0, b1;
+        int j = 0;
+        for (; j + VL <= ow; j += VL) {
+            vb k8;
+            memcpy(&k8, c + j, VL);
+            unpool_vec(vload(d + j), __builtin_convertvector(k8, vi), &t0, &t1, &b0, &b1);
+            vstore(a + 2 * j, t0), vstore(a + 2 * j + VL, t1);
+            vstore(b + 2 * j, b0), vstore(b + 2 * j + VL, b1);
+        }
+        if (j == ow) continue;
+#ifdef __AVX512F__
+        vb k8 = {0};
+        memcpy(&k8, c + j, (size_t)(ow - j));
+        __mmask16 in = (__mmask16)((1u << (ow - j)) - 1);
+        unpool_vec((vf)_mm512_maskz_loadu_ps(in, d + j), __builtin_convertvector(k8, vi), &t0, &t1, &b0, &b1);
+        int n = 2 * (ow - j);
+        __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+        __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        _mm512_mask_storeu_ps(a + 2 * j, m0, (__m512)t0), _mm512_mask_storeu_ps(a + 2 * j + VL, m1, (__m512)t1);
+        _mm512_mask_storeu_ps(b + 2 * j, m0, (__m512)b0), _mm512_mask_storeu_ps(b + 2 * j + VL, m1, (__m512)b1);
+#else
+        for (; j < ow; j++)
+            for (int q = 0; q < 4; q++) (q < 2 ? a : b)[2 * j + q % 2] = c[j] == q ? d[j] : 0.0f;
 #endif
     }
 }

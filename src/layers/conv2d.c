@@ -82,20 +82,28 @@ static size_t dgrad_plane(const eg_node *nd)
     return round16((size_t)(nd->in_shape.h + nd->kernel - 1) * row_width(nd) + (size_t)nd->kernel);
 }
 
-/* Copies c planes of h x w into planes of width wp, `pad` rows and columns
- * in (wp >= w: the right padding comes from the next row's left), zeroing
- * only what the rows leave: the top rows, the wp - w gap after each row and
- * the rest of the plane, instead of every plane whole first. */
+/* Zeroes what the rows of an h x w plane copied into a plane of width wp,
+ * `pad` rows and columns in, leave: the top rows, the wp - w gap after each
+ * row (the right padding of one row is the left of the next) and the rest
+ * of the plane; the rows start at d + head. */
+static size_t pad_head(int pad, int wp) { return (size_t)pad * wp + pad; }
+static void zero_border(float *d, int h, int w, int pad, int wp, size_t plane)
+{
+    size_t head = pad_head(pad, wp), end = head + (size_t)(h - 1) * wp + w;
+    memset(d, 0, head * sizeof *d);
+    for (int r = 0; r + 1 < h; r++)
+        for (int j = w; j < wp; j++) d[head + (size_t)r * wp + j] = 0;
+    memset(d + end, 0, (plane - end) * sizeof *d);
+}
+
+/* Copies c planes of h x w into padded planes, zeroing only the border
+ * instead of every plane whole first. */
 static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
 {
-    size_t head = (size_t)pad * wp + pad, end = head + (size_t)(h - 1) * wp + w;
     for (int ch = 0; ch < c; ch++) {
         float *d = dst + ch * plane;
-        memset(d, 0, head * sizeof *d);
-        eg_copy_rows(d + head, wp, src + (size_t)ch * h * w, w, h, w, 0);
-        for (int r = 0; r + 1 < h; r++)
-            for (int j = w; j < wp; j++) d[head + (size_t)r * wp + j] = 0;
-        memset(d + end, 0, (plane - end) * sizeof *d);
+        zero_border(d, h, w, pad, wp, plane);
+        eg_copy_rows(d + pad_head(pad, wp), wp, src + (size_t)ch * h * w, w, h, w, 0);
     }
 }
 
@@ -134,11 +142,36 @@ static size_t conv2d_scratch(const eg_node *nd, int n)
 
 /* ------------------------------------------------ stride-1 convolution */
 
-/* Inference: the 2x2 pool this conv writes the pooled output of, if any
- * (src/graph/pool_fusion.c). */
+/* The 2x2 pool this conv computes, if any (src/graph/pool_fusion.c). */
 static const eg_node *fused_pool(const eg_graph *g, const eg_node *nd)
 {
-    return !g->training && nd->pool_into ? &g->nodes[nd->pool_into] : NULL;
+    return nd->pool_into ? &g->nodes[nd->pool_into] : NULL;
+}
+
+/* Pools image i's output rows (rows of out.w floats, ld apart) into the
+ * fused pool's y, with the winners in training. */
+static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, const float *rows, int ld)
+{
+    size_t poolsz = eg_shape_size(pool->out_shape);
+    int n = nd->out_shape.c * nd->out_shape.h, w = nd->out_shape.w;
+    if (g->training)
+        eg_pool2x2_rows_coded(pool->y + i * poolsz, (uint8_t *)pool->argmax + i * poolsz, rows, ld, n, w, pool->relu_in);
+    else
+        eg_pool2x2_rows(pool->y + i * poolsz, rows, ld, n, w, pool->relu_in);
+}
+
+/* Image i's output gradient from the fused pool's dy and winners, c planes
+ * of h x w written `pad` rows and columns into planes of width wp (as
+ * pad_planes would copy it). */
+static void unpool_planes(float *dst, const eg_node *pool, int i, int c, int h, int w, int pad, int wp, size_t plane)
+{
+    size_t poolsz = eg_shape_size(pool->out_shape), pooled = (size_t)(h / 2) * (w / 2);
+    for (int ch = 0; ch < c; ch++) {
+        float *d = dst + ch * plane;
+        size_t at = i * poolsz + ch * pooled;
+        zero_border(d, h, w, pad, wp, plane);
+        eg_unpool2x2_rows(d + pad_head(pad, wp), wp, pool->dy + at, (const uint8_t *)pool->argmax + at, h, w);
+    }
 }
 
 /* C[out.c x N] += W B with rows of B at boff (or ldb apart): on the node's
@@ -168,7 +201,6 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     shift_offsets(off, in.c, k, wp, plane);
     float *scratch = eg_scratch(g), *acc = scratch + (size_t)in.c * plane;
     const eg_node *pool = fused_pool(g, nd);
-    size_t poolsz = pool ? eg_shape_size(pool->out_shape) : 0;
     for (int i = lo; i < hi; i++) {
         float *xp = g->training ? nd->saved + (size_t)i * in.c * plane : scratch;
         pad_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
@@ -177,7 +209,7 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         weight_product(g, nd, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
-        if (pool) eg_pool2x2_rows(pool->y + (size_t)i * poolsz, acc, wp, out.c * out.h, out.w, pool->relu_in);
+        if (pool) pool_rows(g, nd, pool, i, acc, wp);
         else eg_copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
     }
 }
@@ -189,9 +221,12 @@ static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     int k = nd->kernel, kk = k * k, wp = row_width(nd), q = dgrad_pad(nd), m = hi - lo, n_dx = in.h * wp;
     size_t plane = plane_floats(nd), dplane = dgrad_plane(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
     float *dyp = eg_scratch(g), *dxp = dyp + (size_t)m * out.c * dplane, *wf = dxp + (size_t)in.c * n_dx;
-    for (int i = 0; i < m; i++)
-        pad_planes(dyp + (size_t)i * out.c * dplane, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q,
-                   wp, dplane);
+    const eg_node *pool = fused_pool(g, nd);
+    for (int i = 0; i < m; i++) {
+        float *d = dyp + (size_t)i * out.c * dplane;
+        if (pool) unpool_planes(d, pool, lo + i, out.c, out.h, out.w, q, wp, dplane);
+        else pad_planes(d, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q, wp, dplane);
+    }
     /* dW[co, (ci,ky,kx)] = sum over images and padded rows of dy[co] . shifted x[ci];
      * dy is zero at the invalid positions, so they add nothing */
     ptrdiff_t off[ROW_MAX_ROWS];
@@ -199,9 +234,10 @@ static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_gemm_nt_batch_rows(m, out.c, in.c * kk, out.h * wp, dyp + (size_t)q * wp + q, (int)dplane,
                           (size_t)out.c * dplane, nd->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
                           eg_tgrad(g, nd, 0), in.c * kk);
+    /* db: the sums of the padded dy planes, whose borders are zero */
     float *db = eg_tgrad(g, nd, 1);
-    for (int i = lo; i < hi; i++)
-        for (int co = 0; co < out.c; co++) db[co] += eg_sum(nd->dy + (size_t)i * outsz + (size_t)co * out.h * out.w, (size_t)out.h * out.w);
+    for (int i = 0; i < m; i++)
+        for (int co = 0; co < out.c; co++) db[co] += eg_sum(dyp + ((size_t)i * out.c + co) * dplane, dplane);
     if (!nd->needs_dx) return;
     /* dx is the full convolution of dy with flipped filters, channels swapped */
     const float *w = nd->param[0];
@@ -227,7 +263,6 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
     const float *b = nd->param[1];
     const eg_node *pool = fused_pool(g, nd);
-    size_t poolsz = pool ? eg_shape_size(pool->out_shape) : 0;
     for (int i = lo; i < hi; i++) {
         float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
         eg_im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
@@ -236,7 +271,7 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         for (int co = 0; co < out.c; co++)
             for (int p = 0; p < ohw; p++) y[(size_t)co * ohw + p] = b[co];
         weight_product(g, nd, ohw, col, ohw, NULL, y);
-        if (pool) eg_pool2x2_rows(pool->y + (size_t)i * poolsz, y, out.w, out.c * out.h, out.w, pool->relu_in);
+        if (pool) pool_rows(g, nd, pool, i, y, out.w);
     }
 }
 
@@ -246,6 +281,10 @@ static void im2col_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ckk = in.c * nd->kernel * nd->kernel, ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
+    const eg_node *pool = fused_pool(g, nd);
+    if (pool)  /* dy, whole, from the fused pool's */
+        for (int i = lo; i < hi; i++)
+            unpool_planes(nd->dy + (size_t)i * outsz, pool, i, 1, out.c * out.h, out.w, 0, out.w, outsz);
     /* dW += sum over images of dy_i col_i^T; db += sums of dy */
     float *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
     eg_gemm_nt_batch(hi - lo, out.c, ckk, ohw, nd->dy + (size_t)lo * outsz, ohw, outsz,

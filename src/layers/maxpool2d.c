@@ -46,7 +46,7 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int k = nd->kernel, s = nd->stride, ihw = in.h * in.w, ohw = out.h * out.w;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
-    if (!g->training && nd->pooled_in) return;  /* its conv wrote y (pool_fusion.c) */
+    if (nd->pooled_in) return;  /* its conv wrote y (pool_fusion.c) */
     if (is_2x2(nd)) {
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
@@ -81,6 +81,7 @@ static void maxpool2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
     int ohw = out.h * out.w, ihw = in.h * in.w;
+    if (nd->pooled_in) return;  /* its conv reads dy (pool_fusion.c) */
     if (is_2x2(nd)) {
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
@@ -99,7 +100,8 @@ static void maxpool2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     }
 }
 
-/* One int32 winner index per output element, kept in the float arena. */
+/* One int32 winner index per output element, kept in the float arena (one
+ * byte each when its conv computes it: pool_fusion.c). */
 static size_t maxpool2d_saved(const eg_node *nd) { return eg_shape_size(nd->out_shape); }
 
 static size_t maxpool2d_scratch(const eg_node *nd, int n)
