@@ -25,6 +25,32 @@ static const vi zip_lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
 static const vi zip_hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 typedef uint8_t vb __attribute__((vector_size(VL)));
 
+/* n <= VL winner codes, one byte each, to and from int lanes. */
+INLINE vi load_codes(const uint8_t *c, int n)
+{
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    return (vi)_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), c));
+#else
+    vb k8 = {0};
+    if (n == VL) memcpy(&k8, c, VL);
+    else
+        for (int l = 0; l < n; l++) k8[l] = c[l];
+    return __builtin_convertvector(k8, vi);
+#endif
+}
+
+INLINE void store_codes(uint8_t *c, vi k, int n)
+{
+#ifdef __AVX512F__
+    _mm512_mask_cvtepi32_storeu_epi8(c, (__mmask16)((1u << n) - 1), (__m512i)k);
+#else
+    vb k8 = __builtin_convertvector(k, vb);
+    if (n == VL) memcpy(c, &k8, VL);
+    else
+        for (int l = 0; l < n; l++) c[l] = k8[l];
+#endif
+}
+
 INLINE vf vmax(vf a, vf b) { return vselect(b > a, b, a); }
 
 /* VL outputs from 2 VL inputs of rows a and b, relu'd when asked. */
@@ -112,8 +138,7 @@ void eg_pool2x2_rows_coded(float *restrict y, uint8_t *restrict code, const floa
         for (; j + VL <= ow; j += VL) {
             vstore(o + j, pool_vec_coded(vload(a + 2 * j), vload(a + 2 * j + VL), vload(b + 2 * j),
                                          vload(b + 2 * j + VL), relu, &k));
-            vb k8 = __builtin_convertvector(k, vb);
-            memcpy(c + j, &k8, VL);
+            store_codes(c + j, k, VL);
         }
 #ifdef __AVX512F__
         if (j < ow) {
@@ -124,7 +149,7 @@ void eg_pool2x2_rows_coded(float *restrict y, uint8_t *restrict code, const floa
                                   (vf)_mm512_maskz_loadu_ps(m0, b + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, b + 2 * j + VL),
                                   relu, &k);
             _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << (ow - j)) - 1), (__m512)v);
-            for (int l = 0; l < ow - j; l++) c[j + l] = (uint8_t)k[l];
+            store_codes(c + j, k, ow - j);
         }
 #else
         for (; j < ow; j++) o[j] = pool_one(a + 2 * j, b + 2 * j, relu, c + j);
@@ -154,18 +179,14 @@ void eg_unpool2x2_rows(float *restrict dx, int ld, const float *restrict dy, con
         vf t0, t1, b0, b1;
         int j = 0;
         for (; j + VL <= ow; j += VL) {
-            vb k8;
-            memcpy(&k8, c + j, VL);
-            unpool_vec(vload(d + j), __builtin_convertvector(k8, vi), &t0, &t1, &b0, &b1);
+            unpool_vec(vload(d + j), load_codes(c + j, VL), &t0, &t1, &b0, &b1);
             vstore(a + 2 * j, t0), vstore(a + 2 * j + VL, t1);
             vstore(b + 2 * j, b0), vstore(b + 2 * j + VL, b1);
         }
         if (j == ow) continue;
 #ifdef __AVX512F__
-        vb k8 = {0};
-        memcpy(&k8, c + j, (size_t)(ow - j));
         __mmask16 in = (__mmask16)((1u << (ow - j)) - 1);
-        unpool_vec((vf)_mm512_maskz_loadu_ps(in, d + j), __builtin_convertvector(k8, vi), &t0, &t1, &b0, &b1);
+        unpool_vec((vf)_mm512_maskz_loadu_ps(in, d + j), load_codes(c + j, ow - j), &t0, &t1, &b0, &b1);
         int n = 2 * (ow - j);
         __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
         __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
