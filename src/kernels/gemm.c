@@ -48,14 +48,15 @@ INLINE void zero_acc(vf acc[4][8], int R, int nv)
         for (int v = 0; v < nv; v++) acc[r][v] = vbroadcast(0.0f);
 }
 
-/* R rows (mr <= R of them real) of C += A B, 8/R vectors of columns at a
- * time so that there are always 8 independent chains of multiply-adds.
+/* R rows (mr <= R of them real) of C += A B, 16/R vectors of columns at a
+ * time (8 for one row) so that 16 independent chains of multiply-adds hide
+ * the loads' latency too.
  * Every element sums its k in order whatever R is, so the result does not
  * depend on the tiling. */
 INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const float *B, int ldb,
                     const ptrdiff_t *boff, float *C, int ldc)
 {
-    const int NV = 8 / R;
+    const int NV = R == 1 ? 8 : 16 / R;
     const float *a[4];
     for (int r = 0; r < 4; r++) a[r] = A + (size_t)(r < mr ? r : mr - 1) * lda;
     int j = 0;
