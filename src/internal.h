@@ -205,6 +205,11 @@ void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
  * N rows of B for nt) instead of at a fixed stride. */
 void eg_gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff, float *C,
                      int ldc);
+/* The row-offset nn product written over C, not added: C = bias[row] + A B,
+ * or just A B when bias is NULL; the same bits as clearing or filling C
+ * with the bias first, and one pass over C fewer. */
+void eg_gemm_nn_rows_set(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
+                         const float *bias, float *C, int ldc);
 void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                            const ptrdiff_t *boff, size_t sb, float *C, int ldc);
 /* C[M x N] += sum over s < nseg of A_s * B_s^T with A_s = A + s*sa, B_s = B + s*sb:

@@ -48,13 +48,23 @@ INLINE void zero_acc(vf acc[4][8], int R, int nv)
         for (int v = 0; v < nv; v++) acc[r][v] = vbroadcast(0.0f);
 }
 
-/* R rows (mr <= R of them real) of C += A B, 16/R vectors of columns at a
- * time (8 for one row) so that 16 independent chains of multiply-adds hide
- * the loads' latency too.
+/* What a product's result lands on: added to C (bias NULL, set 0), or set
+ * to bias[r] + A B (zero when bias is NULL) without reading C: a conv's
+ * bias or a cleared gradient costs no pass of its own. */
+typedef struct {
+    const float *bias;
+    int set;
+} onto;
+
+INLINE vf base(onto o, const float *c, int r) { return !o.set ? vload(c) : vbroadcast(o.bias ? o.bias[r] : 0.0f); }
+
+/* R rows (mr <= R of them real) of C (+)= A B, 16/R vectors of columns at
+ * a time (8 for one row) so that 16 independent chains of multiply-adds
+ * hide the loads' latency too.
  * Every element sums its k in order whatever R is, so the result does not
  * depend on the tiling. */
 INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    const ptrdiff_t *boff, float *C, int ldc)
+                    const ptrdiff_t *boff, float *C, int ldc, onto o)
 {
     const int NV = R == 1 ? 8 : 16 / R;
     const float *a[4];
@@ -67,7 +77,7 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
         for (int r = 0; r < mr; r++)
             for (int v = 0; v < NV; v++) {
                 float *c = C + (size_t)r * ldc + j + v * VL;
-                vstore(c, vload(c) + acc[r][v]);
+                vstore(c, base(o, c, r) + acc[r][v]);
             }
     }
     for (; j + VL <= N; j += VL) {
@@ -76,7 +86,7 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
         nn_kernel(R, 1, K, a, B + j, ldb, boff, acc);
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc + j;
-            vstore(c, vload(c) + acc[r][0]);
+            vstore(c, base(o, c, r) + acc[r][0]);
         }
     }
     if (j < N) {
@@ -92,7 +102,8 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
         }
         for (int r = 0; r < mr; r++) {
             float *c = C + (size_t)r * ldc + j;
-            _mm512_mask_storeu_ps(c, tail, (__m512)((vf)_mm512_maskz_loadu_ps(tail, c) + acc[r][0]));
+            vf b = !o.set ? (vf)_mm512_maskz_loadu_ps(tail, c) : vbroadcast(o.bias ? o.bias[r] : 0.0f);
+            _mm512_mask_storeu_ps(c, tail, (__m512)(b + acc[r][0]));
         }
 #else
         /* the last N-j columns: copy them into a zero-padded tile, K in chunks
@@ -109,7 +120,10 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
             nn_kernel(R, 1, kc, ak, tile, VL, NULL, acc);
         }
         for (int r = 0; r < mr; r++)
-            for (int c = 0; c < N - j; c++) C[(size_t)r * ldc + j + c] += acc[r][0][c];
+            for (int c = 0; c < N - j; c++) {
+                float *at = C + (size_t)r * ldc + j + c;
+                *at = (!o.set ? *at : o.bias ? o.bias[r] : 0.0f) + acc[r][0][c];
+            }
 #endif
     }
 }
@@ -119,40 +133,57 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
  * of a four-row tile, not all of it); three take a two-row and a one-row
  * kernel (measured 8% faster on SimpleCNN with 3 of conv1's 4 channels left
  * than a four-row tile with one row computed twice). */
-static void nn_strided(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+static onto rows_below(onto o, int r) { return (onto){o.bias ? o.bias + r : NULL, o.set}; }
+
+static void nn_strided(int mr, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                       onto o)
 {
-    if (mr == 1) nn_rows(1, 1, N, K, A, lda, B, ldb, NULL, C, ldc);
-    else if (mr == 2) nn_rows(2, 2, N, K, A, lda, B, ldb, NULL, C, ldc);
+    if (mr == 1) nn_rows(1, 1, N, K, A, lda, B, ldb, NULL, C, ldc, o);
+    else if (mr == 2) nn_rows(2, 2, N, K, A, lda, B, ldb, NULL, C, ldc, o);
     else if (mr == 3) {
-        nn_rows(2, 2, N, K, A, lda, B, ldb, NULL, C, ldc);
-        nn_rows(1, 1, N, K, A + 2 * (size_t)lda, lda, B, ldb, NULL, C + 2 * (size_t)ldc, ldc);
+        nn_rows(2, 2, N, K, A, lda, B, ldb, NULL, C, ldc, o);
+        nn_rows(1, 1, N, K, A + 2 * (size_t)lda, lda, B, ldb, NULL, C + 2 * (size_t)ldc, ldc, rows_below(o, 2));
     }
-    else nn_rows(4, mr, N, K, A, lda, B, ldb, NULL, C, ldc);
+    else nn_rows(4, mr, N, K, A, lda, B, ldb, NULL, C, ldc, o);
 }
 
 static void nn_offsets(int mr, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
-                       float *C, int ldc)
+                       float *C, int ldc, onto o)
 {
-    if (mr == 1) nn_rows(1, 1, N, K, A, lda, B, 0, boff, C, ldc);
-    else if (mr == 2) nn_rows(2, 2, N, K, A, lda, B, 0, boff, C, ldc);
+    if (mr == 1) nn_rows(1, 1, N, K, A, lda, B, 0, boff, C, ldc, o);
+    else if (mr == 2) nn_rows(2, 2, N, K, A, lda, B, 0, boff, C, ldc, o);
     else if (mr == 3) {
-        nn_rows(2, 2, N, K, A, lda, B, 0, boff, C, ldc);
-        nn_rows(1, 1, N, K, A + 2 * (size_t)lda, lda, B, 0, boff, C + 2 * (size_t)ldc, ldc);
+        nn_rows(2, 2, N, K, A, lda, B, 0, boff, C, ldc, o);
+        nn_rows(1, 1, N, K, A + 2 * (size_t)lda, lda, B, 0, boff, C + 2 * (size_t)ldc, ldc, rows_below(o, 2));
     }
-    else nn_rows(4, mr, N, K, A, lda, B, 0, boff, C, ldc);
+    else nn_rows(4, mr, N, K, A, lda, B, 0, boff, C, ldc, o);
 }
 
 void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
 {
     for (int i = 0; i < M; i += 4)
-        nn_strided(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
+        nn_strided(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc,
+                   (onto){NULL, 0});
+}
+
+static void gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
+                         float *C, int ldc, onto o)
+{
+    for (int i = 0; i < M; i += 4)
+        nn_offsets(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, boff, C + (size_t)i * ldc, ldc,
+                   rows_below(o, i));
 }
 
 void eg_gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff, float *C,
                      int ldc)
 {
-    for (int i = 0; i < M; i += 4)
-        nn_offsets(M - i < 4 ? M - i : 4, N, K, A + (size_t)i * lda, lda, B, boff, C + (size_t)i * ldc, ldc);
+    gemm_nn_rows(M, N, K, A, lda, B, boff, C, ldc, (onto){NULL, 0});
+}
+
+void eg_gemm_nn_rows_set(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
+                         const float *bias, float *C, int ldc)
+{
+    gemm_nn_rows(M, N, K, A, lda, B, boff, C, ldc, (onto){bias, 1});
 }
 
 /* ----------------------------------------------------------- C += A B^T */

@@ -174,26 +174,32 @@ static void unpool_planes(float *dst, const eg_node *pool, int i, int c, int h, 
     }
 }
 
-/* C[out.c x N] += W B with rows of B at boff (or ldb apart): on the node's
- * CSR or N:M copy in inference when it has one (see sparse_choice.c), else
- * dense. */
+/* C[out.c x N] = bias + W B with rows of B at boff (or ldb apart): on the
+ * node's CSR or N:M copy in inference when it has one (see
+ * sparse_choice.c), else dense; the dense row-offset product writes the
+ * bias with its result. */
 static void weight_product(const eg_graph *g, const eg_node *nd, int N, const float *B, int ldb,
                            const ptrdiff_t *boff, float *C)
 {
     int K = (int)(nd->psize[0] / (size_t)nd->out);
+    const float *b = nd->param[1];
+    if ((g->training || (!nd->csr && !nd->nm_n)) && boff) {
+        eg_gemm_nn_rows_set(nd->out, N, K, nd->param[0], K, B, boff, b, C, N);
+        return;
+    }
+    for (int co = 0; co < nd->out; co++)
+        for (int p = 0; p < N; p++) C[(size_t)co * N + p] = b[co];
     if (!g->training && nd->csr)
         eg_csr_rows_nn(nd->out, N, nd->csr_rowptr, nd->csr_col, nd->csr_val, B, ldb, boff, C, N);
     else if (!g->training && nd->nm_n)
         eg_nm_rows_nn(nd->out, N, K, nd->nm_n, nd->nm_m, nd->nm_val, nd->nm_idx, B, ldb, boff, C, N);
-    else if (boff)
-        eg_gemm_nn_rows(nd->out, N, K, nd->param[0], K, B, boff, C, N);
     else
         eg_gemm_nn(nd->out, N, K, nd->param[0], K, B, ldb, C, N);
 }
 
 static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y, *b = nd->param[1];
+    const float *x = g->nodes[nd->inputs[0]].y;
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int k = nd->kernel, wp = row_width(nd), n_out = out.h * wp;
     size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
@@ -204,8 +210,6 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     for (int i = lo; i < hi; i++) {
         float *xp = g->training ? nd->saved + (size_t)i * in.c * plane : scratch;
         pad_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
-        for (int co = 0; co < out.c; co++)
-            for (int p = 0; p < n_out; p++) acc[(size_t)co * n_out + p] = b[co];
         weight_product(g, nd, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
@@ -247,8 +251,8 @@ static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
                 wf[((size_t)ci * out.c + co) * kk + t] = w[((size_t)co * in.c + ci) * kk + (kk - 1 - t)];
     shift_offsets(off, out.c, k, wp, dplane);
     for (int i = 0; i < m; i++) {
-        memset(dxp, 0, (size_t)in.c * n_dx * sizeof *dxp);
-        eg_gemm_nn_rows(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, dxp, n_dx);
+        eg_gemm_nn_rows_set(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, NULL, dxp,
+                            n_dx);
         eg_copy_rows(src->dy + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, nd->dx_add[0]);
     }
 }
@@ -261,15 +265,12 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
-    const float *b = nd->param[1];
     const eg_node *pool = fused_pool(g, nd);
     for (int i = lo; i < hi; i++) {
         float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
         eg_im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
                   out.h, out.w);
         float *y = nd->y + (size_t)i * outsz;
-        for (int co = 0; co < out.c; co++)
-            for (int p = 0; p < ohw; p++) y[(size_t)co * ohw + p] = b[co];
         weight_product(g, nd, ohw, col, ohw, NULL, y);
         if (pool) pool_rows(g, nd, pool, i, y, out.w);
     }
