@@ -3,27 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 
 #include "edagari.h"
-
-/* Training gathers its batches from random images: on 2 MB pages the
- * 188 MB MNIST training set needs 90 TLB entries instead of 46,000 (an
- * epoch ran 10-15% faster, alternated A/B runs). Only a hint: the kernel
- * may say no. */
-static float *alloc_pixels(size_t n)
-{
-    size_t bytes = n * sizeof(float), huge = (size_t)2 << 20;
-    if (bytes < huge) return malloc(bytes);
-    void *p = NULL;
-    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge)) return NULL;
-#ifdef MADV_HUGEPAGE
-    madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
-#endif
-    return p;
-}
 
 /* Reads a whole file through zlib, which passes raw files through unchanged. */
 static eg_status read_all(const char *path, uint8_t **out, size_t *len, eg_error *err)
@@ -133,7 +114,7 @@ eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const cha
         ds->h = (int)idims[1];
         ds->w = (int)idims[2];
         size_t pix = (size_t)ds->n * ds->h * ds->w;
-        ds->x = alloc_pixels(pix);
+        ds->x = malloc(pix * sizeof *ds->x);
         ds->y = malloc((size_t)ds->n);
         if (!ds->x || !ds->y) {
             st = eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu pixels", images_path, pix);

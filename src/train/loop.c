@@ -32,7 +32,8 @@ static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error 
  * optimizer, which every rank then applies alike. Without o it only leaves
  * the batch's gradient in g->grads. */
 static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const eg_dataset *ds,
-                        const int32_t *order, int n, float *xb, uint8_t *labels, double *losses, double *pen_term)
+                        const int32_t *order, int n, int ahead, float *xb, uint8_t *labels, double *losses,
+                        double *pen_term)
 {
     eg_node *out = &g->nodes[g->nnodes - 1];
     int k = out->out_shape.c, teams = 1;
@@ -40,6 +41,7 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
     int ranks = eg_dist_active() ? eg_dist_size() : 1, rlo = 0, rhi = n;
     if (ranks > 1) eg_split(n, eg_dist_rank(), ranks, &rlo, &rhi);
     order += rlo;  /* this rank's rows, at the start of xb */
+    ahead -= rlo;
     eg_graph_set_input(g, xb);
     if (o) o->step++;
 #pragma omp parallel num_threads(g->threads)
@@ -50,6 +52,12 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
             memcpy(xb + (size_t)i * insz, ds->x + (size_t)order[i] * insz, insz * sizeof *xb);
             labels[i] = ds->y[order[i]];
         }
+        /* the images of the same rows of the next batch, into L2 while this
+         * one computes: a gather from a shuffled 188 MB set waits on memory
+         * (and page walks) otherwise */
+        for (int i = n + lo; i < n + hi && i < ahead; i++)
+            for (size_t b = 0; b < insz * sizeof *xb; b += 64)
+                __builtin_prefetch((const char *)(ds->x + (size_t)order[i] * insz) + b, 0, 1);
         eg_graph_forward_part(g, lo, hi);
         losses[t] = eg_xent_rows(out->y + (size_t)lo * k, labels + lo, hi - lo, k, n, out->dy + (size_t)lo * k);
         eg_graph_backward_part(g, lo, hi);
@@ -90,7 +98,7 @@ double eg_batch_gradient(eg_graph *g, const eg_dataset *ds, const int32_t *order
                          uint8_t *labels, double *losses)
 {
     double pen_term;
-    return train_step(g, NULL, NULL, ds, order, n, xb, labels, losses, &pen_term);
+    return train_step(g, NULL, NULL, ds, order, n, n, xb, labels, losses, &pen_term);
 }
 
 /* The bar after `done` of `total` images. */
@@ -147,7 +155,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     for (int b = opts->start_batch; b < nbatches; b++) {
         int start = b * bs, m = ds->n - start < bs ? ds->n - start : bs;
         double pen_term = 0;
-        total += train_step(g, o, pen, ds, order + start, m, xb, yb, losses, &pen_term);
+        total += train_step(g, o, pen, ds, order + start, m, ds->n - start, xb, yb, losses, &pen_term);
         pen_total += pen_term;
         if (opts->after_step) {
             eg_step_info si = {b, nbatches, total, pen_total};
