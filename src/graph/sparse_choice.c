@@ -23,33 +23,35 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
  * rows each thread gets (a batch of one runs dense down to 85% sparsity);
  * a given model, batch and thread count always takes the same path.
  * conv2d: conv1 / conv2 of models/simplecnn (1 -> 4 and 4 -> 8, 3x3) and
- * c1 / c2 of models/lenet5 (1 -> 6 and 6 -> 16, 5x5):
+ * c1 / c2 of models/lenet5 (1 -> 6 and 6 -> 16, 5x5), dense time / CSR
+ * time, remeasured 2026-11-28 after the dense kernels got 16 accumulator
+ * chains and wrote the bias with the product:
  *   sparsity   batch 1                  batch 64                 batch 1000
- *      0%     0.94/0.73 0.72/0.59      0.96/0.73 0.79/0.61      0.91/0.75 0.84/0.67
- *     50%     1.34/1.32 1.33/1.25      1.29/1.28 1.34/1.23      1.43/1.35 1.14/1.19
- *     80%     1.90/2.17 2.33/2.46      1.68/2.16 2.17/2.79      1.23/2.16 1.48/2.11
- *     90%     2.18/2.79 3.15/4.14      1.93/2.66 2.68/4.27      1.80/2.52 1.64/4.22
- *     99%     3.22/4.37 5.09/10.2      2.71/4.63 3.85/10.3      2.21/3.70 1.96/9.59
- * CSR time is about 0.35 + 1.0 x density of dense time: per kept weight it
- * loads a column, an offset and the weight besides 8 vectors for 8
- * multiply-adds, where the dense kernel loads 6 per 8 and computes every
- * row of a 4-row tile. They break even near density 0.65; 0.5 keeps a
- * margin. The batch does not matter: a convolution vectorizes over output
- * positions.
+ *      0%     0.65/0.61 0.60/0.49      0.68/0.60 0.57/0.48      0.68/0.60 0.58/0.51
+ *     50%     0.95/0.98 1.05/0.92      0.96/1.03 0.97/0.97      0.97/1.03 1.05/0.94
+ *     80%     1.24/1.43 1.70/1.95      1.20/1.45 1.71/1.93      1.26/1.49 1.71/2.01
+ *     90%     1.44/1.81 2.25/3.14      1.45/1.81 2.30/2.97      1.39/1.76 2.23/3.01
+ *     99%     1.98/2.38 3.82/6.00       2.01/2.47 3.46/6.51      1.98/2.49 3.45/6.43
+ * CSR loads a column offset and the weight for each kept weight besides the
+ * shifted row, where the dense kernel shares each loaded row among four
+ * output channels: they break even near density 0.5 on every layer and
+ * batch; 0.35 keeps a margin. The batch does not matter: a convolution
+ * vectorizes over output positions.
  * N:M (src/kernels/nm.c), dense time / N:M time at 2:4 (CSR alongside):
  *   layer    batch 1       batch 64      batch 1000
- *   conv1   1.18 (1.27)   1.20 (1.30)   1.14 (1.14)
- *   conv2   1.31 (1.32)   1.29 (1.30)   1.31 (1.20)
- *   fc1     0.20 (0.29)   1.36 (1.34)   1.30 (1.26)
- * So a layer whose mask is an N:M pattern with groups of 4 and at most half
- * kept, nearly every slot used (at least 80% of them: a 2:4 or 1:4 prune,
- * not an unstructured mask that happens to fit), runs on its N:M copy -
- * a linear one only with four rows or more per thread, like CSR. The two
- * kernels are about as fast there; N:M's copy is smaller (byte offsets, no
- * row pointers). */
+ *   conv1   0.83 (0.91)   0.82 (0.89)   0.83 (0.90)
+ *   conv2   0.97 (1.02)   0.99 (0.99)   0.97 (0.98)
+ *   c2      0.90 (0.90)   0.90 (0.89)   0.89 (0.90)
+ *   fc1     0.19 (0.28)   1.26 (1.20)   1.32 (1.24)
+ *   f1      0.17 (0.25)   1.35 (1.24)   1.32 (1.24)
+ * So a convolution stays dense at 2:4 (both sparse kernels lose now), and
+ * a linear layer whose mask is an N:M pattern with groups of 4 and at most
+ * half kept, nearly every slot used (at least 80% of them: a 2:4 or 1:4
+ * prune, not an unstructured mask that happens to fit), runs on its N:M
+ * copy when it has four rows or more per thread, like CSR. */
 #define LINEAR_CSR_MAX_DENSITY 0.5
 #define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.15
-#define CONV_CSR_MAX_DENSITY 0.5
+#define CONV_CSR_MAX_DENSITY 0.35
 
 size_t eg_sparse_nm_floats(const eg_node *nd)
 {
@@ -87,7 +89,7 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
     }
     double density = (double)kept / (double)nd->psize[0];
     int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
-    if (nd->op == EG_OP_CONV2D || rows >= 4) {
+    if (nd->op == EG_OP_LINEAR && rows >= 4) {
         int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
         /* what an n:4 prune keeps: n of each group, min(n, length) of a short last one */
         double full = (double)nd->out * ((K / 4) * n + (K % 4 < n ? K % 4 : n));
