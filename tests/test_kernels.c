@@ -321,8 +321,10 @@ static void test_pool2x2_rows(void)
 
 /* eg_gemm_nn_rows (rows of B at offsets, as conv2d's row-offset product
  * reads shifted views of padded planes) against the plain product on the
- * gathered B: every M of sizes (3 and 7 leave three rows for the last
- * tile), N not a multiple of the vector, offsets overlapping. */
+ * gathered B: every M of sizes (3, 5 and 7 leave three rows for a tile),
+ * N not a multiple of the vector, offsets overlapping. Its set form
+ * (C = bias + A B, or A B) must give the same over a C full of NaN: it
+ * never reads C. */
 static void test_gemm_rows(void)
 {
     eg_rng r;
@@ -343,11 +345,22 @@ static void test_gemm_rows(void)
                 memcpy(Cr, Cf, (size_t)M * N * sizeof *Cr);
                 eg_gemm_nn_rows(M, N, K, A, K, src, off, Cf, N);
                 eg_gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
-                char what[64];
+                char what[80];
                 snprintf(what, sizeof what, "gemm_nn_rows M=%d N=%d K=%d", M, N, K);
                 check_close(what, Cf, Cr, (size_t)M * N, 1e-5, 1e-5);
+                float *bias = alloc_fill((size_t)M, &r, -1, 1);
+                for (int with_bias = 0; with_bias < 2; with_bias++) {
+                    for (size_t i = 0; i < (size_t)M * N; i++) {
+                        Cf[i] = NAN;
+                        Cr[i] = with_bias ? bias[i / (size_t)N] : 0.0f;
+                    }
+                    eg_gemm_nn_rows_set(M, N, K, A, K, src, off, with_bias ? bias : NULL, Cf, N);
+                    eg_gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
+                    snprintf(what, sizeof what, "gemm_nn_rows_set M=%d N=%d K=%d bias %d", M, N, K, with_bias);
+                    check_close(what, Cf, Cr, (size_t)M * N, 1e-5, 1e-5);
+                }
                 cases++;
-                free(A), free(src), free(B), free(Cf), free(Cr), free(off);
+                free(A), free(src), free(B), free(Cf), free(Cr), free(off), free(bias);
             }
     CHECK(cases == NSIZES * 5 * 4, "only %d gemm_nn_rows cases", cases);
 }
