@@ -311,6 +311,29 @@ static void test_recipe(void)
     eg_graph_free(&g);
 }
 
+/* A linear layer whose rows are shorter than a group (2 inputs) fits every
+ * N:M pattern with nothing pruned: the default choice must keep it dense. */
+static void test_short_rows(void)
+{
+    eg_graph g;
+    eg_error err = {0};
+    const char *spec = "input x shape=1x2x2\nflatten f\nlinear l1 out=2\nlinear l2 out=4\n";
+    if (eg_graph_parse_spec(&g, spec, "short_rows", &err)) {
+        CHECK(0, "short_rows: %s", err.msg);
+        return;
+    }
+    eg_rng r;
+    eg_rng_seed(&r, 4);
+    eg_graph_init_params(&g, &r);
+    CHECK(eg_graph_enable_masks(&g, &err) == EG_OK, "masks: %s", err.msg);
+    float x[16 * 4];
+    for (int i = 0; i < 16 * 4; i++) x[i] = eg_rng_range(&r, -1, 1);
+    free(util_outputs(&g, 0, x, 16, 1));
+    const eg_node *l2 = &g.nodes[eg_graph_find(&g, "l2")];
+    CHECK(!l2->nm_n && !l2->csr, "a dense layer of 2 inputs runs %d:%d (csr %d)", l2->nm_n, l2->nm_m, l2->csr);
+    eg_graph_free(&g);
+}
+
 int main(void)
 {
     static const int nm[][2] = {{2, 4}, {1, 4}, {3, 8}, {1, 2}, {5, 7}};
@@ -328,6 +351,7 @@ int main(void)
     test_paths_agree(x);
     test_kernels();
     test_recipe();
+    test_short_rows();
     free(x);
     return check_report("nm");
 }

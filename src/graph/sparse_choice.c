@@ -89,7 +89,8 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
     }
     double density = (double)kept / (double)nd->psize[0];
     int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
-    if (nd->op == EG_OP_LINEAR && rows >= 4) {
+    /* a row shorter than a group (K < 4) fits any N:M pattern: not a prune */
+    if (nd->op == EG_OP_LINEAR && rows >= 4 && K >= 4 && kept < nd->psize[0]) {
         int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
         /* what an n:4 prune keeps: n of each group, min(n, length) of a short last one */
         double full = (double)nd->out * ((K / 4) * n + (K % 4 < n ? K % 4 : n));
