@@ -29,6 +29,10 @@ typedef struct {
      * thread for a batch of n (either may be NULL: none). */
     size_t (*saved_floats)(const eg_node *nd);
     size_t (*scratch_floats)(const eg_node *nd, int n);
+    /* Floats per sample it keeps in inference too (may be NULL: none), in
+     * nd->saved: conv2d's zero-padded input planes, whose borders
+     * eg_graph_prepare zeroes once (both modes). */
+    size_t (*padded_floats)(const eg_node *nd);
     /* Floats of memory the threads of a pass share for this node, for up to
      * `threads` threads (may be NULL: none); nd->shared points to it. */
     size_t (*shared_floats)(const eg_node *nd, int threads);
@@ -271,13 +275,14 @@ void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float 
 
 /* 2x2 stride-2 max pool (relu after it when relu) of `rows` rows of w
  * floats lying ld apart (rows and w even; stacked planes of even height pool
- * as one), into rows/2 rows of w/2 floats (pool2x2_rows.c). The coded form,
+ * as one), into rows/2 rows of w/2 floats lying ldy apart (pool2x2_rows.c;
+ * ldy > w/2 writes into a padded plane). The coded form,
  * for training, also writes each window's winner as eg_pool2x2_forward does,
  * one byte each; eg_unpool2x2_rows is its backward: it writes all `rows`
  * rows of w floats (ld apart) of the input gradient, dy at each winner and
  * zero elsewhere. */
-void eg_pool2x2_rows(float *y, const float *x, int ld, int rows, int w, int relu);
-void eg_pool2x2_rows_coded(float *y, uint8_t *code, const float *x, int ld, int rows, int w, int relu);
+void eg_pool2x2_rows(float *y, int ldy, const float *x, int ld, int rows, int w, int relu);
+void eg_pool2x2_rows_coded(float *y, int ldy, uint8_t *code, const float *x, int ld, int rows, int w, int relu);
 void eg_unpool2x2_rows(float *dx, int ld, const float *dy, const uint8_t *code, int rows, int w);
 /* Marks each conv2d whose only consumer is a 2x2 pool (through a folded relu
  * or not), unless g->unfused: the conv writes the pooled output into the

@@ -283,9 +283,14 @@ static void test_pool2x2(void)
                 }
 }
 
-/* eg_pool2x2_rows (inference's pool fused into a conv) against a plain
- * scan, on rows ld apart (ld > w: the conv's padded rows), widths below,
- * at and past one and two vectors, one plane and stacked planes, ties. */
+/* eg_pool2x2_rows and its coded twin (the pool fused into a conv, in
+ * inference and in training) against a plain scan, on rows ld apart (ld > w:
+ * the conv's padded rows) into rows ldy apart (ldy > w/2: the next conv's
+ * padded planes), widths below, at and past one and two vectors, one plane
+ * and stacked planes, ties (values -3..1): the same maxima, the first
+ * winner in scan order (4 where the relu cut the window); and
+ * eg_unpool2x2_rows sending each dy to its winner's place, zero elsewhere,
+ * every element of the rows written. */
 static void test_pool2x2_rows(void)
 {
     eg_rng r;
@@ -296,25 +301,42 @@ static void test_pool2x2_rows(void)
         for (size_t gi = 0; gi < sizeof gaps / sizeof *gaps; gi++)
             for (int rows = 2; rows <= 8; rows += 6)
                 for (int relu = 0; relu < 2; relu++) {
-                    int w = widths[wi], ld = w + gaps[gi], ow = w / 2;
-                    float *x = malloc((size_t)rows * ld * sizeof *x), *y = malloc((size_t)(rows / 2) * ow * sizeof *y);
-                    float *want = malloc((size_t)(rows / 2) * ow * sizeof *want);
+                    int w = widths[wi], ld = w + gaps[gi], ow = w / 2, ldy = ow + gaps[(gi + 1) % 3], oh = rows / 2;
+                    size_t ny = (size_t)oh * ldy;
+                    float *x = malloc((size_t)rows * ld * sizeof *x), *y = malloc(ny * sizeof *y);
+                    float *yc = malloc(ny * sizeof *yc), *want = malloc(ny * sizeof *want);
+                    float *dy = malloc((size_t)oh * ow * sizeof *dy), *dx = malloc((size_t)rows * ld * sizeof *dx);
+                    float *want_dx = malloc((size_t)rows * ld * sizeof *want_dx);
+                    uint8_t *code = malloc((size_t)oh * ow), *want_code = malloc((size_t)oh * ow);
                     for (int i = 0; i < rows * ld; i++) x[i] = (float)((int)eg_rng_below(&r, 5) - 3);  /* -3..1 */
-                    for (int oy = 0; oy < rows / 2; oy++)
+                    for (size_t i = 0; i < ny; i++) y[i] = yc[i] = want[i] = -99;  /* gaps must stay */
+                    for (int i = 0; i < oh * ow; i++) dy[i] = eg_rng_range(&r, -1, 1);
+                    for (int i = 0; i < rows * ld; i++) dx[i] = want_dx[i] = -99;
+                    for (int oy = 0; oy < oh; oy++)
                         for (int ox = 0; ox < ow; ox++) {
                             const float *a = x + (size_t)2 * oy * ld + 2 * ox;
-                            float m = a[0];
-                            if (a[1] > m) m = a[1];
-                            if (a[ld] > m) m = a[ld];
-                            if (a[ld + 1] > m) m = a[ld + 1];
-                            want[oy * ow + ox] = relu && m < 0 ? 0 : m;
+                            const size_t at[4] = {0, 1, (size_t)ld, (size_t)ld + 1};
+                            int best = 0;
+                            for (int k = 1; k < 4; k++)
+                                if (a[at[k]] > a[at[best]]) best = k;
+                            float m = a[at[best]];
+                            int dead = relu && m <= 0;
+                            want[oy * ldy + ox] = dead ? 0 : m;
+                            want_code[oy * ow + ox] = (uint8_t)(dead ? 4 : best);
+                            for (int k = 0; k < 4; k++)
+                                want_dx[(size_t)2 * oy * ld + 2 * ox + at[k]] = !dead && k == best ? dy[oy * ow + ox] : 0;
                         }
-                    eg_pool2x2_rows(y, x, ld, rows, w, relu);
-                    char what[64];
-                    snprintf(what, sizeof what, "pool2x2_rows w=%d ld=%d rows=%d relu=%d", w, ld, rows, relu);
-                    check_close(what, y, want, (size_t)(rows / 2) * ow, 0, 0);
+                    eg_pool2x2_rows(y, ldy, x, ld, rows, w, relu);
+                    eg_pool2x2_rows_coded(yc, ldy, code, x, ld, rows, w, relu);
+                    eg_unpool2x2_rows(dx, ld, dy, want_code, rows, w);
+                    char what[80];
+                    snprintf(what, sizeof what, "pool2x2_rows w=%d ld=%d ldy=%d rows=%d relu=%d", w, ld, ldy, rows, relu);
+                    check_close(what, y, want, ny, 0, 0);
+                    check_close(what, yc, want, ny, 0, 0);
+                    CHECK(!memcmp(code, want_code, (size_t)oh * ow), "%s: winners", what);
+                    check_close(what, dx, want_dx, (size_t)rows * ld, 0, 0);
                     cases++;
-                    free(x), free(y), free(want);
+                    free(x), free(y), free(yc), free(want), free(dy), free(dx), free(want_dx), free(code), free(want_code);
                 }
     CHECK(cases == 108, "only %d pool2x2_rows cases", cases);
 }

@@ -61,12 +61,12 @@ INLINE vf pool_vec(vf a0, vf a1, vf b0, vf b1, int relu)
     return relu ? vmax(m, vbroadcast(0.0f)) : m;
 }
 
-void eg_pool2x2_rows(float *restrict y, const float *restrict x, int ld, int rows, int w, int relu)
+void eg_pool2x2_rows(float *restrict y, int ldy, const float *restrict x, int ld, int rows, int w, int relu)
 {
     int ow = w / 2;
     for (int r = 0; r + 1 < rows; r += 2) {
         const float *a = x + (size_t)r * ld, *b = a + ld;
-        float *o = y + (size_t)(r / 2) * ow;
+        float *o = y + (size_t)(r / 2) * ldy;
         int j = 0;
         for (; j + VL <= ow; j += VL)
             vstore(o + j, pool_vec(vload(a + 2 * j), vload(a + 2 * j + VL), vload(b + 2 * j), vload(b + 2 * j + VL), relu));
@@ -125,13 +125,13 @@ static float pool_one(const float *a, const float *b, int relu, uint8_t *code)
 }
 #endif
 
-void eg_pool2x2_rows_coded(float *restrict y, uint8_t *restrict code, const float *restrict x, int ld, int rows,
-                           int w, int relu)
+void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, const float *restrict x, int ld,
+                           int rows, int w, int relu)
 {
     int ow = w / 2;
     for (int r = 0; r + 1 < rows; r += 2) {
         const float *a = x + (size_t)r * ld, *b = a + ld;
-        float *o = y + (size_t)(r / 2) * ow;
+        float *o = y + (size_t)(r / 2) * ldy;
         uint8_t *c = code + (size_t)(r / 2) * ow;
         vi k;
         int j = 0;

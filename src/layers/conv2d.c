@@ -155,9 +155,9 @@ static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool,
     size_t poolsz = eg_shape_size(pool->out_shape);
     int n = nd->out_shape.c * nd->out_shape.h, w = nd->out_shape.w;
     if (g->training)
-        eg_pool2x2_rows_coded(pool->y + i * poolsz, (uint8_t *)pool->argmax + i * poolsz, rows, ld, n, w, pool->relu_in);
+        eg_pool2x2_rows_coded(pool->y + i * poolsz, w / 2, (uint8_t *)pool->argmax + i * poolsz, rows, ld, n, w, pool->relu_in);
     else
-        eg_pool2x2_rows(pool->y + i * poolsz, rows, ld, n, w, pool->relu_in);
+        eg_pool2x2_rows(pool->y + i * poolsz, w / 2, rows, ld, n, w, pool->relu_in);
 }
 
 /* Image i's output gradient from the fused pool's dy and winners, c planes
