@@ -121,6 +121,8 @@ typedef struct eg_node {
     int relu_in;      /* applies the relu folded into its input */
     int pool_into;    /* conv2d writing the pooled output of this 2x2 pool node (0: none) */
     int pooled_in;    /* a 2x2 pool its producing conv2d computes (pool_fusion.c) */
+    int padded_out;   /* such a pool: the conv2d whose zero-padded input planes it writes instead of y (0: none) */
+    int padded_in;    /* conv2d whose padded input planes its producer writes (pool_fusion.c) */
     double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
     /* inference only: the kept weights in compressed sparse rows, in the
      * arena, rebuilt by every eg_graph_prepare with training 0; csr says the

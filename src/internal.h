@@ -290,6 +290,10 @@ void eg_unpool2x2_rows(float *dx, int ld, const float *dy, const uint8_t *code, 
  * gradient from the pool's dy; the pool's forward and backward do nothing
  * (pool_fusion.c). */
 void eg_graph_fuse_pools(eg_graph *g);
+/* Whether a conv2d reads its input as zero-padded planes in nd->saved
+ * (stride 1: the row-offset product of conv2d.c), which a fused pool before
+ * it can write directly. */
+int eg_conv2d_pads_input(const eg_node *nd);
 /* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
 void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);
 

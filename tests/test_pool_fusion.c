@@ -5,7 +5,8 @@
  * threads; fused training must give the unfused outputs and parameter
  * gradients bit for bit (the same values reach the same sums); on
  * odd shapes (one channel, widths that are no multiple of the vector, a
- * stride-2 conv on the im2col path, no relu); and a conv whose output has
+ * stride-2 conv on the im2col path, no relu, pools writing the next conv's
+ * padded planes, counted by padded_count); and a conv whose output has
  * another consumer is left unfused. */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,10 @@ static const char *one_channel =
 static const char *stride2_no_relu =
     "input x shape=2x15x15\nconv2d c out=3 kernel=3 stride=2 pad=1\nmaxpool2d p kernel=2\nrelu r\n"
     "conv2d c2 out=5 kernel=3 pad=1\nrelu r2\nmaxpool2d p2 kernel=2\nflatten f\nlinear l out=4\n";
+/* the im2col conv's pool writes the next conv's padded planes */
+static const char *stride2_into_conv =
+    "input x shape=2x15x15\nconv2d c out=3 kernel=3 stride=2 pad=1\nrelu r\nmaxpool2d p kernel=2\n"
+    "conv2d c2 out=4 kernel=3 pad=1\nrelu r2\nflatten f\nlinear l out=4\n";
 static const char *two_consumers =
     "input x shape=1x8x8\nconv2d c out=2 kernel=3 pad=1\nmaxpool2d p kernel=2 in=c\nmaxpool2d q kernel=2 in=c\n"
     "add s in=p,q\nflatten f\nlinear l out=3\n";
@@ -40,6 +45,15 @@ static int fused_count(const eg_graph *g)
 {
     int n = 0;
     for (int i = 0; i < g->nnodes; i++) n += g->nodes[i].pool_into != 0;
+    return n;
+}
+
+/* Pools that write a conv's padded planes, each with its conv marked. */
+static int padded_count(const eg_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i].padded_out) n += g->nodes[g->nodes[i].padded_out].padded_in && g->nodes[i].pooled_in;
     return n;
 }
 
@@ -80,7 +94,7 @@ static void check_training(eg_graph *g, const char *name, const float *x, int n,
     free(apart), free(fused);
 }
 
-static void check_spec(const char *name, const char *text, int want_fused)
+static void check_spec(const char *name, const char *text, int want_fused, int want_padded)
 {
     enum { BIG = 70 };
     eg_graph g;
@@ -104,6 +118,8 @@ static void check_spec(const char *name, const char *text, int want_fused)
             int n = batches[bi];
             CHECK(eg_graph_prepare(&g, n, 0, threads) == EG_OK, "%s: prepare for inference", name);
             CHECK(fused_count(&g) == want_fused, "%s: %d convs fused, want %d", name, fused_count(&g), want_fused);
+            CHECK(padded_count(&g) == want_padded, "%s: %d pools write padded planes, want %d", name, padded_count(&g),
+                  want_padded);
             eg_graph_forward(&g, x, n);
             char what[96];
             snprintf(what, sizeof what, "%s batch %d, %d threads", name, n, threads);
@@ -115,10 +131,11 @@ static void check_spec(const char *name, const char *text, int want_fused)
 
 int main(void)
 {
-    check_spec("models/simplecnn", NULL, 2);
-    check_spec("models/lenet5", NULL, 2);
-    check_spec("one_channel", one_channel, 1);
-    check_spec("stride2_no_relu", stride2_no_relu, 2);
-    check_spec("two_consumers", two_consumers, 0);
+    check_spec("models/simplecnn", NULL, 2, 1);
+    check_spec("models/lenet5", NULL, 2, 1);
+    check_spec("one_channel", one_channel, 1, 0);
+    check_spec("stride2_no_relu", stride2_no_relu, 2, 0);
+    check_spec("stride2_into_conv", stride2_into_conv, 1, 1);
+    check_spec("two_consumers", two_consumers, 0, 0);
     return check_report("pool_fusion");
 }

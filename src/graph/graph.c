@@ -263,7 +263,9 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
             /* staged inference: the input's chunks, the output node's chunks */
             size_t extra = rows == n ? 0 : pad16((size_t)rows * eg_shape_size(nd->out_shape));
             if (rows < n && !last && nd->op != EG_OP_INPUT) extra = 0;
-            size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd) : 0;
+            size_t saved = training && op->saved_floats ? (size_t)n * op->saved_floats(nd)
+                           : !training && op->padded_floats ? (size_t)(last ? n : rows) * op->padded_floats(nd)
+                                                            : 0;
             size_t y = nd->op == EG_OP_INPUT || nd->relu_folded ? 0 : pad16(out);
             size_t dy = training && nd->op != EG_OP_INPUT && !nd->relu_folded ? pad16(out) : 0;
             size_t shared = op->shared_floats ? pad16(op->shared_floats(nd, threads)) : 0;
@@ -278,6 +280,8 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
                 nd->dy = dy ? at + y : NULL;
                 nd->saved = saved ? at + y + dy : NULL;
                 nd->argmax = (int32_t *)nd->saved;
+                /* padded planes: borders zero from here on, only interiors are written */
+                if (saved && op->padded_floats && op->padded_floats(nd)) memset(nd->saved, 0, saved * sizeof *nd->saved);
                 nd->shared = shared ? at + y + dy + pad16(saved) : NULL;
                 if (extra && nd->op == EG_OP_INPUT) g->stage = at + y + dy + pad16(saved) + shared;
                 if (extra && last) g->chunk_out = at + y + dy + pad16(saved) + shared;

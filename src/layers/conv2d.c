@@ -1,7 +1,9 @@
 /* conv2d: 2-D convolution with stride, zero padding and bias, NCHW.
  *
  * A stride-1 convolution (any kernel, pad <= kernel - 1) copies each image
- * once into zero-padded planes; the rows of its im2col matrix are then
+ * once into zero-padded planes (kept in nd->saved, borders zeroed once by
+ * eg_graph_prepare; a fused pool before it writes them itself: see
+ * pool_fusion.c); the rows of its im2col matrix are then
  * shifted views of those planes (a row-offset product), and outputs are
  * computed on padded rows, then cropped. Its input gradient is the full
  * convolution of dy (padded by kernel - 1 - pad) with flipped filters, and
@@ -96,6 +98,14 @@ static void zero_border(float *d, int h, int w, int pad, int wp, size_t plane)
     memset(d + end, 0, (plane - end) * sizeof *d);
 }
 
+/* Copies c planes of h x w into the interiors of padded planes whose
+ * borders are already zero. */
+static void copy_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
+{
+    for (int ch = 0; ch < c; ch++)
+        eg_copy_rows(dst + ch * plane + pad_head(pad, wp), wp, src + (size_t)ch * h * w, w, h, w, 0);
+}
+
 /* Copies c planes of h x w into padded planes, zeroing only the border
  * instead of every plane whole first. */
 static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
@@ -126,13 +136,18 @@ static size_t conv2d_saved(const eg_node *nd)
     return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : col_floats(nd);
 }
 
+/* Inference keeps the padded planes too: their borders stay zero. */
+static size_t conv2d_padded(const eg_node *nd) { return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : 0; }
+
+int eg_conv2d_pads_input(const eg_node *nd) { return is_rowconv(nd); }
+
 static size_t conv2d_scratch(const eg_node *nd, int n)
 {
     size_t w = nd->psize[0];
     if (is_rowconv(nd)) {
-        /* forward: padded input + padded-row output; backward: every image's
-         * padded dy + padded-row dx + flipped weights */
-        size_t fwd = (size_t)nd->in_shape.c * plane_floats(nd) + (size_t)nd->out * nd->out_shape.h * row_width(nd);
+        /* forward: padded-row output; backward: every image's padded dy +
+         * padded-row dx + flipped weights */
+        size_t fwd = (size_t)nd->out * nd->out_shape.h * row_width(nd);
         size_t bwd = (size_t)n * nd->out * dgrad_plane(nd) + (size_t)nd->in_shape.c * nd->in_shape.h * row_width(nd) + w;
         return fwd > bwd ? fwd : bwd;
     }
@@ -149,15 +164,27 @@ static const eg_node *fused_pool(const eg_graph *g, const eg_node *nd)
 }
 
 /* Pools image i's output rows (rows of out.w floats, ld apart) into the
- * fused pool's y, with the winners in training. */
+ * fused pool's y, with the winners in training; or, when the pool feeds a
+ * conv that reads padded planes, into that conv's planes (pool_fusion.c). */
 static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, const float *rows, int ld)
 {
     size_t poolsz = eg_shape_size(pool->out_shape);
-    int n = nd->out_shape.c * nd->out_shape.h, w = nd->out_shape.w;
-    if (g->training)
-        eg_pool2x2_rows_coded(pool->y + i * poolsz, w / 2, (uint8_t *)pool->argmax + i * poolsz, rows, ld, n, w, pool->relu_in);
-    else
-        eg_pool2x2_rows(pool->y + i * poolsz, w / 2, rows, ld, n, w, pool->relu_in);
+    int h = nd->out_shape.h, w = nd->out_shape.w, n = nd->out_shape.c * h;
+    uint8_t *code = g->training ? (uint8_t *)pool->argmax + i * poolsz : NULL;
+    if (pool->padded_out) {
+        const eg_node *next = &g->nodes[pool->padded_out];
+        size_t plane = plane_floats(next), pooled = (size_t)(h / 2) * (w / 2);
+        int wp = row_width(next);
+        for (int c = 0; c < nd->out_shape.c; c++) {
+            float *dst = next->saved + ((size_t)i * next->in_shape.c + c) * plane + pad_head(next->pad, wp);
+            const float *src = rows + (size_t)c * h * ld;
+            if (code) eg_pool2x2_rows_coded(dst, wp, code + c * pooled, src, ld, h, w, pool->relu_in);
+            else eg_pool2x2_rows(dst, wp, src, ld, h, w, pool->relu_in);
+        }
+        return;
+    }
+    if (code) eg_pool2x2_rows_coded(pool->y + i * poolsz, w / 2, code, rows, ld, n, w, pool->relu_in);
+    else eg_pool2x2_rows(pool->y + i * poolsz, w / 2, rows, ld, n, w, pool->relu_in);
 }
 
 /* Image i's output gradient from the fused pool's dy and winners, c planes
@@ -205,11 +232,11 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
     ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
-    float *scratch = eg_scratch(g), *acc = scratch + (size_t)in.c * plane;
+    float *acc = eg_scratch(g);
     const eg_node *pool = fused_pool(g, nd);
     for (int i = lo; i < hi; i++) {
-        float *xp = g->training ? nd->saved + (size_t)i * in.c * plane : scratch;
-        pad_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
+        float *xp = nd->saved + (size_t)i * in.c * plane;
+        if (!nd->padded_in) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
         weight_product(g, nd, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
@@ -339,6 +366,7 @@ const eg_op_def eg_op_conv2d = {
     .shape = conv2d_shape,
     .saved_floats = conv2d_saved,
     .scratch_floats = conv2d_scratch,
+    .padded_floats = conv2d_padded,
     .forward = conv2d_forward,
     .backward = conv2d_backward,
     .keep_out = conv2d_keep_out,
