@@ -142,7 +142,7 @@ if [ "$BUILD" = 1 ] || [ ! -x "$BIN" ] || [ "$BIN" = "$ROOT/build-table/edagari"
     if [ "$BIN" = "$ROOT/build-table/edagari" ]; then
         echo "building $BIN ..." >&2
         cmake -S "$ROOT" -B "$ROOT/build-table" -DCMAKE_BUILD_TYPE=Release >/dev/null
-        cmake --build "$ROOT/build-table" -j2 --target edagari >/dev/null
+        cmake --build "$ROOT/build-table" -j2 --target edagari_cli >/dev/null
     fi
 fi
 [ -x "$BIN" ] || die "no edagari binary at $BIN"
