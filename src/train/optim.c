@@ -47,13 +47,16 @@ static void adam_update(eg_optim *o, float *p, const float *g, size_t lo, size_t
 {
     float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
     double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
-    float step_size = (float)(o->lr / bc1), bc2_sqrt = (float)sqrt(bc2);
+    /* PyTorch divides sqrt(v) by sqrt(bc2); multiplying by its reciprocal
+     * differs by at most an ulp in the denominator and saves one of the two
+     * divisions per weight, which with the square root bound the step */
+    float step_size = (float)(o->lr / bc1), inv_bc2_sqrt = (float)(1.0 / sqrt(bc2));
     float *m = o->m, *v = o->v;
     for (size_t i = lo; i < hi; i++) {
         float d = g[i] + wd * p[i];
         m[i] = m[i] * b1 + d * (1 - b1);
         v[i] = v[i] * b2 + d * d * (1 - b2);
-        p[i] -= step_size * m[i] / (sqrtf(v[i]) / bc2_sqrt + eps);
+        p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_bc2_sqrt + eps);
     }
 }
 
