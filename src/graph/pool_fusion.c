@@ -40,12 +40,12 @@ void eg_graph_fuse_pools(eg_graph *g)
         if (g->nodes[src].op != EG_OP_CONV2D || consumer_count(g, src) != 1) continue;
         g->nodes[src].pool_into = i;
         pool->pooled_in = 1;
+        if (consumer_count(g, i) != 1) continue;
         for (int j = i + 1; j < g->nnodes; j++) {
             eg_node *next = &g->nodes[j];
-            if (next->ninputs && next->inputs[0] == i && consumer_count(g, i) == 1 && next->op == EG_OP_CONV2D &&
-                eg_conv2d_pads_input(next)) {
-                pool->padded_out = j;
-                next->padded_in = 1;
+            if (next->ninputs && next->inputs[0] == i) {
+                if (next->op == EG_OP_CONV2D && eg_conv2d_pads_input(next)) pool->padded_out = j, next->padded_in = 1;
+                break;
             }
         }
     }

@@ -31,7 +31,7 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
  *     50%     0.95/0.98 1.05/0.92      0.96/1.03 0.97/0.97      0.97/1.03 1.05/0.94
  *     80%     1.24/1.43 1.70/1.95      1.20/1.45 1.71/1.93      1.26/1.49 1.71/2.01
  *     90%     1.44/1.81 2.25/3.14      1.45/1.81 2.30/2.97      1.39/1.76 2.23/3.01
- *     99%     1.98/2.38 3.82/6.00       2.01/2.47 3.46/6.51      1.98/2.49 3.45/6.43
+ *     99%     1.98/2.38 3.82/6.00      2.01/2.47 3.46/6.51      1.98/2.49 3.45/6.43
  * CSR loads a column offset and the weight for each kept weight besides the
  * shifted row, where the dense kernel shares each loaded row among four
  * output channels: they break even near density 0.5 on every layer and
