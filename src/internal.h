@@ -133,8 +133,12 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
  * a failure never leaves a half-written file. */
 eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err);
 /* The first half of that: data into tmp, flushed and synced (tmp is removed
- * on failure), for callers that rename several files together. */
+ * on failure), for callers that rename several files together; tmp stays
+ * held (removed if SIGINT, SIGTERM or SIGHUP ends the process) until the
+ * caller renames or removes it and calls eg_temp_release (temp_file.c). */
 eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err);
+void eg_temp_hold(const char *tmp);
+void eg_temp_release(const char *tmp);
 
 /* Model files with a checkpoint's sections (src/io/model_file.c): saved
  * with o and pos (both, or neither: a plain model file); loaded, o and pos

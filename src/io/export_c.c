@@ -1081,18 +1081,19 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)
     snprintf(htmp, sizeof htmp, "%s.tmp.%ld", hpath, (long)getpid());
     snprintf(ctmp, sizeof ctmp, "%s.tmp.%ld", cpath, (long)getpid());
     st = eg_write_temp(hpath, htmp, h.buf, h.len, err);
-    if (!st && (st = eg_write_temp(cpath, ctmp, c.buf, c.len, err))) remove(htmp);
+    if (!st && (st = eg_write_temp(cpath, ctmp, c.buf, c.len, err))) remove(htmp), eg_temp_release(htmp);
     free(h.buf), free(c.buf);
     if (st) return st;
     if (rename(ctmp, cpath)) {
         int e = errno;
         remove(ctmp), remove(htmp);
+        eg_temp_release(ctmp), eg_temp_release(htmp);
         return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (nothing was replaced)", cpath, strerror(e));
     }
-    if (rename(htmp, hpath)) {
-        int e = errno;
-        remove(htmp);
-        return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (%s was written)", hpath, strerror(e), cpath);
-    }
+    eg_temp_release(ctmp);
+    int bad = rename(htmp, hpath) != 0, e = errno;
+    if (bad) remove(htmp);
+    eg_temp_release(htmp);
+    if (bad) return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (%s was written)", hpath, strerror(e), cpath);
     return EG_OK;
 }

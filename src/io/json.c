@@ -1,9 +1,8 @@
-/* A small JSON writer into memory, and the atomic file write reports use. */
-#include <errno.h>
+/* A small JSON writer into memory (reports go to disk through eg_write_atomic,
+ * src/io/temp_file.c). */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -100,34 +99,4 @@ void eg_json_free(eg_json *j)
 {
     free(j->buf);
     memset(j, 0, sizeof *j);
-}
-
-eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err)
-{
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot create its temporary file %s: %s", path, tmp, strerror(errno));
-    int bad = fwrite(data, 1, len, f) != len;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    int e = errno;
-    bad |= fclose(f) != 0;
-    if (bad) {
-        remove(tmp);
-        return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (nothing was replaced)", path, strerror(e));
-    }
-    return EG_OK;
-}
-
-eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    eg_status st = eg_write_temp(path, tmp, data, len, err);
-    if (st) return st;
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return eg_fail(err, EG_ERR_IO, "%s: cannot write: %s (nothing was replaced)", path, strerror(e));
-    }
-    return EG_OK;
 }
