@@ -11,27 +11,15 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 enum { N = 5, IN = 28 * 28, K = 10 };
-
-static int load(eg_graph *g)
-{
-    eg_error err = {0};
-    if (eg_graph_load_spec(g, "models/simplecnn", &err)) {
-        CHECK(0, "load: %s", err.msg);
-        return -1;
-    }
-    eg_rng r;
-    eg_rng_seed(&r, 4);
-    eg_graph_init_params(g, &r);
-    return 0;
-}
 
 static void test_no_gradients(const float *x)
 {
     eg_graph g, t;
     eg_error err = {0};
-    if (load(&g) || load(&t)) return;
+    if (util_graph(&g, "models/simplecnn", NULL, 4, 0) || util_graph(&t, "models/simplecnn", NULL, 4, 0)) return;
     CHECK(g.grads == NULL, "a fresh graph has a gradient block");
     CHECK(eg_graph_prepare(&g, 64, 0, 2) == EG_OK, "prepare for inference");
     CHECK(g.grads == NULL && g.tgrads == NULL, "inference allocated gradients (grads %p, tgrads %p)", (void *)g.grads,
@@ -67,7 +55,7 @@ static void test_no_gradients(const float *x)
 static void test_batch1(const float *x)
 {
     eg_graph g;
-    if (load(&g)) return;
+    if (util_graph(&g, "models/simplecnn", NULL, 4, 0)) return;
     float all[N * K];
     CHECK(eg_graph_prepare(&g, N, 0, 2) == EG_OK, "prepare");
     eg_graph_forward(&g, x, N);
@@ -88,7 +76,7 @@ static void test_staged(void)
 {
     enum { BIG = 150 };
     eg_graph g;
-    if (load(&g)) return;
+    if (util_graph(&g, "models/simplecnn", NULL, 4, 0)) return;
     eg_rng r;
     eg_rng_seed(&r, 11);
     float *x = malloc((size_t)BIG * IN * sizeof *x), *alone = malloc((size_t)BIG * K * sizeof *alone);

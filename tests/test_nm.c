@@ -316,16 +316,10 @@ static void test_recipe(void)
 static void test_short_rows(void)
 {
     eg_graph g;
-    eg_error err = {0};
     const char *spec = "input x shape=1x2x2\nflatten f\nlinear l1 out=2\nlinear l2 out=4\n";
-    if (eg_graph_parse_spec(&g, spec, "short_rows", &err)) {
-        CHECK(0, "short_rows: %s", err.msg);
-        return;
-    }
+    if (util_graph(&g, "short_rows", spec, 4, 1)) return;
     eg_rng r;
-    eg_rng_seed(&r, 4);
-    eg_graph_init_params(&g, &r);
-    CHECK(eg_graph_enable_masks(&g, &err) == EG_OK, "masks: %s", err.msg);
+    eg_rng_seed(&r, 5);
     float x[16 * 4];
     for (int i = 0; i < 16 * 4; i++) x[i] = eg_rng_range(&r, -1, 1);
     free(util_outputs(&g, 0, x, 16, 1));

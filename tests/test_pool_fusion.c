@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 static const char *one_channel =
     "input x shape=1x6x10\nconv2d c out=1 kernel=3 pad=1\nrelu r\nmaxpool2d p kernel=2\nflatten f\nlinear l out=3\n";
@@ -26,20 +27,6 @@ static const char *stride2_into_conv =
 static const char *two_consumers =
     "input x shape=1x8x8\nconv2d c out=2 kernel=3 pad=1\nmaxpool2d p kernel=2 in=c\nmaxpool2d q kernel=2 in=c\n"
     "add s in=p,q\nflatten f\nlinear l out=3\n";
-
-static int load(eg_graph *g, const char *spec, const char *text)
-{
-    eg_error err = {0};
-    eg_status st = text ? eg_graph_parse_spec(g, text, spec, &err) : eg_graph_load_spec(g, spec, &err);
-    if (st) {
-        CHECK(0, "%s: %s", spec, err.msg);
-        return -1;
-    }
-    eg_rng r;
-    eg_rng_seed(&r, 11);
-    eg_graph_init_params(g, &r);
-    return 0;
-}
 
 static int fused_count(const eg_graph *g)
 {
@@ -98,7 +85,7 @@ static void check_spec(const char *name, const char *text, int want_fused, int w
 {
     enum { BIG = 70 };
     eg_graph g;
-    if (load(&g, name, text)) return;
+    if (util_graph(&g, name, text, 11, 0)) return;
     size_t insz = eg_shape_size(g.nodes[0].out_shape), k = eg_shape_size(eg_graph_output(&g)->out_shape);
     eg_rng r;
     eg_rng_seed(&r, 5);

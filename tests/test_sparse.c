@@ -9,23 +9,10 @@
 
 #include "check.h"
 #include "internal.h"
+#include "util.h"
 
 static const int weighted[] = {1, 4, 8, 10};  /* conv1, conv2, fc1, fc2 in models/simplecnn */
 enum { FC1 = 8, FC2 = 10, MAXN = 37, IN = 28 * 28, K = 10 };
-
-static int load(eg_graph *g, uint64_t seed)
-{
-    eg_error err = {0};
-    if (eg_graph_load_spec(g, "models/simplecnn", &err)) {
-        CHECK(0, "load models/simplecnn: %s", err.msg);
-        return -1;
-    }
-    eg_rng r;
-    eg_rng_seed(&r, seed);
-    eg_graph_init_params(g, &r);
-    CHECK(eg_graph_enable_masks(g, &err) == EG_OK, "masks: %s", err.msg);
-    return 0;
-}
 
 /* Inference outputs [n, K] of g for x with the path forced by sparse (-1 dense, 1 CSR, 0 automatic). */
 static void outputs(eg_graph *g, int sparse, const float *x, int n, int threads, float *out)
@@ -44,7 +31,7 @@ static void test_paths_agree(const float *x)
     for (size_t a = 0; a < sizeof amounts / sizeof *amounts; a++) {
         eg_graph g;
         eg_error err = {0};
-        if (load(&g, 1 + a)) return;
+        if (util_graph(&g, "models/simplecnn", NULL, 1 + a, 1)) return;
         if (amounts[a] < 1)
             CHECK(eg_prune_magnitude(&g, weighted, 4, amounts[a], 0, &err) == EG_OK, "prune %g: %s", amounts[a], err.msg);
         else  /* every weight masked (pruning takes fractions below 1): outputs are the biases' */
@@ -75,7 +62,7 @@ static void test_not_stale(const float *x)
     eg_graph g;
     eg_error err = {0};
     float first[MAXN * K], csr[MAXN * K], dense[MAXN * K];
-    if (load(&g, 9)) return;
+    if (util_graph(&g, "models/simplecnn", NULL, 9, 1)) return;
     CHECK(eg_prune_magnitude(&g, weighted, 4, 0.8, 0, &err) == EG_OK, "prune 0.8: %s", err.msg);
     outputs(&g, 1, x, MAXN, 1, first);
     CHECK(eg_prune_magnitude(&g, weighted, 4, 0.97, 0, &err) == EG_OK, "prune 0.97: %s", err.msg);
@@ -106,7 +93,7 @@ static void test_auto(const float *x)
     eg_graph g;
     eg_error err = {0};
     float out[MAXN * K];
-    if (load(&g, 5)) return;
+    if (util_graph(&g, "models/simplecnn", NULL, 5, 1)) return;
     int fc1 = FC1;
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.4, 0, &err) == EG_OK, "prune 0.4: %s", err.msg);
     outputs(&g, 0, x, MAXN, 1, out);
@@ -138,7 +125,7 @@ static void test_auto(const float *x)
     free(ds.y);
     eg_graph_free(&g);
 
-    if (load(&g, 6)) return;
+    if (util_graph(&g, "models/simplecnn", NULL, 6, 1)) return;
     free(g.masks);
     g.masks = NULL;
     for (int i = 0; i < g.nnodes; i++) g.nodes[i].mask[0] = g.nodes[i].mask[1] = NULL;

@@ -35,20 +35,6 @@ static const char *wide_spec =
 
 enum { MAXN = 17 };
 
-static int build(eg_graph *g, const char *spec, uint64_t seed)
-{
-    eg_error err = {0};
-    if (eg_graph_parse_spec(g, spec, "spec", &err)) {
-        CHECK(0, "parse: %s", err.msg);
-        return -1;
-    }
-    eg_rng r;
-    eg_rng_seed(&r, seed);
-    eg_graph_init_params(g, &r);
-    CHECK(eg_graph_enable_masks(g, &err) == EG_OK, "masks: %s", err.msg);
-    return 0;
-}
-
 static int conv_nodes(const eg_graph *g, int *nodes)
 {
     int n = 0;
@@ -98,7 +84,7 @@ static void test_models(const float *x)
     for (int s = 0; s < 2; s++)
         for (size_t a = 0; a < sizeof sparsity / sizeof *sparsity; a++) {
             eg_graph g;
-            if (build(&g, specs[s], 10 + a)) return;
+            if (util_graph(&g, "spec", specs[s], 10 + a, 1)) return;
             mask_convs(&g, sparsity[a]);
             char what[64];
             snprintf(what, sizeof what, "%s spec at %g%% sparsity", names[s], 100 * sparsity[a]);
@@ -113,7 +99,7 @@ static void test_one_channel(const float *x)
 {
     eg_graph g;
     eg_error err = {0};
-    if (build(&g, odd_spec, 21)) return;
+    if (util_graph(&g, "spec", odd_spec, 21, 1)) return;
     eg_dep_group grp;
     int a = eg_graph_find(&g, "a"), keep = 2;
     CHECK(eg_depgroup_build(&g, a, &grp, &err) == EG_OK, "group: %s", err.msg);
@@ -132,7 +118,7 @@ static void test_auto(const float *x)
     static const double sparsity[] = {0, 0.5, 0.7, 0.9};
     for (int i = 0; i < 4; i++) {
         eg_graph g;
-        if (build(&g, wide_spec, 30)) return;
+        if (util_graph(&g, "spec", wide_spec, 30, 1)) return;
         mask_convs(&g, sparsity[i]);
         free(util_outputs(&g, 0, x, 2, 1));
         int nodes[16], nc = conv_nodes(&g, nodes);

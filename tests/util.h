@@ -126,6 +126,24 @@ static inline void util_random_dataset(eg_dataset *ds, int n, eg_rng *r, float l
     for (int i = 0; i < n; i++) ds->y[i] = (uint8_t)eg_rng_below(r, (uint32_t)classes);
 }
 
+/* g from the spec text (named name), or from the spec file name when text
+ * is NULL, its parameters initialised from seed; with masks, masks enabled
+ * (all ones). A failure is a test failure and returns -1. */
+static inline int util_graph(eg_graph *g, const char *name, const char *text, uint64_t seed, int masks)
+{
+    eg_error err = {0};
+    eg_status st = text ? eg_graph_parse_spec(g, text, name, &err) : eg_graph_load_spec(g, name, &err);
+    if (st) {
+        CHECK(0, "%s: %s", name, err.msg);
+        return -1;
+    }
+    eg_rng r;
+    eg_rng_seed(&r, seed);
+    eg_graph_init_params(g, &r);
+    if (masks) CHECK(eg_graph_enable_masks(g, &err) == EG_OK, "%s: masks: %s", name, err.msg);
+    return 0;
+}
+
 /* A malloc'd copy of g's output for the n inputs x, with g->sparse set to
  * sparse (-1 dense, 1 sparse, 0 automatic). */
 static inline float *util_outputs(eg_graph *g, int sparse, const float *x, int n, int threads)
