@@ -66,29 +66,22 @@ int eg_dist_local(int delta)
 /* MPI counts in int: large buffers go in pieces. */
 #define CHUNK (1 << 28)
 
-void eg_dist_sum_floats(float *x, size_t n)
+/* x[0..n) summed over the ranks, in place; elements of `elem` bytes as t. */
+static void sum_in_place(void *x, size_t n, size_t elem, MPI_Datatype t)
 {
     if (size == 1) return;
     double t0 = MPI_Wtime();
     for (size_t at = 0; at < n; at += CHUNK) {
         int len = n - at < CHUNK ? (int)(n - at) : CHUNK;
-        MPI_Allreduce(MPI_IN_PLACE, x + at, len, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        MPI_Allreduce(MPI_IN_PLACE, (char *)x + at * elem, len, t, MPI_SUM, MPI_COMM_WORLD);
     }
-    sent += n * sizeof *x;
+    sent += n * elem;
     spent += MPI_Wtime() - t0;
 }
 
-void eg_dist_sum_doubles(double *x, size_t n)
-{
-    if (size == 1) return;
-    double t0 = MPI_Wtime();
-    for (size_t at = 0; at < n; at += CHUNK) {
-        int len = n - at < CHUNK ? (int)(n - at) : CHUNK;
-        MPI_Allreduce(MPI_IN_PLACE, x + at, len, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-    }
-    sent += n * sizeof *x;
-    spent += MPI_Wtime() - t0;
-}
+void eg_dist_sum_floats(float *x, size_t n) { sum_in_place(x, n, sizeof *x, MPI_FLOAT); }
+
+void eg_dist_sum_doubles(double *x, size_t n) { sum_in_place(x, n, sizeof *x, MPI_DOUBLE); }
 
 void eg_dist_bcast(void *buf, size_t bytes, int root)
 {
