@@ -119,6 +119,8 @@ void eg_json_array(eg_json *j, const char *key);
 void eg_json_array_end(eg_json *j);
 void eg_json_num(eg_json *j, const char *key, double v);
 void eg_json_str(eg_json *j, const char *key, const char *v);
+/* A prune stage's sizes: params_before/after, macs_before/after, seconds. */
+void eg_json_sizes(eg_json *j, size_t p0, size_t p1, size_t m0, size_t m1, double seconds);
 void eg_json_free(eg_json *j);
 
 /* Prune stages of method=lsh and method=layer for the stage runner

@@ -100,3 +100,12 @@ void eg_json_free(eg_json *j)
     free(j->buf);
     memset(j, 0, sizeof *j);
 }
+
+void eg_json_sizes(eg_json *j, size_t p0, size_t p1, size_t m0, size_t m1, double seconds)
+{
+    eg_json_num(j, "params_before", (double)p0);
+    eg_json_num(j, "params_after", (double)p1);
+    eg_json_num(j, "macs_before", (double)m0);
+    eg_json_num(j, "macs_after", (double)m1);
+    eg_json_num(j, "seconds", seconds);
+}

@@ -806,11 +806,7 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         eg_json_array_end(R->j);
         json_ints(R->j, "pruned", pruned, count);
         json_ints(R->j, "kept", keep, nkeep);
-        eg_json_num(R->j, "params_before", (double)p0);
-        eg_json_num(R->j, "params_after", (double)p1);
-        eg_json_num(R->j, "macs_before", (double)m0);
-        eg_json_num(R->j, "macs_after", (double)m1);
-        eg_json_num(R->j, "seconds", secs);
+        eg_json_sizes(R->j, p0, p1, m0, m1, secs);
         char a[512], b[512];
         st = NOTE(R, err, "prune %s %s: removed %d of %d channels %s, kept %s; params %zu -> %zu, MACs %zu -> %zu",
                   s->method, s->layer, count, c, ints_text(a, sizeof a, pruned, count),

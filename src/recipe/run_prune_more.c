@@ -49,11 +49,7 @@ eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *
         eg_json_object_end(j);
     }
     eg_json_array_end(j);
-    eg_json_num(j, "params_before", (double)p0);
-    eg_json_num(j, "params_after", (double)p1);
-    eg_json_num(j, "macs_before", (double)m0);
-    eg_json_num(j, "macs_after", (double)m1);
-    eg_json_num(j, "seconds", secs);
+    eg_json_sizes(j, p0, p1, m0, m1, secs);
     snprintf(note, nlen, "prune lsh %s (%d bits x %d tables, cosine >= %g): merged %d of %d units; params %zu -> %zu, MACs %zu -> %zu",
              s->layer, o.bits, o.tables, o.threshold, res.merged, c, p0, p1, m0, m1);
     eg_lsh_result_free(&res);
@@ -123,11 +119,7 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
     size_t p1 = eg_graph_param_count(g), m1 = eg_graph_macs(g);
     fprintf(out, "  removed %s; params %zu -> %zu, MACs %zu -> %zu  (%.4f s)\nmodel after pruning:\n", names, p0, p1, m0, m1, secs);
     eg_graph_print(g, out);
-    eg_json_num(j, "params_before", (double)p0);
-    eg_json_num(j, "params_after", (double)p1);
-    eg_json_num(j, "macs_before", (double)m0);
-    eg_json_num(j, "macs_after", (double)m1);
-    eg_json_num(j, "seconds", secs);
+    eg_json_sizes(j, p0, p1, m0, m1, secs);
     snprintf(note, nlen, "prune layer: removed %s (layers replaced by the identity, residual branches by zero); params %zu -> %zu, MACs %zu -> %zu",
              names, p0, p1, m0, m1);
     return EG_OK;
