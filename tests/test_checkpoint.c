@@ -266,15 +266,6 @@ static void expect_bad(const char *name, const uint8_t *b, size_t n, ...)
     va_end(ap);
 }
 
-static const char *byte(size_t off)
-{
-    static char buf[8][48];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, 48, ": byte %zu: ", off);
-    return p;
-}
-
 static void test_hostile(void)
 {
     size_t n = ck_len, oo, ol, po, pl;
@@ -286,34 +277,34 @@ static void test_hostile(void)
 #define RESET() memcpy(b, d, n)
     RESET();
     wr32(b + oo, 2), edg_fix_crc(b, n);
-    expect_bad("optim-type", b, n, byte(oo), "optimizer: type: expected 0 (sgd) or 1 (adam), found 2", NULL);
+    expect_bad("optim-type", b, n, util_byte_at(oo), "optimizer: type: expected 0 (sgd) or 1 (adam), found 2", NULL);
     RESET();
     wr32(b + oo + 4, 6), edg_fix_crc(b, n);
-    expect_bad("optim-flags", b, n, byte(oo + 4), "flags: expected 0 or 1 (nesterov), found 0x6", NULL);
+    expect_bad("optim-flags", b, n, util_byte_at(oo + 4), "flags: expected 0 or 1 (nesterov), found 0x6", NULL);
     RESET();
     wr32(b + oo + 8, 0x7fc00000u), edg_fix_crc(b, n);  /* lr NaN */
-    expect_bad("optim-lr", b, n, byte(oo + 8), "optimizer: lr is nan; expected a finite number >= 0", NULL);
+    expect_bad("optim-lr", b, n, util_byte_at(oo + 8), "optimizer: lr is nan; expected a finite number >= 0", NULL);
     RESET();
     wr32(b + oo + 24, 0x3f800000u), edg_fix_crc(b, n);  /* beta2 1.0 */
-    expect_bad("optim-beta2", b, n, byte(oo + 24), "beta2 is 1; expected a finite number >= 0 and below 1", NULL);
+    expect_bad("optim-beta2", b, n, util_byte_at(oo + 24), "beta2 is 1; expected a finite number >= 0 and below 1", NULL);
     RESET();
     wr64(b + oo + 32, 0xffffffffffffffffull), edg_fix_crc(b, n);
-    expect_bad("optim-step", b, n, byte(oo + 32), "step 18446744073709551615; expected at most 2^62", NULL);
+    expect_bad("optim-step", b, n, util_byte_at(oo + 32), "step 18446744073709551615; expected at most 2^62", NULL);
     RESET();
     wr64(b + oo + 40, 0x4000000000000000ull), edg_fix_crc(b, n);  /* 4 x n would overflow */
-    expect_bad("optim-n", b, n, byte(oo + 40), "state for 4611686018427387904 parameters; the model has", NULL);
+    expect_bad("optim-n", b, n, util_byte_at(oo + 40), "state for 4611686018427387904 parameters; the model has", NULL);
     RESET();
     wr32(b + oo + 48, 2), edg_fix_crc(b, n);
-    expect_bad("optim-buffers", b, n, byte(oo + 48), "2 buffers; expected 1 for sgd", NULL);
+    expect_bad("optim-buffers", b, n, util_byte_at(oo + 48), "2 buffers; expected 1 for sgd", NULL);
     RESET();
     wr32(b + oo + 52, 9), edg_fix_crc(b, n);
-    expect_bad("optim-reserved", b, n, byte(oo + 52), "reserved field: expected 0, found 9", NULL);
+    expect_bad("optim-reserved", b, n, util_byte_at(oo + 52), "reserved field: expected 0, found 9", NULL);
     RESET();
     wr64(b + HS + (size_t)so * ES + 16, ol - 4), edg_fix_crc(b, n);
-    expect_bad("optim-short", b, n, byte(oo), "optimizer: ", "expected", "(the header and 1 x", NULL);
+    expect_bad("optim-short", b, n, util_byte_at(oo), "optimizer: ", "expected", "(the header and 1 x", NULL);
     RESET();
     wr64(b + HS + (size_t)so * ES + 16, 10), edg_fix_crc(b, n);
-    expect_bad("optim-header", b, n, byte(oo), "optimizer: 10 bytes; expected at least its 56-byte header", NULL);
+    expect_bad("optim-header", b, n, util_byte_at(oo), "optimizer: 10 bytes; expected at least its 56-byte header", NULL);
     /* momentum where the first parameter is masked (c1's weight 0 is the smallest? find a masked one) */
     {
         eg_graph g;
@@ -327,39 +318,39 @@ static void test_hostile(void)
         wr32(b + oo + 56 + 4 * k, 0x3f800000u), edg_fix_crc(b, n);
         char w[96];
         snprintf(w, sizeof w, "optimizer: momentum %zu is 1 where the parameter is masked; expected 0", k);
-        expect_bad("optim-masked", b, n, byte(oo + 56 + 4 * k), w, NULL);
+        expect_bad("optim-masked", b, n, util_byte_at(oo + 56 + 4 * k), w, NULL);
     }
 
     RESET();
     wr32(b + po, 5), edg_fix_crc(b, n);  /* epoch 5 of 5 */
-    expect_bad("pos-epoch", b, n, byte(po), "position: epoch 5; expected one below the stage's 5 epochs", NULL);
+    expect_bad("pos-epoch", b, n, util_byte_at(po), "position: epoch 5; expected one below the stage's 5 epochs", NULL);
     RESET();
     wr32(b + po + 4, 0), edg_fix_crc(b, n);
-    expect_bad("pos-epochs", b, n, byte(po + 4), "position: epochs is 0; expected 1 to", NULL);
+    expect_bad("pos-epochs", b, n, util_byte_at(po + 4), "position: epochs is 0; expected 1 to", NULL);
     RESET();
     wr32(b + po + 8, 10), edg_fix_crc(b, n);
-    expect_bad("pos-batch", b, n, byte(po + 8), "position: batch 10; expected at most the epoch's 9 batches", NULL);
+    expect_bad("pos-batch", b, n, util_byte_at(po + 8), "position: batch 10; expected at most the epoch's 9 batches", NULL);
     RESET();
     wr32(b + po + 12, 131), wr32(b + po + 8, 1), edg_fix_crc(b, n);
-    expect_bad("pos-batches", b, n, byte(po + 12), "131 batches per epoch; expected at most one per sample (130)", NULL);
+    expect_bad("pos-batches", b, n, util_byte_at(po + 12), "131 batches per epoch; expected at most one per sample (130)", NULL);
     RESET();
     wr32(b + po + 16, 5000), edg_fix_crc(b, n);
-    expect_bad("pos-threads", b, n, byte(po + 16), "position: threads is 5000; expected 1 to 1024", NULL);
+    expect_bad("pos-threads", b, n, util_byte_at(po + 16), "position: threads is 5000; expected 1 to 1024", NULL);
     RESET();
     wr32(b + po + 20, 0x80000000u), edg_fix_crc(b, n);
-    expect_bad("pos-samples", b, n, byte(po + 20), "position: samples is 2147483648", NULL);
+    expect_bad("pos-samples", b, n, util_byte_at(po + 20), "position: samples is 2147483648", NULL);
     RESET();
     wr32(b + po + 44, 0xffffffffu), edg_fix_crc(b, n);
-    expect_bad("pos-text-length", b, n, byte(po + 44), "stage text of 4294967295 bytes; expected at most 511", NULL);
+    expect_bad("pos-text-length", b, n, util_byte_at(po + 44), "stage text of 4294967295 bytes; expected at most 511", NULL);
     RESET();
     wr32(b + po + 44, rd32(d + po + 44) - 1), edg_fix_crc(b, n);
-    expect_bad("pos-length", b, n, byte(po), "position: ", "(the header and the", NULL);
+    expect_bad("pos-length", b, n, util_byte_at(po), "position: ", "(the header and the", NULL);
     RESET();
     b[po + 104 + 3] = '\n', edg_fix_crc(b, n);
-    expect_bad("pos-text", b, n, byte(po + 107), "position: stage text byte 0x0a; expected printable text", NULL);
+    expect_bad("pos-text", b, n, util_byte_at(po + 107), "position: stage text byte 0x0a; expected printable text", NULL);
     RESET();
     memset(b + po + 56, 0, 32), edg_fix_crc(b, n);
-    expect_bad("pos-rng", b, n, byte(po + 56), "the generator's state is all zero", NULL);
+    expect_bad("pos-rng", b, n, util_byte_at(po + 56), "the generator's state is all zero", NULL);
     /* Adam's second moment below zero, where a parameter is kept */
     if (adam_file) {
         size_t ao, al;
@@ -371,21 +362,21 @@ static void test_hostile(void)
         wr32(a + ao + 56 + 4 * (np + k), 0xbf800000u), edg_fix_crc(a, adam_len);
         char w[96];
         snprintf(w, sizeof w, "optimizer: second moment %zu is -1; expected a value >= 0", k);
-        expect_bad("adam-negative-v", a, adam_len, byte(ao + 56 + 4 * (np + k)), w, NULL);
+        expect_bad("adam-negative-v", a, adam_len, util_byte_at(ao + 56 + 4 * (np + k)), w, NULL);
         free(a);
     }
     /* one section without the other: turn the position section into an unknown optional one */
     RESET();
     wr32(b + HS + (size_t)sp * ES, 99), edg_fix_crc(b, n);
-    expect_bad("optim-alone", b, n, byte(HS + (size_t)so * ES), "the optimizer section (id 6) without the position section (id 7)", NULL);
+    expect_bad("optim-alone", b, n, util_byte_at(HS + (size_t)so * ES), "the optimizer section (id 6) without the position section (id 7)", NULL);
     RESET();
     wr32(b + HS + (size_t)so * ES, 99), edg_fix_crc(b, n);
-    expect_bad("position-alone", b, n, byte(HS + (size_t)sp * ES), "the position section (id 7) without the optimizer section (id 6)", NULL);
+    expect_bad("position-alone", b, n, util_byte_at(HS + (size_t)sp * ES), "the position section (id 7) without the optimizer section (id 6)", NULL);
     /* truncated anywhere in the two sections */
     for (size_t len = oo; len < n; len += 5) {
         char name[32];
         snprintf(name, sizeof name, "cut-%zu", len);
-        expect_bad(name, d, len, byte(len), "truncated", NULL);
+        expect_bad(name, d, len, util_byte_at(len), "truncated", NULL);
     }
 #undef RESET
     free(b);

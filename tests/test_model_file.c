@@ -475,15 +475,6 @@ static void expect_bad(const char *name, const uint8_t *b, size_t n, ...)
     CHECK(g.nodes == NULL && g.params == NULL && g.masks == NULL && g.history == NULL, "%s: a failed load left data", name);
 }
 
-static const char *byte(size_t off)
-{
-    static char buf[8][48];
-    static int slot;
-    char *p = buf[slot++ % 8];
-    snprintf(p, 48, ": byte %zu: ", off);
-    return p;
-}
-
 /* A copy of base to patch. */
 static uint8_t *copy(const uint8_t *base, size_t n)
 {
@@ -497,44 +488,44 @@ static void test_header(void)
     const uint8_t *d = dense_file;
     size_t n = dense_len;
     uint8_t *b;
-    expect_bad("empty.edg", d, 0, byte(0), "not an edagari model file", "an empty file", NULL);
-    expect_bad("gif.edg", (const uint8_t *)"GIF89a\1\0\0\0", 10, byte(0), "expected the magic 89 45 44 47 0d 0a 1a 0a",
+    expect_bad("empty.edg", d, 0, util_byte_at(0), "not an edagari model file", "an empty file", NULL);
+    expect_bad("gif.edg", (const uint8_t *)"GIF89a\1\0\0\0", 10, util_byte_at(0), "expected the magic 89 45 44 47 0d 0a 1a 0a",
                "found 47 49 46 38 39 61 01 00", NULL);
-    expect_bad("spec.edg", (const uint8_t *)SPEC, sizeof SPEC - 1, byte(0), "(text: a model spec?)", NULL);
-    expect_bad("magic-only.edg", d, 8, byte(8), "truncated header", "ends after 8 bytes", NULL);
+    expect_bad("spec.edg", (const uint8_t *)SPEC, sizeof SPEC - 1, util_byte_at(0), "(text: a model spec?)", NULL);
+    expect_bad("magic-only.edg", d, 8, util_byte_at(8), "truncated header", "ends after 8 bytes", NULL);
 
     b = copy(d, n);
     wr32(b + 8, 2);
-    expect_bad("version2.edg", b, n, byte(8), "format version: expected 1, found 2", "newer edagari", NULL);
+    expect_bad("version2.edg", b, n, util_byte_at(8), "format version: expected 1, found 2", "newer edagari", NULL);
     wr32(b + 8, 0);
-    expect_bad("version0.edg", b, n, byte(8), "format version: expected 1, found 0", NULL);
+    expect_bad("version0.edg", b, n, util_byte_at(8), "format version: expected 1, found 0", NULL);
     memcpy(b, d, n);
     wr32(b + 12, 41);
-    expect_bad("header-size.edg", b, n, byte(12), "header size: expected 40", "found 41", NULL);
+    expect_bad("header-size.edg", b, n, util_byte_at(12), "header size: expected 40", "found 41", NULL);
     memcpy(b, d, n);
     wr32(b + 16, 8);
-    expect_bad("entry-size.edg", b, n, byte(16), "section entry size: expected 24", "found 8", NULL);
+    expect_bad("entry-size.edg", b, n, util_byte_at(16), "section entry size: expected 24", "found 8", NULL);
     memcpy(b, d, n);
     wr32(b + 20, 0);
-    expect_bad("no-sections.edg", b, n, byte(20), "section count: expected 1 to 64, found 0", NULL);
+    expect_bad("no-sections.edg", b, n, util_byte_at(20), "section count: expected 1 to 64, found 0", NULL);
     wr32(b + 20, 0xffffffffu);
-    expect_bad("many-sections.edg", b, n, byte(20), "found 4294967295", NULL);
+    expect_bad("many-sections.edg", b, n, util_byte_at(20), "found 4294967295", NULL);
     memcpy(b, d, n);
     wr32(b + 36, 1);
-    expect_bad("flags.edg", b, n, byte(36), "header flags: expected 0", NULL);
+    expect_bad("flags.edg", b, n, util_byte_at(36), "header flags: expected 0", NULL);
     memcpy(b, d, n);
     wr64(b + 24, 0xffffffffffffffffull);
     char w0[96];
     snprintf(w0, sizeof w0, "truncated: the file ends after %zu bytes; the header says its body alone is 18446744073709551615", n);
-    expect_bad("body-length.edg", b, n, byte(n), w0, NULL);
+    expect_bad("body-length.edg", b, n, util_byte_at(n), w0, NULL);
     memcpy(b, d, n);
     memcpy(b + n, "garbage!", 8);
-    expect_bad("trailing.edg", b, n + 8, byte(n), "8 bytes after the end of the model file", NULL);
+    expect_bad("trailing.edg", b, n + 8, util_byte_at(n), "8 bytes after the end of the model file", NULL);
     memcpy(b, d, n);
     b[n / 2] ^= 0x10;
     char want[64];
     snprintf(want, sizeof want, "the %zu bytes after it give", n - HS);
-    expect_bad("bad-crc.edg", b, n, byte(32), "checksum: the header says crc32", want, "damaged", NULL);
+    expect_bad("bad-crc.edg", b, n, util_byte_at(32), "checksum: the header says crc32", want, "damaged", NULL);
     free(b);
 
     /* truncated at every offset in the first 600 bytes and the last 64, every 7th between */
@@ -548,7 +539,7 @@ static void test_header(void)
             snprintf(w1, sizeof w1, "truncated header: the file ends after %zu bytes", len);
         else
             snprintf(w1, sizeof w1, "truncated: the file ends after %zu bytes", len);
-        expect_bad(name, d, len, byte(len ? len : 0), w1, NULL);
+        expect_bad(name, d, len, util_byte_at(len ? len : 0), w1, NULL);
         remove(at(name));
         checked++;
     }
@@ -568,40 +559,40 @@ static void test_sections(void)
     edg_fix_crc(b, n);
     char w[96];
     snprintf(w, sizeof w, "offset %zu is past the end of the file at byte %zu", n + 8, n);
-    expect_bad("offset-past-end.edg", b, n, byte(e + 8), w, NULL);
+    expect_bad("offset-past-end.edg", b, n, util_byte_at(e + 8), w, NULL);
 
     memcpy(b, dense_file, n);
     wr64(b + e + 16, 0xffffffffffffffffull);  /* offset + length wraps round */
     edg_fix_crc(b, n);
-    expect_bad("length-overflow.edg", b, n, byte(e + 16), "18446744073709551615 bytes from byte", "past the end of the file", NULL);
+    expect_bad("length-overflow.edg", b, n, util_byte_at(e + 16), "18446744073709551615 bytes from byte", "past the end of the file", NULL);
 
     memcpy(b, dense_file, n);
     wr64(b + e + 8, HS);  /* inside the header */
     edg_fix_crc(b, n);
-    expect_bad("inside-header.edg", b, n, byte(e + 8), "offset 40; expected at least", NULL);
+    expect_bad("inside-header.edg", b, n, util_byte_at(e + 8), "offset 40; expected at least", NULL);
 
     memcpy(b, dense_file, n);
     size_t e_next = e + ES;  /* the params section starts where the spec does */
     wr64(b + e_next + 8, off);
     edg_fix_crc(b, n);
-    expect_bad("overlap.edg", b, n, byte(e_next + 8), "after the previous section", NULL);
+    expect_bad("overlap.edg", b, n, util_byte_at(e_next + 8), "after the previous section", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + e_next, S_SPEC);
     edg_fix_crc(b, n);
-    expect_bad("duplicate.edg", b, n, byte(e_next), "a second spec section", NULL);
+    expect_bad("duplicate.edg", b, n, util_byte_at(e_next), "a second spec section", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + e, 77);
     wr32(b + e + 4, 1);
     edg_fix_crc(b, n);
-    expect_bad("unknown-required.edg", b, n, byte(e), "id 77, which this version does not know, and is marked required", NULL);
+    expect_bad("unknown-required.edg", b, n, util_byte_at(e), "id 77, which this version does not know, and is marked required", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + e, 77);
     wr32(b + e + 4, 0);
     edg_fix_crc(b, n);
-    expect_bad("no-spec.edg", b, n, byte(HS), "no spec section (id 2)", NULL);
+    expect_bad("no-spec.edg", b, n, util_byte_at(HS), "no spec section (id 2)", NULL);
 
     /* an unknown optional section (a later version's) is skipped */
     memcpy(b, dense_file, n);
@@ -628,7 +619,7 @@ static void test_sections(void)
     edg_section(b, S_NAME, &off, &len);
     b[off] = '\n';
     edg_fix_crc(b, n);
-    expect_bad("name-newline.edg", b, n, byte(off), "name: byte 0x0a; expected printable text", NULL);
+    expect_bad("name-newline.edg", b, n, util_byte_at(off), "name: byte 0x0a; expected printable text", NULL);
     free(b);
 }
 
@@ -647,7 +638,7 @@ static void test_spec_section(void)
     CHECK(!strncmp(l2, "conv2d ", 7), "stored spec line 2: %.20s", l2);
     b[l2off + 4] = '3';  /* conv3d */
     edg_fix_crc(b, n);
-    expect_bad("spec-unknown-op.edg", b, n, byte(l2off), "the stored spec does not parse: line 2, column 1: unknown op 'conv3d'",
+    expect_bad("spec-unknown-op.edg", b, n, util_byte_at(l2off), "the stored spec does not parse: line 2, column 1: unknown op 'conv3d'",
                NULL);
 
     memcpy(b, dense_file, n);
@@ -655,26 +646,26 @@ static void test_spec_section(void)
     b[off + (size_t)(o - text) + 4] = '5';  /* c1 gets 5 channels: the tensors disagree */
     edg_fix_crc(b, n);
     size_t rec = record(b, S_PARAMS, 0);
-    expect_bad("spec-disagrees.edg", b, n, byte(rec + 16), "tensor 0 (c1 weight): shape: expected 5x1x3x3 (from the stored spec), found 4x1x3x3",
+    expect_bad("spec-disagrees.edg", b, n, util_byte_at(rec + 16), "tensor 0 (c1 weight): shape: expected 5x1x3x3 (from the stored spec), found 4x1x3x3",
                NULL);
 
     memcpy(b, dense_file, n);
     b[off + 3] = 0;
     edg_fix_crc(b, n);
-    expect_bad("spec-nul.edg", b, n, byte(off + 3), "spec: a NUL byte", NULL);
+    expect_bad("spec-nul.edg", b, n, util_byte_at(off + 3), "spec: a NUL byte", NULL);
 
     /* a spec that parses to a different, valid model with the same tensor count */
     memcpy(b, dense_file, n);
     char *k = strstr(l2, "kernel=3");
     b[off + (size_t)(k - text) + 7] = '1';
     edg_fix_crc(b, n);
-    expect_bad("spec-kernel.edg", b, n, byte(rec + 16 + 8), "expected 4x1x1x1 (from the stored spec), found 4x1x3x3", NULL);
+    expect_bad("spec-kernel.edg", b, n, util_byte_at(rec + 16 + 8), "expected 4x1x1x1 (from the stored spec), found 4x1x3x3", NULL);
 
     /* only an input: the parse itself says what is wrong, at the section's start */
     memcpy(b, dense_file, n);
     memset(b + off + (size_t)(l2 - text), ' ', len - (size_t)(l2 - text));
     edg_fix_crc(b, n);
-    expect_bad("spec-one-node.edg", b, n, byte(off), "the stored spec does not parse: expected an input node and at least one op",
+    expect_bad("spec-one-node.edg", b, n, util_byte_at(off), "the stored spec does not parse: expected an input node and at least one op",
                NULL);
     free(text);
     free(b);
@@ -690,38 +681,38 @@ static void test_tensors(void)
 
     wr32(b + off, 9);
     edg_fix_crc(b, n);
-    expect_bad("tensor-count.edg", b, n, byte(off), "params: tensor count: expected 8 (the stored spec's parameter tensors), found 9", NULL);
+    expect_bad("tensor-count.edg", b, n, util_byte_at(off), "params: tensor count: expected 8 (the stored spec's parameter tensors), found 9", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r1, 4);
     edg_fix_crc(b, n);
-    expect_bad("tensor-node.edg", b, n, byte(r1), "tensor 1 (c1 bias): expected node 1 (c1) parameter 1, found node 4 parameter 1",
+    expect_bad("tensor-node.edg", b, n, util_byte_at(r1), "tensor 1 (c1 bias): expected node 1 (c1) parameter 1, found node 4 parameter 1",
                NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 8, 9);
     edg_fix_crc(b, n);
-    expect_bad("tensor-encoding.edg", b, n, byte(r0 + 8), "encoding: expected 0 (dense), 1 (sparse), 2 (bitmap) or 3", "found 9", NULL);
+    expect_bad("tensor-encoding.edg", b, n, util_byte_at(r0 + 8), "encoding: expected 0 (dense), 1 (sparse), 2 (bitmap) or 3", "found 9", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 12, 3);
     edg_fix_crc(b, n);
-    expect_bad("tensor-ndims.edg", b, n, byte(r0 + 12), "dimensions: expected 4 (4x1x3x3, from the stored spec), found 3", NULL);
+    expect_bad("tensor-ndims.edg", b, n, util_byte_at(r0 + 12), "dimensions: expected 4 (4x1x3x3, from the stored spec), found 3", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r0 + 16, 0x40000000u);  /* a dimension that would overflow a product */
     edg_fix_crc(b, n);
-    expect_bad("tensor-dim.edg", b, n, byte(r0 + 16), "expected 4x1x3x3 (from the stored spec), found 1073741824x1x3x3", NULL);
+    expect_bad("tensor-dim.edg", b, n, util_byte_at(r0 + 16), "expected 4x1x3x3 (from the stored spec), found 1073741824x1x3x3", NULL);
 
     memcpy(b, dense_file, n);
     wr32(b + r1 + 20, 1);  /* an unused dimension of a 1-d bias */
     edg_fix_crc(b, n);
-    expect_bad("tensor-unused-dim.edg", b, n, byte(r1 + 20), "with an unused dimension set", NULL);
+    expect_bad("tensor-unused-dim.edg", b, n, util_byte_at(r1 + 20), "with an unused dimension set", NULL);
 
     memcpy(b, dense_file, n);
     wr64(b + r0 + 32, 0xffffffffffffffffull);
     edg_fix_crc(b, n);
-    expect_bad("tensor-count-huge.edg", b, n, byte(r0 + 32), "count: a dense tensor of 4x1x3x3 holds 36 values, found 18446744073709551615",
+    expect_bad("tensor-count-huge.edg", b, n, util_byte_at(r0 + 32), "count: a dense tensor of 4x1x3x3 holds 36 values, found 18446744073709551615",
                NULL);
 
     memcpy(b, dense_file, n);
@@ -742,7 +733,7 @@ static void test_tensors(void)
     size_t last = record(b, S_PARAMS, 7);
     char w[128];
     snprintf(w, sizeof w, "tensor 7 (fc2 bias) needs 40 bytes, but the params section ends at byte %zu (4 bytes short)", off + len - 4);
-    expect_bad("tensor-short.edg", b, n, byte(last + REC), w, NULL);
+    expect_bad("tensor-short.edg", b, n, util_byte_at(last + REC), w, NULL);
 
     /* params is the last section of this file: 8 bytes more in it are left over */
     memcpy(b, dense_file, n);
@@ -751,7 +742,7 @@ static void test_tensors(void)
     wr64(b + HS + (size_t)s * ES + 16, len + 8);
     wr64(b + 24, n + 8 - HS);
     edg_fix_crc(b, n + 8);
-    expect_bad("tensor-leftover.edg", b, n + 8, byte(n), "params: 8 bytes left over after the last tensor", NULL);
+    expect_bad("tensor-leftover.edg", b, n + 8, util_byte_at(n), "params: 8 bytes left over after the last tensor", NULL);
     free(b);
 
     /* the masked file: sparse indices, signed zeros, mask bitmaps */
@@ -777,25 +768,25 @@ static void test_tensors(void)
     wr32(b + r + REC + 4, (uint32_t)numel);
     edg_fix_crc(b, n);
     snprintf(w, sizeof w, "sparse index 1 is %zu; expected an index below the tensor's %zu values", numel, numel);
-    expect_bad("sparse-index.edg", b, n, byte(r + REC + 4), w, NULL);
+    expect_bad("sparse-index.edg", b, n, util_byte_at(r + REC + 4), w, NULL);
 
     memcpy(b, masked_file, n);
     uint32_t i0 = rd32(b + r + REC), i1 = rd32(b + r + REC + 4);
     wr32(b + r + REC, i1), wr32(b + r + REC + 4, i0);
     edg_fix_crc(b, n);
-    expect_bad("sparse-order.edg", b, n, byte(r + REC + 4), "expected ascending indices", NULL);
+    expect_bad("sparse-order.edg", b, n, util_byte_at(r + REC + 4), "expected ascending indices", NULL);
 
     memcpy(b, masked_file, n);
     wr64(b + r + 32, numel + 1);
     edg_fix_crc(b, n);
     snprintf(w, sizeof w, "count: a sparse tensor of %s stores at most %zu values, found %zu", shape, numel, numel + 1);
-    expect_bad("sparse-count.edg", b, n, byte(r + 32), w, NULL);
+    expect_bad("sparse-count.edg", b, n, util_byte_at(r + 32), w, NULL);
 
     memcpy(b, masked_file, n);
     size_t bm = r + REC + 8 * count;  /* the sign bitmap: set the bit of stored value 0 */
     b[bm + i0 / 8] |= (uint8_t)(1u << (i0 % 8));
     edg_fix_crc(b, n);
-    expect_bad("sign-of-stored.edg", b, n, byte(bm + i0 / 8), "the sign bit of value", "expected signs only for zeros", NULL);
+    expect_bad("sign-of-stored.edg", b, n, util_byte_at(bm + i0 / 8), "the sign bit of value", "expected signs only for zeros", NULL);
 
     /* masks: a bitmap padding bit, and a masked weight that is not zero */
     memcpy(b, masked_file, n);
@@ -804,7 +795,7 @@ static void test_tensors(void)
     /* c1 weight: 36 values, 8 bytes of bitmap; bit 37 is padding */
     b[m0 + REC + 4] |= 0x20;
     edg_fix_crc(b, n);
-    expect_bad("mask-padding.edg", b, n, byte(m0 + REC + 4), "bitmap padding bit 37 is set", NULL);
+    expect_bad("mask-padding.edg", b, n, util_byte_at(m0 + REC + 4), "bitmap padding bit 37 is set", NULL);
 
     /* the first tensor stored dense with a bitmap mask: clear the mask bit of a non-zero value */
     memcpy(b, masked_file, n);
@@ -822,7 +813,7 @@ static void test_tensors(void)
             b[mr + REC + k / 8] &= (uint8_t)~(1u << (k % 8));
             edg_fix_crc(b, n);
             snprintf(w, sizeof w, "tensor %d (%s): value %d is masked but its parameter is", tt, names[tt], k);
-            expect_bad("mask-nonzero.edg", b, n, byte(mr), w, "expected masked parameters to be 0", NULL);
+            expect_bad("mask-nonzero.edg", b, n, util_byte_at(mr), w, "expected masked parameters to be 0", NULL);
         }
     }
 
@@ -831,11 +822,11 @@ static void test_tensors(void)
     CHECK(edg_section(b, S_HISTORY, &off, &len) >= 0, "no history section");
     b[off + 2] = 7;
     edg_fix_crc(b, n);
-    expect_bad("history-bell.edg", b, n, byte(off + 2), "history: byte 0x07", NULL);
+    expect_bad("history-bell.edg", b, n, util_byte_at(off + 2), "history: byte 0x07", NULL);
     memcpy(b, masked_file, n);
     b[off + len - 1] = 'x';
     edg_fix_crc(b, n);
-    expect_bad("history-newline.edg", b, n, byte(off + len - 1), "the last line does not end with a newline", NULL);
+    expect_bad("history-newline.edg", b, n, util_byte_at(off + len - 1), "the last line does not end with a newline", NULL);
     free(b);
 }
 

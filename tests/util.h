@@ -76,6 +76,17 @@ static inline void util_write_file(const char *path, const void *b, size_t n)
     fclose(f);
 }
 
+/* ": byte OFF: ", the text a refusal of a damaged file must contain; in one
+ * of 8 rotating buffers, for several in one message. */
+static inline const char *util_byte_at(size_t off)
+{
+    static char buf[8][48];
+    static int slot;
+    char *p = buf[slot++ % 8];
+    snprintf(p, 48, ": byte %zu: ", off);
+    return p;
+}
+
 /* Little-endian fields, as .edg files store them. */
 static inline uint32_t rd32(const uint8_t *p)
 {
