@@ -272,9 +272,9 @@ INLINE void nt_row16_seg(int K, const float *a, const float *const b[16], vf acc
  * segments (a batch's images) are the outer loop and up to NT_GROUP tiles'
  * accumulators wait in an L1 buffer between them: each image's rows are
  * read from L1 by every tile, instead of every tile streaming the whole
- * batch from L2 (conv2's weight gradient: 2x faster). A lane still sums its
- * segments and K in order, so the bits do not depend on the grouping; the
- * lanes are summed once at the end. */
+ * batch from L2 (weight gradients of 32 images: conv1 25 -> 19.5 us, conv2
+ * 36 -> 30 us). A lane still sums its segments and K in order, so the bits
+ * do not depend on the grouping; the lanes are summed once at the end. */
 #define NT_GROUP 24
 typedef struct {
     int i, j;
