@@ -8,7 +8,8 @@
  * computed on padded rows, then cropped. Its input gradient is the full
  * convolution of dy (padded by kernel - 1 - pad) with flipped filters, and
  * its weight gradient a product of dy, laid out on the forward's padded rows,
- * with the saved padded input, summed over the thread's images in one call.
+ * with the saved padded input, summed over the thread's images in one call;
+ * dy's padded planes are kept per image too, their borders zero for good.
  * Other strides go through im2col. */
 #include <string.h>
 
@@ -84,19 +85,8 @@ static size_t dgrad_plane(const eg_node *nd)
     return round16((size_t)(nd->in_shape.h + nd->kernel - 1) * row_width(nd) + (size_t)nd->kernel);
 }
 
-/* Zeroes what the rows of an h x w plane copied into a plane of width wp,
- * `pad` rows and columns in, leave: the top rows, the wp - w gap after each
- * row (the right padding of one row is the left of the next) and the rest
- * of the plane; the rows start at d + head. */
+/* Where the interior starts in a plane padded by `pad` rows and columns. */
 static size_t pad_head(int pad, int wp) { return (size_t)pad * wp + pad; }
-static void zero_border(float *d, int h, int w, int pad, int wp, size_t plane)
-{
-    size_t head = pad_head(pad, wp), end = head + (size_t)(h - 1) * wp + w;
-    memset(d, 0, head * sizeof *d);
-    for (int r = 0; r + 1 < h; r++)
-        for (int j = w; j < wp; j++) d[head + (size_t)r * wp + j] = 0;
-    memset(d + end, 0, (plane - end) * sizeof *d);
-}
 
 /* Copies c planes of h x w into the interiors of padded planes whose
  * borders are already zero. */
@@ -104,17 +94,6 @@ static void copy_planes(float *dst, const float *src, int c, int h, int w, int p
 {
     for (int ch = 0; ch < c; ch++)
         eg_copy_rows(dst + ch * plane + pad_head(pad, wp), wp, src + (size_t)ch * h * w, w, h, w, 0);
-}
-
-/* Copies c planes of h x w into padded planes, zeroing only the border
- * instead of every plane whole first. */
-static void pad_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
-{
-    for (int ch = 0; ch < c; ch++) {
-        float *d = dst + ch * plane;
-        zero_border(d, h, w, pad, wp, plane);
-        eg_copy_rows(d + pad_head(pad, wp), wp, src + (size_t)ch * h * w, w, h, w, 0);
-    }
 }
 
 /* Where row (ch, ky, kx) of the virtual im2col matrix starts in padded planes. */
@@ -130,10 +109,21 @@ static size_t col_floats(const eg_node *nd)
     return (size_t)nd->in_shape.c * nd->kernel * nd->kernel * nd->out_shape.h * nd->out_shape.w;
 }
 
-/* Training keeps each image's padded planes (row offsets) or columns (im2col). */
+/* Training keeps each image's padded planes (row offsets) or columns
+ * (im2col). A row-offset conv also keeps a padded plane per image and
+ * output channel for dy, after all the images' input planes
+ * (dgrad_planes): their borders, zeroed once by eg_graph_prepare like the
+ * input planes', stay zero, since the backward only writes interiors. */
 static size_t conv2d_saved(const eg_node *nd)
 {
-    return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : col_floats(nd);
+    if (!is_rowconv(nd)) return col_floats(nd);
+    return (size_t)nd->in_shape.c * plane_floats(nd) + (size_t)nd->out * dgrad_plane(nd);
+}
+
+/* Image i's dy planes (training). */
+static float *dgrad_planes(const eg_graph *g, const eg_node *nd, int i)
+{
+    return nd->saved + (size_t)g->batch * nd->in_shape.c * plane_floats(nd) + (size_t)i * nd->out * dgrad_plane(nd);
 }
 
 /* Inference keeps the padded planes too: their borders stay zero. */
@@ -143,12 +133,12 @@ int eg_conv2d_pads_input(const eg_node *nd) { return is_rowconv(nd); }
 
 static size_t conv2d_scratch(const eg_node *nd, int n)
 {
+    (void)n;
     size_t w = nd->psize[0];
     if (is_rowconv(nd)) {
-        /* forward: padded-row output; backward: every image's padded dy +
-         * padded-row dx + flipped weights */
+        /* forward: padded-row output; backward: padded-row dx + flipped weights */
         size_t fwd = (size_t)nd->out * nd->out_shape.h * row_width(nd);
-        size_t bwd = (size_t)n * nd->out * dgrad_plane(nd) + (size_t)nd->in_shape.c * nd->in_shape.h * row_width(nd) + w;
+        size_t bwd = (size_t)nd->in_shape.c * nd->in_shape.h * row_width(nd) + w;
         return fwd > bwd ? fwd : bwd;
     }
     /* columns of the input (inference) or of the input gradient, + W^T */
@@ -189,15 +179,14 @@ static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool,
 
 /* Image i's output gradient from the fused pool's dy and winners, c planes
  * of h x w written `pad` rows and columns into planes of width wp (as
- * pad_planes would copy it). */
+ * copy_planes would copy it); with pad 0 and wp = w, into plain planes. */
 static void unpool_planes(float *dst, const eg_node *pool, int i, int c, int h, int w, int pad, int wp, size_t plane)
 {
     size_t poolsz = eg_shape_size(pool->out_shape), pooled = (size_t)(h / 2) * (w / 2);
     for (int ch = 0; ch < c; ch++) {
-        float *d = dst + ch * plane;
         size_t at = i * poolsz + ch * pooled;
-        zero_border(d, h, w, pad, wp, plane);
-        eg_unpool2x2_rows(d + pad_head(pad, wp), wp, pool->dy + at, (const uint8_t *)pool->argmax + at, h, w);
+        eg_unpool2x2_rows(dst + ch * plane + pad_head(pad, wp), wp, pool->dy + at, (const uint8_t *)pool->argmax + at,
+                          h, w);
     }
 }
 
@@ -251,12 +240,12 @@ static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int k = nd->kernel, kk = k * k, wp = row_width(nd), q = dgrad_pad(nd), m = hi - lo, n_dx = in.h * wp;
     size_t plane = plane_floats(nd), dplane = dgrad_plane(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
-    float *dyp = eg_scratch(g), *dxp = dyp + (size_t)m * out.c * dplane, *wf = dxp + (size_t)in.c * n_dx;
+    float *dyp = dgrad_planes(g, nd, lo), *dxp = eg_scratch(g), *wf = dxp + (size_t)in.c * n_dx;
     const eg_node *pool = fused_pool(g, nd);
     for (int i = 0; i < m; i++) {
         float *d = dyp + (size_t)i * out.c * dplane;
         if (pool) unpool_planes(d, pool, lo + i, out.c, out.h, out.w, q, wp, dplane);
-        else pad_planes(d, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q, wp, dplane);
+        else copy_planes(d, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q, wp, dplane);
     }
     /* dW[co, (ci,ky,kx)] = sum over images and padded rows of dy[co] . shifted x[ci];
      * dy is zero at the invalid positions, so they add nothing */
