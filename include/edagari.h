@@ -136,6 +136,9 @@ typedef struct eg_node {
     int nm_n, nm_m;
     float *nm_val;
     uint8_t *nm_idx;
+    /* inference only, likewise: a linear layer's weight transposed, [in, out]
+     * (training transposes it in scratch on every forward; see linear.c) */
+    float *wt;
 } eg_node;
 
 typedef struct {
@@ -156,7 +159,7 @@ typedef struct {
     float *tgrads;           /* per-thread gradient blocks: threads x nparam */
     float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
     size_t scratch_per_thread;
-    size_t csr_floats;       /* arena floats reserved for the nodes' CSR copies */
+    size_t csr_floats;       /* arena floats reserved for the nodes' inference copies (CSR, N:M, W^T) */
     int chunk_rows;          /* inference over more images than threads x 32: the per-batch buffers
                               * hold only this many rows (one chunk per thread), the input is
                               * staged in `stage`, the output node computes into `chunk_out` and

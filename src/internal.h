@@ -226,6 +226,8 @@ void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int ld
  * a weight gradient summed over the images of a batch in one call. */
 void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                       int ldb, size_t sb, float *C, int ldc);
+/* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
+void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* The plain triple loops the fast kernels are tested against. */
 void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc);

@@ -1,5 +1,5 @@
 /* Kernel tests: fast GEMMs vs the reference loops, the CSR product vs the dense one and its reference, im2col vs a direct gather, col2im as its adjoint,
- * 2x2 pooling vs a plain scan. */
+ * 2x2 pooling vs a plain scan, the transpose vs a plain loop. */
 /* Shapes are odd on purpose, leading dimensions padded, C non-zero. */
 #include <math.h>
 #include <stdlib.h>
@@ -387,8 +387,34 @@ static void test_gemm_rows(void)
     CHECK(cases == NSIZES * 5 * 4, "only %d gemm_nn_rows cases", cases);
 }
 
+/* eg_transpose against a plain loop, exactly, with padded leading
+ * dimensions whose padding must be left alone: every pair of sizes, so full
+ * 16 x 16 blocks, blocks short of rows and columns past the last block all
+ * occur. */
+static void test_transpose(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 17);
+    int cases = 0;
+    for (int a = 0; a < NSIZES; a++)
+        for (int b = 0; b < NSIZES; b++) {
+            int rows = sizes[a], cols = sizes[b], lds = cols + 3, ldd = rows + 5;
+            float *src = alloc_fill((size_t)rows * lds, &r, -1, 1);
+            float *dst = alloc_fill((size_t)cols * ldd, &r, -1, 1), *want = malloc((size_t)cols * ldd * sizeof *want);
+            memcpy(want, dst, (size_t)cols * ldd * sizeof *want);
+            for (int i = 0; i < rows; i++)
+                for (int k = 0; k < cols; k++) want[(size_t)k * ldd + i] = src[(size_t)i * lds + k];
+            eg_transpose(dst, ldd, src, lds, rows, cols);
+            CHECK(!memcmp(dst, want, (size_t)cols * ldd * sizeof *dst), "transpose of %d x %d differs", rows, cols);
+            cases++;
+            free(src), free(dst), free(want);
+        }
+    CHECK(cases == NSIZES * NSIZES, "only %d transpose cases", cases);
+}
+
 int main(void)
 {
+    test_transpose();
     test_gemm();
     test_gemm_rows();
     test_csr();

@@ -187,32 +187,41 @@ static void fold_relus(eg_graph *g)
     }
 }
 
-/* Arena floats for node nd's CSR copy: its row pointers and room for every
+/* Arena floats for node nd's inference copies of its weight. Every linear
+ * node: the weight transposed. Conv2d and linear nodes of a masked graph
+ * (unless forced dense): a CSR copy, its row pointers and room for every
  * weight's column and value, so re-pruning never needs a larger arena; then
- * room for an N:M copy. Only conv2d and linear nodes of a masked graph in
- * inference get them (not when forced dense). */
+ * room for an N:M copy. */
+static size_t wt_floats(const eg_node *nd, int training)
+{
+    return !training && nd->op == EG_OP_LINEAR ? pad16(nd->psize[0]) : 0;
+}
 static size_t csr_floats(const eg_graph *g, const eg_node *nd, int training)
 {
-    if (training || !g->masks || (nd->op != EG_OP_LINEAR && nd->op != EG_OP_CONV2D) || g->sparse < 0) return 0;
-    return pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]) + pad16(eg_sparse_nm_floats(nd));
+    size_t wt = wt_floats(nd, training);
+    if (training || !g->masks || (nd->op != EG_OP_LINEAR && nd->op != EG_OP_CONV2D) || g->sparse < 0) return wt;
+    return wt + pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]) + pad16(eg_sparse_nm_floats(nd));
 }
 
-/* The CSR copies are rebuilt on every prepare for inference, which every
- * evaluation calls first (eg_evaluate, the bench command, the tests), and
- * parameters do not change between a prepare with training 0 and the
+/* The inference copies are rebuilt on every prepare for inference, which
+ * every evaluation calls first (eg_evaluate, the bench command, the tests),
+ * and parameters do not change between a prepare with training 0 and the
  * forwards after it: training prepares with training 1 first, and pruning or
- * surgery changes weights only between evaluations. So a CSR copy is never
- * stale; the dense path in training never reads one. */
+ * surgery changes weights only between evaluations. So a copy is never
+ * stale; training never reads one. */
 void eg_graph_build_csr(eg_graph *g)
 {
     float *at = g->arena + (g->arena_floats - g->csr_floats);
     for (int i = 0; i < g->nnodes; i++) {
         eg_node *nd = &g->nodes[i];
-        size_t room = csr_floats(g, nd, g->training);
+        size_t wt = wt_floats(nd, g->training), room = csr_floats(g, nd, g->training) - wt;
         nd->csr = nd->nm_n = nd->nm_m = 0;
         nd->csr_rowptr = nd->csr_col = NULL;
         nd->csr_val = nd->nm_val = NULL;
         nd->nm_idx = NULL;
+        nd->wt = wt ? at : NULL;
+        if (wt) eg_transpose(nd->wt, nd->out, nd->param[0], nd->in_shape.c, nd->out, nd->in_shape.c);
+        at += wt;
         if (!room || !nd->mask[0]) continue;
         nd->csr_rowptr = (int32_t *)at;
         nd->csr_col = (int32_t *)(at + pad16((size_t)nd->out + 1));

@@ -58,9 +58,25 @@ typedef struct {
 
 INLINE vf base(onto o, const float *c, int r) { return !o.set ? vload(c) : vbroadcast(o.bias ? o.bias[r] : 0.0f); }
 
+/* Columns [j, j + nv VL) of R rows (mr of them real) of C (+)= A B. */
+INLINE void nn_block(int R, int nv, int mr, int j, int K, const float *const a[4], const float *B, int ldb,
+                     const ptrdiff_t *boff, float *C, int ldc, onto o)
+{
+    vf acc[4][8];
+    zero_acc(acc, R, nv);
+    nn_kernel(R, nv, K, a, B + j, ldb, boff, acc);
+    for (int r = 0; r < mr; r++)
+        for (int v = 0; v < nv; v++) {
+            float *c = C + (size_t)r * ldc + j + v * VL;
+            vstore(c, base(o, c, r) + acc[r][v]);
+        }
+}
+
 /* R rows (mr <= R of them real) of C (+)= A B, 16/R vectors of columns at
  * a time (5 for three rows, 8 for one) so that 15-16 independent chains of
- * multiply-adds hide the loads' latency too.
+ * multiply-adds hide the loads' latency too; the whole vectors left go 4,
+ * 2 and 1 at a time (one row of a 64-wide layer is 4 chains, not one chain
+ * four times).
  * Every element sums its k in order whatever R is, so the result does not
  * depend on the tiling. */
 INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const float *B, int ldb,
@@ -70,25 +86,10 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
     const float *a[4];
     for (int r = 0; r < 4; r++) a[r] = A + (size_t)(r < mr ? r : mr - 1) * lda;
     int j = 0;
-    for (; j + NV * VL <= N; j += NV * VL) {
-        vf acc[4][8];
-        zero_acc(acc, R, NV);
-        nn_kernel(R, NV, K, a, B + j, ldb, boff, acc);
-        for (int r = 0; r < mr; r++)
-            for (int v = 0; v < NV; v++) {
-                float *c = C + (size_t)r * ldc + j + v * VL;
-                vstore(c, base(o, c, r) + acc[r][v]);
-            }
-    }
-    for (; j + VL <= N; j += VL) {
-        vf acc[4][8];
-        zero_acc(acc, R, 1);
-        nn_kernel(R, 1, K, a, B + j, ldb, boff, acc);
-        for (int r = 0; r < mr; r++) {
-            float *c = C + (size_t)r * ldc + j;
-            vstore(c, base(o, c, r) + acc[r][0]);
-        }
-    }
+    for (; j + NV * VL <= N; j += NV * VL) nn_block(R, NV, mr, j, K, a, B, ldb, boff, C, ldc, o);
+    if (NV > 4 && j + 4 * VL <= N) nn_block(R, 4, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 4 * VL;
+    if (NV > 2 && j + 2 * VL <= N) nn_block(R, 2, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 2 * VL;
+    if (j + VL <= N) nn_block(R, 1, mr, j, K, a, B, ldb, boff, C, ldc, o), j += VL;
     if (j < N) {
         vf acc[4][8];
         zero_acc(acc, R, 1);
