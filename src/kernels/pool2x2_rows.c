@@ -92,11 +92,12 @@ void eg_pool2x2_rows(float *restrict y, int ldy, const float *restrict x, int ld
 
 /* ---------------------------------------------------------- training */
 
-/* VL outputs and their winners from 2 VL inputs of rows a and b. */
-INLINE vf pool_vec_coded(vf a0, vf a1, vf b0, vf b1, int relu, vi *code)
+/* VL outputs and their winners from 2 VL inputs of rows a and b; the
+ * windows' left and right inputs are lanes ev and od of (a0, a1). */
+INLINE vf pool_vec_coded(vf a0, vf a1, vf b0, vf b1, vi ev, vi od, int relu, vi *code)
 {
-    vf ta = __builtin_shuffle(a0, a1, even), tb = __builtin_shuffle(a0, a1, odd);
-    vf ba = __builtin_shuffle(b0, b1, even), bb = __builtin_shuffle(b0, b1, odd);
+    vf ta = __builtin_shuffle(a0, a1, ev), tb = __builtin_shuffle(a0, a1, od);
+    vf ba = __builtin_shuffle(b0, b1, ev), bb = __builtin_shuffle(b0, b1, od);
     vi tr = tb > ta, br = bb > ba;  /* -1 where the right one wins */
     vf t = vselect(tr, tb, ta), u = vselect(br, bb, ba);
     vi down = u > t;
@@ -125,11 +126,41 @@ static float pool_one(const float *a, const float *b, int relu, uint8_t *code)
 }
 #endif
 
+#ifdef __AVX512F__
+/* Rows of at most VL floats go two row pairs to a vector: the windows of
+ * rows r, r+1 in the first w/2 lanes, those of rows r+2, r+3 after them
+ * (conv2's 14-wide rows fill 14 lanes instead of 7). ev and od pick the
+ * windows' left and right inputs from (row r, row r+2). */
+INLINE void packed_lanes(int ow, vi *ev, vi *od)
+{
+    for (int l = 0; l < VL; l++) (*ev)[l] = l < ow ? 2 * l : l < 2 * ow ? VL + 2 * (l - ow) : 0;
+    *od = *ev + 1;
+}
+INLINE __mmask16 lanes(int n) { return (__mmask16)((1u << n) - 1); }
+#endif
+
 void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, const float *restrict x, int ld,
                            int rows, int w, int relu)
 {
-    int ow = w / 2;
-    for (int r = 0; r + 1 < rows; r += 2) {
+    int ow = w / 2, r = 0;
+#ifdef __AVX512F__
+    if (w <= VL) {
+        vi ev, od, k;
+        packed_lanes(ow, &ev, &od);
+        __mmask16 in = lanes(w), lo = lanes(ow), hi = (__mmask16)(lanes(2 * ow) & ~lo);
+        for (; r + 3 < rows; r += 4) {
+            const float *a = x + (size_t)r * ld;
+            vf v = pool_vec_coded((vf)_mm512_maskz_loadu_ps(in, a), (vf)_mm512_maskz_loadu_ps(in, a + 2 * ld),
+                                  (vf)_mm512_maskz_loadu_ps(in, a + ld), (vf)_mm512_maskz_loadu_ps(in, a + 3 * ld), ev,
+                                  od, relu, &k);
+            float *o = y + (size_t)(r / 2) * ldy;
+            _mm512_mask_storeu_ps(o, lo, (__m512)v);
+            _mm512_mask_storeu_ps(o + ldy - ow, hi, (__m512)v);  /* lanes ow.. land at the next row's start */
+            store_codes(code + (size_t)(r / 2) * ow, k, 2 * ow);
+        }
+    }
+#endif
+    for (; r + 1 < rows; r += 2) {
         const float *a = x + (size_t)r * ld, *b = a + ld;
         float *o = y + (size_t)(r / 2) * ldy;
         uint8_t *c = code + (size_t)(r / 2) * ow;
@@ -137,7 +168,7 @@ void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, c
         int j = 0;
         for (; j + VL <= ow; j += VL) {
             vstore(o + j, pool_vec_coded(vload(a + 2 * j), vload(a + 2 * j + VL), vload(b + 2 * j),
-                                         vload(b + 2 * j + VL), relu, &k));
+                                         vload(b + 2 * j + VL), even, odd, relu, &k));
             store_codes(c + j, k, VL);
         }
 #ifdef __AVX512F__
@@ -147,7 +178,7 @@ void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, c
             __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
             vf v = pool_vec_coded((vf)_mm512_maskz_loadu_ps(m0, a + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, a + 2 * j + VL),
                                   (vf)_mm512_maskz_loadu_ps(m0, b + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, b + 2 * j + VL),
-                                  relu, &k);
+                                  even, odd, relu, &k);
             _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << (ow - j)) - 1), (__m512)v);
             store_codes(c + j, k, ow - j);
         }
@@ -157,36 +188,54 @@ void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, c
     }
 }
 
-/* Rows 2r and 2r+1 of dx from VL windows: each dy goes to its winner's
- * place, zero to the other three. */
-INLINE void unpool_vec(vf d, vi k, vf *top0, vf *top1, vf *bot0, vf *bot1)
+/* Two rows of dx from VL windows: each dy goes to its winner's place, zero
+ * to the other three. The windows of lanes z0 (z1) interleaved make
+ * top0 and bot0 (top1 and bot1): the two halves of a row pair's rows, or
+ * two row pairs of short rows. */
+INLINE void unpool_vec(vf d, vi k, vi z0, vi z1, vf *top0, vf *top1, vf *bot0, vf *bot1)
 {
     vf z = vbroadcast(0.0f);
     vf tl = vselect(k == 0, d, z), tr = vselect(k == 1, d, z);
     vf bl = vselect(k == 2, d, z), br = vselect(k == 3, d, z);
-    *top0 = __builtin_shuffle(tl, tr, zip_lo), *top1 = __builtin_shuffle(tl, tr, zip_hi);
-    *bot0 = __builtin_shuffle(bl, br, zip_lo), *bot1 = __builtin_shuffle(bl, br, zip_hi);
+    *top0 = __builtin_shuffle(tl, tr, z0), *top1 = __builtin_shuffle(tl, tr, z1);
+    *bot0 = __builtin_shuffle(bl, br, z0), *bot1 = __builtin_shuffle(bl, br, z1);
 }
 
 void eg_unpool2x2_rows(float *restrict dx, int ld, const float *restrict dy, const uint8_t *restrict code, int rows,
                        int w)
 {
-    int ow = w / 2;
-    for (int r = 0; r + 1 < rows; r += 2) {
+    int ow = w / 2, r = 0;
+#ifdef __AVX512F__
+    if (w <= VL) {  /* two row pairs a vector, as in eg_pool2x2_rows_coded */
+        vi next;    /* windows ow.. interleaved: rows r+2 and r+3 */
+        for (int l = 0; l < VL; l++) next[l] = ow + l / 2 + (l % 2 ? VL : 0);
+        __mmask16 out = lanes(w);
+        for (; r + 3 < rows; r += 4) {
+            vf t0, t1, b0, b1;
+            size_t at = (size_t)(r / 2) * ow;
+            unpool_vec((vf)_mm512_maskz_loadu_ps(lanes(2 * ow), dy + at), load_codes(code + at, 2 * ow), zip_lo, next,
+                       &t0, &t1, &b0, &b1);
+            float *a = dx + (size_t)r * ld;
+            _mm512_mask_storeu_ps(a, out, (__m512)t0), _mm512_mask_storeu_ps(a + ld, out, (__m512)b0);
+            _mm512_mask_storeu_ps(a + 2 * ld, out, (__m512)t1), _mm512_mask_storeu_ps(a + 3 * ld, out, (__m512)b1);
+        }
+    }
+#endif
+    for (; r + 1 < rows; r += 2) {
         float *a = dx + (size_t)r * ld, *b = a + ld;
         const float *d = dy + (size_t)(r / 2) * ow;
         const uint8_t *c = code + (size_t)(r / 2) * ow;
         vf t0, t1, b0, b1;
         int j = 0;
         for (; j + VL <= ow; j += VL) {
-            unpool_vec(vload(d + j), load_codes(c + j, VL), &t0, &t1, &b0, &b1);
+            unpool_vec(vload(d + j), load_codes(c + j, VL), zip_lo, zip_hi, &t0, &t1, &b0, &b1);
             vstore(a + 2 * j, t0), vstore(a + 2 * j + VL, t1);
             vstore(b + 2 * j, b0), vstore(b + 2 * j + VL, b1);
         }
         if (j == ow) continue;
 #ifdef __AVX512F__
         __mmask16 in = (__mmask16)((1u << (ow - j)) - 1);
-        unpool_vec((vf)_mm512_maskz_loadu_ps(in, d + j), load_codes(c + j, ow - j), &t0, &t1, &b0, &b1);
+        unpool_vec((vf)_mm512_maskz_loadu_ps(in, d + j), load_codes(c + j, ow - j), zip_lo, zip_hi, &t0, &t1, &b0, &b1);
         int n = 2 * (ow - j);
         __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
         __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
