@@ -226,6 +226,14 @@ void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int ld
  * a weight gradient summed over the images of a batch in one call. */
 void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                       int ldb, size_t sb, float *C, int ldc);
+/* A stride-1 3x3 convolution's row-offset product with M outputs and C
+ * inputs, M C <= 2 (eg_conv3x3_rows_fits; never on builds without
+ * AVX-512): out [M x oh wp] = bias + W x the shifted views of the C padded
+ * planes X (plane floats apart, rows wp wide), the same bits as
+ * eg_gemm_nn_rows_set on those views (conv3x3_rows.c). */
+int eg_conv3x3_rows_fits(int outputs, int inputs);
+void eg_conv3x3_rows(int M, int C, int oh, int wp, size_t plane, const float *W, const float *bias, const float *X,
+                     float *out);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* The plain triple loops the fast kernels are tested against. */

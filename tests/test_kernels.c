@@ -1,5 +1,6 @@
 /* Kernel tests: fast GEMMs vs the reference loops, the CSR product vs the dense one and its reference, im2col vs a direct gather, col2im as its adjoint,
- * 2x2 pooling vs a plain scan, the transpose vs a plain loop. */
+ * 2x2 pooling vs a plain scan, the transpose vs a plain loop, the small-conv
+ * row product vs the general one. */
 /* Shapes are odd on purpose, leading dimensions padded, C non-zero. */
 #include <math.h>
 #include <stdlib.h>
@@ -413,9 +414,44 @@ static void test_transpose(void)
     CHECK(cases == NSIZES * NSIZES, "only %d transpose cases", cases);
 }
 
+/* eg_conv3x3_rows against eg_gemm_nn_rows_set on the same shifted views:
+ * the same bits, for each shape it takes (1 output x 1 input, 2 x 1,
+ * 1 x 2), output heights around its 4-row blocks, row widths around the
+ * vector width, with a bias and without. */
+static void test_conv3x3_rows(void)
+{
+    if (!eg_conv3x3_rows_fits(1, 1)) return;  /* a build without AVX-512 never takes it */
+    eg_rng r;
+    eg_rng_seed(&r, 19);
+    const int shapes[3][2] = {{1, 1}, {2, 1}, {1, 2}}, heights[] = {1, 2, 3, 4, 5, 7, 8, 14, 28};
+    const int widths[] = {3, 8, 15, 16, 17, 29, 33};
+    int cases = 0;
+    for (int s = 0; s < 3; s++)
+        for (size_t hi = 0; hi < sizeof heights / sizeof *heights; hi++)
+            for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
+                for (int with_bias = 0; with_bias < 2; with_bias++) {
+                    int M = shapes[s][0], C = shapes[s][1], oh = heights[hi], wp = widths[wi], K = C * 9;
+                    size_t plane = (size_t)(oh + 2) * wp + 3 + 5, N = (size_t)oh * wp;
+                    float *X = alloc_fill(C * plane, &r, -1, 1), *W = alloc_fill((size_t)M * K, &r, -1, 1);
+                    float *bias = alloc_fill((size_t)M, &r, -1, 1);
+                    float *got = malloc(M * N * sizeof *got), *want = malloc(M * N * sizeof *want);
+                    ptrdiff_t off[18];
+                    for (int c = 0; c < C; c++)
+                        for (int t = 0; t < 9; t++) off[c * 9 + t] = (ptrdiff_t)(c * plane) + t / 3 * wp + t % 3;
+                    eg_conv3x3_rows(M, C, oh, wp, plane, W, with_bias ? bias : NULL, X, got);
+                    eg_gemm_nn_rows_set(M, (int)N, K, W, K, X, off, with_bias ? bias : NULL, want, (int)N);
+                    CHECK(!memcmp(got, want, M * N * sizeof *got), "conv3x3_rows %dx%d oh=%d wp=%d bias %d differs", M, C,
+                          oh, wp, with_bias);
+                    cases++;
+                    free(X), free(W), free(bias), free(got), free(want);
+                }
+    CHECK(cases == 3 * 9 * 7 * 2, "only %d conv3x3_rows cases", cases);
+}
+
 int main(void)
 {
     test_transpose();
+    test_conv3x3_rows();
     test_gemm();
     test_gemm_rows();
     test_csr();

@@ -200,7 +200,11 @@ static void weight_product(const eg_graph *g, const eg_node *nd, int N, const fl
     int K = (int)(nd->psize[0] / (size_t)nd->out);
     const float *b = nd->param[1];
     if ((g->training || (!nd->csr && !nd->nm_n)) && boff) {
-        eg_gemm_nn_rows_set(nd->out, N, K, nd->param[0], K, B, boff, b, C, N);
+        if (nd->kernel == 3 && eg_conv3x3_rows_fits(nd->out, nd->in_shape.c))  /* one or two channels left */
+            eg_conv3x3_rows(nd->out, nd->in_shape.c, nd->out_shape.h, row_width(nd), plane_floats(nd), nd->param[0], b,
+                            B, C);
+        else
+            eg_gemm_nn_rows_set(nd->out, N, K, nd->param[0], K, B, boff, b, C, N);
         return;
     }
     for (int co = 0; co < nd->out; co++)

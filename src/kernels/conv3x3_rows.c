@@ -1,0 +1,102 @@
+/* The row-offset product of a stride-1 3x3 convolution (conv2d.c) when it
+ * has so few weights that all of them stay in registers: outputs x inputs
+ * <= 2, a conv pruned to one or two channels. There the general product
+ * (gemm.c) loads a vector of input for every multiply-add or two. Here
+ * T output rows are computed together: input row y + r serves output
+ * rows y + r - ky for the three ky, so 4 rows cost 6 x 3 loads instead of
+ * 4 x 9 (and each load feeds both outputs of a two-channel conv).
+ * out[m][y wp + x] = bias[m] + sum over (c, ky, kx) in order of
+ * W[m][c][ky][kx] X[c plane + (y + ky) wp + x + kx], for y < oh, x < wp:
+ * exactly eg_gemm_nn_rows_set's sum, term for term, so the bits are the
+ * same. */
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+#include "internal.h"
+#include "kernels/vec.h"
+
+int eg_conv3x3_rows_fits(int outputs, int inputs)
+{
+#ifdef __AVX512F__
+    return outputs * inputs <= 2;
+#else
+    (void)outputs, (void)inputs;
+    return 0;
+#endif
+}
+
+#ifdef __AVX512F__
+/* Output rows y .. y+T-1, columns x0 .. x0 + NV VL: NV vectors, whose
+ * lanes `lanes` are real. Each output row's sum is a chain of 9 C
+ * dependent multiply-adds, so the block's M T NV chains are what hides
+ * their latency. */
+INLINE void rows_block(int M, int C, int T, int NV, const vf w[2][18], const float *bias, const float *X, size_t plane,
+                       int wp, int y, int x0, const __mmask16 lanes[2], float *out, size_t N)
+{
+    vf acc[2][8][2];
+    for (int m = 0; m < M; m++)
+        for (int t = 0; t < T; t++)
+            for (int v = 0; v < NV; v++) acc[m][t][v] = vbroadcast(0.0f);
+    /* unrolled whole, so that the weights' indices are constants and the
+     * weights stay in registers */
+#pragma GCC unroll 2
+    for (int c = 0; c < C; c++)
+#pragma GCC unroll 10
+        for (int r = 0; r < T + 2; r++)
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++)
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++) {
+                    const float *at = X + c * plane + (size_t)(y + r) * wp + x0 + v * VL + kx;
+                    vf in = (vf)_mm512_maskz_loadu_ps(lanes[v], at);
+#pragma GCC unroll 8
+                    for (int t = 0; t < T; t++) {
+                        int ky = r - t;
+                        if (ky < 0 || ky > 2) continue;
+                        for (int m = 0; m < M; m++) acc[m][t][v] += w[m][c * 9 + ky * 3 + kx] * in;
+                    }
+                }
+    for (int m = 0; m < M; m++)
+        for (int t = 0; t < T; t++)
+            for (int v = 0; v < NV; v++)
+                _mm512_mask_storeu_ps(out + m * N + (size_t)(y + t) * wp + x0 + v * VL, lanes[v],
+                                      (__m512)(vbroadcast(bias ? bias[m] : 0.0f) + acc[m][t][v]));
+}
+
+INLINE __mmask16 lanes_below(int n) { return n >= VL ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* Rows up to 16 wide take one vector a row, wider ones two; T rows a
+ * block make 8 chains (two outputs and two vectors: 16 accumulators and 18
+ * weights fill the registers). */
+INLINE void conv_rows(int M, int C, int NV, int oh, int wp, size_t plane, const float *W, const float *bias,
+                      const float *X, float *out)
+{
+    const int T = 8 / (M * NV);
+    vf w[2][18];
+    for (int m = 0; m < M; m++)
+        for (int j = 0; j < C * 9; j++) w[m][j] = vbroadcast(W[m * C * 9 + j]);
+    size_t N = (size_t)oh * wp;
+    for (int x0 = 0; x0 < wp; x0 += NV * VL) {
+        const __mmask16 lanes[2] = {lanes_below(wp - x0), lanes_below(wp - x0 - VL)};
+        int y = 0;
+        for (; y + T <= oh; y += T) rows_block(M, C, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N);
+        for (; y < oh; y++) rows_block(M, C, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N);
+    }
+}
+#endif
+
+void eg_conv3x3_rows(int M, int C, int oh, int wp, size_t plane, const float *W, const float *bias, const float *X,
+                     float *out)
+{
+#ifdef __AVX512F__
+    int nv = wp <= VL ? 1 : 2;
+    if (M == 1 && C == 1) nv == 1 ? conv_rows(1, 1, 1, oh, wp, plane, W, bias, X, out)
+                                  : conv_rows(1, 1, 2, oh, wp, plane, W, bias, X, out);
+    else if (M == 2) nv == 1 ? conv_rows(2, 1, 1, oh, wp, plane, W, bias, X, out)
+                             : conv_rows(2, 1, 2, oh, wp, plane, W, bias, X, out);
+    else nv == 1 ? conv_rows(1, 2, 1, oh, wp, plane, W, bias, X, out) : conv_rows(1, 2, 2, oh, wp, plane, W, bias, X, out);
+#else
+    (void)M, (void)C, (void)oh, (void)wp, (void)plane, (void)W, (void)bias, (void)X, (void)out;
+#endif
+}
