@@ -26,12 +26,12 @@ INLINE const float *brow(const float *B, int ldb, const ptrdiff_t *boff, int k)
 
 /* acc[r][v] += A[r, 0..K) * B[0..K, v*VL ..) for R (4, 2 or 1) rows: B's
  * row is loaded once per k and reused by all R rows. */
-INLINE void nn_kernel(int R, int nv, int K, const float *const a[4], const float *B, int ldb, const ptrdiff_t *boff,
-                      vf acc[4][8])
+INLINE void nn_kernel(int R, int nv, int back, int K, const float *const a[4], const float *B, int ldb,
+                      const ptrdiff_t *boff, vf acc[4][8])
 {
     for (int k = 0; k < K; k++) {
         vf b[8];
-        for (int v = 0; v < nv; v++) b[v] = vload(brow(B, ldb, boff, k) + v * VL);
+        for (int v = 0; v < nv; v++) b[v] = vload(brow(B, ldb, boff, k) + v * VL - (v == nv - 1 ? back : 0));
         for (int r = 0; r < R; r++) {
             vf x = vbroadcast(a[r][k]);
             for (int v = 0; v < nv; v++) acc[r][v] += x * b[v];
@@ -58,16 +58,27 @@ typedef struct {
 
 INLINE vf base(onto o, const float *c, int r) { return !o.set ? vload(c) : vbroadcast(o.bias ? o.bias[r] : 0.0f); }
 
-/* Columns [j, j + nv VL) of R rows (mr of them real) of C (+)= A B. */
-INLINE void nn_block(int R, int nv, int mr, int j, int K, const float *const a[4], const float *B, int ldb,
+/* Columns [j, j + nv VL) of R rows (mr of them real) of C (+)= A B. With
+ * back > 0 (AVX-512 only) the last vector starts back columns early and
+ * stores only its lanes from back on: the row's last columns as a whole
+ * vector ending at N, the ones before it being the previous vector's. */
+INLINE void nn_block(int R, int nv, int back, int mr, int j, int K, const float *const a[4], const float *B, int ldb,
                      const ptrdiff_t *boff, float *C, int ldc, onto o)
 {
     vf acc[4][8];
     zero_acc(acc, R, nv);
-    nn_kernel(R, nv, K, a, B + j, ldb, boff, acc);
+    nn_kernel(R, nv, back, K, a, B + j, ldb, boff, acc);
     for (int r = 0; r < mr; r++)
         for (int v = 0; v < nv; v++) {
-            float *c = C + (size_t)r * ldc + j + v * VL;
+            float *c = C + (size_t)r * ldc + j + v * VL - (v == nv - 1 ? back : 0);
+#ifdef __AVX512F__
+            if (back && v == nv - 1) {
+                __mmask16 keep = (__mmask16)~((1u << back) - 1);
+                vf b = !o.set ? (vf)_mm512_maskz_loadu_ps(keep, c) : vbroadcast(o.bias ? o.bias[r] : 0.0f);
+                _mm512_mask_storeu_ps(c, keep, (__m512)(b + acc[r][v]));
+                continue;
+            }
+#endif
             vstore(c, base(o, c, r) + acc[r][v]);
         }
 }
@@ -86,16 +97,32 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
     const float *a[4];
     for (int r = 0; r < 4; r++) a[r] = A + (size_t)(r < mr ? r : mr - 1) * lda;
     int j = 0;
-    for (; j + NV * VL <= N; j += NV * VL) nn_block(R, NV, mr, j, K, a, B, ldb, boff, C, ldc, o);
-    if (NV > 4 && j + 4 * VL <= N) nn_block(R, 4, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 4 * VL;
-    if (NV > 2 && j + 2 * VL <= N) nn_block(R, 2, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 2 * VL;
-    if (j + VL <= N) nn_block(R, 1, mr, j, K, a, B, ldb, boff, C, ldc, o), j += VL;
+    for (; j + NV * VL <= N; j += NV * VL) nn_block(R, NV, 0, mr, j, K, a, B, ldb, boff, C, ldc, o);
+#ifdef __AVX512F__
+    int rest = N - j;
+    if (rest % VL && N >= VL) {
+        /* the columns left as whole vectors, the last ending at N: plain
+         * loads in the same block as the vectors before it (a masked
+         * one-vector tail, a single chain per row, made conv2's 2 extra
+         * columns of 210 cost a sixth of its input gradient) */
+        int nv = rest / VL + 1, back = VL - rest % VL;
+        if (nv > 4) nn_block(R, 4, 0, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 4 * VL, nv -= 4;
+        if (nv == 4) nn_block(R, 4, back, mr, j, K, a, B, ldb, boff, C, ldc, o);
+        if (nv == 3) nn_block(R, 3, back, mr, j, K, a, B, ldb, boff, C, ldc, o);
+        if (nv == 2) nn_block(R, 2, back, mr, j, K, a, B, ldb, boff, C, ldc, o);
+        if (nv == 1) nn_block(R, 1, back, mr, j, K, a, B, ldb, boff, C, ldc, o);
+        return;
+    }
+#endif
+    if (NV > 4 && j + 4 * VL <= N) nn_block(R, 4, 0, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 4 * VL;
+    if (NV > 2 && j + 2 * VL <= N) nn_block(R, 2, 0, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 2 * VL;
+    if (j + VL <= N) nn_block(R, 1, 0, mr, j, K, a, B, ldb, boff, C, ldc, o), j += VL;
     if (j < N) {
         vf acc[4][8];
         zero_acc(acc, R, 1);
 #ifdef __AVX512F__
-        /* the last N-j columns: masked loads, the lanes past N read as zero
-         * (narrow convs, N = 14 or 28, take this path on every call) */
+        /* fewer than VL columns in all: masked loads, the lanes past N
+         * read as zero (narrow convs, N = 14) */
         __mmask16 tail = (__mmask16)((1u << (N - j)) - 1);
         for (int k = 0; k < K; k++) {
             vf b = (vf)_mm512_maskz_loadu_ps(tail, brow(B, ldb, boff, k) + j);
