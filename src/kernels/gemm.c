@@ -233,41 +233,42 @@ INLINE vf hsum16(vf v[16])
     return __builtin_shuffle(y[0], y[1], lo4) + __builtin_shuffle(y[0], y[1], hi4);
 }
 
-/* One segment's share of a 4x4 tile of C += A B^T: acc[r*4 + c] += the
- * lane-wise products of row r of A and row c of B along K, a zero tail for
- * K's last partial vector. a and b already point at the segment's rows. */
-INLINE void nt_tile_seg(int K, const float *const a[4], const float *const b[4], vf acc[16])
+/* One segment's share of a 4 x NC tile of C += A B^T (NC = 4, or 5 for
+ * a width that leaves one column over): acc[r NC + c] += the lane-wise
+ * products of row r of A and row c of B along K, a zero tail for K's last
+ * partial vector. a and b already point at the segment's rows. */
+INLINE void nt_tile_seg(int NC, int K, const float *const a[4], const float *const b[5], vf acc[20])
 {
-    vf s[16];
-    for (int t = 0; t < 16; t++) s[t] = acc[t];
+    vf s[20];
+    for (int t = 0; t < 4 * NC; t++) s[t] = acc[t];
     int kt = K - K % VL;
     for (int k = 0; k < kt; k += VL) {
-        vf bv[4];
-        for (int c = 0; c < 4; c++) bv[c] = vload(b[c] + k);
+        vf bv[5];
+        for (int c = 0; c < NC; c++) bv[c] = vload(b[c] + k);
         for (int r = 0; r < 4; r++) {
             vf av = vload(a[r] + k);
-            for (int c = 0; c < 4; c++) s[r * 4 + c] += av * bv[c];
+            for (int c = 0; c < NC; c++) s[r * NC + c] += av * bv[c];
         }
     }
     if (kt < K) {
 #if defined(__AVX512F__) && VL == 16
         /* K's tail by masked loads, zeros in the lanes past K: the same
-         * values as the padded copies below, without 8 memcpy calls */
+         * values as the padded copies below, without 9 memcpy calls */
         __mmask16 lanes = (__mmask16)((1u << (K - kt)) - 1);
-        vf at[4], bt[4];
+        vf at[4], bt[5];
         for (int r = 0; r < 4; r++) at[r] = (vf)_mm512_maskz_loadu_ps(lanes, a[r] + kt);
-        for (int c = 0; c < 4; c++) bt[c] = (vf)_mm512_maskz_loadu_ps(lanes, b[c] + kt);
+        for (int c = 0; c < NC; c++) bt[c] = (vf)_mm512_maskz_loadu_ps(lanes, b[c] + kt);
         for (int r = 0; r < 4; r++)
-            for (int c = 0; c < 4; c++) s[r * 4 + c] += at[r] * bt[c];
+            for (int c = 0; c < NC; c++) s[r * NC + c] += at[r] * bt[c];
 #else
-        float at[4][VL] = {{0}}, bt[4][VL] = {{0}};
+        float at[4][VL] = {{0}}, bt[5][VL] = {{0}};
         for (int r = 0; r < 4; r++) memcpy(at[r], a[r] + kt, (size_t)(K - kt) * sizeof(float));
-        for (int c = 0; c < 4; c++) memcpy(bt[c], b[c] + kt, (size_t)(K - kt) * sizeof(float));
+        for (int c = 0; c < NC; c++) memcpy(bt[c], b[c] + kt, (size_t)(K - kt) * sizeof(float));
         for (int r = 0; r < 4; r++)
-            for (int c = 0; c < 4; c++) s[r * 4 + c] += vload(at[r]) * vload(bt[c]);
+            for (int c = 0; c < NC; c++) s[r * NC + c] += vload(at[r]) * vload(bt[c]);
 #endif
     }
-    for (int t = 0; t < 16; t++) acc[t] = s[t];
+    for (int t = 0; t < 4 * NC; t++) acc[t] = s[t];
 }
 
 /* One row of A against 16 rows of B: the same sixteen accumulators as a
@@ -295,8 +296,10 @@ INLINE void nt_row16_seg(int K, const float *a, const float *const b[16], vf acc
     for (int t = 0; t < 16; t++) acc[t] = s[t];
 }
 
-/* C[M x N] += sum over segments s of A_s B_s^T, in tiles of sixteen vector
- * accumulators: 4x4 elements, or 1x16 for a lone last row of A. The
+/* C[M x N] += sum over segments s of A_s B_s^T, in tiles of vector
+ * accumulators: 4x4 elements, 4x5 for the last five columns (conv1's nine
+ * columns as 4 + 5, not 4 + 4 + 4 with three of the last four wasted), or
+ * 1x16 for a lone last row of A. The
  * segments (a batch's images) are the outer loop and up to NT_GROUP tiles'
  * accumulators wait in an L1 buffer between them: each image's rows are
  * read from L1 by every tile, instead of every tile streaming the whole
@@ -305,7 +308,7 @@ INLINE void nt_row16_seg(int K, const float *a, const float *const b[16], vf acc
  * do not depend on the grouping; the lanes are summed once at the end. */
 #define NT_GROUP 24
 typedef struct {
-    int i, j;
+    int i, j, w;  /* the tile's first row and column, its width */
 } nt_at;
 
 static void nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B, int ldb,
@@ -315,13 +318,14 @@ static void nt_batch(int nseg, int M, int N, int K, const float *A, int lda, siz
         nt_at at[NT_GROUP];
         int n = 0;
         for (; n < NT_GROUP && i < M; n++) {
-            at[n] = (nt_at){i, j};
-            j += M - i == 1 ? 16 : 4;
+            int w = M - i == 1 ? 16 : N - j == 5 ? 5 : 4;
+            at[n] = (nt_at){i, j, w};
+            j += w;
             if (j >= N) j = 0, i += 4;
         }
-        vf acc[NT_GROUP][16];
+        vf acc[NT_GROUP][20];
         for (int t = 0; t < n; t++)
-            for (int e = 0; e < 16; e++) acc[t][e] = vbroadcast(0.0f);
+            for (int e = 0; e < 20; e++) acc[t][e] = vbroadcast(0.0f);
         for (int s = 0; s < nseg; s++)
             for (int t = 0; t < n; t++) {
                 int ti = at[t].i, tj = at[t].j, mr = M - ti < 4 ? M - ti : 4;
@@ -332,16 +336,28 @@ static void nt_batch(int nseg, int M, int N, int K, const float *A, int lda, siz
                     for (int c = 0; c < 16; c++) b[c] = brow(Bs, ldb, boff, tj + (c < nr ? c : nr - 1));
                     nt_row16_seg(K, As, b, acc[t]);
                 } else {
-                    const float *a[4], *b[4];
-                    int nr = N - tj < 4 ? N - tj : 4;
+                    const float *a[4], *b[5];
+                    int nr = N - tj < at[t].w ? N - tj : at[t].w;
                     for (int r = 0; r < 4; r++) a[r] = As + (size_t)(r < mr ? r : mr - 1) * lda;
-                    for (int c = 0; c < 4; c++) b[c] = brow(Bs, ldb, boff, tj + (c < nr ? c : nr - 1));
-                    nt_tile_seg(K, a, b, acc[t]);
+                    for (int c = 0; c < at[t].w; c++) b[c] = brow(Bs, ldb, boff, tj + (c < nr ? c : nr - 1));
+                    if (at[t].w == 5) nt_tile_seg(5, K, a, b, acc[t]);
+                    else nt_tile_seg(4, K, a, b, acc[t]);
                 }
             }
         for (int t = 0; t < n; t++) {
-            int ti = at[t].i, tj = at[t].j, mr = M - ti < 4 ? M - ti : 4, w = mr == 1 ? 16 : 4;
+            int ti = at[t].i, tj = at[t].j, mr = M - ti < 4 ? M - ti : 4, w = at[t].w;
             int nr = N - tj < w ? N - tj : w;
+            if (w == 5) {  /* its fifth column through the same sum, so a 4x4 tile's bits */
+                vf four[16], fifth[16];
+                for (int e = 0; e < 16; e++) four[e] = acc[t][e / 4 * 5 + e % 4], fifth[e] = vbroadcast(0.0f);
+                for (int r = 0; r < 4; r++) fifth[r] = acc[t][r * 5 + 4];
+                vf sum = hsum16(four), last = hsum16(fifth);
+                for (int r = 0; r < mr; r++) {
+                    for (int c = 0; c < 4; c++) C[(size_t)(ti + r) * ldc + tj + c] += sum[r * 4 + c];
+                    C[(size_t)(ti + r) * ldc + tj + 4] += last[r];
+                }
+                continue;
+            }
             vf sum = hsum16(acc[t]);
             for (int r = 0; r < mr; r++)
                 for (int c = 0; c < nr; c++) C[(size_t)(ti + r) * ldc + tj + c] += sum[r * w + c];
