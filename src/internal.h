@@ -34,7 +34,8 @@ typedef struct {
      * eg_graph_prepare zeroes once (both modes). */
     size_t (*padded_floats)(const eg_node *nd);
     /* Floats of memory the threads of a pass share for this node, for up to
-     * `threads` threads (may be NULL: none); nd->shared points to it. */
+     * `threads` threads (may be NULL: none), zeroed when allocated;
+     * nd->shared points to it. */
     size_t (*shared_floats)(const eg_node *nd, int threads);
     /* Both run inside one parallel region per pass, each thread on its own
      * images [lo, hi) of the batch; backward adds parameter gradients into

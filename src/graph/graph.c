@@ -292,6 +292,8 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
                 /* padded planes: borders zero from here on, only interiors are written */
                 if (saved && op->padded_floats && op->padded_floats(nd)) memset(nd->saved, 0, saved * sizeof *nd->saved);
                 nd->shared = shared ? at + y + dy + pad16(saved) : NULL;
+                /* zero once: conv2d keeps zero-bordered planes there */
+                if (shared) memset(nd->shared, 0, shared * sizeof *nd->shared);
                 if (extra && nd->op == EG_OP_INPUT) g->stage = at + y + dy + pad16(saved) + shared;
                 if (extra && last) g->chunk_out = at + y + dy + pad16(saved) + shared;
                 at += y + dy + pad16(saved) + shared + extra;
