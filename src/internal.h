@@ -209,6 +209,8 @@ void eg_penalty_prox(const eg_penalty *p, float *params, float lr, size_t lo, si
 /* C[M x N] += A[M x K] * B[K x N]; row-major with leading dimensions. */
 void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                 int ldc);
+/* C = A B, C never read: the same bits as clearing C and eg_gemm_nn. */
+void eg_gemm_nn_set(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
 /* C[M x N] += A[M x K] * B[N x K]^T */
 void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                 int ldc);

@@ -83,6 +83,15 @@ static void test_gemm(void)
                 int pad = (int)eg_rng_below(&r, 4);  /* 0 too: tight rows */
                 one_gemm("gemm_nn", eg_gemm_nn, eg_gemm_nn_ref, 0, M, N, K, pad, &r);
                 one_gemm("gemm_nt", eg_gemm_nt, eg_gemm_nt_ref, 1, M, N, K, pad + 1, &r);
+                /* the set form over a C full of NaN (it never reads C): the
+                 * bits of eg_gemm_nn onto zeros */
+                float *A = alloc_fill((size_t)M * K, &r, -1, 1), *B = alloc_fill((size_t)K * N, &r, -1, 1);
+                float *Cs = malloc((size_t)M * N * sizeof *Cs), *Cz = calloc((size_t)M * N, sizeof *Cz);
+                for (int i = 0; i < M * N; i++) Cs[i] = NAN;
+                eg_gemm_nn_set(M, N, K, A, K, B, N, Cs, N);
+                eg_gemm_nn(M, N, K, A, K, B, N, Cz, N);
+                CHECK(!memcmp(Cs, Cz, (size_t)M * N * sizeof *Cs), "gemm_nn_set M=%d N=%d K=%d differs", M, N, K);
+                free(A), free(B), free(Cs), free(Cz);
                 done++;
             }
     CHECK(done > 500, "only %d shapes tried", done);

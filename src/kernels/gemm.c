@@ -192,6 +192,13 @@ void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, in
                    (onto){NULL, 0});
 }
 
+void eg_gemm_nn_set(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc)
+{
+    for (int i = 0, r; i < M; i += r)
+        nn_strided(r = rows_next(M - i), N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc,
+                   (onto){NULL, 1});
+}
+
 static void gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
                          float *C, int ldc, onto o)
 {

@@ -77,15 +77,14 @@ static void linear_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     if (m <= 0) return;
     /* dW += dy^T x and db += column sums of dy, over this thread's rows */
     float *dyt = eg_scratch(g), *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
-    for (int o = 0; o < out; o++)
-        for (int i = 0; i < m; i++) dyt[(size_t)o * m + i] = dy[(size_t)(lo + i) * out + o];
+    eg_transpose(dyt, m, dy + (size_t)lo * out, out, m, out);
     for (int o = 0; o < out; o++) db[o] += eg_sum(dyt + (size_t)o * m, (size_t)m);
     eg_gemm_nn(out, in, m, dyt, m, x + (size_t)lo * in, in, dw, in);
     if (!nd->needs_dx) return;
     /* dx = dy W */
     float *dx = src->dy + (size_t)lo * in;
-    if (!nd->dx_add[0]) memset(dx, 0, (size_t)m * in * sizeof *dx);
-    eg_gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
+    if (nd->dx_add[0]) eg_gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
+    else eg_gemm_nn_set(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
 }
 
 /* weight [out, in]: output features are rows. */
