@@ -318,6 +318,8 @@ void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, 
 
 /* The sum of n floats, vectorized, in an order fixed by n alone. */
 float eg_sum(const float *x, size_t n);
+/* The sum of count blocks of n floats lying stride apart. */
+float eg_sum_blocks(const float *x, size_t n, int count, size_t stride);
 
 /* im2col for one image: x [C, H, W] -> col [C*k*k, OH*OW] (zero padding). */
 void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,

@@ -457,9 +457,33 @@ static void test_conv3x3_rows(void)
     CHECK(cases == 3 * 9 * 7 * 2, "only %d conv3x3_rows cases", cases);
 }
 
+/* eg_sum_blocks against a double-precision sum: block lengths around the
+ * vector and the four-vector step, one block and several, gaps between. */
+static void test_sum_blocks(void)
+{
+    eg_rng r;
+    eg_rng_seed(&r, 23);
+    int cases = 0;
+    for (int a = 0; a < NSIZES; a++)
+        for (int count = 1; count <= 5; count += 2) {
+            size_t n = (size_t)sizes[a] * 3, stride = n + (size_t)a % 3;
+            float *x = alloc_fill(stride * (size_t)count, &r, -1, 1);
+            double want = 0, mag = 0;
+            for (int b = 0; b < count; b++)
+                for (size_t i = 0; i < n; i++) want += x[b * stride + i], mag += fabs(x[b * stride + i]);
+            float got = eg_sum_blocks(x, n, count, stride);
+            CHECK(fabs(got - want) <= 1e-6 * mag + 1e-7, "sum of %d blocks of %zu: %.9g, want %.9g", count, n, got, want);
+            if (count == 1) CHECK(eg_sum(x, n) == got, "eg_sum of %zu differs from one block", n);
+            cases++;
+            free(x);
+        }
+    CHECK(cases == NSIZES * 3, "only %d sum cases", cases);
+}
+
 int main(void)
 {
     test_transpose();
+    test_sum_blocks();
     test_conv3x3_rows();
     test_gemm();
     test_gemm_rows();

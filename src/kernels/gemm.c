@@ -391,19 +391,30 @@ void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, in
 
 /* ------------------------------------------------------------ sums */
 
-float eg_sum(const float *x, size_t n)
+float eg_sum_blocks(const float *x, size_t n, int count, size_t stride)
 {
     vf acc[4] = {{0}};  /* four chains hide the add latency */
-    size_t i = 0;
-    for (; i + 4 * VL <= n; i += 4 * VL)
-        for (int u = 0; u < 4; u++) acc[u] += vload(x + i + (size_t)u * VL);
-    for (; i + VL <= n; i += VL) acc[0] += vload(x + i);
+    float tail = 0;
+    for (int b = 0; b < count; b++) {
+        const float *xb = x + (size_t)b * stride;
+        size_t i = 0;
+        for (; i + 4 * VL <= n; i += 4 * VL)
+            for (int u = 0; u < 4; u++) acc[u] += vload(xb + i + (size_t)u * VL);
+        for (; i + VL <= n; i += VL) acc[0] += vload(xb + i);
+        for (; i < n; i++) tail += xb[i];
+    }
+    /* the lanes in a tree: 16 serial additions were most of a short sum */
+    static const vi hi8 = {8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const vi hi4 = {4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    static const vi hi2 = {2, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     vf t = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    float s = 0;
-    for (int l = 0; l < VL; l++) s += t[l];
-    for (; i < n; i++) s += x[i];
-    return s;
+    t += __builtin_shuffle(t, hi8);
+    t += __builtin_shuffle(t, hi4);
+    t += __builtin_shuffle(t, hi2);
+    return (t[0] + t[1]) + tail;
 }
+
+float eg_sum(const float *x, size_t n) { return eg_sum_blocks(x, n, 1, 0); }
 
 /* ------------------------------------------------------ reference twins */
 

@@ -267,8 +267,7 @@ static void row_backward_chunk(eg_graph *g, eg_node *nd, int lo, int hi, const f
                           eg_tgrad(g, nd, 0), in.c * kk);
     /* db: the sums of the padded dy planes, whose borders are zero */
     float *db = eg_tgrad(g, nd, 1);
-    for (int i = 0; i < m; i++)
-        for (int co = 0; co < out.c; co++) db[co] += eg_sum(dyp + ((size_t)i * out.c + co) * dplane, dplane);
+    for (int co = 0; co < out.c; co++) db[co] += eg_sum_blocks(dyp + (size_t)co * dplane, dplane, m, out.c * dplane);
     if (!nd->needs_dx) return;
     /* dx is the full convolution of dy with flipped filters (wf) */
     shift_offsets(off, out.c, k, wp, dplane);
