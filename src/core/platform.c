@@ -1,7 +1,11 @@
-/* Threads and clocks, so the rest builds the same with or without OpenMP. */
+/* Threads, clocks and the floating-point mode, so the rest builds the same
+ * with or without OpenMP and on any processor. */
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#ifdef __SSE__
+#include <xmmintrin.h>
 #endif
 
 #include "internal.h"
@@ -39,6 +43,26 @@ void eg_set_threads(int n)
     if (n > 0) omp_set_num_threads(n);
 #else
     (void)n;
+#endif
+}
+
+unsigned eg_denormals_flush(void)
+{
+#ifdef __SSE__
+    unsigned mode = _mm_getcsr();
+    _mm_setcsr(mode | 0x8040);  /* flush-to-zero and denormals-are-zero */
+    return mode;
+#else
+    return 0;
+#endif
+}
+
+void eg_denormals_restore(unsigned mode)
+{
+#ifdef __SSE__
+    _mm_setcsr(mode);
+#else
+    (void)mode;
 #endif
 }
 

@@ -412,6 +412,7 @@ static void forward_staged(eg_graph *g, const float *x, int n)
     last->y = g->chunk_out;
 #pragma omp parallel num_threads(g->threads)
     {
+        unsigned fp_mode = eg_denormals_flush();
         int t = eg_thread_id(), lo, hi, base = t * EG_INFER_CHUNK, alone = eg_team_size() == 1;
         eg_split(n, t, eg_team_size(), &lo, &hi);
         for (int a = lo; a < hi; a += EG_INFER_CHUNK) {
@@ -429,6 +430,7 @@ static void forward_staged(eg_graph *g, const float *x, int n)
                     run_node(g, &g->nodes[i], 0, base, base + len);
             memcpy(result + (size_t)a * outsz, g->chunk_out + (size_t)base * outsz, (size_t)len * outsz * sizeof *x);
         }
+        eg_denormals_restore(fp_mode);
     }
     for (int i = 0; i < g->nnodes; i++)
         if (g->nodes[i].op == EG_OP_INPUT) g->nodes[i].y = g->stage;
@@ -443,16 +445,20 @@ void eg_graph_forward(eg_graph *g, const float *x, int n)
     }
     eg_graph_set_input(g, x);
     if (n <= 1 || g->threads <= 1) {  /* batch 1 (latency): no parallel region to enter and leave */
+        unsigned fp_mode = eg_denormals_flush();
         eg_graph_forward_part(g, 0, n);
+        eg_denormals_restore(fp_mode);
         return;
     }
     /* no more threads than rows: a thread with nothing to do still has to
      * be scheduled for the join, which costs dearly on a busy machine */
 #pragma omp parallel num_threads(n < g->threads ? (n > 0 ? n : 1) : g->threads)
     {
+        unsigned fp_mode = eg_denormals_flush();
         int lo, hi;
         eg_split(n, eg_thread_id(), eg_team_size(), &lo, &hi);
         eg_graph_forward_part(g, lo, hi);
+        eg_denormals_restore(fp_mode);
     }
 }
 
@@ -465,6 +471,7 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
     size_t k = eg_shape_size(last->out_shape);
 #pragma omp parallel num_threads(n < g->threads ? (n > 0 ? n : 1) : g->threads)
     {
+        unsigned fp_mode = eg_denormals_flush();
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
         eg_split(n, t, nt, &lo, &hi);
         memcpy(last->dy + lo * k, dout + lo * k, (size_t)(hi - lo) * k * sizeof *dout);
@@ -472,6 +479,7 @@ void eg_graph_backward(eg_graph *g, const float *dout, int n)
 #pragma omp barrier
         eg_split((int)g->nparam, t, nt, &lo, &hi);
         eg_graph_reduce_grads(g, lo, hi, nt, 1);
+        eg_denormals_restore(fp_mode);
     }
 }
 

@@ -46,6 +46,7 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
     if (o) o->step++;
 #pragma omp parallel num_threads(g->threads)
     {
+        unsigned fp_mode = eg_denormals_flush();
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
         eg_split(rhi - rlo, t, nt, &lo, &hi);
         for (int i = lo; i < hi; i++) {
@@ -85,7 +86,8 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
         if (o) eg_optim_update(o, g->params, g->grads, (size_t)lo, (size_t)hi);
         if (pen) eg_penalty_prox(pen, g->params, o->lr, (size_t)lo, (size_t)hi);
         if (t == 0) teams = nt;
-    done:;
+    done:
+        eg_denormals_restore(fp_mode);
     }
     double total = 0, penalty = 0;
     for (int t = 0; t < teams; t++) total += losses[t];
