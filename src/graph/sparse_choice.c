@@ -8,20 +8,24 @@
 enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
 
 /* Run on CSR when at most this share of the weights is kept. Measured with
- * `bench/sparse_speedup.sh` (one thread, CPU time, medians; 2026-11-27,
- * machine shared with other jobs).
- * Linear, fc1 of models/simplecnn (392 -> 64), dense time / CSR time:
+ * `bench/sparse_speedup.sh` (one thread, CPU time, medians; machine shared
+ * with other jobs).
+ * Linear, fc1 of models/simplecnn (392 -> 64), dense time / CSR time,
+ * remeasured 2026-11-28 after the dense forward went through W^T (1.5x
+ * faster, 4x at batch 1) and CSR took two tiles at a time:
  *   sparsity   batch 1   batch 64   batch 1000
- *      0%        0.15      0.74       0.73
- *     50%        0.28      1.31       1.32
- *     80%        0.71      2.61       2.46
- *     90%        1.27      3.79       3.45
- *     99%        6.37      6.13       6.17
+ *      0%        0.07      0.46       0.48
+ *     50%        0.13      0.87       0.86
+ *     80%        0.32      1.82       1.74
+ *     90%        0.60      2.61       2.61
+ *     95%        1.05      3.53       3.48
+ *     99%        2.66      5.22       5.16
  * With four rows or more per thread the kernel vectorizes over the batch and
- * breaks even near density 0.6 (0.5 keeps a margin); with fewer it gathers
- * one row at a time and breaks even near 0.15. So the share depends on the
- * rows each thread gets (a batch of one runs dense down to 85% sparsity);
- * a given model, batch and thread count always takes the same path.
+ * breaks even near density 0.45 (0.35 keeps a margin); with fewer it gathers
+ * one row at a time against a dense row that is one vector product, and
+ * breaks even near 0.05 (0.04). So the share depends on the rows each
+ * thread gets; a given model, batch and thread count always takes the same
+ * path.
  * conv2d: conv1 / conv2 of models/simplecnn (1 -> 4 and 4 -> 8, 3x3) and
  * c1 / c2 of models/lenet5 (1 -> 6 and 6 -> 16, 5x5), dense time / CSR
  * time, remeasured 2026-11-28 after the dense kernels got 16 accumulator
@@ -37,20 +41,22 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
  * output channels: they break even near density 0.5 on every layer and
  * batch; 0.35 keeps a margin. The batch does not matter: a convolution
  * vectorizes over output positions.
- * N:M (src/kernels/nm.c), dense time / N:M time at 2:4 (CSR alongside):
+ * N:M (src/kernels/nm.c), dense time / N:M time at 2:4 (CSR alongside),
+ * measured before the dense linear forward went through W^T:
  *   layer    batch 1       batch 64      batch 1000
  *   conv1   0.83 (0.91)   0.82 (0.89)   0.83 (0.90)
  *   conv2   0.97 (1.02)   0.99 (0.99)   0.97 (0.98)
  *   c2      0.90 (0.90)   0.90 (0.89)   0.89 (0.90)
  *   fc1     0.19 (0.28)   1.26 (1.20)   1.32 (1.24)
  *   f1      0.17 (0.25)   1.35 (1.24)   1.32 (1.24)
- * So a convolution stays dense at 2:4 (both sparse kernels lose now), and
- * a linear layer whose mask is an N:M pattern with groups of 4 and at most
- * half kept, nearly every slot used (at least 80% of them: a 2:4 or 1:4
- * prune, not an unstructured mask that happens to fit), runs on its N:M
- * copy when it has four rows or more per thread, like CSR. */
-#define LINEAR_CSR_MAX_DENSITY 0.5
-#define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.15
+ * and for fc1 after: 0.10 / 0.80 / 0.77 (CSR 0.13 / 0.75 / 0.74). N:M costs
+ * about what CSR costs per kept weight, so a convolution stays dense at 2:4,
+ * and a linear layer whose mask is an N:M pattern with groups of 4, nearly
+ * every slot used (at least 80% of them: an n:4 prune, not an unstructured
+ * mask that happens to fit), runs on its N:M copy when CSR would be chosen
+ * at that density: 1:4, with four rows or more per thread. */
+#define LINEAR_CSR_MAX_DENSITY 0.35
+#define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.04
 #define CONV_CSR_MAX_DENSITY 0.35
 
 size_t eg_sparse_nm_floats(const eg_node *nd)
@@ -94,7 +100,8 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
         int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
         /* what an n:4 prune keeps: n of each group, min(n, length) of a short last one */
         double full = (double)nd->out * ((K / 4) * n + (K % 4 < n ? K % 4 : n));
-        if (n >= 1 && 2 * n <= 4 && (double)kept >= 0.8 * full && !use_nm(nd, n, 4, nm_room)) return;
+        if (n >= 1 && n <= 4 * LINEAR_CSR_MAX_DENSITY && (double)kept >= 0.8 * full && !use_nm(nd, n, 4, nm_room))
+            return;
     }
     double most = nd->op == EG_OP_CONV2D ? CONV_CSR_MAX_DENSITY
                   : rows >= 4            ? LINEAR_CSR_MAX_DENSITY  /* eg_csr_matmul_t's vector path */

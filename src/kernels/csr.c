@@ -7,7 +7,9 @@
  * The fast kernel vectorizes over the batch: up to VL rows of x are
  * transposed into a [in, VL] tile (zero lanes past the last real row), so
  * the VL samples' values of input feature c are one vector, and each output
- * is a chain of vector multiply-adds over its row's kept weights. Fewer
+ * is a chain of vector multiply-adds over its row's kept weights; two tiles
+ * share each kept weight's loads, and 16 outputs' sums are transposed back
+ * into row segments of y. Fewer
  * than EG_CSR_MIN_VEC rows take a scalar gather per row and output instead,
  * which wastes no lanes. Both sum each output in the same order, the order
  * of its row's columns, so a row's result depends on neither the batch size
@@ -40,13 +42,78 @@ size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t 
     return nz;
 }
 
-size_t eg_csr_scratch(int in) { return (size_t)in * VL; }
+/* two transposed tiles */
+size_t eg_csr_scratch(int in) { return 2 * (size_t)in * VL; }
 
-/* Four outputs at a time, so four independent chains of multiply-adds hide
- * the latency of each: their rows are walked together up to the shortest,
- * then each alone; every output still sums its own row in column order.
- * X(c) is sample lane(s) of input feature c: a vector of the tile, or one
- * float of a row. */
+/* Outputs o .. o+3 (q4 of them real) for the samples of T tiles at once:
+ * each kept weight's column and value are loaded once for the T tiles.
+ * Like CSR_FOUR_ROWS below, the four rows are walked together up to the
+ * shortest, then each alone, every output summing its row in column order
+ * from zero. */
+INLINE void four_rows_tiles(int T, int q4, int o, const int32_t *rowptr, const int32_t *col, const float *val,
+                            const float *const xt[2], vf acc[2][4])
+{
+    for (int t = 0; t < T; t++)
+        for (int q = 0; q < 4; q++) acc[t][q] = vbroadcast(0);
+    int32_t common = INT32_MAX;
+    for (int q = 0; q < q4; q++)
+        if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q];
+    if (q4 < 4) common = 0;
+    for (int32_t u = 0; u < common; u++)
+        for (int q = 0; q < 4; q++) {
+            int32_t k = rowptr[o + q] + u;
+            for (int t = 0; t < T; t++) acc[t][q] += val[k] * vload(xt[t] + (size_t)col[k] * VL);
+        }
+    for (int q = 0; q < q4; q++)
+        for (int32_t k = rowptr[o + q] + common; k < rowptr[o + q + 1]; k++)
+            for (int t = 0; t < T; t++) acc[t][q] += val[k] * vload(xt[t] + (size_t)col[k] * VL);
+}
+
+/* y rows [i, i + m) (m <= T VL), outputs [o, o + cnt) += the T tiles'
+ * sums: res[t][j] holds output o+j for the tile's VL samples; transposed,
+ * they are the rows' segments, added a vector at a time. */
+INLINE void add_sums(int T, vf res[2][VL], int m, int cnt, float *y, int ldy, int i, int o)
+{
+    for (int t = 0; t < T; t++) {
+        vtranspose16(res[t]);
+        for (int r = 0; r < VL && t * VL + r < m; r++) {
+            float *yr = y + (size_t)(i + t * VL + r) * ldy + o;
+            if (cnt == VL) vstore(yr, vload(yr) + res[t][r]);
+            else
+                for (int j = 0; j < cnt; j++) yr[j] += res[t][r][j];
+        }
+    }
+}
+
+/* Rows [i, i + m) of the product, m <= T VL, T = 1 or 2 tiles. */
+INLINE void csr_tiles(int T, int m, int i, int out, int in, const float *x, int ldx, const int32_t *rowptr,
+                      const int32_t *col, const float *val, float *y, int ldy, float *scratch)
+{
+    const float *xt[2] = {scratch, scratch + (size_t)in * VL};
+    for (int t = 0; t < T; t++) {
+        int rows = m - t * VL < VL ? m - t * VL : VL;
+        if (rows == VL) eg_transpose((float *)xt[t], VL, x + (size_t)(i + t * VL) * ldx, ldx, VL, in);
+        else vtile_transpose((float *)xt[t], x + (size_t)(i + t * VL) * ldx, ldx, rows, in);  /* zero lanes past m */
+    }
+    for (int o = 0; o < out; o += VL) {
+        int cnt = out - o < VL ? out - o : VL;
+        vf res[2][VL];
+        for (int g = 0; g < VL; g += 4) {
+            vf acc[2][4];
+            int q4 = cnt - g < 4 ? (cnt - g > 0 ? cnt - g : 0) : 4;
+            if (q4) four_rows_tiles(T, q4, o + g, rowptr, col, val, xt, acc);
+            for (int t = 0; t < T; t++)
+                for (int q = 0; q < 4; q++) res[t][g + q] = q < q4 ? acc[t][q] : vbroadcast(0);
+        }
+        add_sums(T, res, m, cnt, y, ldy, i, o);
+    }
+}
+
+/* The path of one sample at a time: four outputs at a time, so four
+ * independent chains of multiply-adds hide the latency of each; their rows
+ * are walked together up to the shortest, then each alone, every output
+ * summing its own row in column order (four_rows_tiles walks them the same
+ * way). X(c) is the sample's input feature c. */
 #define CSR_FOUR_ROWS(T, ZERO, X, STORE)                                                   \
     for (int o = 0; o < out; o += 4) {                                                   \
         int q4 = out - o < 4 ? out - o : 4;                                              \
@@ -71,16 +138,12 @@ void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int3
                      const float *val, float *y, int ldy, float *scratch)
 {
     int i = 0;
-    for (; n - i >= EG_CSR_MIN_VEC; i += VL) {
-        int m = n - i < VL ? n - i : VL;
-        float *xt = scratch;  /* [in, VL] */
-        vtile_transpose(xt, x + (size_t)i * ldx, ldx, m, in);
-#define XV(c) vload(xt + (size_t)(c) * VL)
-#define STORE_V(oo, a) for (int r = 0; r < m; r++) y[(size_t)(i + r) * ldy + (oo)] += (a)[r]
-        CSR_FOUR_ROWS(vf, vbroadcast(0), XV, STORE_V)
-#undef XV
-#undef STORE_V
-    }
+    /* 2 VL samples at a time: a kept weight's column and value serve both
+     * tiles, and the sums go to y a row segment at a time (90% sparse fc1
+     * of SimpleCNN on 64 rows: 8.9 -> 7.4 us) */
+    for (; n - i > VL; i += 2 * VL)
+        csr_tiles(2, n - i < 2 * VL ? n - i : 2 * VL, i, out, in, x, ldx, rowptr, col, val, y, ldy, scratch);
+    if (n - i >= EG_CSR_MIN_VEC) csr_tiles(1, n - i, i, out, in, x, ldx, rowptr, col, val, y, ldy, scratch), i = n;
     for (; i < n; i++) {
         const float *xr = x + (size_t)i * ldx;
         float *yr = y + (size_t)i * ldy;
