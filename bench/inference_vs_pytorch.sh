@@ -27,9 +27,10 @@
 # Inputs differ: edagari measures on random inputs with random weights,
 # PyTorch on the MNIST test set with its trained weights. Speed does not
 # depend on the values, except through subnormal floats (denormals), which
-# are slow on x86; neither random nor trained MNIST weights and activations
-# come near that range (ReLU gives exact zeros, which are not subnormal).
-# That is an argument, not something this script checks.
+# are slow on x86: edagari flushes them to zero in its passes, and PyTorch's
+# trained MNIST weights and activations do not come near that range (ReLU
+# gives exact zeros, which are not subnormal). For PyTorch that is an
+# argument, not something this script checks.
 #
 # Usage: bench/inference_vs_pytorch.sh [--repeats N] [--seconds S] [--build]
 #                                      [--bin PATH]
@@ -180,8 +181,8 @@ echo
 printf '%s\n' "${sentences[@]}"
 echo
 echo "note: edagari measures on random inputs with random weights, PyTorch on the MNIST test set with its"
-echo "trained weights. Speed does not depend on the values except through subnormal floats (denormals),"
-echo "which neither side's weights or activations come near (ReLU gives exact zeros); this is argued, not"
-echo "checked here. The protocols differ too: edagari's median of 7 timed rounds after warm-up, PyTorch's"
+echo "trained weights. Speed does not depend on the values except through subnormal floats (denormals):"
+echo "edagari flushes them to zero, and PyTorch's weights and activations do not come near them (ReLU gives"
+echo "exact zeros; argued, not checked here). The protocols differ too: edagari's median of 7 timed rounds after warm-up, PyTorch's"
 echo "median of 3 passes over the test set after a short warm-up (its batch-64 passes end with a batch of 16)."
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores -- figures are noisy on a shared machine"
