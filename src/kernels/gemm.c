@@ -145,7 +145,7 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
             for (int k = 0; k < kc; k++)
                 memcpy(tile + k * VL, brow(B, ldb, boff, k0 + k) + j, (size_t)(N - j) * sizeof(float));
             const float *ak[4] = {a[0] + k0, a[1] + k0, a[2] + k0, a[3] + k0};
-            nn_kernel(R, 1, kc, ak, tile, VL, NULL, acc);
+            nn_kernel(R, 1, 0, kc, ak, tile, VL, NULL, acc);
         }
         for (int r = 0; r < mr; r++)
             for (int c = 0; c < N - j; c++) {
