@@ -247,6 +247,9 @@ void eg_conv3x3_rows(int M, int C, int oh, int wp, size_t plane, const float *W,
                      float *out);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
+/* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r
+ * of xt + c VL is x[r][c], lanes from m on zero. */
+void eg_transpose_tile(float *xt, const float *x, int ldx, int m, int in);
 /* The plain triple loops the fast kernels are tested against. */
 void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
                     int ldc);

@@ -9,10 +9,6 @@
  * W[m][c][ky][kx] X[c plane + (y + ky) wp + x + kx], for y < oh, x < wp:
  * exactly eg_gemm_nn_rows_set's sum, term for term, so the bits are the
  * same. */
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
-
 #include "internal.h"
 #include "kernels/vec.h"
 
@@ -64,8 +60,6 @@ INLINE void rows_block(int M, int C, int T, int NV, const vf w[2][18], const flo
                                       (__m512)(vbroadcast(bias ? bias[m] : 0.0f) + acc[m][t][v]));
 }
 
-INLINE __mmask16 lanes_below(int n) { return n >= VL ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
 /* Rows up to 16 wide take one vector a row, wider ones two; T rows a
  * block make 8 chains (two outputs and two vectors: 16 accumulators and 18
  * weights fill the registers). */
@@ -78,7 +72,7 @@ INLINE void conv_rows(int M, int C, int NV, int oh, int wp, size_t plane, const 
         for (int j = 0; j < C * 9; j++) w[m][j] = vbroadcast(W[m * C * 9 + j]);
     size_t N = (size_t)oh * wp;
     for (int x0 = 0; x0 < wp; x0 += NV * VL) {
-        const __mmask16 lanes[2] = {lanes_below(wp - x0), lanes_below(wp - x0 - VL)};
+        const __mmask16 lanes[2] = {vlanes(wp - x0), vlanes(wp - x0 - VL)};
         int y = 0;
         for (; y + T <= oh; y += T) rows_block(M, C, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N);
         for (; y < oh; y++) rows_block(M, C, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N);

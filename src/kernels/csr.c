@@ -51,7 +51,7 @@ size_t eg_csr_scratch(int in) { return 2 * (size_t)in * VL; }
  * shortest, then each alone, every output summing its row in column order
  * from zero. */
 INLINE void four_rows_tiles(int T, int q4, int o, const int32_t *rowptr, const int32_t *col, const float *val,
-                            const float *const xt[2], vf acc[2][4])
+                            float *const xt[2], vf acc[2][4])
 {
     for (int t = 0; t < T; t++)
         for (int q = 0; q < 4; q++) acc[t][q] = vbroadcast(0);
@@ -89,12 +89,9 @@ INLINE void add_sums(int T, vf res[2][VL], int m, int cnt, float *y, int ldy, in
 INLINE void csr_tiles(int T, int m, int i, int out, int in, const float *x, int ldx, const int32_t *rowptr,
                       const int32_t *col, const float *val, float *y, int ldy, float *scratch)
 {
-    const float *xt[2] = {scratch, scratch + (size_t)in * VL};
-    for (int t = 0; t < T; t++) {
-        int rows = m - t * VL < VL ? m - t * VL : VL;
-        if (rows == VL) eg_transpose((float *)xt[t], VL, x + (size_t)(i + t * VL) * ldx, ldx, VL, in);
-        else vtile_transpose((float *)xt[t], x + (size_t)(i + t * VL) * ldx, ldx, rows, in);  /* zero lanes past m */
-    }
+    float *xt[2] = {scratch, scratch + (size_t)in * VL};
+    for (int t = 0; t < T; t++)
+        eg_transpose_tile(xt[t], x + (size_t)(i + t * VL) * ldx, ldx, m - t * VL < VL ? m - t * VL : VL, in);
     for (int o = 0; o < out; o += VL) {
         int cnt = out - o < VL ? out - o : VL;
         vf res[2][VL];

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels/transpose.h"
+#include "kernels/vec.h"
 
 static int kept(const float *w, const float *mask, size_t k) { return w[k] != 0 && !(mask && mask[k] == 0); }
 
@@ -164,7 +164,7 @@ void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int
     for (; rows - i >= 4; i += VL) {  /* fewer rows waste most lanes: scalar below */
         int nr = rows - i < VL ? rows - i : VL;
         float *xt = scratch;  /* [in, VL]: lane r is row i + r */
-        vtile_transpose(xt, x + (size_t)i * ldx, ldx, nr, in);
+        eg_transpose_tile(xt, x + (size_t)i * ldx, ldx, nr, in);
         if (n == 2 && m == 4) nm_tile(2, 4, G, out, val, idx, xt, nr, y + (size_t)i * ldy, ldy);
         else nm_tile(n, m, G, out, val, idx, xt, nr, y + (size_t)i * ldy, ldy);
     }

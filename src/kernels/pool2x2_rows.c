@@ -136,7 +136,6 @@ INLINE void packed_lanes(int ow, vi *ev, vi *od)
     for (int l = 0; l < VL; l++) (*ev)[l] = l < ow ? 2 * l : l < 2 * ow ? VL + 2 * (l - ow) : 0;
     *od = *ev + 1;
 }
-INLINE __mmask16 lanes(int n) { return (__mmask16)((1u << n) - 1); }
 #endif
 
 void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, const float *restrict x, int ld,
@@ -147,7 +146,7 @@ void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, c
     if (w <= VL) {
         vi ev, od, k;
         packed_lanes(ow, &ev, &od);
-        __mmask16 in = lanes(w), lo = lanes(ow), hi = (__mmask16)(lanes(2 * ow) & ~lo);
+        __mmask16 in = vlanes(w), lo = vlanes(ow), hi = (__mmask16)(vlanes(2 * ow) & ~lo);
         for (; r + 3 < rows; r += 4) {
             const float *a = x + (size_t)r * ld;
             vf v = pool_vec_coded((vf)_mm512_maskz_loadu_ps(in, a), (vf)_mm512_maskz_loadu_ps(in, a + 2 * ld),
@@ -209,11 +208,11 @@ void eg_unpool2x2_rows(float *restrict dx, int ld, const float *restrict dy, con
     if (w <= VL) {  /* two row pairs a vector, as in eg_pool2x2_rows_coded */
         vi next;    /* windows ow.. interleaved: rows r+2 and r+3 */
         for (int l = 0; l < VL; l++) next[l] = ow + l / 2 + (l % 2 ? VL : 0);
-        __mmask16 out = lanes(w);
+        __mmask16 out = vlanes(w);
         for (; r + 3 < rows; r += 4) {
             vf t0, t1, b0, b1;
             size_t at = (size_t)(r / 2) * ow;
-            unpool_vec((vf)_mm512_maskz_loadu_ps(lanes(2 * ow), dy + at), load_codes(code + at, 2 * ow), zip_lo, next,
+            unpool_vec((vf)_mm512_maskz_loadu_ps(vlanes(2 * ow), dy + at), load_codes(code + at, 2 * ow), zip_lo, next,
                        &t0, &t1, &b0, &b1);
             float *a = dx + (size_t)r * ld;
             _mm512_mask_storeu_ps(a, out, (__m512)t0), _mm512_mask_storeu_ps(a + ld, out, (__m512)b0);

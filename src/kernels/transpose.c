@@ -2,10 +2,9 @@
  * time through vector registers (vtranspose16). The blocks at the edges
  * (a layer with fewer than 16 outputs, a width not a multiple of 16) load
  * only the rows and columns they have and store only those.
- * A linear layer's forward multiplies by its transposed weight (linear.c). */
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
+ * A linear layer's forward multiplies by its transposed weight (linear.c);
+ * the sparse kernels (csr.c, nm.c) take tiles of 16 samples as lanes. */
+#include <string.h>
 
 #include "internal.h"
 #include "kernels/transpose.h"
@@ -14,7 +13,7 @@
 INLINE void store_lanes(float *p, vf v, int n)
 {
 #ifdef __AVX512F__
-    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+    _mm512_mask_storeu_ps(p, vlanes(n), (__m512)v);
 #else
     for (int l = 0; l < n; l++) p[l] = v[l];
 #endif
@@ -22,7 +21,7 @@ INLINE void store_lanes(float *p, vf v, int n)
 INLINE vf load_lanes(const float *p, int n)
 {
 #ifdef __AVX512F__
-    return (vf)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+    return (vf)_mm512_maskz_loadu_ps(vlanes(n), p);
 #else
     vf v = vbroadcast(0.0f);
     for (int l = 0; l < n; l++) v[l] = p[l];
@@ -52,4 +51,10 @@ void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int 
         for (; c + VL <= cols; c += VL) block(dst, ldd, src, lds, r, c, n, VL);
         if (c < cols) block(dst, ldd, src, lds, r, c, n, cols - c);
     }
+}
+
+void eg_transpose_tile(float *xt, const float *x, int ldx, int m, int in)
+{
+    if (m < VL) memset(xt, 0, (size_t)in * VL * sizeof *xt);  /* lanes past m read as zero */
+    eg_transpose(xt, VL, x, ldx, m, in);
 }

@@ -1,5 +1,5 @@
-/* Transposing tiles of rows into vector lanes, for the sparse kernels that
- * take four outputs at a time (csr.c, nm.c). Kept out of vec.h because
+/* Transposing 16 x 16 blocks in vector registers (transpose.c, and csr.c
+ * for its sums). Kept out of vec.h because
  * __builtin_shuffle is GCC's alone, and vec.h is also read by code that the
  * clang-built fuzz harnesses compile. */
 #ifndef EG_TRANSPOSE_H
@@ -22,26 +22,6 @@ INLINE void vtranspose16(vf v[16])
         }
         for (int i = 0; i < 16; i++) v[i] = t[i];
     }
-}
-
-/* xt [in, VL] = the first m (<= VL) rows of x [., ldx], transposed: lane r
- * of xt + c*VL is x[r][c], lanes from m on are zero. A full tile goes 16 x
- * 16 blocks at a time through vtranspose16. */
-INLINE void vtile_transpose(float *xt, const float *x, int ldx, int m, int in)
-{
-    int c = 0;
-    if (m < VL) {
-        for (int k = 0; k < in * VL; k++) xt[k] = 0;
-    } else {
-        for (; c + VL <= in; c += VL) {
-            vf v[VL];
-            for (int r = 0; r < VL; r++) v[r] = vload(x + (size_t)r * ldx + c);
-            vtranspose16(v);
-            for (int j = 0; j < VL; j++) vstore(xt + (size_t)(c + j) * VL, v[j]);
-        }
-    }
-    for (int r = 0; r < m; r++)
-        for (int k = c; k < in; k++) xt[(size_t)k * VL + r] = x[(size_t)r * ldx + k];
 }
 
 #endif

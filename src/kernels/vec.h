@@ -19,4 +19,11 @@ INLINE vf vbroadcast(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, 
 /* Lane by lane: mask ? a : b, for a mask from a vector comparison. */
 INLINE vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+/* The first n lanes (none for n <= 0, all for n >= VL), for masked loads
+ * and stores. */
+INLINE __mmask16 vlanes(int n) { return n >= VL ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+#endif
+
 #endif
