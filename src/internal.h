@@ -285,14 +285,15 @@ size_t eg_nm_scratch(int in);
 void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int ldx, const float *val,
                     const uint8_t *idx, float *y, int ldy, float *scratch);
 /* Chooses node nd's inference path from its kept weights (CSR already built
- * by eg_graph_build_csr), building its N:M copy in nm_room (eg_sparse_nm_floats
+ * by eg_graph_build_copies), building its N:M copy in nm_room (eg_sparse_nm_floats
  * floats) when that path is taken: sets nd->csr, nd->nm_*. */
 size_t eg_sparse_nm_floats(const eg_node *nd);
 void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room);
-/* Fills the CSR copies of g's masked linear nodes (arena room reserved by
- * eg_graph_prepare) and decides which use them; called by eg_graph_prepare
- * with training 0. */
-void eg_graph_build_csr(eg_graph *g);
+/* Fills g's inference copies (arena room reserved by eg_graph_prepare):
+ * every linear node's transposed weight, and the CSR copies of masked
+ * conv2d and linear nodes, deciding which use them; called by every
+ * eg_graph_prepare (in training it only clears them). */
+void eg_graph_build_copies(eg_graph *g);
 
 /* 2x2, stride 2 max pooling of an H x W plane (H, W even; planes may be
  * stacked) into y [H/2 x W/2]; code (may be NULL) gets each window's winner

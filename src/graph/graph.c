@@ -196,7 +196,7 @@ static size_t wt_floats(const eg_node *nd, int training)
 {
     return !training && nd->op == EG_OP_LINEAR ? pad16(nd->psize[0]) : 0;
 }
-static size_t csr_floats(const eg_graph *g, const eg_node *nd, int training)
+static size_t copy_floats(const eg_graph *g, const eg_node *nd, int training)
 {
     size_t wt = wt_floats(nd, training);
     if (training || !g->masks || (nd->op != EG_OP_LINEAR && nd->op != EG_OP_CONV2D) || g->sparse < 0) return wt;
@@ -209,12 +209,12 @@ static size_t csr_floats(const eg_graph *g, const eg_node *nd, int training)
  * forwards after it: training prepares with training 1 first, and pruning or
  * surgery changes weights only between evaluations. So a copy is never
  * stale; training never reads one. */
-void eg_graph_build_csr(eg_graph *g)
+void eg_graph_build_copies(eg_graph *g)
 {
     float *at = g->arena + (g->arena_floats - g->csr_floats);
     for (int i = 0; i < g->nnodes; i++) {
         eg_node *nd = &g->nodes[i];
-        size_t wt = wt_floats(nd, g->training), room = csr_floats(g, nd, g->training) - wt;
+        size_t wt = wt_floats(nd, g->training), room = copy_floats(g, nd, g->training) - wt;
         nd->csr = nd->nm_n = nd->nm_m = 0;
         nd->csr_rowptr = nd->csr_col = NULL;
         nd->csr_val = nd->nm_val = NULL;
@@ -248,11 +248,11 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     if (threads < 1) threads = 1;
     if (training && alloc_grads(g)) return EG_ERR_NOMEM;
     size_t csr = 0;
-    for (int i = 0; i < g->nnodes; i++) csr += csr_floats(g, &g->nodes[i], training);
+    for (int i = 0; i < g->nnodes; i++) csr += copy_floats(g, &g->nodes[i], training);
     /* fusion changes no buffer size: it follows g->unfused even when the arena stays */
     eg_graph_fuse_pools(g);
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr) {
-        if (!training) eg_graph_build_csr(g);
+        if (!training) eg_graph_build_copies(g);
         return EG_OK;
     }
     fold_relus(g);
@@ -336,7 +336,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         }
     }
     free(seen);
-    eg_graph_build_csr(g);  /* in training it only clears every node's CSR */
+    eg_graph_build_copies(g);  /* in training it only clears every node's copies */
     return EG_OK;
 }
 

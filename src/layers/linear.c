@@ -38,7 +38,7 @@ static size_t linear_scratch(const eg_node *nd, int n)
 }
 
 /* The dense forward multiplies x by W^T, which inference keeps
- * (eg_graph_build_csr) and training transposes into scratch on every call,
+ * (eg_graph_build_copies) and training transposes into scratch on every call,
  * rather than taking row-by-row dot products with W (eg_gemm_nt): those
  * sum each output across a vector's lanes at the end and stream all of W
  * past every four rows of x, while x W^T broadcasts x and reads W^T in
@@ -53,7 +53,7 @@ static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     if (hi <= lo) return;
     for (int i = lo; i < hi; i++) memcpy(nd->y + (size_t)i * out, b, (size_t)out * sizeof *b);
     /* a pruned layer in inference multiplies only its kept weights (the copy
-     * is rebuilt by every prepare for inference: see eg_graph_build_csr) */
+     * is rebuilt by every prepare for inference: see eg_graph_build_copies) */
     if (nd->csr && !g->training) {
         eg_csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, nd->csr_rowptr, nd->csr_col, nd->csr_val,
                         nd->y + (size_t)lo * out, out, eg_scratch(g));
