@@ -33,9 +33,9 @@ typedef struct {
      * nd->saved: conv2d's zero-padded input planes, whose borders
      * eg_graph_prepare zeroes once (both modes). */
     size_t (*padded_floats)(const eg_node *nd);
-    /* Floats of memory the threads of a pass share for this node, for up to
-     * `threads` threads (may be NULL: none), zeroed when allocated;
-     * nd->shared points to it. */
+    /* Floats of memory the threads of a training pass share for this node,
+     * for up to `threads` threads (may be NULL: none), zeroed when
+     * allocated; nd->shared points to it (NULL in inference). */
     size_t (*shared_floats)(const eg_node *nd, int threads);
     /* Both run inside one parallel region per pass, each thread on its own
      * images [lo, hi) of the batch; backward adds parameter gradients into

@@ -277,7 +277,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
                                                             : 0;
             size_t y = nd->op == EG_OP_INPUT || nd->relu_folded ? 0 : pad16(out);
             size_t dy = training && nd->op != EG_OP_INPUT && !nd->relu_folded ? pad16(out) : 0;
-            size_t shared = op->shared_floats ? pad16(op->shared_floats(nd, threads)) : 0;
+            size_t shared = training && op->shared_floats ? pad16(op->shared_floats(nd, threads)) : 0;
             if (pass && nd->relu_folded) {
                 /* works in place on its input's buffers, through its consumer */
                 nd->y = g->nodes[nd->inputs[0]].y;
