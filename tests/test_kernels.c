@@ -125,6 +125,15 @@ static void one_csr(int n, int out, int in, double sparsity, eg_rng *r)
     memcpy(yd, y0, ysz * sizeof *yd), memcpy(ydr, y0, ysz * sizeof *ydr);
     eg_csr_matmul_t(n, out, in, x, ldx, rowptr, col, val, yc, ldy, scratch);
     eg_csr_matmul_t_ref(n, out, in, x, ldx, rowptr, col, val, yr, ldy);
+    /* a row's bits do not depend on the batch: each alone (the one-sample
+     * path) gives what its tile gave */
+    float *y1 = malloc(ysz * sizeof *y1);
+    memcpy(y1, y0, ysz * sizeof *y1);
+    for (int i = 0; i < n; i++)
+        eg_csr_matmul_t(1, out, in, x + (size_t)i * ldx, ldx, rowptr, col, val, y1 + (size_t)i * ldy, ldy, scratch);
+    CHECK(!memcmp(y1, yc, ysz * sizeof *y1), "csr n=%d out=%d in=%d sparsity %g: rows alone differ from the batch", n,
+          out, in, sparsity);
+    free(y1);
     eg_gemm_nt(n, out, in, x, ldx, w, in, yd, ldy);
     eg_gemm_nt_ref(n, out, in, x, ldx, w, in, ydr, ldy);
     float *ax = abs_copy(x, xsz), *aw = abs_copy(w, wsz);

@@ -271,6 +271,14 @@ static void test_kernels(void)
             eg_gemm_nt_ref(N, M, K, x, K, A, K, R, M);
             snprintf(what, sizeof what, "nm matmul_t %d rows, %d -> %d, %d:%d", N, K, M, n, m);
             check_close(what, C, R, (size_t)M * N, 1e-5, 1e-5);
+            /* a row's bits do not depend on the batch: each alone (the
+             * one-sample path) gives what its tile gave */
+            float *C1 = malloc((size_t)M * N * sizeof *C1);
+            for (int i = 0; i < M * N; i++) C1[i] = (float)(i % 3);
+            for (int i = 0; i < N; i++)
+                eg_nm_matmul_t(1, M, K, n, m, x + (size_t)i * K, K, val, idx, C1 + (size_t)i * M, M, scratch);
+            CHECK(!memcmp(C1, C, (size_t)M * N * sizeof *C), "%s: rows alone differ from the batch", what);
+            free(C1);
             free(x), free(A), free(B), free(C), free(R), free(val), free(scratch), free(idx), free(off);
         }
 }

@@ -47,7 +47,7 @@ size_t eg_csr_scratch(int in) { return 2 * (size_t)in * VL; }
 
 /* Outputs o .. o+3 (q4 of them real) for the samples of T tiles at once:
  * each kept weight's column and value are loaded once for the T tiles.
- * Like CSR_FOUR_ROWS below, the four rows are walked together up to the
+ * Like one_sample below, the four rows are walked together up to the
  * shortest, then each alone, every output summing its row in column order
  * from zero. */
 INLINE void four_rows_tiles(int T, int q4, int o, const int32_t *rowptr, const int32_t *col, const float *val,
@@ -110,26 +110,27 @@ INLINE void csr_tiles(int T, int m, int i, int out, int in, const float *x, int 
  * independent chains of multiply-adds hide the latency of each; their rows
  * are walked together up to the shortest, then each alone, every output
  * summing its own row in column order (four_rows_tiles walks them the same
- * way). X(c) is the sample's input feature c. */
-#define CSR_FOUR_ROWS(T, ZERO, X, STORE)                                                   \
-    for (int o = 0; o < out; o += 4) {                                                   \
-        int q4 = out - o < 4 ? out - o : 4;                                              \
-        T acc[4] = {ZERO, ZERO, ZERO, ZERO};                                             \
-        int32_t common = INT32_MAX;                                                      \
-        for (int q = 0; q < q4; q++)                                                     \
-            if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q]; \
-        if (q4 == 4)                                                                     \
-            for (int32_t t = 0; t < common; t++)                                         \
-                for (int q = 0; q < 4; q++) {                                            \
-                    int32_t k = rowptr[o + q] + t;                                       \
-                    acc[q] += val[k] * X(col[k]);                                        \
-                }                                                                        \
-        else                                                                             \
-            common = 0;                                                                  \
-        for (int q = 0; q < q4; q++)                                                     \
-            for (int32_t k = rowptr[o + q] + common; k < rowptr[o + q + 1]; k++) acc[q] += val[k] * X(col[k]); \
-        for (int q = 0; q < q4; q++) STORE(o + q, acc[q]);                               \
+ * way). */
+static void one_sample(int out, const float *x, const int32_t *rowptr, const int32_t *col, const float *val,
+                       float *y)
+{
+    for (int o = 0; o < out; o += 4) {
+        int q4 = out - o < 4 ? out - o : 4;
+        float acc[4] = {0, 0, 0, 0};
+        int32_t common = INT32_MAX;
+        for (int q = 0; q < q4; q++)
+            if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q];
+        if (q4 < 4) common = 0;
+        for (int32_t u = 0; u < common; u++)
+            for (int q = 0; q < 4; q++) {
+                int32_t k = rowptr[o + q] + u;
+                acc[q] = eg_madd(val[k], x[col[k]], acc[q]);
+            }
+        for (int q = 0; q < q4; q++)
+            for (int32_t k = rowptr[o + q] + common; k < rowptr[o + q + 1]; k++) acc[q] = eg_madd(val[k], x[col[k]], acc[q]);
+        for (int q = 0; q < q4; q++) y[o + q] += acc[q];
     }
+}
 
 void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
                      const float *val, float *y, int ldy, float *scratch)
@@ -141,15 +142,7 @@ void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int3
     for (; n - i > VL; i += 2 * VL)
         csr_tiles(2, n - i < 2 * VL ? n - i : 2 * VL, i, out, in, x, ldx, rowptr, col, val, y, ldy, scratch);
     if (n - i >= EG_CSR_MIN_VEC) csr_tiles(1, n - i, i, out, in, x, ldx, rowptr, col, val, y, ldy, scratch), i = n;
-    for (; i < n; i++) {
-        const float *xr = x + (size_t)i * ldx;
-        float *yr = y + (size_t)i * ldy;
-#define XS(c) xr[c]
-#define STORE_S(oo, a) yr[oo] += (a)
-        CSR_FOUR_ROWS(float, 0.0f, XS, STORE_S)
-#undef XS
-#undef STORE_S
-    }
+    for (; i < n; i++) one_sample(out, x + (size_t)i * ldx, rowptr, col, val, y + (size_t)i * ldy);
 }
 
 void eg_csr_matmul_t_ref(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,

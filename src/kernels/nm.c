@@ -113,8 +113,8 @@ void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const ui
 
 size_t eg_nm_scratch(int in) { return (size_t)in * VL; }
 
-/* Four outputs at a time (all rows have S slots), four independent chains;
- * X(c) is input feature c of the samples: a vector of the tile or a float. */
+/* One sample, four outputs at a time (all rows have S slots), four
+ * independent chains; X(c) is the sample's input feature c. */
 #define NM_FOUR_ROWS(T, ZERO, X, STORE)                                                  \
     for (int o = 0; o < out; o += 4) {                                                 \
         int q4 = out - o < 4 ? out - o : 4;                                            \
@@ -127,7 +127,7 @@ size_t eg_nm_scratch(int in) { return (size_t)in * VL; }
         T acc[4] = {ZERO, ZERO, ZERO, ZERO};                                           \
         for (int g = 0; g < G; g++)                                                    \
             for (int s = g * n; s < g * n + n; s++)                                    \
-                for (int q = 0; q < 4; q++) acc[q] += v[q][s] * X(g * m + ix[q][s]);   \
+                for (int q = 0; q < 4; q++) acc[q] = eg_madd(v[q][s], X(g * m + ix[q][s]), acc[q]);   \
         for (int q = 0; q < q4; q++) STORE(o + q, acc[q]);                             \
     }
 

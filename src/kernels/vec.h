@@ -3,6 +3,7 @@
 #ifndef EG_VEC_H
 #define EG_VEC_H
 
+#include <math.h>
 #include <stdint.h>
 
 #define VL 16
@@ -18,6 +19,20 @@ INLINE void vstore(float *p, vf v) { *(vf_unaligned *)p = v; }
 INLINE vf vbroadcast(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
 /* Lane by lane: mask ? a : b, for a mask from a vector comparison. */
 INLINE vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+
+/* acc + a b as vector code computes it, for the scalar twins of vector
+ * kernels: fused where the machine has FMA. The compiler fuses vector
+ * multiply-adds but need not fuse scalar ones (it did not in the CSR
+ * kernel's path for one sample and one output), and a row's bits would
+ * then depend on the path, that is on the batch size. */
+INLINE float eg_madd(float a, float b, float acc)
+{
+#ifdef __FMA__
+    return fmaf(a, b, acc);
+#else
+    return acc + a * b;
+#endif
+}
 
 #ifdef __AVX512F__
 #include <immintrin.h>
