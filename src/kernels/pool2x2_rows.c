@@ -61,10 +61,40 @@ INLINE vf pool_vec(vf a0, vf a1, vf b0, vf b1, int relu)
     return relu ? vmax(m, vbroadcast(0.0f)) : m;
 }
 
+#ifdef __AVX512F__
+/* Rows of at most VL floats go two row pairs to a vector: the windows of
+ * rows r, r+1 in the first w/2 lanes, those of rows r+2, r+3 after them
+ * (conv2's 14-wide rows fill 14 lanes instead of 7). ev and od pick the
+ * windows' left and right inputs from (row r, row r+2). */
+INLINE void packed_lanes(int ow, vi *ev, vi *od)
+{
+    for (int l = 0; l < VL; l++) (*ev)[l] = l < ow ? 2 * l : l < 2 * ow ? VL + 2 * (l - ow) : 0;
+    *od = *ev + 1;
+}
+#endif
+
 void eg_pool2x2_rows(float *restrict y, int ldy, const float *restrict x, int ld, int rows, int w, int relu)
 {
-    int ow = w / 2;
-    for (int r = 0; r + 1 < rows; r += 2) {
+    int ow = w / 2, r = 0;
+#ifdef __AVX512F__
+    if (w <= VL) {  /* two row pairs a vector, as in eg_pool2x2_rows_coded */
+        vi ev, od;
+        packed_lanes(ow, &ev, &od);
+        __mmask16 in = vlanes(w), lo = vlanes(ow), hi = (__mmask16)(vlanes(2 * ow) & ~lo);
+        for (; r + 3 < rows; r += 4) {
+            const float *a = x + (size_t)r * ld;
+            vf t = (vf)_mm512_maskz_loadu_ps(in, a), u = (vf)_mm512_maskz_loadu_ps(in, a + ld);
+            vf t2 = (vf)_mm512_maskz_loadu_ps(in, a + 2 * ld), u2 = (vf)_mm512_maskz_loadu_ps(in, a + 3 * ld);
+            vf v0 = vmax(t, u), v2 = vmax(t2, u2);
+            vf m = vmax(__builtin_shuffle(v0, v2, ev), __builtin_shuffle(v0, v2, od));
+            if (relu) m = vmax(m, vbroadcast(0.0f));
+            float *o = y + (size_t)(r / 2) * ldy;
+            _mm512_mask_storeu_ps(o, lo, (__m512)m);
+            _mm512_mask_storeu_ps(o + ldy - ow, hi, (__m512)m);  /* lanes ow.. land at the next row's start */
+        }
+    }
+#endif
+    for (; r + 1 < rows; r += 2) {
         const float *a = x + (size_t)r * ld, *b = a + ld;
         float *o = y + (size_t)(r / 2) * ldy;
         int j = 0;
@@ -123,18 +153,6 @@ static float pool_one(const float *a, const float *b, int relu, uint8_t *code)
     *code = (uint8_t)(down ? 2 + br : tr);
     if (relu && m <= 0) m = 0, *code = 4;
     return m;
-}
-#endif
-
-#ifdef __AVX512F__
-/* Rows of at most VL floats go two row pairs to a vector: the windows of
- * rows r, r+1 in the first w/2 lanes, those of rows r+2, r+3 after them
- * (conv2's 14-wide rows fill 14 lanes instead of 7). ev and od pick the
- * windows' left and right inputs from (row r, row r+2). */
-INLINE void packed_lanes(int ow, vi *ev, vi *od)
-{
-    for (int l = 0; l < VL; l++) (*ev)[l] = l < ow ? 2 * l : l < 2 * ow ? VL + 2 * (l - ow) : 0;
-    *od = *ev + 1;
 }
 #endif
 
