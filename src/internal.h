@@ -245,6 +245,12 @@ void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, si
 int eg_conv3x3_rows_fits(int outputs, int inputs);
 void eg_conv3x3_rows(int M, int C, int oh, int wp, size_t plane, const float *W, const float *bias, const float *X,
                      float *out);
+/* The same conv with its output pooled 2x2 (relu'd first if relu) as it is
+ * computed, never stored whole (inference): output m's pooled rows go to
+ * dst[m], ldy apart, w / 2 of them a row for an output w wide; oh even.
+ * The bits of eg_conv3x3_rows followed by eg_pool2x2_rows. */
+void eg_conv3x3_pool_rows(int M, int C, int oh, int wp, int w, size_t plane, const float *W, const float *bias,
+                          const float *X, int relu, float *const dst[2], int ldy);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r

@@ -443,7 +443,7 @@ static void test_conv3x3_rows(void)
     eg_rng_seed(&r, 19);
     const int shapes[3][2] = {{1, 1}, {2, 1}, {1, 2}}, heights[] = {1, 2, 3, 4, 5, 7, 8, 14, 28};
     const int widths[] = {3, 8, 15, 16, 17, 29, 33};
-    int cases = 0;
+    int cases = 0, pooled_cases = 0;
     for (int s = 0; s < 3; s++)
         for (size_t hi = 0; hi < sizeof heights / sizeof *heights; hi++)
             for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
@@ -460,10 +460,25 @@ static void test_conv3x3_rows(void)
                     eg_gemm_nn_rows_set(M, (int)N, K, W, K, X, off, with_bias ? bias : NULL, want, (int)N);
                     CHECK(!memcmp(got, want, M * N * sizeof *got), "conv3x3_rows %dx%d oh=%d wp=%d bias %d differs", M, C,
                           oh, wp, with_bias);
+                    /* pooled as computed: the bits of the output pooled, into
+                     * rows with a gap after them that stays untouched */
+                    int w = wp - 1, ow = w / 2, ldy = ow + 3;
+                    for (int relu = 0; relu < 2 && oh % 2 == 0 && w % 2 == 0; relu++, pooled_cases++) {
+                        size_t psz = (size_t)(oh / 2) * ldy;
+                        float *pg = malloc(2 * psz * sizeof *pg), *pw = malloc(2 * psz * sizeof *pw);
+                        for (size_t k = 0; k < 2 * psz; k++) pg[k] = pw[k] = -99;
+                        float *dst[2] = {pg, pg + psz};
+                        eg_conv3x3_pool_rows(M, C, oh, wp, w, plane, W, with_bias ? bias : NULL, X, relu, dst, ldy);
+                        for (int m = 0; m < M; m++) eg_pool2x2_rows(pw + m * psz, ldy, want + m * N, wp, oh, w, relu);
+                        CHECK(!memcmp(pg, pw, 2 * psz * sizeof *pg), "conv3x3_pool_rows %dx%d oh=%d wp=%d bias %d relu %d differs",
+                              M, C, oh, wp, with_bias, relu);
+                        free(pg), free(pw);
+                    }
                     cases++;
                     free(X), free(W), free(bias), free(got), free(want);
                 }
-    CHECK(cases == 3 * 9 * 7 * 2, "only %d conv3x3_rows cases", cases);
+    CHECK(cases == 3 * 9 * 7 * 2 && pooled_cases == 3 * 5 * 5 * 2 * 2, "only %d conv3x3_rows cases, %d pooled", cases,
+          pooled_cases);
 }
 
 /* eg_sum_blocks against a double-precision sum: block lengths around the

@@ -6,7 +6,8 @@
  * gradients bit for bit (the same values reach the same sums); on
  * odd shapes (one channel, widths that are no multiple of the vector, a
  * stride-2 conv on the im2col path, no relu, pools writing the next conv's
- * padded planes, counted by padded_count); and a conv whose output has
+ * padded planes, counted by padded_count; convs of one or two channels,
+ * which pool in registers); and a conv whose output has
  * another consumer is left unfused. */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,11 @@ static const char *stride2_no_relu =
 static const char *stride2_into_conv =
     "input x shape=2x15x15\nconv2d c out=3 kernel=3 stride=2 pad=1\nrelu r\nmaxpool2d p kernel=2\n"
     "conv2d c2 out=4 kernel=3 pad=1\nrelu r2\nflatten f\nlinear l out=4\n";
+/* convs of one or two channels pool in registers in inference
+ * (eg_conv3x3_pool_rows), the first into the second's padded planes */
+static const char *two_small_convs =
+    "input x shape=1x8x12\nconv2d c out=2 kernel=3 pad=1\nrelu r\nmaxpool2d p kernel=2\n"
+    "conv2d c2 out=1 kernel=3 pad=1\nrelu r2\nmaxpool2d p2 kernel=2\nflatten f\nlinear l out=3\n";
 static const char *two_consumers =
     "input x shape=1x8x8\nconv2d c out=2 kernel=3 pad=1\nmaxpool2d p kernel=2 in=c\nmaxpool2d q kernel=2 in=c\n"
     "add s in=p,q\nflatten f\nlinear l out=3\n";
@@ -123,6 +129,7 @@ int main(void)
     check_spec("one_channel", one_channel, 1, 0);
     check_spec("stride2_no_relu", stride2_no_relu, 2, 0);
     check_spec("stride2_into_conv", stride2_into_conv, 1, 1);
+    check_spec("two_small_convs", two_small_convs, 2, 1);
     check_spec("two_consumers", two_consumers, 0, 0);
     return check_report("pool_fusion");
 }

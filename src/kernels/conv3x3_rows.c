@@ -23,12 +23,44 @@ int eg_conv3x3_rows_fits(int outputs, int inputs)
 }
 
 #ifdef __AVX512F__
+/* Where a fused 2x2 pool puts its rows: output m's pooled row r at
+ * dst[m] + r ldy, ow of them a row, relu'd first when relu is set. */
+typedef struct {
+    float *dst[2];
+    int ldy, ow, relu;
+} pooled;
+
+/* The block's T rows (T even) pooled in pairs, as eg_pool2x2_rows pools
+ * them: the maximum of the two rows, then of each pair of columns, then
+ * the relu; so the bits are those of the conv's output pooled. */
+INLINE void pool_block(int M, int T, int NV, vf acc[2][8][2], const float *bias, int y, int x0, const pooled *p)
+{
+    static const vi even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    static const vi odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    int j0 = x0 / 2, n = p->ow - j0 < NV * VL / 2 ? p->ow - j0 : NV * VL / 2;
+    for (int m = 0; m < M; m++) {
+        vf b = vbroadcast(bias ? bias[m] : 0.0f);
+        for (int t = 0; t < T; t += 2) {
+            vf v[2];
+            for (int k = 0; k < NV; k++) {
+                vf top = b + acc[m][t][k], bottom = b + acc[m][t + 1][k];
+                v[k] = vselect(bottom > top, bottom, top);
+            }
+            if (NV == 1) v[1] = v[0];
+            vf l = __builtin_shuffle(v[0], v[1], even), r = __builtin_shuffle(v[0], v[1], odd);
+            vf o = vselect(r > l, r, l);
+            if (p->relu) o = vselect(vbroadcast(0.0f) > o, vbroadcast(0.0f), o);
+            _mm512_mask_storeu_ps(p->dst[m] + (size_t)((y + t) / 2) * p->ldy + j0, vlanes(n), (__m512)o);
+        }
+    }
+}
+
 /* Output rows y .. y+T-1, columns x0 .. x0 + NV VL: NV vectors, whose
  * lanes `lanes` are real. Each output row's sum is a chain of 9 C
  * dependent multiply-adds, so the block's M T NV chains are what hides
  * their latency. */
 INLINE void rows_block(int M, int C, int T, int NV, const vf w[2][18], const float *bias, const float *X, size_t plane,
-                       int wp, int y, int x0, const __mmask16 lanes[2], float *out, size_t N)
+                       int wp, int y, int x0, const __mmask16 lanes[2], float *out, size_t N, const pooled *pool)
 {
     vf acc[2][8][2];
     for (int m = 0; m < M; m++)
@@ -53,6 +85,10 @@ INLINE void rows_block(int M, int C, int T, int NV, const vf w[2][18], const flo
                         for (int m = 0; m < M; m++) acc[m][t][v] += w[m][c * 9 + ky * 3 + kx] * in;
                     }
                 }
+    if (pool) {
+        pool_block(M, T, NV, acc, bias, y, x0, pool);
+        return;
+    }
     for (int m = 0; m < M; m++)
         for (int t = 0; t < T; t++)
             for (int v = 0; v < NV; v++)
@@ -64,7 +100,7 @@ INLINE void rows_block(int M, int C, int T, int NV, const vf w[2][18], const flo
  * block make 8 chains (two outputs and two vectors: 16 accumulators and 18
  * weights fill the registers). */
 INLINE void conv_rows(int M, int C, int NV, int oh, int wp, size_t plane, const float *W, const float *bias,
-                      const float *X, float *out)
+                      const float *X, float *out, const pooled *pool)
 {
     const int T = 8 / (M * NV);
     vf w[2][18];
@@ -74,9 +110,25 @@ INLINE void conv_rows(int M, int C, int NV, int oh, int wp, size_t plane, const 
     for (int x0 = 0; x0 < wp; x0 += NV * VL) {
         const __mmask16 lanes[2] = {vlanes(wp - x0), vlanes(wp - x0 - VL)};
         int y = 0;
-        for (; y + T <= oh; y += T) rows_block(M, C, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N);
-        for (; y < oh; y++) rows_block(M, C, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N);
+        for (; y + T <= oh; y += T) rows_block(M, C, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
+        if (pool)  /* oh is even */
+            for (; y < oh; y += 2) rows_block(M, C, 2, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
+        for (; y < oh; y++) rows_block(M, C, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, NULL);
     }
+}
+#endif
+
+#ifdef __AVX512F__
+static void dispatch(int M, int C, int oh, int wp, size_t plane, const float *W, const float *bias, const float *X,
+                     float *out, const pooled *p)
+{
+    int nv = wp <= VL ? 1 : 2;
+    if (M == 1 && C == 1) nv == 1 ? conv_rows(1, 1, 1, oh, wp, plane, W, bias, X, out, p)
+                                  : conv_rows(1, 1, 2, oh, wp, plane, W, bias, X, out, p);
+    else if (M == 2) nv == 1 ? conv_rows(2, 1, 1, oh, wp, plane, W, bias, X, out, p)
+                             : conv_rows(2, 1, 2, oh, wp, plane, W, bias, X, out, p);
+    else nv == 1 ? conv_rows(1, 2, 1, oh, wp, plane, W, bias, X, out, p)
+                 : conv_rows(1, 2, 2, oh, wp, plane, W, bias, X, out, p);
 }
 #endif
 
@@ -84,13 +136,20 @@ void eg_conv3x3_rows(int M, int C, int oh, int wp, size_t plane, const float *W,
                      float *out)
 {
 #ifdef __AVX512F__
-    int nv = wp <= VL ? 1 : 2;
-    if (M == 1 && C == 1) nv == 1 ? conv_rows(1, 1, 1, oh, wp, plane, W, bias, X, out)
-                                  : conv_rows(1, 1, 2, oh, wp, plane, W, bias, X, out);
-    else if (M == 2) nv == 1 ? conv_rows(2, 1, 1, oh, wp, plane, W, bias, X, out)
-                             : conv_rows(2, 1, 2, oh, wp, plane, W, bias, X, out);
-    else nv == 1 ? conv_rows(1, 2, 1, oh, wp, plane, W, bias, X, out) : conv_rows(1, 2, 2, oh, wp, plane, W, bias, X, out);
+    dispatch(M, C, oh, wp, plane, W, bias, X, out, NULL);
 #else
     (void)M, (void)C, (void)oh, (void)wp, (void)plane, (void)W, (void)bias, (void)X, (void)out;
+#endif
+}
+
+void eg_conv3x3_pool_rows(int M, int C, int oh, int wp, int w, size_t plane, const float *W, const float *bias,
+                          const float *X, int relu, float *const dst[2], int ldy)
+{
+#ifdef __AVX512F__
+    pooled p = {{dst[0], M > 1 ? dst[1] : dst[0]}, ldy, w / 2, relu};
+    dispatch(M, C, oh, wp, plane, W, bias, X, NULL, &p);
+#else
+    (void)M, (void)C, (void)oh, (void)wp, (void)w, (void)plane, (void)W, (void)bias, (void)X, (void)relu, (void)dst,
+        (void)ldy;
 #endif
 }

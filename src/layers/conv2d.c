@@ -162,20 +162,32 @@ static const eg_node *fused_pool(const eg_graph *g, const eg_node *nd)
 /* Pools image i's output rows (rows of out.w floats, ld apart) into the
  * fused pool's y, with the winners in training; or, when the pool feeds a
  * conv that reads padded planes, into that conv's planes (pool_fusion.c). */
+/* Where image i's pooled channel c goes, and the distance between its rows:
+ * the interior of the next conv's padded plane, or the pool's own output. */
+static float *pooled_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, int c, int *ldy)
+{
+    int h = nd->out_shape.h, w = nd->out_shape.w;
+    if (pool->padded_out) {
+        const eg_node *next = &g->nodes[pool->padded_out];
+        *ldy = row_width(next);
+        return next->saved + ((size_t)i * next->in_shape.c + c) * plane_floats(next) + pad_head(next->pad, *ldy);
+    }
+    *ldy = w / 2;
+    return pool->y + i * eg_shape_size(pool->out_shape) + (size_t)c * (h / 2) * (w / 2);
+}
+
 static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, const float *rows, int ld)
 {
     size_t poolsz = eg_shape_size(pool->out_shape);
-    int h = nd->out_shape.h, w = nd->out_shape.w, n = nd->out_shape.c * h;
+    int h = nd->out_shape.h, w = nd->out_shape.w, n = nd->out_shape.c * h, ldy;
     uint8_t *code = g->training ? (uint8_t *)pool->argmax + i * poolsz : NULL;
     if (pool->padded_out) {
-        const eg_node *next = &g->nodes[pool->padded_out];
-        size_t plane = plane_floats(next), pooled = (size_t)(h / 2) * (w / 2);
-        int wp = row_width(next);
+        size_t pooled = (size_t)(h / 2) * (w / 2);
         for (int c = 0; c < nd->out_shape.c; c++) {
-            float *dst = next->saved + ((size_t)i * next->in_shape.c + c) * plane + pad_head(next->pad, wp);
+            float *dst = pooled_rows(g, nd, pool, i, c, &ldy);
             const float *src = rows + (size_t)c * h * ld;
-            if (code) eg_pool2x2_rows_coded(dst, wp, code + c * pooled, src, ld, h, w, pool->relu_in);
-            else eg_pool2x2_rows(dst, wp, src, ld, h, w, pool->relu_in);
+            if (code) eg_pool2x2_rows_coded(dst, ldy, code + c * pooled, src, ld, h, w, pool->relu_in);
+            else eg_pool2x2_rows(dst, ldy, src, ld, h, w, pool->relu_in);
         }
         return;
     }
@@ -236,6 +248,16 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     for (int i = lo; i < hi; i++) {
         float *xp = nd->saved + (size_t)i * in.c * plane;
         if (!nd->padded_in) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
+        if (pool && !g->training && !nd->csr && !nd->nm_n && k == 3 && eg_conv3x3_rows_fits(nd->out, in.c)) {
+            /* one or two channels left: pooled in registers as computed
+             * (SimpleCNN with 50% of its channels cut: 823 -> 790 ns an image) */
+            float *dst[2];
+            int ldy = 0;
+            for (int c = 0; c < nd->out; c++) dst[c] = pooled_rows(g, nd, pool, i, c, &ldy);
+            eg_conv3x3_pool_rows(nd->out, in.c, out.h, wp, out.w, plane, nd->param[0], nd->param[1], xp, pool->relu_in,
+                                 dst, ldy);
+            continue;
+        }
         weight_product(g, nd, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
