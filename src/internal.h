@@ -237,20 +237,21 @@ void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int ld
  * a weight gradient summed over the images of a batch in one call. */
 void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
                       int ldb, size_t sb, float *C, int ldc);
-/* A stride-1 3x3 convolution's row-offset product with M outputs and C
- * inputs, M C <= 2 (eg_conv3x3_rows_fits; never on builds without
- * AVX-512): out [M x oh wp] = bias + W x the shifted views of the C padded
- * planes X (plane floats apart, rows wp wide), the same bits as
- * eg_gemm_nn_rows_set on those views (conv3x3_rows.c). */
-int eg_conv3x3_rows_fits(int outputs, int inputs);
-void eg_conv3x3_rows(int M, int C, int oh, int wp, size_t plane, const float *W, const float *bias, const float *X,
-                     float *out);
+/* A stride-1 KS x KS convolution's row-offset product with M outputs and
+ * C inputs when eg_small_conv_fits (3x3 with M C <= 2, 5x5 with M = C = 1;
+ * never on builds without AVX-512): out [M x oh wp] = bias + W x the
+ * shifted views of the C padded planes X (plane floats apart, rows wp
+ * wide), the same bits as eg_gemm_nn_rows_set on those views
+ * (small_conv_rows.c). */
+int eg_small_conv_fits(int outputs, int inputs, int kernel);
+void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
+                        const float *X, float *out);
 /* The same conv with its output pooled 2x2 (relu'd first if relu) as it is
  * computed, never stored whole (inference): output m's pooled rows go to
  * dst[m], ldy apart, w / 2 of them a row for an output w wide; oh even.
- * The bits of eg_conv3x3_rows followed by eg_pool2x2_rows. */
-void eg_conv3x3_pool_rows(int M, int C, int oh, int wp, int w, size_t plane, const float *W, const float *bias,
-                          const float *X, int relu, float *const dst[2], int ldy);
+ * The bits of eg_small_conv_rows followed by eg_pool2x2_rows. */
+void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t plane, const float *W,
+                             const float *bias, const float *X, int relu, float *const dst[2], int ldy);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r

@@ -432,52 +432,56 @@ static void test_transpose(void)
     CHECK(cases == NSIZES * NSIZES, "only %d transpose cases", cases);
 }
 
-/* eg_conv3x3_rows against eg_gemm_nn_rows_set on the same shifted views:
- * the same bits, for each shape it takes (1 output x 1 input, 2 x 1,
- * 1 x 2), output heights around its 4-row blocks, row widths around the
- * vector width, with a bias and without. */
-static void test_conv3x3_rows(void)
+/* eg_small_conv_rows against eg_gemm_nn_rows_set on the same shifted
+ * views: the same bits, for each shape it takes (3x3: 1 output x 1 input,
+ * 2 x 1, 1 x 2; 5x5: 1 x 1), output heights around its row blocks, row
+ * widths around the vector width, with a bias and without; and pooled as
+ * computed (eg_small_conv_pool_rows): the bits of that output pooled, into
+ * rows with a gap after them that stays untouched. */
+static void test_small_conv_rows(void)
 {
-    if (!eg_conv3x3_rows_fits(1, 1)) return;  /* a build without AVX-512 never takes it */
+    if (!eg_small_conv_fits(1, 1, 3)) return;  /* a build without AVX-512 never takes it */
     eg_rng r;
     eg_rng_seed(&r, 19);
-    const int shapes[3][2] = {{1, 1}, {2, 1}, {1, 2}}, heights[] = {1, 2, 3, 4, 5, 7, 8, 14, 28};
+    const int shapes[4][3] = {{1, 1, 3}, {2, 1, 3}, {1, 2, 3}, {1, 1, 5}}, heights[] = {1, 2, 3, 4, 5, 7, 8, 14, 28};
     const int widths[] = {3, 8, 15, 16, 17, 29, 33};
     int cases = 0, pooled_cases = 0;
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < 4; s++)
         for (size_t hi = 0; hi < sizeof heights / sizeof *heights; hi++)
             for (size_t wi = 0; wi < sizeof widths / sizeof *widths; wi++)
                 for (int with_bias = 0; with_bias < 2; with_bias++) {
-                    int M = shapes[s][0], C = shapes[s][1], oh = heights[hi], wp = widths[wi], K = C * 9;
-                    size_t plane = (size_t)(oh + 2) * wp + 3 + 5, N = (size_t)oh * wp;
+                    int M = shapes[s][0], C = shapes[s][1], KS = shapes[s][2], oh = heights[hi], wp = widths[wi];
+                    int K = C * KS * KS;
+                    CHECK(eg_small_conv_fits(M, C, KS), "%dx%d %dx%d does not fit", M, C, KS, KS);
+                    size_t plane = (size_t)(oh + KS - 1) * wp + KS + 5, N = (size_t)oh * wp;
                     float *X = alloc_fill(C * plane, &r, -1, 1), *W = alloc_fill((size_t)M * K, &r, -1, 1);
                     float *bias = alloc_fill((size_t)M, &r, -1, 1);
                     float *got = malloc(M * N * sizeof *got), *want = malloc(M * N * sizeof *want);
-                    ptrdiff_t off[18];
+                    ptrdiff_t off[50];
                     for (int c = 0; c < C; c++)
-                        for (int t = 0; t < 9; t++) off[c * 9 + t] = (ptrdiff_t)(c * plane) + t / 3 * wp + t % 3;
-                    eg_conv3x3_rows(M, C, oh, wp, plane, W, with_bias ? bias : NULL, X, got);
+                        for (int t = 0; t < KS * KS; t++)
+                            off[c * KS * KS + t] = (ptrdiff_t)(c * plane) + t / KS * wp + t % KS;
+                    eg_small_conv_rows(M, C, KS, oh, wp, plane, W, with_bias ? bias : NULL, X, got);
                     eg_gemm_nn_rows_set(M, (int)N, K, W, K, X, off, with_bias ? bias : NULL, want, (int)N);
-                    CHECK(!memcmp(got, want, M * N * sizeof *got), "conv3x3_rows %dx%d oh=%d wp=%d bias %d differs", M, C,
-                          oh, wp, with_bias);
-                    /* pooled as computed: the bits of the output pooled, into
-                     * rows with a gap after them that stays untouched */
-                    int w = wp - 1, ow = w / 2, ldy = ow + 3;
+                    char what[96];
+                    snprintf(what, sizeof what, "small_conv_rows %dx%d %dx%d oh=%d wp=%d bias %d", M, C, KS, KS, oh, wp,
+                             with_bias);
+                    CHECK(!memcmp(got, want, M * N * sizeof *got), "%s differs", what);
+                    int w = wp - KS / 2, ow = w / 2, ldy = ow + 3;  /* the output width with padding KS / 2 */
                     for (int relu = 0; relu < 2 && oh % 2 == 0 && w % 2 == 0; relu++, pooled_cases++) {
                         size_t psz = (size_t)(oh / 2) * ldy;
                         float *pg = malloc(2 * psz * sizeof *pg), *pw = malloc(2 * psz * sizeof *pw);
                         for (size_t k = 0; k < 2 * psz; k++) pg[k] = pw[k] = -99;
                         float *dst[2] = {pg, pg + psz};
-                        eg_conv3x3_pool_rows(M, C, oh, wp, w, plane, W, with_bias ? bias : NULL, X, relu, dst, ldy);
+                        eg_small_conv_pool_rows(M, C, KS, oh, wp, w, plane, W, with_bias ? bias : NULL, X, relu, dst, ldy);
                         for (int m = 0; m < M; m++) eg_pool2x2_rows(pw + m * psz, ldy, want + m * N, wp, oh, w, relu);
-                        CHECK(!memcmp(pg, pw, 2 * psz * sizeof *pg), "conv3x3_pool_rows %dx%d oh=%d wp=%d bias %d relu %d differs",
-                              M, C, oh, wp, with_bias, relu);
+                        CHECK(!memcmp(pg, pw, 2 * psz * sizeof *pg), "%s relu %d: pooled differs", what, relu);
                         free(pg), free(pw);
                     }
                     cases++;
                     free(X), free(W), free(bias), free(got), free(want);
                 }
-    CHECK(cases == 3 * 9 * 7 * 2 && pooled_cases == 3 * 5 * 5 * 2 * 2, "only %d conv3x3_rows cases, %d pooled", cases,
+    CHECK(cases == 4 * 9 * 7 * 2 && pooled_cases == 3 * 5 * 5 * 2 * 2 + 5 * 2 * 2 * 2, "only %d cases, %d pooled", cases,
           pooled_cases);
 }
 
@@ -508,7 +512,7 @@ int main(void)
 {
     test_transpose();
     test_sum_blocks();
-    test_conv3x3_rows();
+    test_small_conv_rows();
     test_gemm();
     test_gemm_rows();
     test_csr();

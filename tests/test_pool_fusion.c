@@ -30,6 +30,8 @@ static const char *stride2_into_conv =
 static const char *two_small_convs =
     "input x shape=1x8x12\nconv2d c out=2 kernel=3 pad=1\nrelu r\nmaxpool2d p kernel=2\n"
     "conv2d c2 out=1 kernel=3 pad=1\nrelu r2\nmaxpool2d p2 kernel=2\nflatten f\nlinear l out=3\n";
+static const char *one_channel_5x5 =
+    "input x shape=1x8x12\nconv2d c out=1 kernel=5 pad=2\nrelu r\nmaxpool2d p kernel=2\nflatten f\nlinear l out=3\n";
 static const char *two_consumers =
     "input x shape=1x8x8\nconv2d c out=2 kernel=3 pad=1\nmaxpool2d p kernel=2 in=c\nmaxpool2d q kernel=2 in=c\n"
     "add s in=p,q\nflatten f\nlinear l out=3\n";
@@ -130,6 +132,7 @@ int main(void)
     check_spec("stride2_no_relu", stride2_no_relu, 2, 0);
     check_spec("stride2_into_conv", stride2_into_conv, 1, 1);
     check_spec("two_small_convs", two_small_convs, 2, 1);
+    check_spec("one_channel_5x5", one_channel_5x5, 1, 0);
     check_spec("two_consumers", two_consumers, 0, 0);
     return check_report("pool_fusion");
 }
