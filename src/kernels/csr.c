@@ -127,7 +127,8 @@ static void one_sample(int out, const float *x, const int32_t *rowptr, const int
                 acc[q] = eg_madd(val[k], x[col[k]], acc[q]);
             }
         for (int q = 0; q < q4; q++)
-            for (int32_t k = rowptr[o + q] + common; k < rowptr[o + q + 1]; k++) acc[q] = eg_madd(val[k], x[col[k]], acc[q]);
+            for (int32_t k = rowptr[o + q] + common; k < rowptr[o + q + 1]; k++)
+                acc[q] = eg_madd(val[k], x[col[k]], acc[q]);
         for (int q = 0; q < q4; q++) y[o + q] += acc[q];
     }
 }

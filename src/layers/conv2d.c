@@ -159,9 +159,6 @@ static const eg_node *fused_pool(const eg_graph *g, const eg_node *nd)
     return nd->pool_into ? &g->nodes[nd->pool_into] : NULL;
 }
 
-/* Pools image i's output rows (rows of out.w floats, ld apart) into the
- * fused pool's y, with the winners in training; or, when the pool feeds a
- * conv that reads padded planes, into that conv's planes (pool_fusion.c). */
 /* Where image i's pooled channel c goes, and the distance between its rows:
  * the interior of the next conv's padded plane, or the pool's own output. */
 static float *pooled_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, int c, int *ldy)
@@ -176,6 +173,9 @@ static float *pooled_rows(const eg_graph *g, const eg_node *nd, const eg_node *p
     return pool->y + i * eg_shape_size(pool->out_shape) + (size_t)c * (h / 2) * (w / 2);
 }
 
+/* Pools image i's output rows (rows of out.w floats, ld apart) into the
+ * fused pool's y, with the winners in training; or, when the pool feeds a
+ * conv that reads padded planes, into that conv's planes (pool_fusion.c). */
 static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, const float *rows, int ld)
 {
     size_t poolsz = eg_shape_size(pool->out_shape);
