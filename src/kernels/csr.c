@@ -45,6 +45,17 @@ size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t 
 /* two transposed tiles */
 size_t eg_csr_scratch(int in) { return 2 * (size_t)in * VL; }
 
+/* How far rows o .. o+3 are walked side by side: the length of the
+ * shortest, or 0 when fewer than four rows are left (q4 < 4). */
+INLINE int32_t shared_length(int q4, int o, const int32_t *rowptr)
+{
+    if (q4 < 4) return 0;
+    int32_t common = INT32_MAX;
+    for (int q = 0; q < 4; q++)
+        if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q];
+    return common;
+}
+
 /* Outputs o .. o+3 (q4 of them real) for the samples of T tiles at once:
  * each kept weight's column and value are loaded once for the T tiles.
  * Like one_sample below, the four rows are walked together up to the
@@ -55,10 +66,7 @@ INLINE void four_rows_tiles(int T, int q4, int o, const int32_t *rowptr, const i
 {
     for (int t = 0; t < T; t++)
         for (int q = 0; q < 4; q++) acc[t][q] = vbroadcast(0);
-    int32_t common = INT32_MAX;
-    for (int q = 0; q < q4; q++)
-        if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q];
-    if (q4 < 4) common = 0;
+    int32_t common = shared_length(q4, o, rowptr);
     for (int32_t u = 0; u < common; u++)
         for (int q = 0; q < 4; q++) {
             int32_t k = rowptr[o + q] + u;
@@ -117,10 +125,7 @@ static void one_sample(int out, const float *x, const int32_t *rowptr, const int
     for (int o = 0; o < out; o += 4) {
         int q4 = out - o < 4 ? out - o : 4;
         float acc[4] = {0, 0, 0, 0};
-        int32_t common = INT32_MAX;
-        for (int q = 0; q < q4; q++)
-            if (rowptr[o + q + 1] - rowptr[o + q] < common) common = rowptr[o + q + 1] - rowptr[o + q];
-        if (q4 < 4) common = 0;
+        int32_t common = shared_length(q4, o, rowptr);
         for (int32_t u = 0; u < common; u++)
             for (int q = 0; q < 4; q++) {
                 int32_t k = rowptr[o + q] + u;
