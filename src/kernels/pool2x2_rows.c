@@ -51,7 +51,6 @@ INLINE void store_codes(uint8_t *c, vi k, int n)
 #endif
 }
 
-INLINE vf vmax(vf a, vf b) { return vselect(b > a, b, a); }
 
 /* VL outputs from 2 VL inputs of rows a and b, relu'd when asked. */
 INLINE vf pool_vec(vf a0, vf a1, vf b0, vf b1, int relu)

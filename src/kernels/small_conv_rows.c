@@ -43,14 +43,10 @@ INLINE void pool_block(int M, int T, int NV, vf acc[2][8][2], const float *bias,
         vf b = vbroadcast(bias ? bias[m] : 0.0f);
         for (int t = 0; t < T; t += 2) {
             vf v[2];
-            for (int k = 0; k < NV; k++) {
-                vf top = b + acc[m][t][k], bottom = b + acc[m][t + 1][k];
-                v[k] = vselect(bottom > top, bottom, top);
-            }
+            for (int k = 0; k < NV; k++) v[k] = vmax(b + acc[m][t][k], b + acc[m][t + 1][k]);
             if (NV == 1) v[1] = v[0];
-            vf l = __builtin_shuffle(v[0], v[1], even), r = __builtin_shuffle(v[0], v[1], odd);
-            vf o = vselect(r > l, r, l);
-            if (p->relu) o = vselect(vbroadcast(0.0f) > o, vbroadcast(0.0f), o);
+            vf o = vmax(__builtin_shuffle(v[0], v[1], even), __builtin_shuffle(v[0], v[1], odd));
+            if (p->relu) o = vmax(o, vbroadcast(0.0f));
             _mm512_mask_storeu_ps(p->dst[m] + (size_t)((y + t) / 2) * p->ldy + j0, vlanes(n), (__m512)o);
         }
     }

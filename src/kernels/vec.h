@@ -19,6 +19,9 @@ INLINE void vstore(float *p, vf v) { *(vf_unaligned *)p = v; }
 INLINE vf vbroadcast(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, a, a, a, a}; }
 /* Lane by lane: mask ? a : b, for a mask from a vector comparison. */
 INLINE vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+/* Lane by lane: b where b > a, else a (a where they tie or b is NaN): the
+ * order the pools take maxima in, so fused and plain pools agree bit for bit. */
+INLINE vf vmax(vf a, vf b) { return vselect(b > a, b, a); }
 
 /* acc + a b as vector code computes it, for the scalar twins of vector
  * kernels: fused where the machine has FMA. The compiler fuses vector
