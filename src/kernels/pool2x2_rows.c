@@ -29,7 +29,7 @@ typedef uint8_t vb __attribute__((vector_size(VL)));
 INLINE vi load_codes(const uint8_t *c, int n)
 {
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
-    return (vi)_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), c));
+    return (vi)_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(vlanes(n), c));
 #else
     vb k8 = {0};
     if (n == VL) memcpy(&k8, c, VL);
@@ -42,14 +42,13 @@ INLINE vi load_codes(const uint8_t *c, int n)
 INLINE void store_codes(uint8_t *c, vb k, int n)
 {
 #if defined(__AVX512BW__) && defined(__AVX512VL__)
-    _mm_mask_storeu_epi8(c, (__mmask16)((1u << n) - 1), (__m128i)k);
+    _mm_mask_storeu_epi8(c, vlanes(n), (__m128i)k);
 #else
     if (n == VL) memcpy(c, &k, VL);
     else
         for (int l = 0; l < n; l++) c[l] = k[l];
 #endif
 }
-
 
 /* VL outputs from 2 VL inputs of rows a and b, relu'd when asked. */
 INLINE vf pool_vec(vf a0, vf a1, vf b0, vf b1, int relu)
@@ -101,11 +100,10 @@ void eg_pool2x2_rows(float *restrict y, int ldy, const float *restrict x, int ld
 #ifdef __AVX512F__
         if (j < ow) {  /* the rest of the row: masked loads and store, nothing read past it */
             int n = 2 * (ow - j);
-            __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-            __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+            __mmask16 m0 = vlanes(n), m1 = vlanes(n - VL);
             vf v = pool_vec((vf)_mm512_maskz_loadu_ps(m0, a + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, a + 2 * j + VL),
                             (vf)_mm512_maskz_loadu_ps(m0, b + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, b + 2 * j + VL), relu);
-            _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << (ow - j)) - 1), (__m512)v);
+            _mm512_mask_storeu_ps(o + j, vlanes(ow - j), (__m512)v);
         }
 #else
         for (; j < ow; j++) {
@@ -211,12 +209,11 @@ void eg_pool2x2_rows_coded(float *restrict y, int ldy, uint8_t *restrict code, c
 #ifdef __AVX512F__
         if (j < ow) {
             int n = 2 * (ow - j);
-            __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-            __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+            __mmask16 m0 = vlanes(n), m1 = vlanes(n - VL);
             vf v = pool_vec_coded((vf)_mm512_maskz_loadu_ps(m0, a + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, a + 2 * j + VL),
                                   (vf)_mm512_maskz_loadu_ps(m0, b + 2 * j), (vf)_mm512_maskz_loadu_ps(m1, b + 2 * j + VL),
                                   even, odd, relu, &k);
-            _mm512_mask_storeu_ps(o + j, (__mmask16)((1u << (ow - j)) - 1), (__m512)v);
+            _mm512_mask_storeu_ps(o + j, vlanes(ow - j), (__m512)v);
             store_codes(c + j, k, ow - j);
         }
 #else
@@ -271,11 +268,10 @@ void eg_unpool2x2_rows(float *restrict dx, int ld, const float *restrict dy, con
         }
         if (j == ow) continue;
 #ifdef __AVX512F__
-        __mmask16 in = (__mmask16)((1u << (ow - j)) - 1);
+        __mmask16 in = vlanes(ow - j);
         unpool_vec((vf)_mm512_maskz_loadu_ps(in, d + j), load_codes(c + j, ow - j), zip_lo, zip_hi, &t0, &t1, &b0, &b1);
         int n = 2 * (ow - j);
-        __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-        __mmask16 m1 = n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+        __mmask16 m0 = vlanes(n), m1 = vlanes(n - VL);
         _mm512_mask_storeu_ps(a + 2 * j, m0, (__m512)t0), _mm512_mask_storeu_ps(a + 2 * j + VL, m1, (__m512)t1);
         _mm512_mask_storeu_ps(b + 2 * j, m0, (__m512)b0), _mm512_mask_storeu_ps(b + 2 * j + VL, m1, (__m512)b1);
 #else
