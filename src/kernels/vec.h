@@ -5,6 +5,9 @@
 
 #include <math.h>
 #include <stdint.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #define VL 16
 typedef float vf __attribute__((vector_size(VL * sizeof(float))));
@@ -20,8 +23,17 @@ INLINE vf vbroadcast(float a) { return (vf){a, a, a, a, a, a, a, a, a, a, a, a, 
 /* Lane by lane: mask ? a : b, for a mask from a vector comparison. */
 INLINE vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 /* Lane by lane: b where b > a, else a (a where they tie or b is NaN): the
- * order the pools take maxima in, so fused and plain pools agree bit for bit. */
-INLINE vf vmax(vf a, vf b) { return vselect(b > a, b, a); }
+ * order the pools take maxima in, so fused and plain pools agree bit for bit.
+ * That is exactly what MAXPS(b, a) returns; GCC does not see it and emits a
+ * compare and two masked logic operations. */
+INLINE vf vmax(vf a, vf b)
+{
+#ifdef __AVX512F__
+    return (vf)_mm512_max_ps((__m512)b, (__m512)a);
+#else
+    return vselect(b > a, b, a);
+#endif
+}
 
 /* acc + a b as vector code computes it, for the scalar twins of vector
  * kernels: fused where the machine has FMA. The compiler fuses vector
@@ -38,7 +50,6 @@ INLINE float eg_madd(float a, float b, float acc)
 }
 
 #ifdef __AVX512F__
-#include <immintrin.h>
 /* The first n lanes (none for n <= 0, all for n >= VL), for masked loads
  * and stores. */
 INLINE __mmask16 vlanes(int n) { return n >= VL ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
