@@ -435,16 +435,17 @@ static void test_transpose(void)
 /* eg_small_conv_rows against eg_gemm_nn_rows_set on the same shifted
  * views: the same bits, for each shape it takes (3x3: 1 output x 1 input,
  * 2 x 1, 1 x 2; 5x5: 1 x 1), output heights around its row blocks, row
- * widths around the vector width, with a bias and without; and pooled as
- * computed (eg_small_conv_pool_rows): the bits of that output pooled, into
- * rows with a gap after them that stays untouched. */
+ * widths around one and two vectors and with a second strip of one or of
+ * two, with a bias and without; and pooled as computed
+ * (eg_small_conv_pool_rows): the bits of that output pooled, into rows
+ * with a gap after them that stays untouched. */
 static void test_small_conv_rows(void)
 {
     if (!eg_small_conv_fits(1, 1, 3)) return;  /* a build without AVX-512 never takes it */
     eg_rng r;
     eg_rng_seed(&r, 19);
     const int shapes[4][3] = {{1, 1, 3}, {2, 1, 3}, {1, 2, 3}, {1, 1, 5}}, heights[] = {1, 2, 3, 4, 5, 7, 8, 14, 28};
-    const int widths[] = {3, 8, 15, 16, 17, 29, 33};
+    const int widths[] = {3, 8, 15, 16, 17, 29, 33, 49};
     int cases = 0, pooled_cases = 0;
     for (int s = 0; s < 4; s++)
         for (size_t hi = 0; hi < sizeof heights / sizeof *heights; hi++)
@@ -482,8 +483,8 @@ static void test_small_conv_rows(void)
                     cases++;
                     free(X), free(W), free(bias), free(got), free(want);
                 }
-    /* pooled: even heights (5) and even output widths (3x3: 5, 5x5: 2) */
-    CHECK(cases == 4 * 9 * 7 * 2 && pooled_cases == (3 * 5 * 5 + 5 * 2) * 2 * 2, "only %d cases, %d pooled", cases,
+    /* pooled: even heights (5) and even output widths (3x3: 6, 5x5: 2) */
+    CHECK(cases == 4 * 9 * 8 * 2 && pooled_cases == (3 * 5 * 6 + 5 * 2) * 2 * 2, "only %d cases, %d pooled", cases,
           pooled_cases);
 }
 

@@ -75,7 +75,9 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, const vf w[2][25], c
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; v++) {
                     const float *at = X + c * plane + (size_t)(y + r) * wp + x0 + v * VL + kx;
-                    vf in = (vf)_mm512_maskz_loadu_ps(lanes[v], at);
+                    /* the first of two vectors is full (conv_rows): a
+                     * plain load, as masked ones cost the 1-channel conv1 7% */
+                    vf in = NV == 2 && v == 0 ? vload(at) : (vf)_mm512_maskz_loadu_ps(lanes[v], at);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {
                         int ky = r - t;
@@ -99,24 +101,32 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, const vf w[2][25], c
  * accumulators and 18 weights fill the registers); a 5x5 one, with 25
  * weights in registers, takes 6 rows of one vector or 4 of two (LeNet-5's
  * c1 cut to one channel: 518 -> about 300 ns an image; 4 rows beat 2 and
- * matched 6). */
+ * matched 6). This is the strip of columns [x0, x0 + NV VL). */
+INLINE void strip(int M, int C, int KS, int NV, int oh, int wp, size_t plane, const vf w[2][25], const float *bias,
+                  const float *X, int x0, float *out, const pooled *pool)
+{
+    const int T = KS == 3 ? 8 / (M * NV) : NV == 1 ? 6 : 4;
+    const __mmask16 lanes[2] = {vlanes(wp - x0), vlanes(wp - x0 - VL)};
+    size_t N = (size_t)oh * wp;
+    int y = 0;
+    for (; y + T <= oh; y += T) rows_block(M, C, KS, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
+    if (pool)  /* oh is even */
+        for (; y < oh; y += 2) rows_block(M, C, KS, 2, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
+    for (; y < oh; y++) rows_block(M, C, KS, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, NULL);
+}
+
+/* Strips of NV vectors, so that the first of two is always full: a last
+ * strip no wider than one vector takes one. */
 INLINE void conv_rows(int M, int C, int KS, int NV, int oh, int wp, size_t plane, const float *W, const float *bias,
                       const float *X, float *out, const pooled *pool)
 {
-    const int T = KS == 3 ? 8 / (M * NV) : NV == 1 ? 6 : 4;
     const int K = C * KS * KS;
     vf w[2][25];
     for (int m = 0; m < M; m++)
         for (int j = 0; j < K; j++) w[m][j] = vbroadcast(W[m * K + j]);
-    size_t N = (size_t)oh * wp;
-    for (int x0 = 0; x0 < wp; x0 += NV * VL) {
-        const __mmask16 lanes[2] = {vlanes(wp - x0), vlanes(wp - x0 - VL)};
-        int y = 0;
-        for (; y + T <= oh; y += T) rows_block(M, C, KS, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
-        if (pool)  /* oh is even */
-            for (; y < oh; y += 2) rows_block(M, C, KS, 2, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
-        for (; y < oh; y++) rows_block(M, C, KS, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, NULL);
-    }
+    for (int x0 = 0; x0 < wp; x0 += NV * VL)
+        if (NV == 2 && wp - x0 <= VL) strip(M, C, KS, 1, oh, wp, plane, w, bias, X, x0, out, pool);
+        else strip(M, C, KS, NV, oh, wp, plane, w, bias, X, x0, out, pool);
 }
 
 static void dispatch(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
