@@ -252,6 +252,11 @@ void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, cons
  * The bits of eg_small_conv_rows followed by eg_pool2x2_rows. */
 void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t plane, const float *W,
                              const float *bias, const float *X, int relu, float *const dst[2], int ldy);
+/* The same from the unpadded C x h x (wp - pad) input X, read in place as
+ * if it had pad zeros around it (h = oh + KS - 1 - 2 pad): the bits of
+ * copying it into zero-bordered planes, then eg_small_conv_pool_rows. */
+void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int pad, const float *W,
+                               const float *bias, const float *X, int relu, float *const dst[2], int ldy);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r

@@ -432,13 +432,36 @@ static void test_transpose(void)
     CHECK(cases == NSIZES * NSIZES, "only %d transpose cases", cases);
 }
 
+/* eg_small_conv_pool_direct reading an unpadded input in place against
+ * eg_small_conv_pool_rows on a copy of it in zero-bordered planes: the
+ * same bits. The input is allocated to its size, so that a read past it
+ * would show under AddressSanitizer. */
+static void check_small_conv_direct(int M, int C, int KS, int oh, int wp, const float *W, const float *bias, int relu,
+                                    eg_rng *r, const char *what)
+{
+    int pad = KS / 2, w = wp - pad, ldy = w / 2 + 3;
+    size_t plane = (size_t)(oh + KS - 1) * wp + KS + 5, psz = (size_t)(oh / 2) * ldy;
+    float *in = alloc_fill((size_t)C * oh * w, r, -1, 1), *planes = calloc(C * plane, sizeof *planes);
+    for (int c = 0; c < C; c++)
+        for (int y = 0; y < oh; y++)
+            memcpy(planes + c * plane + (size_t)(y + pad) * wp + pad, in + ((size_t)c * oh + y) * w, w * sizeof *in);
+    float *got = malloc(2 * psz * sizeof *got), *want = malloc(2 * psz * sizeof *want);
+    for (size_t k = 0; k < 2 * psz; k++) got[k] = want[k] = -99;
+    float *to_got[2] = {got, got + psz}, *to_want[2] = {want, want + psz};
+    eg_small_conv_pool_direct(M, C, KS, oh, wp, w, pad, W, bias, in, relu, to_got, ldy);
+    eg_small_conv_pool_rows(M, C, KS, oh, wp, w, plane, W, bias, planes, relu, to_want, ldy);
+    CHECK(!memcmp(got, want, 2 * psz * sizeof *got), "%s relu %d: read in place differs", what, relu);
+    free(in), free(planes), free(got), free(want);
+}
+
 /* eg_small_conv_rows against eg_gemm_nn_rows_set on the same shifted
  * views: the same bits, for each shape it takes (3x3: 1 output x 1 input,
  * 2 x 1, 1 x 2; 5x5: 1 x 1), output heights around its row blocks, row
  * widths around one and two vectors and with a second strip of one or of
  * two, with a bias and without; and pooled as computed
  * (eg_small_conv_pool_rows): the bits of that output pooled, into rows
- * with a gap after them that stays untouched. */
+ * with a gap after them that stays untouched; and pooled reading an
+ * unpadded input in place (check_small_conv_direct). */
 static void test_small_conv_rows(void)
 {
     if (!eg_small_conv_fits(1, 1, 3)) return;  /* a build without AVX-512 never takes it */
@@ -478,6 +501,7 @@ static void test_small_conv_rows(void)
                                                 ldy);
                         for (int m = 0; m < M; m++) eg_pool2x2_rows(pw + m * psz, ldy, want + m * N, wp, oh, w, relu);
                         CHECK(!memcmp(pg, pw, 2 * psz * sizeof *pg), "%s relu %d: pooled differs", what, relu);
+                        check_small_conv_direct(M, C, KS, oh, wp, W, with_bias ? bias : NULL, relu, &r, what);
                         free(pg), free(pw);
                     }
                     cases++;

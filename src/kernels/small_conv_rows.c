@@ -31,6 +31,24 @@ typedef struct {
     int ldy, ow, relu;
 } pooled;
 
+/* Where the input is: padded planes, plane floats apart with rows wp wide
+ * (DIRECT 0), or the unpadded C x h x w input, read in place as if it had
+ * pad zeros around it (DIRECT 1: no copy into planes, which cost a
+ * one-channel conv1 as much as a third of its time). */
+typedef struct {
+    const float *x;
+    size_t plane;
+    int h, w, pad;
+} source;
+
+/* p + by for a `by` that may point before the start of p's array (the lanes
+ * that would read there are masked off): in integers, so that no such
+ * pointer is formed. */
+INLINE const float *shifted(const float *p, int by)
+{
+    return (const float *)((uintptr_t)p + (uintptr_t)((intptr_t)by * (intptr_t)sizeof *p));
+}
+
 /* The block's T rows (T even) pooled in pairs, as eg_pool2x2_rows pools
  * them: the maximum of the two rows, then of each pair of columns, then
  * the relu; so the bits are those of the conv's output pooled. */
@@ -56,9 +74,9 @@ INLINE void pool_block(int M, int T, int NV, vf acc[2][8][2], const float *bias,
  * lanes `lanes` are real, of a KS x KS conv. Each output row's sum is a
  * chain of KS KS C dependent multiply-adds, so the block's M T NV chains
  * are what hides their latency. */
-INLINE void rows_block(int M, int C, int KS, int T, int NV, const vf w[2][25], const float *bias, const float *X,
-                       size_t plane, int wp, int y, int x0, const __mmask16 lanes[2], float *out, size_t N,
-                       const pooled *pool)
+INLINE void rows_block(int M, int C, int KS, int T, int NV, int DIRECT, const vf w[2][25], const float *bias,
+                       const source *src, int wp, int y, int x0, const __mmask16 lanes[2],
+                       const __mmask16 cols[5][2], float *out, size_t N, const pooled *pool)
 {
     vf acc[2][8][2];
     for (int m = 0; m < M; m++)
@@ -69,15 +87,26 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, const vf w[2][25], c
 #pragma GCC unroll 2
     for (int c = 0; c < C; c++)
 #pragma GCC unroll 10
-        for (int r = 0; r < T + KS - 1; r++)
+        for (int r = 0; r < T + KS - 1; r++) {
+            const float *row;
+            if (DIRECT) {
+                /* a padding row adds nothing: its terms would be zeros
+                 * added to sums that are never -0 */
+                int in_row = y + r - src->pad;
+                if (in_row < 0 || in_row >= src->h) continue;
+                row = shifted(src->x + ((size_t)c * src->h + in_row) * src->w, x0 - src->pad);
+            } else
+                row = src->x + c * src->plane + (size_t)(y + r) * wp + x0;
 #pragma GCC unroll 5
             for (int kx = 0; kx < KS; kx++)
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; v++) {
-                    const float *at = X + c * plane + (size_t)(y + r) * wp + x0 + v * VL + kx;
+                    const float *at = row + v * VL + kx;
                     /* the first of two vectors is full (conv_rows): a
                      * plain load, as masked ones cost the 1-channel conv1 7% */
-                    vf in = NV == 2 && v == 0 ? vload(at) : (vf)_mm512_maskz_loadu_ps(lanes[v], at);
+                    vf in = DIRECT                ? (vf)_mm512_maskz_loadu_ps(cols[kx][v], shifted(row, v * VL + kx))
+                            : NV == 2 && v == 0 ? vload(at)
+                                                  : (vf)_mm512_maskz_loadu_ps(lanes[v], at);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {
                         int ky = r - t;
@@ -85,6 +114,7 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, const vf w[2][25], c
                         for (int m = 0; m < M; m++) acc[m][t][v] += w[m][(c * KS + ky) * KS + kx] * in;
                     }
                 }
+        }
     if (pool) {
         pool_block(M, T, NV, acc, bias, y, x0, pool);
         return;
@@ -102,45 +132,60 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, const vf w[2][25], c
  * weights in registers, takes 6 rows of one vector or 4 of two (LeNet-5's
  * c1 cut to one channel: 518 -> about 300 ns an image; 4 rows beat 2 and
  * matched 6). This is the strip of columns [x0, x0 + NV VL). */
-INLINE void strip(int M, int C, int KS, int NV, int oh, int wp, size_t plane, const vf w[2][25], const float *bias,
-                  const float *X, int x0, float *out, const pooled *pool)
+INLINE void strip(int M, int C, int KS, int NV, int DIRECT, int oh, int wp, const vf w[2][25], const float *bias,
+                  const source *src, int x0, float *out, const pooled *pool)
 {
     const int T = KS == 3 ? 8 / (M * NV) : NV == 1 ? 6 : 4;
     const __mmask16 lanes[2] = {vlanes(wp - x0), vlanes(wp - x0 - VL)};
+    /* DIRECT: the lanes of the load at kx, v that fall in the input's row,
+     * columns 0 <= x0 + v VL + kx - pad + lane < w */
+    __mmask16 cols[5][2] = {{0}};
+    for (int kx = 0; DIRECT && kx < KS; kx++)
+        for (int v = 0; v < NV; v++) {
+            int first = x0 + v * VL + kx - src->pad;
+            cols[kx][v] = vlanes(src->w - first) & (__mmask16)~vlanes(-first);
+        }
     size_t N = (size_t)oh * wp;
     int y = 0;
-    for (; y + T <= oh; y += T) rows_block(M, C, KS, T, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
+    for (; y + T <= oh; y += T) rows_block(M, C, KS, T, NV, DIRECT, w, bias, src, wp, y, x0, lanes, cols, out, N, pool);
     if (pool)  /* oh is even */
-        for (; y < oh; y += 2) rows_block(M, C, KS, 2, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, pool);
-    for (; y < oh; y++) rows_block(M, C, KS, 1, NV, w, bias, X, plane, wp, y, x0, lanes, out, N, NULL);
+        for (; y < oh; y += 2) rows_block(M, C, KS, 2, NV, DIRECT, w, bias, src, wp, y, x0, lanes, cols, out, N, pool);
+    for (; y < oh; y++) rows_block(M, C, KS, 1, NV, DIRECT, w, bias, src, wp, y, x0, lanes, cols, out, N, NULL);
 }
 
 /* Strips of NV vectors, so that the first of two is always full: a last
  * strip no wider than one vector takes one. */
-INLINE void conv_rows(int M, int C, int KS, int NV, int oh, int wp, size_t plane, const float *W, const float *bias,
-                      const float *X, float *out, const pooled *pool)
+INLINE void conv_rows(int M, int C, int KS, int NV, int DIRECT, int oh, int wp, const float *W, const float *bias,
+                      const source *src, float *out, const pooled *pool)
 {
     const int K = C * KS * KS;
     vf w[2][25];
     for (int m = 0; m < M; m++)
         for (int j = 0; j < K; j++) w[m][j] = vbroadcast(W[m * K + j]);
     for (int x0 = 0; x0 < wp; x0 += NV * VL)
-        if (NV == 2 && wp - x0 <= VL) strip(M, C, KS, 1, oh, wp, plane, w, bias, X, x0, out, pool);
-        else strip(M, C, KS, NV, oh, wp, plane, w, bias, X, x0, out, pool);
+        if (NV == 2 && wp - x0 <= VL) strip(M, C, KS, 1, DIRECT, oh, wp, w, bias, src, x0, out, pool);
+        else strip(M, C, KS, NV, DIRECT, oh, wp, w, bias, src, x0, out, pool);
 }
 
-static void dispatch(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
-                     const float *X, float *out, const pooled *p)
+INLINE void shapes(int M, int C, int KS, int DIRECT, int oh, int wp, const float *W, const float *bias,
+                   const source *src, float *out, const pooled *p)
 {
     int one = wp <= VL;
-    if (KS == 5) one ? conv_rows(1, 1, 5, 1, oh, wp, plane, W, bias, X, out, p)
-                     : conv_rows(1, 1, 5, 2, oh, wp, plane, W, bias, X, out, p);
-    else if (M == 1 && C == 1) one ? conv_rows(1, 1, 3, 1, oh, wp, plane, W, bias, X, out, p)
-                                   : conv_rows(1, 1, 3, 2, oh, wp, plane, W, bias, X, out, p);
-    else if (M == 2) one ? conv_rows(2, 1, 3, 1, oh, wp, plane, W, bias, X, out, p)
-                         : conv_rows(2, 1, 3, 2, oh, wp, plane, W, bias, X, out, p);
-    else one ? conv_rows(1, 2, 3, 1, oh, wp, plane, W, bias, X, out, p)
-             : conv_rows(1, 2, 3, 2, oh, wp, plane, W, bias, X, out, p);
+    if (KS == 5) one ? conv_rows(1, 1, 5, 1, DIRECT, oh, wp, W, bias, src, out, p)
+                     : conv_rows(1, 1, 5, 2, DIRECT, oh, wp, W, bias, src, out, p);
+    else if (M == 1 && C == 1) one ? conv_rows(1, 1, 3, 1, DIRECT, oh, wp, W, bias, src, out, p)
+                                   : conv_rows(1, 1, 3, 2, DIRECT, oh, wp, W, bias, src, out, p);
+    else if (M == 2) one ? conv_rows(2, 1, 3, 1, DIRECT, oh, wp, W, bias, src, out, p)
+                         : conv_rows(2, 1, 3, 2, DIRECT, oh, wp, W, bias, src, out, p);
+    else one ? conv_rows(1, 2, 3, 1, DIRECT, oh, wp, W, bias, src, out, p)
+             : conv_rows(1, 2, 3, 2, DIRECT, oh, wp, W, bias, src, out, p);
+}
+
+static void dispatch(int M, int C, int KS, int oh, int wp, const float *W, const float *bias, const source *src,
+                     float *out, const pooled *p)
+{
+    if (src->h) shapes(M, C, KS, 1, oh, wp, W, bias, src, out, p);
+    else shapes(M, C, KS, 0, oh, wp, W, bias, src, out, p);
 }
 #endif
 
@@ -148,7 +193,8 @@ void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, cons
                         const float *X, float *out)
 {
 #ifdef __AVX512F__
-    dispatch(M, C, KS, oh, wp, plane, W, bias, X, out, NULL);
+    source src = {X, plane, 0, 0, 0};
+    dispatch(M, C, KS, oh, wp, W, bias, &src, out, NULL);
 #else
     (void)M, (void)C, (void)KS, (void)oh, (void)wp, (void)plane, (void)W, (void)bias, (void)X, (void)out;
 #endif
@@ -159,9 +205,23 @@ void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t
 {
 #ifdef __AVX512F__
     pooled p = {{dst[0], M > 1 ? dst[1] : dst[0]}, ldy, w / 2, relu};
-    dispatch(M, C, KS, oh, wp, plane, W, bias, X, NULL, &p);
+    source src = {X, plane, 0, 0, 0};
+    dispatch(M, C, KS, oh, wp, W, bias, &src, NULL, &p);
 #else
     (void)M, (void)C, (void)KS, (void)oh, (void)wp, (void)w, (void)plane, (void)W, (void)bias, (void)X, (void)relu,
+        (void)dst, (void)ldy;
+#endif
+}
+
+void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int pad, const float *W,
+                               const float *bias, const float *X, int relu, float *const dst[2], int ldy)
+{
+#ifdef __AVX512F__
+    pooled p = {{dst[0], M > 1 ? dst[1] : dst[0]}, ldy, w / 2, relu};
+    source src = {X, 0, oh + KS - 1 - 2 * pad, wp - pad, pad};
+    dispatch(M, C, KS, oh, wp, W, bias, &src, NULL, &p);
+#else
+    (void)M, (void)C, (void)KS, (void)oh, (void)wp, (void)w, (void)pad, (void)W, (void)bias, (void)X, (void)relu,
         (void)dst, (void)ldy;
 #endif
 }
