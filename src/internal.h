@@ -242,7 +242,8 @@ void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, si
  * never on builds without AVX-512): out [M x oh wp] = bias + W x the
  * shifted views of the C padded planes X (plane floats apart, rows wp
  * wide), the same bits as eg_gemm_nn_rows_set on those views
- * (small_conv_rows.c). */
+ * (small_conv_rows.c). It reads whole vectors past a row's end: a plane
+ * holds at least (oh + KS - 1) wp + KS + VL floats. */
 int eg_small_conv_fits(int outputs, int inputs, int kernel);
 void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
                         const float *X, float *out);

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "kernels/vec.h"
 
 static const int sizes[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100};
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
@@ -440,7 +441,7 @@ static void check_small_conv_direct(int M, int C, int KS, int oh, int wp, const 
                                     eg_rng *r, const char *what)
 {
     int pad = KS / 2, w = wp - pad, ldy = w / 2 + 3;
-    size_t plane = (size_t)(oh + KS - 1) * wp + KS + 5, psz = (size_t)(oh / 2) * ldy;
+    size_t plane = (size_t)(oh + KS - 1) * wp + KS + VL, psz = (size_t)(oh / 2) * ldy;
     float *in = alloc_fill((size_t)C * oh * w, r, -1, 1), *planes = calloc(C * plane, sizeof *planes);
     for (int c = 0; c < C; c++)
         for (int y = 0; y < oh; y++)
@@ -477,7 +478,7 @@ static void test_small_conv_rows(void)
                     int M = shapes[s][0], C = shapes[s][1], KS = shapes[s][2], oh = heights[hi], wp = widths[wi];
                     int K = C * KS * KS;
                     CHECK(eg_small_conv_fits(M, C, KS), "%dx%d %dx%d does not fit", M, C, KS, KS);
-                    size_t plane = (size_t)(oh + KS - 1) * wp + KS + 5, N = (size_t)oh * wp;
+                    size_t plane = (size_t)(oh + KS - 1) * wp + KS + VL, N = (size_t)oh * wp;
                     float *X = alloc_fill(C * plane, &r, -1, 1), *W = alloc_fill((size_t)M * K, &r, -1, 1);
                     float *bias = alloc_fill((size_t)M, &r, -1, 1);
                     float *got = malloc(M * N * sizeof *got), *want = malloc(M * N * sizeof *want);

@@ -102,10 +102,12 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, int DIRECT, const vf
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; v++) {
                     const float *at = row + v * VL + kx;
-                    /* the first of two vectors is full (conv_rows): a
-                     * plain load, as masked ones cost the 1-channel conv1 7% */
-                    vf in = DIRECT                ? (vf)_mm512_maskz_loadu_ps(cols[kx][v], shifted(row, v * VL + kx))
-                            : NV == 2 && v == 0 ? vload(at)
+                    /* plain loads where they can be, as masked ones cost
+                     * the small convs 7-10%: the first of two vectors is
+                     * full (conv_rows), and a row of one vector may read
+                     * past its end, as planes have VL floats to spare */
+                    vf in = DIRECT                 ? (vf)_mm512_maskz_loadu_ps(cols[kx][v], shifted(row, v * VL + kx))
+                            : NV == 1 || v == 0 ? vload(at)
                                                   : (vf)_mm512_maskz_loadu_ps(lanes[v], at);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {

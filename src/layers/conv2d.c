@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernels/vec.h"
 
 static int conv2d_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -73,11 +74,12 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
  *   invalid ones. So one padded dy serves both gradients.
  * Heights are H + 2 pad (input) and OH + 2q = H + k - 1 (dy); k floats of
  * slack cover the last row's view (it reads up to k - 2 past the plane's
- * rows), and planes are rounded to a cache line. */
+ * rows), VL more the whole vectors the small convs load (small_conv_rows.c),
+ * and planes are rounded to a cache line. */
 static int row_width(const eg_node *nd) { return nd->in_shape.w + nd->pad; }
 static size_t plane_floats(const eg_node *nd)
 {
-    return round16((size_t)(nd->in_shape.h + 2 * nd->pad) * row_width(nd) + (size_t)nd->kernel);
+    return round16((size_t)(nd->in_shape.h + 2 * nd->pad) * row_width(nd) + (size_t)nd->kernel + VL);
 }
 static int dgrad_pad(const eg_node *nd) { return nd->kernel - 1 - nd->pad; }
 static size_t dgrad_plane(const eg_node *nd)
