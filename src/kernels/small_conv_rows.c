@@ -9,7 +9,9 @@
  * out[m][y wp + x] = bias[m] + sum over (c, ky, kx) in order of
  * W[m][c][ky][kx] X[c plane + (y + ky) wp + x + kx], for y < oh, x < wp:
  * exactly eg_gemm_nn_rows_set's sum, term for term, so the bits are the
- * same. */
+ * same. Pooled in inference, it may also read an input that is not in
+ * padded planes where it lies (eg_small_conv_pool_direct): the padding's
+ * terms, zeros, are skipped or read as masked-off lanes. */
 #include "internal.h"
 #include "kernels/vec.h"
 
@@ -101,14 +103,14 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, int DIRECT, const vf
             for (int kx = 0; kx < KS; kx++)
 #pragma GCC unroll 2
                 for (int v = 0; v < NV; v++) {
-                    const float *at = row + v * VL + kx;
                     /* plain loads where they can be, as masked ones cost
                      * the small convs 7-10%: the first of two vectors is
                      * full (conv_rows), and a row of one vector may read
                      * past its end, as planes have VL floats to spare */
-                    vf in = DIRECT                 ? (vf)_mm512_maskz_loadu_ps(cols[kx][v], shifted(row, v * VL + kx))
-                            : NV == 1 || v == 0 ? vload(at)
-                                                  : (vf)_mm512_maskz_loadu_ps(lanes[v], at);
+                    vf in;
+                    if (DIRECT) in = (vf)_mm512_maskz_loadu_ps(cols[kx][v], shifted(row, v * VL + kx));
+                    else if (NV == 1 || v == 0) in = vload(row + v * VL + kx);
+                    else in = (vf)_mm512_maskz_loadu_ps(lanes[v], row + v * VL + kx);
 #pragma GCC unroll 8
                     for (int t = 0; t < T; t++) {
                         int ky = r - t;

@@ -247,25 +247,28 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     shift_offsets(off, in.c, k, wp, plane);
     float *acc = eg_scratch(g);
     const eg_node *pool = fused_pool(g, nd);
+    /* one or two channels left: pooled in registers as computed (SimpleCNN
+     * with 75% of its channels cut, batch 1000: 457 -> 407 ns an image);
+     * a 3x3 one reads an input that is not in padded planes where it lies
+     * (then 446 -> 370), while a 5x5 one's masked loads would cost more
+     * than the copy (LeNet-5's c1 at one channel: 460 ns against 370 + 40) */
+    int small = pool && !g->training && !nd->csr && !nd->nm_n && eg_small_conv_fits(nd->out, in.c, k);
+    int direct = small && !nd->padded_in && k == 3;
     for (int i = lo; i < hi; i++) {
         float *xp = nd->saved + (size_t)i * in.c * plane;
-        if (pool && !g->training && !nd->csr && !nd->nm_n && eg_small_conv_fits(nd->out, in.c, k)) {
-            /* one or two channels left: pooled in registers as computed
-             * (SimpleCNN with 75% of its channels cut, batch 1000: 457 ->
-             * 407 ns an image), reading an input that is not in padded
-             * planes where it is (then 446 -> 370) */
+        if (!nd->padded_in && !direct) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
+        if (small) {
             float *dst[2];
             int ldy = 0;
             for (int c = 0; c < nd->out; c++) dst[c] = pooled_rows(g, nd, pool, i, c, &ldy);
-            if (nd->padded_in)
-                eg_small_conv_pool_rows(nd->out, in.c, k, out.h, wp, out.w, plane, nd->param[0], nd->param[1], xp,
-                                        pool->relu_in, dst, ldy);
-            else
+            if (direct)
                 eg_small_conv_pool_direct(nd->out, in.c, k, out.h, wp, out.w, nd->pad, nd->param[0], nd->param[1],
                                           x + (size_t)i * insz, pool->relu_in, dst, ldy);
+            else
+                eg_small_conv_pool_rows(nd->out, in.c, k, out.h, wp, out.w, plane, nd->param[0], nd->param[1], xp,
+                                        pool->relu_in, dst, ldy);
             continue;
         }
-        if (!nd->padded_in) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
         weight_product(g, nd, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
