@@ -38,8 +38,8 @@ typedef struct {
  * pad zeros around it (DIRECT 1: no copy into planes, which cost a
  * one-channel conv1 as much as a third of its time). DIRECT 2 is 1 for a
  * two-vector strip whose first vector lies inside the input's rows from
- * kx = pad = KS / 2 on: plain loads there, as masked ones cost the
- * one-channel conv1 20 of its 190 ns. */
+ * kx = pad = KS / 2 on: plain loads there (SimpleCNN with 75% of its
+ * channels cut, batch 1000: 372 -> 360 ns an image). */
 typedef struct {
     const float *x;
     size_t plane;
