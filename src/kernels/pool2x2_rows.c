@@ -17,10 +17,7 @@
 #endif
 
 #include "internal.h"
-#include "kernels/vec.h"
-
-static const vi even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-static const vi odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+#include "kernels/pool_vec.h"
 static const vi zip_lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
 static const vi zip_hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
 typedef uint8_t vb __attribute__((vector_size(VL)));
@@ -48,14 +45,6 @@ INLINE void store_codes(uint8_t *c, vb k, int n)
     else
         for (int l = 0; l < n; l++) c[l] = k[l];
 #endif
-}
-
-/* VL outputs from 2 VL inputs of rows a and b, relu'd when asked. */
-INLINE vf pool_vec(vf a0, vf a1, vf b0, vf b1, int relu)
-{
-    vf v0 = vmax(a0, b0), v1 = vmax(a1, b1);
-    vf m = vmax(__builtin_shuffle(v0, v1, even), __builtin_shuffle(v0, v1, odd));
-    return relu ? vmax(m, vbroadcast(0.0f)) : m;
 }
 
 #ifdef __AVX512F__

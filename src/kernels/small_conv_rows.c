@@ -13,7 +13,7 @@
  * padded planes where it lies (eg_small_conv_pool_direct): the padding's
  * terms, zeros, are skipped or read as masked-off lanes. */
 #include "internal.h"
-#include "kernels/vec.h"
+#include "kernels/pool_vec.h"
 
 int eg_small_conv_fits(int outputs, int inputs, int kernel)
 {
@@ -54,22 +54,16 @@ INLINE const float *shifted(const float *p, int by)
     return (const float *)((uintptr_t)p + (uintptr_t)((intptr_t)by * (intptr_t)sizeof *p));
 }
 
-/* The block's T rows (T even) pooled in pairs, as eg_pool2x2_rows pools
- * them: the maximum of the two rows, then of each pair of columns, then
- * the relu; so the bits are those of the conv's output pooled. */
+/* The block's T rows (T even) pooled in pairs by pool_vec, as
+ * eg_pool2x2_rows pools them: the bits of the conv's output pooled. */
 INLINE void pool_block(int M, int T, int NV, vf acc[2][8][2], const float *bias, int y, int x0, const pooled *p)
 {
-    static const vi even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-    static const vi odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
     int j0 = x0 / 2, n = p->ow - j0 < NV * VL / 2 ? p->ow - j0 : NV * VL / 2;
     for (int m = 0; m < M; m++) {
         vf b = vbroadcast(bias ? bias[m] : 0.0f);
         for (int t = 0; t < T; t += 2) {
-            vf v[2];
-            for (int k = 0; k < NV; k++) v[k] = vmax(b + acc[m][t][k], b + acc[m][t + 1][k]);
-            if (NV == 1) v[1] = v[0];
-            vf o = vmax(__builtin_shuffle(v[0], v[1], even), __builtin_shuffle(v[0], v[1], odd));
-            if (p->relu) o = vmax(o, vbroadcast(0.0f));
+            int v1 = NV - 1;  /* a row of one vector pools it twice; the lanes past n go unstored */
+            vf o = pool_vec(b + acc[m][t][0], b + acc[m][t][v1], b + acc[m][t + 1][0], b + acc[m][t + 1][v1], p->relu);
             _mm512_mask_storeu_ps(p->dst[m] + (size_t)((y + t) / 2) * p->ldy + j0, vlanes(n), (__m512)o);
         }
     }
