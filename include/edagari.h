@@ -165,6 +165,9 @@ typedef struct {
                               * staged in `stage`, the output node computes into `chunk_out` and
                               * its y holds the whole batch (see eg_graph_forward) */
     float *stage, *chunk_out;
+    float *lanes;            /* inference in batch lanes: per-thread buffers, lanes_floats each (NULL:
+                              * the graph runs image by image; see src/graph/lanes.c) */
+    size_t lanes_floats;
     int sparse;              /* for tests and benches: 1 forces the CSR path for every masked conv2d and
                               * linear node in inference, 2 the N:M path (m = 4), -1 the dense one;
                               * 0 (the default) decides by density and pattern (src/graph/sparse_choice.c) */

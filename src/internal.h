@@ -258,6 +258,26 @@ void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t
  * copying it into zero-bordered planes, then eg_small_conv_pool_rows. */
 void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int pad, const float *W,
                                const float *bias, const float *X, int relu, float *const dst[2], int ldy);
+/* Batch lanes (src/graph/lanes.c; AVX-512 only): VL images at once, each
+ * value a vector of theirs. A stride-1 KS x KS conv (KS <= EG_LANES_MAX_KERNEL)
+ * of C padded planes of xh x xw vectors with M outputs, pooled 2x2 to
+ * ph x pw (relu'd first if relu): output m's pooled (py, px) at
+ * y + m yplane + (py yw + px) VL. The bits of the row-offset product and
+ * the fused pool for each image (lanes_conv_pool.c). */
+#define EG_LANES_MAX_KERNEL 5
+void eg_lanes_conv_pool(int M, int C, int KS, int ph, int pw, const float *x, int xh, int xw, const float *w,
+                        const float *bias, int relu, float *y, int yw, size_t yplane);
+/* y [out vectors] = bias + W x for x [in vectors], relu'd if relu: the
+ * bits of linear.c's dense product for each image (lanes_linear.c). */
+void eg_lanes_linear(int out, int in, const float *w, const float *bias, const float *x, int relu, float *y);
+/* The K4 of gemm.c's product for linear layers of N <= VL outputs: where
+ * its order of terms starts (see one_vector). */
+int eg_gemm_narrow_k4(int N, int ldb, int K);
+/* The lane floats a thread needs to run g in lanes, 0 if it cannot. */
+size_t eg_lanes_floats(const eg_graph *g);
+/* Runs the whole groups of VL rows in [lo, hi) of an inference forward in
+ * lanes, if g runs in lanes; returns the first row not done. */
+int eg_lanes_forward(eg_graph *g, int lo, int hi);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r

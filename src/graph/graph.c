@@ -243,6 +243,12 @@ void eg_graph_build_copies(eg_graph *g)
  * that has long left the caches (forward_staged). */
 #define EG_INFER_CHUNK 32
 
+/* Lane buffers' padding is zero from here on: only interiors are written. */
+static void clear_lanes(eg_graph *g)
+{
+    if (g->lanes) memset(g->lanes, 0, g->lanes_floats * (size_t)g->threads * sizeof *g->lanes);
+}
+
 eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
 {
     if (threads < 1) threads = 1;
@@ -251,12 +257,16 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     for (int i = 0; i < g->nnodes; i++) csr += copy_floats(g, &g->nodes[i], training);
     /* fusion changes no buffer size: it follows g->unfused even when the arena stays */
     eg_graph_fuse_pools(g);
-    if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr) {
+    size_t lanes = training ? 0 : pad16(eg_lanes_floats(g));
+    if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr &&
+        g->lanes_floats == lanes) {
         if (!training) eg_graph_build_copies(g);
+        clear_lanes(g);
         return EG_OK;
     }
     fold_relus(g);
     eg_graph_fuse_pools(g);  /* again, after the folds it looks through */
+    lanes = training ? 0 : pad16(eg_lanes_floats(g));
     int inputs = 0;
     for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
     int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;
@@ -307,18 +317,22 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
         }
         if (pass == 0) {
             free(g->arena);
-            g->arena = aligned_alloc(64, (total + tgrads + scratch * (size_t)threads + csr + 16) * sizeof(float));
+            g->arena = aligned_alloc(64, (total + tgrads + (scratch + lanes) * (size_t)threads + csr + 16) *
+                                             sizeof(float));
             if (!g->arena) return EG_ERR_NOMEM;
         }
     }
     g->tgrads = training ? g->arena + total : NULL;
     g->scratch = g->arena + total + tgrads;
     g->scratch_per_thread = scratch;
+    g->lanes = lanes ? g->scratch + scratch * (size_t)threads : NULL;
+    g->lanes_floats = lanes;
     g->csr_floats = csr;
-    g->arena_floats = total + tgrads + scratch * (size_t)threads + csr;
+    g->arena_floats = total + tgrads + (scratch + lanes) * (size_t)threads + csr;
     g->batch = n;
     g->training = training;
     g->threads = threads;
+    clear_lanes(g);
     g->chunk_rows = rows < n ? rows : 0;
     if (!g->chunk_rows) g->stage = g->chunk_out = NULL;
     /* The last consumer in file order runs backward first and writes the
@@ -362,6 +376,7 @@ static void run_node(eg_graph *g, eg_node *nd, int backward, int lo, int hi)
 
 void eg_graph_forward_part(eg_graph *g, int lo, int hi)
 {
+    if (!g->training) lo = eg_lanes_forward(g, lo, hi);
     int step = g->training ? hi - lo : EG_INFER_CHUNK;
     for (int a = lo; a < hi; a += step) {
         int b = hi - a < step ? hi : a + step;
@@ -425,9 +440,7 @@ static void forward_staged(eg_graph *g, const float *x, int n)
                 }
             else
                 memcpy(g->stage + (size_t)base * insz, x + (size_t)a * insz, (size_t)len * insz * sizeof *x);
-            for (int i = 0; i < g->nnodes; i++)
-                if (g->nodes[i].op != EG_OP_INPUT && !g->nodes[i].relu_folded)
-                    run_node(g, &g->nodes[i], 0, base, base + len);
+            eg_graph_forward_part(g, base, base + len);
             memcpy(result + (size_t)a * outsz, g->chunk_out + (size_t)base * outsz, (size_t)len * outsz * sizeof *x);
         }
         eg_denormals_restore(fp_mode);

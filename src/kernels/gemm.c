@@ -84,6 +84,13 @@ INLINE void nn_block(int R, int nv, int back, int mr, int j, int K, const float 
 }
 
 #ifdef __AVX512F__
+/* K4 below (the lanes' linear kernel sums in the same order) */
+int eg_gemm_narrow_k4(int N, int ldb, int K)
+{
+    int unsafe = N == VL ? 0 : (VL - N + ldb - 1) / ldb;
+    return K - unsafe < 0 ? 0 : (K - unsafe) / 4 * 4;
+}
+
 /* R rows (mr of them real) of C (+)= A B for a B of rows (no offsets) at
  * most one vector wide, a linear layer of at most 16 outputs: there each
  * row's sum would be one chain of K dependent multiply-adds, which bounds
@@ -98,7 +105,7 @@ INLINE void one_vector(int R, int mr, int N, int K, const float *const a[4], con
                        int ldc, onto o)
 {
     __mmask16 lanes = vlanes(N);
-    int unsafe = N == VL ? 0 : (VL - N + ldb - 1) / ldb, K4 = K - unsafe < 0 ? 0 : (K - unsafe) / 4 * 4;
+    int K4 = eg_gemm_narrow_k4(N, ldb, K);
     vf acc[4][8];
     zero_acc(acc, R, 4);
     for (int k = K4; k < K; k++) {

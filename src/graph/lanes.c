@@ -1,0 +1,141 @@
+/* Inference in batch lanes: VL images at a time, every activation stored
+ * as a vector of the VL images' values ([feature][image] instead of
+ * [image][feature]). A narrow layer then still fills every lane: a conv
+ * pruned to one or two channels, whose rows are 28 or 14 pixels wide, does
+ * whole aligned multiply-adds with no masks and no shifted loads, and
+ * padding is whole zero vectors. It pays for one transpose of the input
+ * into lanes and one of the output back.
+ *
+ * It takes the chains the small MNIST models are: input -> (conv2d, stride
+ * 1, with its fused 2x2 max pool and the relu that pool folds)+ -> flatten
+ * -> (linear, relu)+, dense (a layer with a CSR or N:M copy makes the graph
+ * run image by image). The kernels (src/kernels/lanes_*.c) sum in the
+ * orders the image-by-image kernels do, so an image's output has the same
+ * bits whichever path, batch or chunk it goes through. Images left over
+ * from whole groups of VL go image by image.
+ *
+ * A thread's lane buffers hold, in node order, each conv's input in
+ * zero-bordered planes, the last pool's output, and each linear's output;
+ * they live in the arena, zeroed by eg_graph_prepare, and only interiors
+ * are ever written, so the borders stay zero. */
+#include "internal.h"
+#include "kernels/vec.h"
+
+static size_t vectors(size_t n) { return n * VL; }
+
+/* Floats of c padded planes: (h + 2 pad) x (w + 2 pad) vectors each. */
+static size_t planes(int c, int h, int w, int pad) { return vectors((size_t)c * (h + 2 * pad) * (w + 2 * pad)); }
+
+/* The next node after i that is not a relu folded into its consumer. */
+static int next_node(const eg_graph *g, int i)
+{
+    for (i++; i < g->nnodes && g->nodes[i].relu_folded; i++) {}
+    return i;
+}
+
+/* The VL images' inputs (rows ldx floats apart, C x h x w each) into the
+ * interiors of zero-bordered planes padded by pad: VL features at a time,
+ * transposed whole (a row of 28 is not a multiple of VL, and transposing
+ * it row by row took as long as the first conv), then each vector to its
+ * place. */
+static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int pad)
+{
+    int n = in.c * in.h * in.w, xw = in.w + 2 * pad, col = 0, row = 0;
+    float block[VL * VL], *at = x + vectors((size_t)pad * xw + pad);  /* the next feature's place */
+    for (int f0 = 0; f0 < n; f0 += VL) {
+        int cnt = n - f0 < VL ? n - f0 : VL;
+        eg_transpose(block, VL, rows + f0, (int)ldx, VL, cnt);
+        for (int f = 0; f < cnt; f++) {
+            vstore(at, vload(block + f * VL));
+            at += VL;
+            if (++col < in.w) continue;
+            col = 0;
+            at += vectors(2 * (size_t)pad);  /* over the right and left padding */
+            if (++row == in.h) row = 0, at += vectors(2 * (size_t)pad * xw);  /* and the planes' bottom and top */
+        }
+    }
+}
+
+/* Walks g's nodes as lanes take them. With rows (VL images' inputs, ldx
+ * floats apart) it runs them on buf and transposes the output into out
+ * (VL rows); without, it only checks. `weights` also checks what only an
+ * inference prepare decides: that no layer has a sparse copy. Returns the
+ * lane floats the walk needs, 0 when g cannot run in lanes. */
+#ifdef __AVX512F__
+static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx, float *buf, float *out)
+{
+    if (g->nnodes < 2 || g->nodes[0].op != EG_OP_INPUT) return 0;
+    size_t used = 0;
+    float *at = NULL;   /* the current activation's lanes */
+    int planes_for = 1; /* the conv whose padded input planes `at` is */
+    int features = 0;   /* the current activation's features, once pooled */
+    for (int i = 1; i < g->nnodes; i++) {
+        const eg_node *nd = &g->nodes[i];
+        if (nd->ninputs != 1 || nd->inputs[0] != i - 1) return 0;
+        if (nd->relu_folded || nd->pooled_in) continue;  /* the pool a conv ran applies them */
+        if (weights && (nd->csr || nd->nm_n)) return 0;
+        if (nd->op == EG_OP_CONV2D) {
+            int pool = nd->pool_into, after = pool ? next_node(g, pool) : 0;
+            if (nd->stride != 1 || !pool || nd->kernel > EG_LANES_MAX_KERNEL || after >= g->nnodes || planes_for != i)
+                return 0;
+            const eg_node *consumer = &g->nodes[after];
+            if (consumer->op != EG_OP_CONV2D && consumer->op != EG_OP_FLATTEN) return 0;
+            eg_shape in = nd->in_shape, po = g->nodes[pool].out_shape;
+            int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad;
+            float *x = at;  /* the planes the previous conv's pool wrote */
+            if (i == 1) {   /* the input into lanes */
+                x = buf;
+                used += planes(in.c, in.h, in.w, nd->pad);
+                if (rows) to_planes(x, rows, ldx, in, nd->pad);
+            }
+            /* the pooled output: the next conv's padded planes, or flat */
+            int pad = consumer->op == EG_OP_CONV2D ? consumer->pad : 0, yw = po.w + 2 * pad;
+            size_t yplane = planes(1, po.h, po.w, pad);
+            float *y = buf + used;
+            used += (size_t)po.c * yplane;
+            if (rows)
+                eg_lanes_conv_pool(nd->out, in.c, nd->kernel, po.h, po.w, x, xh, xw, nd->param[0], nd->param[1],
+                                   g->nodes[pool].relu_in, y + vectors((size_t)pad * yw + pad), yw, yplane);
+            at = y;
+            planes_for = after;
+            features = po.c * po.h * po.w;
+        } else if (nd->op == EG_OP_FLATTEN) {
+            if (!features) return 0;
+        } else if (nd->op == EG_OP_LINEAR) {
+            if (!features || features != nd->in_shape.c) return 0;
+            const eg_node *after = i + 1 < g->nnodes ? &g->nodes[i + 1] : NULL;
+            int relu = after && after->op == EG_OP_RELU && after->ninputs == 1 && after->inputs[0] == i;
+            float *y = buf + used;
+            used += vectors((size_t)nd->out);
+            if (rows) eg_lanes_linear(nd->out, features, nd->param[0], nd->param[1], at, relu, y);
+            at = y;
+            features = nd->out;
+            i += relu;
+        } else
+            return 0;
+    }
+    const eg_node *last = &g->nodes[g->nnodes - 1];
+    if (last->op != EG_OP_LINEAR && last->op != EG_OP_RELU) return 0;
+    if (rows) eg_transpose(out, features, at, VL, features, VL);
+    return used;
+}
+#else
+/* the kernels need AVX-512 */
+static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx, float *buf, float *out)
+{
+    (void)g, (void)weights, (void)rows, (void)ldx, (void)buf, (void)out;
+    return 0;
+}
+#endif
+
+size_t eg_lanes_floats(const eg_graph *g) { return walk(g, 0, NULL, 0, NULL, NULL); }
+
+int eg_lanes_forward(eg_graph *g, int lo, int hi)
+{
+    if (!g->lanes || g->training || !walk(g, 1, NULL, 0, NULL, NULL)) return lo;
+    const eg_node *input = &g->nodes[0], *last = &g->nodes[g->nnodes - 1];
+    size_t insz = eg_shape_size(input->out_shape), outsz = eg_shape_size(last->out_shape);
+    float *buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id();
+    for (; lo + VL <= hi; lo += VL) walk(g, 1, input->y + lo * insz, insz, buf, last->y + lo * outsz);
+    return lo;
+}

@@ -1,0 +1,101 @@
+/* Inference in batch lanes (src/graph/lanes.c): the models it takes run
+ * there in inference, and every image gets exactly the bits it gets alone
+ * (batch 1, image by image), on one and on two threads and in staged
+ * batches, for narrow and wide convs of every kernel size it takes, with
+ * and without padding, several input channels, linear layers of at most and
+ * more than 16 outputs, and a relu at the end; the graphs it does not take
+ * (a conv without a pool after it, a sparse copy, training) run image by
+ * image. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "internal.h"
+#include "util.h"
+
+/* Each model's rows at batch 1 against a batch of n (37: two groups of 16
+ * and leftovers on one thread; on two, a group and leftovers each; 150:
+ * staged through chunk buffers). */
+static void check_same_bits(const char *name, const char *text, int lanes_expected)
+{
+    eg_graph g;
+    if (util_graph(&g, name, text, 7, 0)) return;
+    size_t insz = eg_shape_size(g.nodes[0].out_shape), outsz = eg_shape_size(eg_graph_output(&g)->out_shape);
+    enum { BIG = 150 };
+    eg_rng r;
+    eg_rng_seed(&r, 3);
+    float *x = malloc(BIG * insz * sizeof *x), *alone = malloc(BIG * outsz * sizeof *alone);
+    for (size_t i = 0; i < BIG * insz; i++) x[i] = eg_rng_range(&r, -0.5f, 2.5f);
+    CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "%s: prepare", name);
+    for (int i = 0; i < BIG; i++) {
+        eg_graph_forward(&g, x + i * insz, 1);
+        memcpy(alone + i * outsz, eg_graph_output(&g)->y, outsz * sizeof *alone);
+    }
+    int sizes[] = {37, BIG};
+    for (int threads = 1; threads <= 2; threads++)
+        for (int s = 0; s < 2; s++) {
+            int n = sizes[s];
+            CHECK(eg_graph_prepare(&g, n, 0, threads) == EG_OK, "%s: prepare %d", name, n);
+            CHECK((g.lanes != NULL) == lanes_expected, "%s: lanes %s", name, g.lanes ? "taken" : "not taken");
+            eg_graph_forward(&g, x, n);
+            char what[96];
+            snprintf(what, sizeof what, "%s, %d images on %d threads against each alone", name, n, threads);
+            util_same_bits(what, eg_graph_output(&g)->y, alone, (size_t)n * outsz);
+        }
+    free(x), free(alone);
+    eg_graph_free(&g);
+}
+
+/* Inference only, and only where every layer is dense: a sparse copy sends
+ * the whole graph image by image, with the same bits. */
+static void check_not_in_lanes(void)
+{
+    eg_graph g;
+    if (util_graph(&g, "models/simplecnn", NULL, 5, 1)) return;
+    CHECK(eg_graph_prepare(&g, 64, 1, 1) == EG_OK && g.lanes == NULL, "training has lane buffers");
+    /* prune most of fc1 so that it runs on its CSR copy */
+    eg_node *fc1 = &g.nodes[eg_graph_find(&g, "fc1")];
+    for (size_t k = 0; k < fc1->psize[0]; k++)
+        if (k % 10) fc1->mask[0][k] = 0, fc1->param[0][k] = 0;
+    enum { N = 40 };
+    size_t insz = 28 * 28;
+    float *x = malloc(N * insz * sizeof *x), alone[N * 10];
+    for (size_t i = 0; i < N * insz; i++) x[i] = (float)(i % 13) * 0.2f - 0.7f;
+    g.sparse = 1;
+    CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK && fc1->csr, "fc1 has no CSR copy");
+    for (int i = 0; i < N; i++) {
+        eg_graph_forward(&g, x + i * insz, 1);
+        memcpy(alone + i * 10, eg_graph_output(&g)->y, sizeof alone / N);
+    }
+    CHECK(eg_graph_prepare(&g, N, 0, 1) == EG_OK, "prepare");
+    CHECK(eg_lanes_forward(&g, 0, N) == 0, "a graph with a CSR copy ran in lanes");
+    eg_graph_forward(&g, x, N);
+    util_same_bits("sparse fc1, 40 images against each alone", eg_graph_output(&g)->y, alone, N * 10);
+    free(x);
+    eg_graph_free(&g);
+}
+
+int main(void)
+{
+#ifdef __AVX512F__
+    int lanes = 1;
+#else
+    int lanes = 0;  /* the lane kernels need AVX-512 */
+#endif
+    check_same_bits("models/simplecnn", NULL, lanes);
+    check_same_bits("models/lenet5", NULL, lanes);
+    /* SimpleCNN with 75% of its channels and fc1's outputs cut */
+    check_same_bits("narrow", "input x shape=1x28x28\nconv2d c1 out=1 kernel=3 pad=1\nrelu r1\nmaxpool2d p1 kernel=2\n"
+                              "conv2d c2 out=2 kernel=3 pad=1\nrelu r2\nmaxpool2d p2 kernel=2\nflatten f\n"
+                              "linear l1 out=16\nrelu r3\nlinear l2 out=10\n", lanes);
+    /* three input channels, odd pooled widths, kernels 1, 2 and 4, no
+     * relu before a pool, a relu at the end */
+    check_same_bits("odd", "input x shape=3x18x10\nconv2d c1 out=3 kernel=1\nmaxpool2d p1 kernel=2\n"
+                           "conv2d c2 out=5 kernel=4 pad=2\nrelu r2\nmaxpool2d p2 kernel=2\n"
+                           "conv2d c3 out=4 kernel=2\nrelu r3\nmaxpool2d p3 kernel=2\nflatten f\n"
+                           "linear l1 out=17\nrelu r4\nlinear l2 out=3\nrelu r5\n", lanes);
+    /* a conv without a pool after it: image by image */
+    check_same_bits("models/cnn3", NULL, 0);
+    check_not_in_lanes();
+    return check_report("test_lanes");
+}
