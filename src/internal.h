@@ -267,9 +267,18 @@ void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int 
 #define EG_LANES_MAX_KERNEL 5
 void eg_lanes_conv_pool(int M, int C, int KS, int ph, int pw, const float *x, int xh, int xw, const float *w,
                         const float *bias, int relu, float *y, int yw, size_t yplane);
+/* The same on the conv's CSR copy (C KS KS <= EG_LANES_MAX_TERMS): the
+ * bits of its image-by-image CSR product. */
+#define EG_LANES_MAX_TERMS 2048
+void eg_lanes_conv_pool_csr(int M, int C, int KS, int ph, int pw, const float *x, int xh, int xw,
+                            const int32_t *rowptr, const int32_t *col, const float *val, const float *bias, int relu,
+                            float *y, int yw, size_t yplane);
 /* y [out vectors] = bias + W x for x [in vectors], relu'd if relu: the
- * bits of linear.c's dense product for each image (lanes_linear.c). */
+ * bits of linear.c's dense product for each image; and on the layer's CSR
+ * copy, the bits of eg_csr_matmul_t (lanes_linear.c). */
 void eg_lanes_linear(int out, int in, const float *w, const float *bias, const float *x, int relu, float *y);
+void eg_lanes_linear_csr(int out, const int32_t *rowptr, const int32_t *col, const float *val, const float *bias,
+                         const float *x, int relu, float *y);
 /* The K4 of gemm.c's product for linear layers of N <= VL outputs: where
  * its order of terms starts (see one_vector). */
 int eg_gemm_narrow_k4(int N, int ldb, int K);

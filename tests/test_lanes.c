@@ -3,9 +3,9 @@
  * (batch 1, image by image), on one and on two threads and in staged
  * batches, for narrow and wide convs of every kernel size it takes, with
  * and without padding, several input channels, linear layers of at most and
- * more than 16 outputs, and a relu at the end; the graphs it does not take
- * (a conv without a pool after it, a sparse copy, training) run image by
- * image. */
+ * more than 16 outputs, and a relu at the end, dense and on CSR copies;
+ * the graphs it does not take (a conv without a pool after it, N:M copies,
+ * training) run image by image. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,31 +46,42 @@ static void check_same_bits(const char *name, const char *text, int lanes_expect
     eg_graph_free(&g);
 }
 
-/* Inference only, and only where every layer is dense: a sparse copy sends
- * the whole graph image by image, with the same bits. */
-static void check_not_in_lanes(void)
+/* Pruned unstructured: conv2d and linear layers on their CSR copies run in
+ * lanes too, with the bits of their image-by-image CSR products; N:M
+ * copies run image by image; training has no lane buffers. */
+static void check_sparse(int lanes_expected)
 {
     eg_graph g;
-    if (util_graph(&g, "models/simplecnn", NULL, 5, 1)) return;
+    if (util_graph(&g, "models/lenet5", NULL, 5, 1)) return;
     CHECK(eg_graph_prepare(&g, 64, 1, 1) == EG_OK && g.lanes == NULL, "training has lane buffers");
-    /* prune most of fc1 so that it runs on its CSR copy */
-    eg_node *fc1 = &g.nodes[eg_graph_find(&g, "fc1")];
-    for (size_t k = 0; k < fc1->psize[0]; k++)
-        if (k % 10) fc1->mask[0][k] = 0, fc1->param[0][k] = 0;
+    eg_rng r;
+    eg_rng_seed(&r, 9);
+    for (int i = 0; i < g.nnodes; i++) {  /* 70% of every layer's weights pruned at random */
+        eg_node *nd = &g.nodes[i];
+        for (size_t k = 0; nd->nparams && k < nd->psize[0]; k++)
+            if (eg_rng_uniform(&r) < 0.7f) nd->mask[0][k] = 0, nd->param[0][k] = 0;
+    }
     enum { N = 40 };
     size_t insz = 28 * 28;
     float *x = malloc(N * insz * sizeof *x), alone[N * 10];
-    for (size_t i = 0; i < N * insz; i++) x[i] = (float)(i % 13) * 0.2f - 0.7f;
-    g.sparse = 1;
-    CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK && fc1->csr, "fc1 has no CSR copy");
-    for (int i = 0; i < N; i++) {
-        eg_graph_forward(&g, x + i * insz, 1);
-        memcpy(alone + i * 10, eg_graph_output(&g)->y, sizeof alone / N);
+    for (size_t i = 0; i < N * insz; i++) x[i] = eg_rng_range(&r, -0.5f, 2.5f);
+    for (int sparse = 1; sparse <= 2; sparse++) {
+        g.sparse = sparse;
+        CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "prepare");
+        CHECK(sparse == 1 ? g.nodes[1].csr && g.nodes[4].csr && g.nodes[8].csr : g.nodes[8].nm_n > 0,
+              "sparse %d: the layers have no sparse copies", sparse);
+        for (int i = 0; i < N; i++) {
+            eg_graph_forward(&g, x + i * insz, 1);
+            memcpy(alone + i * 10, eg_graph_output(&g)->y, sizeof alone / N);
+        }
+        CHECK(eg_graph_prepare(&g, N, 0, 1) == EG_OK, "prepare");
+        eg_graph_set_input(&g, x);
+        int in_lanes = eg_lanes_forward(&g, 0, N) == 32;
+        CHECK(in_lanes == (sparse == 1 && lanes_expected), "sparse %d: lanes %s", sparse, in_lanes ? "taken" : "not taken");
+        eg_graph_forward(&g, x, N);
+        util_same_bits(sparse == 1 ? "CSR, 40 images against each alone" : "N:M, 40 images against each alone",
+                       eg_graph_output(&g)->y, alone, N * 10);
     }
-    CHECK(eg_graph_prepare(&g, N, 0, 1) == EG_OK, "prepare");
-    CHECK(eg_lanes_forward(&g, 0, N) == 0, "a graph with a CSR copy ran in lanes");
-    eg_graph_forward(&g, x, N);
-    util_same_bits("sparse fc1, 40 images against each alone", eg_graph_output(&g)->y, alone, N * 10);
     free(x);
     eg_graph_free(&g);
 }
@@ -96,6 +107,6 @@ int main(void)
                            "linear l1 out=17\nrelu r4\nlinear l2 out=3\nrelu r5\n", lanes);
     /* a conv without a pool after it: image by image */
     check_same_bits("models/cnn3", NULL, 0);
-    check_not_in_lanes();
+    check_sparse(lanes);
     return check_report("test_lanes");
 }

@@ -73,7 +73,7 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
         const eg_node *nd = &g->nodes[i];
         if (nd->ninputs != 1 || nd->inputs[0] != i - 1) return 0;
         if (nd->relu_folded || nd->pooled_in) continue;  /* the pool a conv ran applies them */
-        if (weights && (nd->csr || nd->nm_n)) return 0;
+        if (weights && nd->nm_n) return 0;
         if (nd->op == EG_OP_CONV2D) {
             int pool = nd->pool_into, after = pool ? next_node(g, pool) : 0;
             if (nd->stride != 1 || !pool || nd->kernel > EG_LANES_MAX_KERNEL || after >= g->nnodes || planes_for != i)
@@ -93,9 +93,15 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
             size_t yplane = planes(1, po.h, po.w, pad);
             float *y = buf + used;
             used += (size_t)po.c * yplane;
-            if (rows)
-                eg_lanes_conv_pool(nd->out, in.c, nd->kernel, po.h, po.w, x, xh, xw, nd->param[0], nd->param[1],
-                                   g->nodes[pool].relu_in, y + vectors((size_t)pad * yw + pad), yw, yplane);
+            float *interior = y + vectors((size_t)pad * yw + pad);
+            int relu = g->nodes[pool].relu_in;
+            if (weights && nd->csr && in.c * nd->kernel * nd->kernel > EG_LANES_MAX_TERMS) return 0;
+            if (rows && nd->csr)
+                eg_lanes_conv_pool_csr(nd->out, in.c, nd->kernel, po.h, po.w, x, xh, xw, nd->csr_rowptr, nd->csr_col,
+                                       nd->csr_val, nd->param[1], relu, interior, yw, yplane);
+            else if (rows)
+                eg_lanes_conv_pool(nd->out, in.c, nd->kernel, po.h, po.w, x, xh, xw, nd->param[0], nd->param[1], relu,
+                                   interior, yw, yplane);
             at = y;
             planes_for = after;
             features = po.c * po.h * po.w;
@@ -107,7 +113,10 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
             int relu = after && after->op == EG_OP_RELU && after->ninputs == 1 && after->inputs[0] == i;
             float *y = buf + used;
             used += vectors((size_t)nd->out);
-            if (rows) eg_lanes_linear(nd->out, features, nd->param[0], nd->param[1], at, relu, y);
+            if (rows && nd->csr)
+                eg_lanes_linear_csr(nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], at, relu, y);
+            else if (rows)
+                eg_lanes_linear(nd->out, features, nd->param[0], nd->param[1], at, relu, y);
             at = y;
             features = nd->out;
             i += relu;

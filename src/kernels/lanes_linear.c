@@ -47,6 +47,39 @@ INLINE void chains_of_four(int R, int o, int out, int in, const float *w, const 
     }
 }
 
+/* Outputs o .. o+R-1 on the CSR copy: each sums its row's kept weights in
+ * column order from +0, as eg_csr_matmul_t does for one image; the R rows
+ * walked together up to the shortest, then each alone (R independent
+ * chains). */
+INLINE void csr_rows(int R, int o, const int32_t *rowptr, const int32_t *col, const float *val, const float *bias,
+                     const float *x, int relu, float *y)
+{
+    vf acc[8];
+    int32_t common = INT32_MAX;
+    for (int r = 0; r < R; r++) {
+        acc[r] = vbroadcast(0.0f);
+        if (rowptr[o + r + 1] - rowptr[o + r] < common) common = rowptr[o + r + 1] - rowptr[o + r];
+    }
+    for (int32_t u = 0; u < common; u++)
+        for (int r = 0; r < R; r++) {
+            int32_t k = rowptr[o + r] + u;
+            acc[r] += vbroadcast(val[k]) * vload(x + (size_t)col[k] * VL);
+        }
+    for (int r = 0; r < R; r++) {
+        for (int32_t k = rowptr[o + r] + common; k < rowptr[o + r + 1]; k++)
+            acc[r] += vbroadcast(val[k]) * vload(x + (size_t)col[k] * VL);
+        vstore(y + (size_t)(o + r) * VL, finish(vbroadcast(bias[o + r]), acc[r], relu));
+    }
+}
+
+void eg_lanes_linear_csr(int out, const int32_t *rowptr, const int32_t *col, const float *val, const float *bias,
+                         const float *x, int relu, float *y)
+{
+    int o = 0;
+    for (; o + 8 <= out; o += 8) csr_rows(8, o, rowptr, col, val, bias, x, relu, y);
+    for (; o < out; o++) csr_rows(1, o, rowptr, col, val, bias, x, relu, y);
+}
+
 void eg_lanes_linear(int out, int in, const float *w, const float *bias, const float *x, int relu, float *y)
 {
     int o = 0;
