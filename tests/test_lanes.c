@@ -3,7 +3,8 @@
  * (batch 1, image by image), on one and on two threads and in staged
  * batches, for narrow and wide convs of every kernel size it takes, with
  * and without padding, several input channels, linear layers of at most and
- * more than 16 outputs, and a relu at the end, dense and on CSR copies;
+ * more than 16 outputs, models of linear layers alone, and a relu at the
+ * end, dense and on CSR copies;
  * the graphs it does not take (a conv without a pool after it, N:M copies,
  * training) run image by image. */
 #include <stdlib.h>
@@ -105,6 +106,9 @@ int main(void)
                            "conv2d c2 out=5 kernel=4 pad=2\nrelu r2\nmaxpool2d p2 kernel=2\n"
                            "conv2d c3 out=4 kernel=2\nrelu r3\nmaxpool2d p3 kernel=2\nflatten f\n"
                            "linear l1 out=17\nrelu r4\nlinear l2 out=3\nrelu r5\n", lanes);
+    /* linear layers alone */
+    check_same_bits("models/lenet300100", NULL, lanes);
+    check_same_bits("features", "input x shape=20x1x1\nlinear l1 out=7\nrelu r\nlinear l2 out=33\n", lanes);
     /* a conv without a pool after it: image by image */
     check_same_bits("models/cnn3", NULL, 0);
     check_sparse(lanes);

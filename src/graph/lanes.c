@@ -105,10 +105,15 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
             at = y;
             planes_for = after;
             features = po.c * po.h * po.w;
-        } else if (nd->op == EG_OP_FLATTEN) {
-            if (!features) return 0;
-        } else if (nd->op == EG_OP_LINEAR) {
-            if (!features || features != nd->in_shape.c) return 0;
+        } else if (nd->op == EG_OP_FLATTEN || nd->op == EG_OP_LINEAR) {
+            if (i == 1) {  /* a model of linear layers: the input into lanes as it is */
+                features = (int)eg_shape_size(nd->in_shape);
+                at = buf;
+                used += vectors((size_t)features);
+                if (rows) eg_transpose(buf, VL, rows, (int)ldx, VL, features);
+            }
+            if (!features || (nd->op == EG_OP_LINEAR && features != nd->in_shape.c)) return 0;
+            if (nd->op == EG_OP_FLATTEN) continue;
             const eg_node *after = i + 1 < g->nnodes ? &g->nodes[i + 1] : NULL;
             int relu = after && after->op == EG_OP_RELU && after->ninputs == 1 && after->inputs[0] == i;
             float *y = buf + used;
