@@ -167,19 +167,22 @@ static int layers(const char *spec, const char *only)
 
 #ifdef __AVX512F__
 /* A linear node over batch rows as whole-model batch inference runs it
- * (src/graph/lanes.c): groups of 16 images, its input already in lanes,
- * on its dense weight (node given negated) or its CSR copy. */
-static float *lane_x, *lane_y;
+ * (src/graph/lanes.c): groups of 16 images, EG_LANES_GROUPS at a time,
+ * each group's input already in lanes and its output beside it, on the
+ * dense weight (node given negated) or the CSR copy. */
+static float *lane_buf;
 static void run_lanes(eg_graph *g, int node, int batch, const float *x)
 {
     (void)x;
     const eg_node *nd = &g->nodes[node < 0 ? -node : node];
-    size_t in = (size_t)nd->in_shape.c * VL, out = (size_t)nd->out * VL;
-    for (int a = 0; a + VL <= batch; a += VL) {
-        const float *xl = lane_x + (size_t)a / VL * in;
-        float *yl = lane_y + (size_t)a / VL * out;
-        if (node < 0) eg_lanes_linear(nd->out, nd->in_shape.c, nd->param[0], nd->param[1], xl, 1, yl);
-        else eg_lanes_linear_csr(nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], xl, 1, yl);
+    size_t in = (size_t)nd->in_shape.c * VL, stride = in + (size_t)nd->out * VL;
+    for (int a = 0, G; a + VL <= batch; a += G * VL) {
+        G = (batch - a) / VL < EG_LANES_GROUPS ? (batch - a) / VL : EG_LANES_GROUPS;
+        float *xl = lane_buf + (size_t)a / VL * stride;
+        if (node < 0) eg_lanes_linear(G, nd->out, nd->in_shape.c, nd->param[0], nd->param[1], xl, stride, 1, xl + in);
+        else
+            eg_lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], xl, stride, 1,
+                                xl + in);
     }
 }
 
@@ -205,12 +208,12 @@ static int lanes_layer(const char *spec, const char *name)
             if (prune_unstructured(&g, &node, 1, sparsity[si])) return 1;
             g.sparse = 1;  /* build the CSR copy */
             if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
-            free(lane_x), free(lane_y);
-            lane_x = aligned_alloc(64, (size_t)batch * nd->in_shape.c * sizeof *lane_x);
-            lane_y = aligned_alloc(64, (size_t)batch * nd->out * sizeof *lane_y);
+            free(lane_buf);
+            size_t floats = (size_t)batch * (nd->in_shape.c + nd->out);
+            lane_buf = aligned_alloc(64, floats * sizeof *lane_buf);
             eg_rng rng;
             eg_rng_seed(&rng, 3);
-            for (size_t k = 0; k < (size_t)batch * nd->in_shape.c; k++) lane_x[k] = eg_rng_range(&rng, 0, 2);
+            for (size_t k = 0; k < floats; k++) lane_buf[k] = eg_rng_range(&rng, 0, 2);
             double td = median_time(run_lanes, &g, -node, batch, NULL, 21);
             double tc = median_time(run_lanes, &g, node, batch, NULL, 21);
             printf("%-6s %7.0f%% %6d %10.2f %10.2f %7.2f\n", name, sparsity[si] * 100, batch, td * 1e6, tc * 1e6, td / tc);

@@ -273,16 +273,20 @@ void eg_lanes_conv_pool(int M, int C, int KS, int ph, int pw, const float *x, in
 void eg_lanes_conv_pool_csr(int M, int C, int KS, int ph, int pw, const float *x, int xh, int xw,
                             const int32_t *rowptr, const int32_t *col, const float *val, const float *bias, int relu,
                             float *y, int yw, size_t yplane);
-/* y [out vectors] = bias + W x for x [in vectors], relu'd if relu: the
+/* For G (1 .. EG_LANES_GROUPS) groups, x and y stride floats apart:
+ * y [out vectors] = bias + W x for x [in vectors], relu'd if relu: the
  * bits of linear.c's dense product for each image; and on the layer's CSR
  * copy, the bits of eg_csr_matmul_t (lanes_linear.c). */
-void eg_lanes_linear(int out, int in, const float *w, const float *bias, const float *x, int relu, float *y);
-void eg_lanes_linear_csr(int out, const int32_t *rowptr, const int32_t *col, const float *val, const float *bias,
-                         const float *x, int relu, float *y);
+#define EG_LANES_GROUPS 2
+void eg_lanes_linear(int G, int out, int in, const float *w, const float *bias, const float *x, size_t stride,
+                     int relu, float *y);
+void eg_lanes_linear_csr(int G, int out, const int32_t *rowptr, const int32_t *col, const float *val,
+                         const float *bias, const float *x, size_t stride, int relu, float *y);
 /* The K4 of gemm.c's product for linear layers of N <= VL outputs: where
  * its order of terms starts (see one_vector). */
 int eg_gemm_narrow_k4(int N, int ldb, int K);
-/* The lane floats a thread needs to run g in lanes, 0 if it cannot. */
+/* The lane floats a thread needs to run g in lanes (EG_LANES_GROUPS
+ * groups), 0 if it cannot. */
 size_t eg_lanes_floats(const eg_graph *g);
 /* Runs the whole groups of VL rows in [lo, hi) of an inference forward in
  * lanes, if g runs in lanes; returns the first row not done. */

@@ -1,26 +1,43 @@
-/* Inference in batch lanes: VL images at a time, every activation stored
+/* Inference in batch lanes: groups of VL images, every activation stored
  * as a vector of the VL images' values ([feature][image] instead of
  * [image][feature]). A narrow layer then still fills every lane: a conv
  * pruned to one or two channels, whose rows are 28 or 14 pixels wide, does
- * whole aligned multiply-adds with no masks and no shifted loads, and
- * padding is whole zero vectors. It pays for one transpose of the input
- * into lanes and one of the output back.
+ * whole aligned multiply-adds with no masks and no shifted loads, padding
+ * is whole zero vectors, and a sparse linear layer needs no transposes of
+ * its own. It pays for one transpose of the input into lanes and one of
+ * the output back. Up to EG_LANES_GROUPS groups go through the model
+ * together: the convs run group by group, the linear layers load each
+ * weight once for all of them.
  *
  * It takes the chains the small MNIST models are: input -> (conv2d, stride
- * 1, with its fused 2x2 max pool and the relu that pool folds)+ -> flatten
- * -> (linear, relu)+, dense (a layer with a CSR or N:M copy makes the graph
+ * 1, with its fused 2x2 max pool and the relu that pool folds)* -> flatten
+ * -> (linear, relu)+, dense or on CSR copies (an N:M copy makes the graph
  * run image by image). The kernels (src/kernels/lanes_*.c) sum in the
  * orders the image-by-image kernels do, so an image's output has the same
  * bits whichever path, batch or chunk it goes through. Images left over
  * from whole groups of VL go image by image.
  *
- * A thread's lane buffers hold, in node order, each conv's input in
+ * A group's lane buffers hold, in node order, each conv's input in
  * zero-bordered planes, the last pool's output, and each linear's output;
  * they live in the arena, zeroed by eg_graph_prepare, and only interiors
  * are ever written, so the borders stay zero. */
 #include "internal.h"
 #include "kernels/vec.h"
 
+/* What a walk runs on: `groups` groups of VL images, the first group's
+ * inputs at rows (ldx floats apart, the next group's VL rows on) and its
+ * outputs to out (rows of the output node); group g's lane buffers at
+ * buf + g stride. */
+typedef struct {
+    const float *rows;
+    size_t ldx;
+    int groups;
+    float *buf;
+    size_t stride;
+    float *out;
+} batch;
+
+#ifdef __AVX512F__
 static size_t vectors(size_t n) { return n * VL; }
 
 /* Floats of c padded planes: (h + 2 pad) x (w + 2 pad) vectors each. */
@@ -56,19 +73,19 @@ static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int 
     }
 }
 
-/* Walks g's nodes as lanes take them. With rows (VL images' inputs, ldx
- * floats apart) it runs them on buf and transposes the output into out
- * (VL rows); without, it only checks. `weights` also checks what only an
- * inference prepare decides: that no layer has a sparse copy. Returns the
- * lane floats the walk needs, 0 when g cannot run in lanes. */
-#ifdef __AVX512F__
-static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx, float *buf, float *out)
+/* Walks g's nodes as lanes take them: with b, runs them; without, only
+ * checks. `weights` also checks what only an inference prepare decides:
+ * that no layer has an N:M copy. Returns the lane floats a group needs, 0
+ * when g cannot run in lanes. */
+static size_t walk(const eg_graph *g, int weights, const batch *b)
 {
     if (g->nnodes < 2 || g->nodes[0].op != EG_OP_INPUT) return 0;
-    size_t used = 0;
-    float *at = NULL;   /* the current activation's lanes */
+    size_t used = 0, ldx = b ? b->ldx : 0, stride = b ? b->stride : 0;
+    int G = b ? b->groups : 0;
+    float *buf = b ? b->buf : NULL;
+    float *at = NULL;   /* the current activation's lanes (the first group's) */
     int planes_for = 1; /* the conv whose padded input planes `at` is */
-    int features = 0;   /* the current activation's features, once pooled */
+    int features = 0;   /* the current activation's features, once flat */
     for (int i = 1; i < g->nnodes; i++) {
         const eg_node *nd = &g->nodes[i];
         if (nd->ninputs != 1 || nd->inputs[0] != i - 1) return 0;
@@ -80,28 +97,30 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
                 return 0;
             const eg_node *consumer = &g->nodes[after];
             if (consumer->op != EG_OP_CONV2D && consumer->op != EG_OP_FLATTEN) return 0;
+            if (weights && nd->csr && nd->in_shape.c * nd->kernel * nd->kernel > EG_LANES_MAX_TERMS) return 0;
             eg_shape in = nd->in_shape, po = g->nodes[pool].out_shape;
             int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad;
             float *x = at;  /* the planes the previous conv's pool wrote */
             if (i == 1) {   /* the input into lanes */
                 x = buf;
                 used += planes(in.c, in.h, in.w, nd->pad);
-                if (rows) to_planes(x, rows, ldx, in, nd->pad);
+                for (int gi = 0; gi < G; gi++) to_planes(x + gi * stride, b->rows + gi * VL * ldx, ldx, in, nd->pad);
             }
             /* the pooled output: the next conv's padded planes, or flat */
             int pad = consumer->op == EG_OP_CONV2D ? consumer->pad : 0, yw = po.w + 2 * pad;
             size_t yplane = planes(1, po.h, po.w, pad);
-            float *y = buf + used;
+            float *y = buf + used, *interior = y + vectors((size_t)pad * yw + pad);
             used += (size_t)po.c * yplane;
-            float *interior = y + vectors((size_t)pad * yw + pad);
             int relu = g->nodes[pool].relu_in;
-            if (weights && nd->csr && in.c * nd->kernel * nd->kernel > EG_LANES_MAX_TERMS) return 0;
-            if (rows && nd->csr)
-                eg_lanes_conv_pool_csr(nd->out, in.c, nd->kernel, po.h, po.w, x, xh, xw, nd->csr_rowptr, nd->csr_col,
-                                       nd->csr_val, nd->param[1], relu, interior, yw, yplane);
-            else if (rows)
-                eg_lanes_conv_pool(nd->out, in.c, nd->kernel, po.h, po.w, x, xh, xw, nd->param[0], nd->param[1], relu,
-                                   interior, yw, yplane);
+            for (int gi = 0; gi < G; gi++) {
+                if (nd->csr)
+                    eg_lanes_conv_pool_csr(nd->out, in.c, nd->kernel, po.h, po.w, x + gi * stride, xh, xw,
+                                           nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], relu,
+                                           interior + gi * stride, yw, yplane);
+                else
+                    eg_lanes_conv_pool(nd->out, in.c, nd->kernel, po.h, po.w, x + gi * stride, xh, xw, nd->param[0],
+                                       nd->param[1], relu, interior + gi * stride, yw, yplane);
+            }
             at = y;
             planes_for = after;
             features = po.c * po.h * po.w;
@@ -110,7 +129,8 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
                 features = (int)eg_shape_size(nd->in_shape);
                 at = buf;
                 used += vectors((size_t)features);
-                if (rows) eg_transpose(buf, VL, rows, (int)ldx, VL, features);
+                for (int gi = 0; gi < G; gi++)
+                    eg_transpose(at + gi * stride, VL, b->rows + gi * VL * ldx, (int)ldx, VL, features);
             }
             if (!features || (nd->op == EG_OP_LINEAR && features != nd->in_shape.c)) return 0;
             if (nd->op == EG_OP_FLATTEN) continue;
@@ -118,10 +138,11 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
             int relu = after && after->op == EG_OP_RELU && after->ninputs == 1 && after->inputs[0] == i;
             float *y = buf + used;
             used += vectors((size_t)nd->out);
-            if (rows && nd->csr)
-                eg_lanes_linear_csr(nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], at, relu, y);
-            else if (rows)
-                eg_lanes_linear(nd->out, features, nd->param[0], nd->param[1], at, relu, y);
+            if (G && nd->csr)
+                eg_lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], at, stride,
+                                    relu, y);
+            else if (G)
+                eg_lanes_linear(G, nd->out, features, nd->param[0], nd->param[1], at, stride, relu, y);
             at = y;
             features = nd->out;
             i += relu;
@@ -130,26 +151,35 @@ static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx
     }
     const eg_node *last = &g->nodes[g->nnodes - 1];
     if (last->op != EG_OP_LINEAR && last->op != EG_OP_RELU) return 0;
-    if (rows) eg_transpose(out, features, at, VL, features, VL);
+    for (int gi = 0; gi < G; gi++)
+        eg_transpose(b->out + gi * VL * (size_t)features, features, at + gi * stride, VL, features, VL);
     return used;
 }
 #else
 /* the kernels need AVX-512 */
-static size_t walk(const eg_graph *g, int weights, const float *rows, size_t ldx, float *buf, float *out)
+static size_t walk(const eg_graph *g, int weights, const batch *b)
 {
-    (void)g, (void)weights, (void)rows, (void)ldx, (void)buf, (void)out;
+    (void)g, (void)weights, (void)b;
     return 0;
 }
 #endif
 
-size_t eg_lanes_floats(const eg_graph *g) { return walk(g, 0, NULL, 0, NULL, NULL); }
+/* A group's lane floats, rounded to a cache line. */
+static size_t group_floats(const eg_graph *g) { return (walk(g, 0, NULL) + 15) & ~(size_t)15; }
+
+size_t eg_lanes_floats(const eg_graph *g) { return EG_LANES_GROUPS * group_floats(g); }
 
 int eg_lanes_forward(eg_graph *g, int lo, int hi)
 {
-    if (!g->lanes || g->training || !walk(g, 1, NULL, 0, NULL, NULL)) return lo;
+    if (!g->lanes || g->training || !walk(g, 1, NULL)) return lo;
     const eg_node *input = &g->nodes[0], *last = &g->nodes[g->nnodes - 1];
     size_t insz = eg_shape_size(input->out_shape), outsz = eg_shape_size(last->out_shape);
-    float *buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id();
-    for (; lo + VL <= hi; lo += VL) walk(g, 1, input->y + lo * insz, insz, buf, last->y + lo * outsz);
+    batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group_floats(g)};
+    for (; lo + VL <= hi; lo += b.groups * VL) {
+        b.groups = (hi - lo) / VL < EG_LANES_GROUPS ? (hi - lo) / VL : EG_LANES_GROUPS;
+        b.rows = input->y + lo * insz;
+        b.out = last->y + lo * outsz;
+        walk(g, 1, &b);
+    }
     return lo;
 }
