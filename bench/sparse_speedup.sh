@@ -2,6 +2,8 @@
 # Pruned inference against dense, one thread, medians (bench/sparse_speedup.c):
 #   1. fc1 of SimpleCNN alone: dense, CSR and N:M kernels at 0-99% magnitude
 #      sparsity and 2:4, batches 1, 64 and 1000 (goal: >= 3x at 90%);
+#      1b. the same layer in batch lanes, as whole-model batch inference runs
+#      it (src/graph/lanes.c; AVX-512 machines): its dense and CSR kernels;
 #   2. the whole SimpleCNN and LeNet-5, dense against pruned: 50-99%
 #      unstructured (every layer), 2:4, and 25/50/75% of the channels of
 #      every prunable layer, with the MAC ratio beside the speed-up (goal
@@ -20,6 +22,11 @@ echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average $(cut -d
 echo
 echo "== 1. fc1 alone"
 "$build/sparse_speedup" layers models/simplecnn fc1
+if grep -q avx512f /proc/cpuinfo; then
+  echo
+  echo "== 1b. fc1 in batch lanes"
+  "$build/sparse_speedup" lanes models/simplecnn fc1
+fi
 for spec in models/simplecnn models/lenet5; do
   echo
   echo "== 2. whole model: $spec"
