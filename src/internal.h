@@ -289,8 +289,9 @@ int eg_gemm_narrow_k4(int N, int ldb, int K);
  * groups), 0 if it cannot. */
 size_t eg_lanes_floats(const eg_graph *g);
 /* Runs the whole groups of VL rows in [lo, hi) of an inference forward in
- * lanes, if g runs in lanes; returns the first row not done. */
-int eg_lanes_forward(eg_graph *g, int lo, int hi);
+ * lanes, if g runs in lanes: rows of the input at x, of the output at y;
+ * returns the first row not done. */
+int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
 /* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r

@@ -376,7 +376,7 @@ static void run_node(eg_graph *g, eg_node *nd, int backward, int lo, int hi)
 
 void eg_graph_forward_part(eg_graph *g, int lo, int hi)
 {
-    if (!g->training) lo = eg_lanes_forward(g, lo, hi);
+    if (!g->training) lo = eg_lanes_forward(g, g->nodes[0].y, g->nodes[g->nnodes - 1].y, lo, hi);
     int step = g->training ? hi - lo : EG_INFER_CHUNK;
     for (int a = lo; a < hi; a += step) {
         int b = hi - a < step ? hi : a + step;
@@ -430,6 +430,8 @@ static void forward_staged(eg_graph *g, const float *x, int n)
         unsigned fp_mode = eg_denormals_flush();
         int t = eg_thread_id(), lo, hi, base = t * EG_INFER_CHUNK, alone = eg_team_size() == 1;
         eg_split(n, t, eg_team_size(), &lo, &hi);
+        /* lanes read the images and write the results where they lie */
+        lo = eg_lanes_forward(g, x, result, lo, hi);
         for (int a = lo; a < hi; a += EG_INFER_CHUNK) {
             int len = hi - a < EG_INFER_CHUNK ? hi - a : EG_INFER_CHUNK;
             /* one thread (base 0) reads its chunk where it lies: the input

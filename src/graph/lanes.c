@@ -169,16 +169,15 @@ static size_t group_floats(const eg_graph *g) { return (walk(g, 0, NULL) + 15) &
 
 size_t eg_lanes_floats(const eg_graph *g) { return EG_LANES_GROUPS * group_floats(g); }
 
-int eg_lanes_forward(eg_graph *g, int lo, int hi)
+int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi)
 {
     if (!g->lanes || g->training || !walk(g, 1, NULL)) return lo;
-    const eg_node *input = &g->nodes[0], *last = &g->nodes[g->nnodes - 1];
-    size_t insz = eg_shape_size(input->out_shape), outsz = eg_shape_size(last->out_shape);
+    size_t insz = eg_shape_size(g->nodes[0].out_shape), outsz = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
     batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group_floats(g)};
     for (; lo + VL <= hi; lo += b.groups * VL) {
         b.groups = (hi - lo) / VL < EG_LANES_GROUPS ? (hi - lo) / VL : EG_LANES_GROUPS;
-        b.rows = input->y + lo * insz;
-        b.out = last->y + lo * outsz;
+        b.rows = x + lo * insz;
+        b.out = y + lo * outsz;
         walk(g, 1, &b);
     }
     return lo;
