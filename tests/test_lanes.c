@@ -110,8 +110,10 @@ int main(void)
     /* linear layers alone */
     check_same_bits("models/lenet300100", NULL, lanes);
     check_same_bits("features", "input x shape=20x1x1\nlinear l1 out=7\nrelu r\nlinear l2 out=33\n", lanes);
-    /* a conv without a pool after it: image by image */
+    /* a conv without a pool after it, and groups too large for L2: image by image */
     check_same_bits("models/cnn3", NULL, 0);
+    check_same_bits("large", "input x shape=3x96x96\nconv2d c out=4 kernel=3 pad=1\nrelu r\nmaxpool2d p kernel=2\n"
+                             "flatten f\nlinear l out=10\n", 0);
     check_sparse(lanes);
     return check_report("test_lanes");
 }

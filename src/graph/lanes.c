@@ -167,11 +167,20 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
 /* A group's lane floats, rounded to a cache line. */
 static size_t group_floats(const eg_graph *g) { return (walk(g, 0, NULL) + 15) & ~(size_t)15; }
 
-size_t eg_lanes_floats(const eg_graph *g) { return EG_LANES_GROUPS * group_floats(g); }
+/* Lanes hold VL images' activations where image by image holds one's: a
+ * model whose groups would not stay in L2 together (images larger than
+ * MNIST's, wide layers) runs image by image. */
+#define GROUP_MAX_FLOATS (128 * 1024)
+
+size_t eg_lanes_floats(const eg_graph *g)
+{
+    size_t group = group_floats(g);
+    return group <= GROUP_MAX_FLOATS ? EG_LANES_GROUPS * group : 0;
+}
 
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi)
 {
-    if (!g->lanes || g->training || !walk(g, 1, NULL)) return lo;
+    if (!g->lanes || g->training || !eg_lanes_floats(g) || !walk(g, 1, NULL)) return lo;
     size_t insz = eg_shape_size(g->nodes[0].out_shape), outsz = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
     batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group_floats(g)};
     for (; lo + VL <= hi; lo += b.groups * VL) {
