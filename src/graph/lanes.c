@@ -180,7 +180,8 @@ size_t eg_lanes_floats(const eg_graph *g)
 
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi)
 {
-    if (!g->lanes || g->training || !eg_lanes_floats(g) || !walk(g, 1, NULL)) return lo;
+    /* a batch of one pays no walk */
+    if (hi - lo < VL || !g->lanes || g->training || !eg_lanes_floats(g) || !walk(g, 1, NULL)) return lo;
     size_t insz = eg_shape_size(g->nodes[0].out_shape), outsz = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
     batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group_floats(g)};
     for (; lo + VL <= hi; lo += b.groups * VL) {
