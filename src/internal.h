@@ -260,19 +260,19 @@ void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int 
                                const float *bias, const float *X, int relu, float *const dst[2], int ldy);
 /* Batch lanes (src/graph/lanes.c; AVX-512 only): VL images at once, each
  * value a vector of theirs. A stride-1 KS x KS conv (KS <= EG_LANES_MAX_KERNEL)
- * of C padded planes of xh x xw vectors with M outputs, pooled 2x2 to
- * ph x pw (relu'd first if relu): output m's pooled (py, px) at
- * y + m yplane + (py yw + px) VL. The bits of the row-offset product and
- * the fused pool for each image (lanes_conv_pool.c). */
+ * with M outputs of C padded planes of xh x xw vectors, oh x ow outputs;
+ * with pool, pooled 2x2 (oh, ow even), relu'd first if relu; without,
+ * relu'd if relu. Output m's (y, x), pooled or not, at y + m yplane +
+ * (y yw + x) VL. The bits of the row-offset product and the fused pool or
+ * the relu for each image; on a CSR copy (C KS KS <= EG_LANES_MAX_TERMS),
+ * those of its CSR product (lanes_conv.c). */
 #define EG_LANES_MAX_KERNEL 5
-void eg_lanes_conv_pool(int M, int C, int KS, int ph, int pw, const float *x, int xh, int xw, const float *w,
-                        const float *bias, int relu, float *y, int yw, size_t yplane);
-/* The same on the conv's CSR copy (C KS KS <= EG_LANES_MAX_TERMS): the
- * bits of its image-by-image CSR product. */
 #define EG_LANES_MAX_TERMS 2048
-void eg_lanes_conv_pool_csr(int M, int C, int KS, int ph, int pw, const float *x, int xh, int xw,
-                            const int32_t *rowptr, const int32_t *col, const float *val, const float *bias, int relu,
-                            float *y, int yw, size_t yplane);
+void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
+                   const float *bias, int pool, int relu, float *y, int yw, size_t yplane);
+void eg_lanes_conv_csr(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const int32_t *rowptr,
+                       const int32_t *col, const float *val, const float *bias, int pool, int relu, float *y, int yw,
+                       size_t yplane);
 /* For G (1 .. EG_LANES_GROUPS) groups, x and y stride floats apart:
  * y [out vectors] = bias + W x for x [in vectors], relu'd if relu: the
  * bits of linear.c's dense product for each image; and on the layer's CSR

@@ -3,9 +3,9 @@
  * (batch 1, image by image), on one and on two threads and in staged
  * batches, for narrow and wide convs of every kernel size it takes, with
  * and without padding, several input channels, linear layers of at most and
- * more than 16 outputs, models of linear layers alone, and a relu at the
- * end, dense and on CSR copies;
- * the graphs it does not take (a conv without a pool after it, N:M copies,
+ * more than 16 outputs, convs with and without a pool or a relu after
+ * them, models of linear layers alone, and a relu at the end, dense and on
+ * CSR copies; the graphs it does not take (groups over 4 MB, N:M copies,
  * training) run image by image. */
 #include <stdlib.h>
 #include <string.h>
@@ -50,10 +50,10 @@ static void check_same_bits(const char *name, const char *text, int lanes_expect
 /* Pruned unstructured: conv2d and linear layers on their CSR copies run in
  * lanes too, with the bits of their image-by-image CSR products; N:M
  * copies run image by image; training has no lane buffers. */
-static void check_sparse(int lanes_expected)
+static void check_sparse(const char *name, const char *text, int lanes_expected)
 {
     eg_graph g;
-    if (util_graph(&g, "models/lenet5", NULL, 5, 1)) return;
+    if (util_graph(&g, name, text, 5, 1)) return;
     CHECK(eg_graph_prepare(&g, 64, 1, 1) == EG_OK && g.lanes == NULL, "training has lane buffers");
     eg_rng r;
     eg_rng_seed(&r, 9);
@@ -63,28 +63,36 @@ static void check_sparse(int lanes_expected)
             if (eg_rng_uniform(&r) < 0.7f) nd->mask[0][k] = 0, nd->param[0][k] = 0;
     }
     enum { N = 40 };
-    size_t insz = 28 * 28;
-    float *x = malloc(N * insz * sizeof *x), alone[N * 10];
+    size_t insz = eg_shape_size(g.nodes[0].out_shape), outsz = eg_shape_size(eg_graph_output(&g)->out_shape);
+    float *x = malloc(N * insz * sizeof *x), *alone = malloc(N * outsz * sizeof *alone);
     for (size_t i = 0; i < N * insz; i++) x[i] = eg_rng_range(&r, -0.5f, 2.5f);
     for (int sparse = 1; sparse <= 2; sparse++) {
         g.sparse = sparse;
         CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "prepare");
-        CHECK(sparse == 1 ? g.nodes[1].csr && g.nodes[4].csr && g.nodes[8].csr : g.nodes[8].nm_n > 0,
-              "sparse %d: the layers have no sparse copies", sparse);
+        int copies = 0, weighted = 0;
+        for (int i = 0; i < g.nnodes; i++) {
+            const eg_node *nd = &g.nodes[i];
+            weighted += nd->nparams > 0;
+            copies += sparse == 1 ? nd->csr : nd->nm_n > 0;
+        }
+        CHECK(sparse == 1 ? copies == weighted : copies > 0, "%s, sparse %d: %d of %d layers have sparse copies", name,
+              sparse, copies, weighted);
         for (int i = 0; i < N; i++) {
             eg_graph_forward(&g, x + i * insz, 1);
-            memcpy(alone + i * 10, eg_graph_output(&g)->y, sizeof alone / N);
+            memcpy(alone + i * outsz, eg_graph_output(&g)->y, outsz * sizeof *alone);
         }
         CHECK(eg_graph_prepare(&g, N, 0, 1) == EG_OK, "prepare");
-        float *y = malloc(N * 10 * sizeof *y);
+        float *y = malloc(N * outsz * sizeof *y);
         int in_lanes = eg_lanes_forward(&g, x, y, 0, N) == 32;
         free(y);
-        CHECK(in_lanes == (sparse == 1 && lanes_expected), "sparse %d: lanes %s", sparse, in_lanes ? "taken" : "not taken");
+        CHECK(in_lanes == (sparse == 1 && lanes_expected), "%s, sparse %d: lanes %s", name, sparse,
+              in_lanes ? "taken" : "not taken");
         eg_graph_forward(&g, x, N);
-        util_same_bits(sparse == 1 ? "CSR, 40 images against each alone" : "N:M, 40 images against each alone",
-                       eg_graph_output(&g)->y, alone, N * 10);
+        char what[96];
+        snprintf(what, sizeof what, "%s on %s copies, 40 images against each alone", name, sparse == 1 ? "CSR" : "N:M");
+        util_same_bits(what, eg_graph_output(&g)->y, alone, N * outsz);
     }
-    free(x);
+    free(x), free(alone);
     eg_graph_free(&g);
 }
 
@@ -107,13 +115,20 @@ int main(void)
                            "conv2d c2 out=5 kernel=4 pad=2\nrelu r2\nmaxpool2d p2 kernel=2\n"
                            "conv2d c3 out=4 kernel=2\nrelu r3\nmaxpool2d p3 kernel=2\nflatten f\n"
                            "linear l1 out=17\nrelu r4\nlinear l2 out=3\nrelu r5\n", lanes);
+    /* convs without a pool after them, with and without a relu, odd sizes */
+    static const char *unpooled = "input x shape=2x11x9\nconv2d a out=3 kernel=3 pad=1\nrelu r\n"
+                                  "conv2d b out=4 kernel=2\nrelu s\nmaxpool2d p kernel=2\n"
+                                  "conv2d c out=2 kernel=3 pad=1\nflatten f\nlinear l out=5\n";
+    check_same_bits("unpooled", unpooled, lanes);
+    check_same_bits("models/deepcnn", NULL, lanes);
     /* linear layers alone */
     check_same_bits("models/lenet300100", NULL, lanes);
     check_same_bits("features", "input x shape=20x1x1\nlinear l1 out=7\nrelu r\nlinear l2 out=33\n", lanes);
-    /* a conv without a pool after it, and groups too large for L2: image by image */
-    check_same_bits("models/cnn3", NULL, 0);
-    check_same_bits("large", "input x shape=3x96x96\nconv2d c out=4 kernel=3 pad=1\nrelu r\nmaxpool2d p kernel=2\n"
-                             "flatten f\nlinear l out=10\n", 0);
-    check_sparse(lanes);
+    /* groups over 4 MB: image by image */
+    check_same_bits("models/cnn3", NULL, lanes);
+    check_same_bits("large", "input x shape=3x160x160\nconv2d c out=4 kernel=3 pad=1\nrelu r\n"
+                             "maxpool2d p kernel=2\nflatten f\nlinear l out=10\n", 0);
+    check_sparse("models/lenet5", NULL, lanes);
+    check_sparse("unpooled", unpooled, lanes);
     return check_report("test_lanes");
 }
