@@ -27,10 +27,10 @@ typedef struct {
 
 /* Output channel m's conv rows y0 .. y0+T-1, columns x0 .. x0+P-1: pooled
  * (T = 2, P even) or each stored. */
-INLINE void store(int T, int P, const vf acc[2][8], float bias, const target *o, int m, int y0, int x0)
+INLINE void store(int POOL, int T, int P, const vf acc[2][8], float bias, const target *o, int m, int y0, int x0)
 {
     vf b = vbroadcast(bias), zero = vbroadcast(0.0f);
-    if (T == 2 && o->pool) {  /* never T = 1: pooled heights are even */
+    if (POOL && T == 2) {  /* never T = 1: pooled heights are even */
         float *out = o->y + (size_t)m * o->plane + ((size_t)y0 / 2 * o->yw + x0 / 2) * VL;
         for (int j = 0; j + 1 < P; j += 2) {
             vf left = vmax(b + acc[0][j], b + acc[1][j]), right = vmax(b + acc[0][j + 1], b + acc[1][j + 1]);
@@ -49,8 +49,8 @@ INLINE void store(int T, int P, const vf acc[2][8], float bias, const target *o,
 /* Output channels m0 .. m0+R-1, conv rows y0 .. y0+T-1, columns x0 ..
  * x0+P-1. Each input row's P + KS - 1 vectors are loaded once for the KS
  * kx shifts and R channels. */
-INLINE void block(int R, int T, int P, int KS, int C, int m0, int y0, int x0, const float *x, int xh, int xw,
-                  const float *w, const float *bias, const target *o)
+INLINE void block(int POOL, int R, int T, int P, int KS, int C, int m0, int y0, int x0, const float *x, int xh,
+                  int xw, const float *w, const float *bias, const target *o)
 {
     vf acc[4][2][8];
     for (int r = 0; r < R; r++)
@@ -79,38 +79,47 @@ INLINE void block(int R, int T, int P, int KS, int C, int m0, int y0, int x0, co
                     }
             }
         }
-    for (int r = 0; r < R; r++) store(T, P, acc[r], bias[m0 + r], o, m0 + r, y0, x0);
+    for (int r = 0; r < R; r++) store(POOL, T, P, acc[r], bias[m0 + r], o, m0 + r, y0, x0);
 }
 
 /* Conv rows y0 .. y0+T-1 of channels m0 .. m0+R-1: 8 columns a block for
  * one channel, 4 for two or more (16 chains), then 2 and 1. */
-INLINE void rows(int R, int T, int KS, int C, int m0, int y0, int ow, const float *x, int xh, int xw, const float *w,
-                 const float *bias, const target *o)
+INLINE void rows(int POOL, int R, int T, int KS, int C, int m0, int y0, int ow, const float *x, int xh, int xw,
+                 const float *w, const float *bias, const target *o)
 {
     const int P = R == 1 ? 8 : 4;
     int x0 = 0;
-    for (; x0 + P <= ow; x0 += P) block(R, T, P, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
-    for (; x0 + 4 <= ow; x0 += 4) block(R, T, 4, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
-    for (; x0 + 2 <= ow; x0 += 2) block(R, T, 2, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
-    for (; x0 < ow; x0++) block(R, T, 1, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
+    for (; x0 + P <= ow; x0 += P) block(POOL, R, T, P, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
+    for (; x0 + 4 <= ow; x0 += 4) block(POOL, R, T, 4, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
+    for (; x0 + 2 <= ow; x0 += 2) block(POOL, R, T, 2, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
+    for (; !POOL && x0 < ow; x0++) block(POOL, R, T, 1, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
 }
 
 /* Every conv row of channels m0 .. m0+R-1, two at a time (a pool's pair),
  * then a last odd one. */
-INLINE void channels(int R, int KS, int C, int m0, int oh, int ow, const float *x, int xh, int xw, const float *w,
-                     const float *bias, const target *o)
+INLINE void channels(int POOL, int R, int KS, int C, int m0, int oh, int ow, const float *x, int xh, int xw,
+                     const float *w, const float *bias, const target *o)
 {
     int y0 = 0;
-    for (; y0 + 2 <= oh; y0 += 2) rows(R, 2, KS, C, m0, y0, ow, x, xh, xw, w, bias, o);
-    if (y0 < oh) rows(R, 1, KS, C, m0, y0, ow, x, xh, xw, w, bias, o);
+    for (; y0 + 2 <= oh; y0 += 2) rows(POOL, R, 2, KS, C, m0, y0, ow, x, xh, xw, w, bias, o);
+    if (!POOL && y0 < oh) rows(POOL, R, 1, KS, C, m0, y0, ow, x, xh, xw, w, bias, o);
 }
 
-INLINE void kernel_size(int KS, int M, int C, int oh, int ow, const float *x, int xh, int xw, const float *w,
-                        const float *bias, const target *o)
+INLINE void kernel_size(int POOL, int KS, int M, int C, int oh, int ow, const float *x, int xh, int xw,
+                        const float *w, const float *bias, const target *o)
 {
     int m = 0;
-    for (; m + 2 <= M; m += 2) channels(2, KS, C, m, oh, ow, x, xh, xw, w, bias, o);
-    if (m < M) channels(1, KS, C, m, oh, ow, x, xh, xw, w, bias, o);
+    for (; m + 2 <= M; m += 2) channels(POOL, 2, KS, C, m, oh, ow, x, xh, xw, w, bias, o);
+    if (m < M) channels(POOL, 1, KS, C, m, oh, ow, x, xh, xw, w, bias, o);
+}
+
+/* pooled or not, known at compile time: the pool's stores cost the small
+ * convs 10% as a branch */
+INLINE void pooled(int KS, int M, int C, int oh, int ow, const float *x, int xh, int xw, const float *w,
+                   const float *bias, const target *o)
+{
+    if (o->pool) kernel_size(1, KS, M, C, oh, ow, x, xh, xw, w, bias, o);
+    else kernel_size(0, KS, M, C, oh, ow, x, xh, xw, w, bias, o);
 }
 
 void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
@@ -118,11 +127,11 @@ void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh,
 {
     target o = {y, yw, pool, relu, yplane};
     switch (KS) {  /* at most EG_LANES_MAX_KERNEL */
-    case 1: kernel_size(1, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    case 2: kernel_size(2, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    case 3: kernel_size(3, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    case 4: kernel_size(4, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    default: kernel_size(5, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
+    case 1: pooled(1, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
+    case 2: pooled(2, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
+    case 3: pooled(3, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
+    case 4: pooled(4, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
+    default: pooled(5, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
     }
 }
 
@@ -146,7 +155,8 @@ INLINE void sparse_block(int T, int P, int m, int y0, int x0, const int32_t *row
         for (int t = 0; t < T; t++)
             for (int j = 0; j < P; j++) acc[t][j] += wv * vload(in + ((size_t)t * xw + j) * VL);
     }
-    store(T, P, acc, bias[m], o, m, y0, x0);
+    if (o->pool) store(1, T, P, acc, bias[m], o, m, y0, x0);
+    else store(0, T, P, acc, bias[m], o, m, y0, x0);
 }
 
 INLINE void sparse_rows(int T, int m, int y0, int ow, const int32_t *rowptr, const int32_t *col, const float *val,
