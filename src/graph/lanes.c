@@ -9,18 +9,19 @@
  * together: the convs run group by group, the linear layers load each
  * weight once for all of them.
  *
- * It takes the chains the small MNIST models are: input -> (conv2d, stride
- * 1, with its fused 2x2 max pool and the relu that pool folds, or a relu,
- * or neither)* -> flatten -> (linear, relu)+, dense or on CSR copies (an
- * N:M copy makes the graph run image by image). The kernels (src/kernels/lanes_*.c) sum in the
- * orders the image-by-image kernels do, so an image's output has the same
- * bits whichever path, batch or chunk it goes through. Images left over
- * from whole groups of VL go image by image.
+ * It takes chains: input -> (conv2d, stride 1, with its fused 2x2 max pool
+ * and the relu that pool folds, or a relu, or neither)* -> flatten ->
+ * (linear, relu)+, dense or on CSR copies (an N:M copy makes the graph run
+ * image by image). The kernels (src/kernels/lanes_*.c) sum in the orders
+ * the image-by-image kernels do, so an image's output has the same bits
+ * whichever path, batch or chunk it goes through. Images left over from
+ * whole groups of VL go image by image.
  *
- * A group's lane buffers hold, in node order, each conv's input in
- * zero-bordered planes, the last pool's output, and each linear's output;
- * they live in the arena, zeroed by eg_graph_prepare, and only interiors
- * are ever written, so the borders stay zero. */
+ * A group's lane buffers hold, in node order, the first conv's input and
+ * each conv's output in zero-bordered planes (or flat, before a flatten),
+ * and each linear's output; they live in the arena, zeroed by
+ * eg_graph_prepare, and only interiors are ever written, so the borders
+ * stay zero. */
 #include "internal.h"
 #include "kernels/vec.h"
 
@@ -172,8 +173,7 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
 }
 #endif
 
-/* A group's lane floats, rounded to a cache line. */
-static size_t group_floats(const eg_graph *g) { return (walk(g, 0, NULL) + 15) & ~(size_t)15; }
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Lanes hold VL images' activations where image by image holds one's
  * chunk: a model whose group would take more than 4 MB (images much larger
@@ -184,16 +184,18 @@ static size_t group_floats(const eg_graph *g) { return (walk(g, 0, NULL) + 15) &
 
 size_t eg_lanes_floats(const eg_graph *g)
 {
-    size_t group = group_floats(g);
+    size_t group = round16(walk(g, 0, NULL));
     return group <= GROUP_MAX_FLOATS ? EG_LANES_GROUPS * group : 0;
 }
 
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi)
 {
-    /* a batch of one pays no walk */
-    if (hi - lo < VL || !g->lanes || g->training || !eg_lanes_floats(g) || !walk(g, 1, NULL)) return lo;
+    if (hi - lo < VL || !g->lanes || g->training) return lo;  /* a batch of one pays no walk */
+    size_t group = round16(walk(g, 1, NULL));
+    /* not in lanes (an N:M copy), or shapes changed since the prepare */
+    if (!group || EG_LANES_GROUPS * group > g->lanes_floats) return lo;
     size_t insz = eg_shape_size(g->nodes[0].out_shape), outsz = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
-    batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group_floats(g)};
+    batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group};
     for (; lo + VL <= hi; lo += b.groups * VL) {
         b.groups = (hi - lo) / VL < EG_LANES_GROUPS ? (hi - lo) / VL : EG_LANES_GROUPS;
         b.rows = x + lo * insz;
