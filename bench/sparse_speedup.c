@@ -11,10 +11,10 @@
  *       2:4 on every layer, and 25/50/75% of the channels of every layer
  *       that can lose channels (l1) and all but one of them, with the MAC
  *       ratio next to the speed-up and the speed-up as a share of it ("of MACs");
- *   sparse_speedup lanes [spec [node]]  a linear node (fc1) in batch lanes,
- *       as whole-model batch inference runs it (src/graph/lanes.c): its
- *       dense kernel against its CSR one at 0-99% sparsity, batches 64
- *       and 1000 (AVX-512 builds).
+ *   sparse_speedup lanes [spec [node]]  each conv2d and linear node (or
+ *       one) in batch lanes, as whole-model batch inference runs it
+ *       (src/graph/lanes.c): its dense kernel against its CSR one at
+ *       0-99% sparsity, batches 64 and 1000 (AVX-512 builds).
  * Run from the source root. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,60 +166,89 @@ static int layers(const char *spec, const char *only)
 }
 
 #ifdef __AVX512F__
-/* A linear node over batch rows as whole-model batch inference runs it
- * (src/graph/lanes.c): groups of 16 images, EG_LANES_GROUPS at a time,
- * each group's input already in lanes and its output beside it, on the
- * dense weight (node given negated) or the CSR copy. */
+/* A conv2d or linear node over batch rows as whole-model batch inference
+ * runs it (src/graph/lanes.c): groups of 16 images, each group's input
+ * already in lanes and its output beside it (a conv's input in padded
+ * planes, pooled as the graph fuses it, relu'd), EG_LANES_GROUPS groups
+ * at a time through a linear layer, on the dense weight (node given
+ * negated) or the CSR copy. */
 static float *lane_buf;
+static size_t lane_in, lane_out;  /* floats of a group's input and output */
+
+static void lane_sizes(const eg_graph *g, const eg_node *nd)
+{
+    eg_shape in = nd->in_shape, to = nd->pool_into ? g->nodes[nd->pool_into].out_shape : nd->out_shape;
+    lane_in = (size_t)in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad) * VL;
+    lane_out = eg_shape_size(to) * VL;
+}
+
 static void run_lanes(eg_graph *g, int node, int batch, const float *x)
 {
     (void)x;
     const eg_node *nd = &g->nodes[node < 0 ? -node : node];
-    size_t in = (size_t)nd->in_shape.c * VL, stride = in + (size_t)nd->out * VL;
+    int dense = node < 0, C = nd->in_shape.c, xh = nd->in_shape.h + 2 * nd->pad, xw = nd->in_shape.w + 2 * nd->pad;
+    size_t stride = lane_in + lane_out;
     for (int a = 0, G; a + VL <= batch; a += G * VL) {
         G = (batch - a) / VL < EG_LANES_GROUPS ? (batch - a) / VL : EG_LANES_GROUPS;
         float *xl = lane_buf + (size_t)a / VL * stride;
-        if (node < 0) eg_lanes_linear(G, nd->out, nd->in_shape.c, nd->param[0], nd->param[1], xl, stride, 1, xl + in);
+        if (nd->op == EG_OP_CONV2D) {
+            G = 1;  /* convs go group by group */
+            int pool = nd->pool_into != 0;
+            eg_shape to = pool ? g->nodes[nd->pool_into].out_shape : nd->out_shape;
+            if (dense)
+                eg_lanes_conv(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->param[0],
+                              nd->param[1], pool, 1, xl + lane_in, to.w, (size_t)to.h * to.w * VL);
+            else
+                eg_lanes_conv_csr(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->csr_rowptr,
+                                  nd->csr_col, nd->csr_val, nd->param[1], pool, 1, xl + lane_in, to.w,
+                                  (size_t)to.h * to.w * VL);
+        } else if (dense)
+            eg_lanes_linear(G, nd->out, C, nd->param[0], nd->param[1], xl, stride, 1, xl + lane_in);
         else
             eg_lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], xl, stride, 1,
-                                xl + in);
+                                xl + lane_in);
     }
 }
 
-/* A linear node's dense and CSR kernels in lanes, at the sparsities of
- * `layers`, batches 64 and 1000. */
-static int lanes_layer(const char *spec, const char *name)
+/* Each conv2d and linear node's (or one node's) dense and CSR kernels in
+ * lanes, batches 64 and 1000: the figures the shares of
+ * src/graph/sparse_choice.c for batches that run in lanes come from. */
+static int lanes_layers(const char *spec, const char *only)
 {
-    static const double sparsity[] = {0, 0.5, 0.8, 0.9, 0.95, 0.99};
+    static const double sparsity[] = {0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99};
     static const int batches[] = {64, 1000};
-    printf("%s, %s in batch lanes (as whole-model batch inference runs it: 16 images a group, the input\n"
-           "already in lanes, relu applied), 1 thread: median us (21 samples); ratio = dense / csr\n", spec, name);
+    eg_graph g0;
+    if (load(&g0, spec)) return 1;
+    int nodes[64], count = weighted_nodes(&g0, nodes);
+    printf("%s, each layer in batch lanes (as whole-model batch inference runs it: 16 images a group, the\n"
+           "input already in lanes, pooled as fused, relu applied), 1 thread: median us (21 samples);\n"
+           "ratio = dense / csr\n", spec);
     printf("%-6s %8s %6s %10s %10s %7s\n", "layer", "sparsity", "batch", "dense us", "csr us", "csr");
-    for (size_t si = 0; si < sizeof sparsity / sizeof *sparsity; si++)
-        for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
-            eg_graph g;
-            if (load(&g, spec)) return 1;
-            int node = eg_graph_find(&g, name), batch = batches[bi];
-            if (node < 1 || g.nodes[node].op != EG_OP_LINEAR) {
-                fprintf(stderr, "%s: no linear node %s\n", spec, name);
-                return 1;
+    for (int c = 0; c < count; c++)
+        for (size_t si = 0; (!only || !strcmp(only, g0.nodes[nodes[c]].name)) && si < sizeof sparsity / sizeof *sparsity; si++)
+            for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
+                eg_graph g;
+                if (load(&g, spec)) return 1;
+                int node = nodes[c], batch = batches[bi];
+                eg_node *nd = &g.nodes[node];
+                if (prune_unstructured(&g, &node, 1, sparsity[si])) return 1;
+                g.sparse = 1;  /* build the CSR copy */
+                if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
+                lane_sizes(&g, nd);
+                free(lane_buf);
+                size_t floats = (size_t)batch / VL * (lane_in + lane_out);
+                lane_buf = aligned_alloc(64, floats * sizeof *lane_buf);
+                eg_rng rng;
+                eg_rng_seed(&rng, 3);
+                for (size_t k = 0; k < floats; k++) lane_buf[k] = eg_rng_range(&rng, 0, 2);
+                double td = median_time(run_lanes, &g, -node, batch, NULL, 21);
+                double tc = median_time(run_lanes, &g, node, batch, NULL, 21);
+                printf("%-6s %7.0f%% %6d %10.2f %10.2f %7.2f\n", nd->name, sparsity[si] * 100, batch, td * 1e6,
+                       tc * 1e6, td / tc);
+                fflush(stdout);
+                eg_graph_free(&g);
             }
-            eg_node *nd = &g.nodes[node];
-            if (prune_unstructured(&g, &node, 1, sparsity[si])) return 1;
-            g.sparse = 1;  /* build the CSR copy */
-            if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
-            free(lane_buf);
-            size_t floats = (size_t)batch * (nd->in_shape.c + nd->out);
-            lane_buf = aligned_alloc(64, floats * sizeof *lane_buf);
-            eg_rng rng;
-            eg_rng_seed(&rng, 3);
-            for (size_t k = 0; k < floats; k++) lane_buf[k] = eg_rng_range(&rng, 0, 2);
-            double td = median_time(run_lanes, &g, -node, batch, NULL, 21);
-            double tc = median_time(run_lanes, &g, node, batch, NULL, 21);
-            printf("%-6s %7.0f%% %6d %10.2f %10.2f %7.2f\n", name, sparsity[si] * 100, batch, td * 1e6, tc * 1e6, td / tc);
-            fflush(stdout);
-            eg_graph_free(&g);
-        }
+    eg_graph_free(&g0);
     return 0;
 }
 #endif
@@ -324,7 +353,7 @@ int main(int argc, char **argv)
     if (!strcmp(what, "layers")) return layers(spec, argc > 3 ? argv[3] : NULL);
     if (!strcmp(what, "model")) return model(spec);
 #ifdef __AVX512F__
-    if (!strcmp(what, "lanes")) return lanes_layer(spec, argc > 3 ? argv[3] : "fc1");
+    if (!strcmp(what, "lanes")) return lanes_layers(spec, argc > 3 ? argv[3] : NULL);
 #endif
     fprintf(stderr, "usage: sparse_speedup layers|model|lanes [spec [node]]\n");
     return 2;

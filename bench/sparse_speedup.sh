@@ -10,8 +10,9 @@
 #      for channels: the speed-up within 20% of the MAC ratio, "of MACs"
 #      >= 80%).
 # Usage: bench/sparse_speedup.sh [--layers]
-#   --layers  also every conv2d and linear layer of both models alone (the
-#             figures src/graph/sparse_choice.c's shares come from)
+#   --layers  also every conv2d and linear layer of both models alone, image
+#             by image and in batch lanes (the figures
+#             src/graph/sparse_choice.c's shares come from)
 # Builds in build-sparse (Release) unless BUILD names another build tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,5 +38,10 @@ if [ "${1:-}" = --layers ]; then
     echo
     echo "== every layer alone: $spec"
     "$build/sparse_speedup" layers "$spec"
+    if grep -q avx512f /proc/cpuinfo; then
+      echo
+      echo "== every layer in batch lanes: $spec"
+      "$build/sparse_speedup" lanes "$spec"
+    fi
   done
 fi

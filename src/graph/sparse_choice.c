@@ -59,6 +59,18 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
 #define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.04
 #define CONV_CSR_MAX_DENSITY 0.35
 
+/* With 16 rows or more per thread, a model that runs in batch lanes
+ * (src/graph/lanes.c) multiplies there, where CSR reads its input in place
+ * and breaks even sooner. Dense time / CSR time of each layer in lanes,
+ * batch 64 (`bench/sparse_speedup.sh --layers`, 2026-11-28):
+ *   sparsity   conv1 conv2 fc1  fc2    c1   c2   f1   f2   f3
+ *      50%     0.88  0.92  0.87 1.64   1.00 1.05 0.86 0.91 1.58
+ *      60%     1.02  1.08  1.01 1.92   1.19 1.29 1.07 1.13 1.88
+ *      70%     1.19  1.37  1.28 2.65   1.51 1.66 1.36 1.48 2.55
+ * so every layer gains from density 0.4 on. The N:M kernel has no lanes
+ * form: in lanes an N:M mask runs on CSR. */
+#define LANES_CSR_MAX_DENSITY 0.4
+
 size_t eg_sparse_nm_floats(const eg_node *nd)
 {
     /* at most rows x ceil(K/m) x m slots for any m: values, then byte indices */
@@ -95,6 +107,10 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
     }
     double density = (double)kept / (double)nd->psize[0];
     int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
+    if (rows >= 16 && eg_lanes_floats(g)) {
+        nd->csr = density <= LANES_CSR_MAX_DENSITY;
+        return;
+    }
     /* a row shorter than a group (K < 4) fits any N:M pattern: not a prune */
     if (nd->op == EG_OP_LINEAR && rows >= 4 && K >= 4 && kept < nd->psize[0]) {
         int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
