@@ -257,7 +257,9 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     for (int i = 0; i < g->nnodes; i++) csr += copy_floats(g, &g->nodes[i], training);
     /* fusion changes no buffer size: it follows g->unfused even when the arena stays */
     eg_graph_fuse_pools(g);
-    size_t lanes = training ? 0 : pad16(eg_lanes_floats(g));
+    /* lane buffers only where a thread gets a whole group of 16 images */
+    int lane_rows = !training && (n + threads - 1) / threads >= 16;
+    size_t lanes = lane_rows ? pad16(eg_lanes_floats(g)) : 0;
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr &&
         g->lanes_floats == lanes) {
         if (!training) eg_graph_build_copies(g);
@@ -266,7 +268,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     }
     fold_relus(g);
     eg_graph_fuse_pools(g);  /* again, after the folds it looks through */
-    lanes = training ? 0 : pad16(eg_lanes_floats(g));
+    lanes = lane_rows ? pad16(eg_lanes_floats(g)) : 0;
     int inputs = 0;
     for (int i = 0; i < g->nnodes; i++) inputs += g->nodes[i].op == EG_OP_INPUT;
     int rows = !training && inputs == 1 && g->nnodes > 1 && n > threads * EG_INFER_CHUNK ? threads * EG_INFER_CHUNK : n;
