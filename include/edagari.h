@@ -168,6 +168,8 @@ typedef struct {
     float *lanes;            /* inference in batch lanes: per-thread buffers, lanes_floats each (NULL:
                               * the graph runs image by image; see src/graph/lanes.c) */
     size_t lanes_floats;
+    int no_lanes;            /* for benches: inference image by image even where lanes could run
+                              * (set before eg_graph_prepare) */
     int sparse;              /* for tests and benches: 1 forces the CSR path for every masked conv2d and
                               * linear node in inference, 2 the N:M path (m = 4), -1 the dense one;
                               * 0 (the default) decides by density and pattern (src/graph/sparse_choice.c) */

@@ -46,6 +46,11 @@ static void check_same_bits(const char *name, const char *text, int lanes_expect
             snprintf(what, sizeof what, "%s, %d images on %d threads against each alone", name, n, threads);
             util_same_bits(what, eg_graph_output(&g)->y, alone, (size_t)n * outsz);
         }
+    /* lanes turned off (edagari bench --no-lanes): image by image */
+    g.no_lanes = 1;
+    CHECK(eg_graph_prepare(&g, BIG, 0, 1) == EG_OK && !g.lanes, "%s: lanes with no_lanes", name);
+    eg_graph_forward(&g, x, BIG);
+    util_same_bits("no lanes", eg_graph_output(&g)->y, alone, (size_t)BIG * outsz);
     free(x), free(alone);
     eg_graph_free(&g);
 }

@@ -19,7 +19,7 @@
 #include "internal.h"
 
 static const char help[] =
-    "usage: edagari bench [--model SPEC] [--threads N] [--seconds S] [--json FILE]\n"
+    "usage: edagari bench [--model SPEC] [--threads N] [--seconds S] [--json FILE] [--no-lanes]\n"
     "\n"
     "Measures a model's speed on random inputs (uniform in [-0.42, 2.8], like\n"
     "normalised MNIST) with freshly initialised parameters:\n"
@@ -34,7 +34,9 @@ static const char help[] =
     "  --threads N    threads to use (default: OMP_NUM_THREADS or every core)\n"
     "  --seconds S    time to spend measuring, roughly (default 3; each round runs at\n"
     "                 least one step, so a large model can take longer)\n"
-    "  --json FILE    also write the figures as JSON (written atomically)\n";
+    "  --json FILE    also write the figures as JSON (written atomically)\n"
+    "  --no-lanes     infer image by image even where batch lanes could run (batches of\n"
+    "                 16 images or more a thread), to compare the two\n";
 
 #define ROUNDS 7
 #define TRAIN_BATCH 64
@@ -313,7 +315,7 @@ int eg_cmd_bench(int argc, char **argv)
     char defbuf[4200];
     const char *spec = NULL, *json = NULL;
     double budget = 3.0;
-    int threads = 0;
+    int threads = 0, no_lanes = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
@@ -331,6 +333,8 @@ int eg_cmd_bench(int argc, char **argv)
                 fputs(help, stderr);
                 return 2;
             }
+        } else if (!strcmp(a, "--no-lanes")) {
+            no_lanes = 1;
         } else if (!strcmp(a, "--model") || !strcmp(a, "--json")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "edagari bench: %s needs a value\n%s", a, help);
@@ -353,6 +357,7 @@ int eg_cmd_bench(int argc, char **argv)
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }
+    g.no_lanes = no_lanes;
     double t_start = eg_now();
     eg_rng rng;
     eg_rng_seed(&rng, SEED);
@@ -383,6 +388,7 @@ int eg_cmd_bench(int argc, char **argv)
     printf("random inputs (uniform in [-0.42, 2.8]) and random parameters (seed %d); median of %d rounds after "
            "warm-up, about %.3g s\n",
            SEED, ROUNDS, budget);
+    if (no_lanes) printf("inference image by image (--no-lanes)\n");
     fflush(stdout);
 
     /* the machine: one core, then every thread we use */
@@ -533,6 +539,7 @@ int eg_cmd_bench(int argc, char **argv)
         eg_json_object_end(&j);
 
         eg_json_object(&j, "inference");
+        eg_json_num(&j, "lanes", !no_lanes);
         for (int q = 0; q < NINFER; q++) {
             char key[32];
             snprintf(key, sizeof key, "batch%d", infer_batches[q]);

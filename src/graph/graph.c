@@ -258,7 +258,7 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     /* fusion changes no buffer size: it follows g->unfused even when the arena stays */
     eg_graph_fuse_pools(g);
     /* lane buffers only where a thread gets a whole group of 16 images */
-    int lane_rows = !training && (n + threads - 1) / threads >= 16;
+    int lane_rows = !training && !g->no_lanes && (n + threads - 1) / threads >= 16;
     size_t lanes = lane_rows ? pad16(eg_lanes_floats(g)) : 0;
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr &&
         g->lanes_floats == lanes) {

@@ -107,7 +107,7 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
     }
     double density = (double)kept / (double)nd->psize[0];
     int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
-    if (rows >= 16 && eg_lanes_floats(g)) {
+    if (rows >= 16 && !g->no_lanes && eg_lanes_floats(g)) {
         nd->csr = density <= LANES_CSR_MAX_DENSITY;
         return;
     }
