@@ -15,6 +15,9 @@
 #include "kernels/vec.h"
 
 #ifdef __AVX512F__
+/* G is 1 or 2: the kernels below are compiled for those */
+_Static_assert(EG_LANES_GROUPS == 2, "lanes_linear.c handles one or two groups");
+
 INLINE vf finish(vf b, vf sum, int relu) { return relu ? vmax(vbroadcast(0.0f), b + sum) : b + sum; }
 
 INLINE vf lane(const float *x, size_t stride, int g, size_t k) { return vload(x + g * stride + k * VL); }
@@ -23,11 +26,11 @@ INLINE vf lane(const float *x, size_t stride, int g, size_t k) { return vload(x 
 INLINE void chains_of_one(int R, int G, int o, int in, const float *w, const float *bias, const float *x,
                           size_t stride, int relu, float *y)
 {
-    vf acc[8][4];
+    vf acc[8][2];
     for (int r = 0; r < R; r++)
         for (int g = 0; g < G; g++) acc[r][g] = vbroadcast(0.0f);
     for (int k = 0; k < in; k++) {
-        vf xk[4];
+        vf xk[2];
         for (int g = 0; g < G; g++) xk[g] = lane(x, stride, g, (size_t)k);
         for (int r = 0; r < R; r++) {
             vf wv = vbroadcast(w[(size_t)(o + r) * in + k]);
@@ -45,7 +48,7 @@ INLINE void chains_of_four(int G, int o, int out, int in, const float *w, const 
 {
     int K4 = eg_gemm_narrow_k4(out, out, in);
     const float *wo = w + (size_t)o * in;
-    vf acc[4][4];
+    vf acc[2][4];
     for (int g = 0; g < G; g++)
         for (int q = 0; q < 4; q++) acc[g][q] = vbroadcast(0.0f);
     for (int k = K4; k < in; k++)
@@ -66,7 +69,7 @@ INLINE void chains_of_four(int G, int o, int out, int in, const float *w, const 
 INLINE void csr_rows(int R, int G, int o, const int32_t *rowptr, const int32_t *col, const float *val,
                      const float *bias, const float *x, size_t stride, int relu, float *y)
 {
-    vf acc[8][4];
+    vf acc[8][2];
     int32_t common = INT32_MAX;
     for (int r = 0; r < R; r++) {
         for (int g = 0; g < G; g++) acc[r][g] = vbroadcast(0.0f);
@@ -96,40 +99,30 @@ INLINE void dense_groups(int G, int out, int in, const float *w, const float *bi
         for (; o < out; o++) chains_of_four(G, o, out, in, w, bias, x, stride, relu, y);
         return;
     }
-    /* 8 or 16 chains: 8 outputs for one or two groups, 4 for more */
-    const int R = G <= 2 ? 8 : 4;
-    for (; o + R <= out; o += R) chains_of_one(R, G, o, in, w, bias, x, stride, relu, y);
+    /* 8 or 16 chains: 8 outputs for one group or two */
+    for (; o + 8 <= out; o += 8) chains_of_one(8, G, o, in, w, bias, x, stride, relu, y);
     for (; o < out; o++) chains_of_one(1, G, o, in, w, bias, x, stride, relu, y);
 }
 
 INLINE void csr_groups(int G, int out, const int32_t *rowptr, const int32_t *col, const float *val,
                        const float *bias, const float *x, size_t stride, int relu, float *y)
 {
-    const int R = G <= 2 ? 8 : 4;
     int o = 0;
-    for (; o + R <= out; o += R) csr_rows(R, G, o, rowptr, col, val, bias, x, stride, relu, y);
+    for (; o + 8 <= out; o += 8) csr_rows(8, G, o, rowptr, col, val, bias, x, stride, relu, y);
     for (; o < out; o++) csr_rows(1, G, o, rowptr, col, val, bias, x, stride, relu, y);
 }
 
 void eg_lanes_linear(int G, int out, int in, const float *w, const float *bias, const float *x, size_t stride,
                      int relu, float *y)
 {
-    switch (G) {  /* 1 .. EG_LANES_GROUPS */
-    case 1: dense_groups(1, out, in, w, bias, x, stride, relu, y); break;
-    case 2: dense_groups(2, out, in, w, bias, x, stride, relu, y); break;
-    case 3: dense_groups(3, out, in, w, bias, x, stride, relu, y); break;
-    default: dense_groups(4, out, in, w, bias, x, stride, relu, y); break;
-    }
+    if (G == 1) dense_groups(1, out, in, w, bias, x, stride, relu, y);
+    else dense_groups(2, out, in, w, bias, x, stride, relu, y);
 }
 
 void eg_lanes_linear_csr(int G, int out, const int32_t *rowptr, const int32_t *col, const float *val,
                          const float *bias, const float *x, size_t stride, int relu, float *y)
 {
-    switch (G) {
-    case 1: csr_groups(1, out, rowptr, col, val, bias, x, stride, relu, y); break;
-    case 2: csr_groups(2, out, rowptr, col, val, bias, x, stride, relu, y); break;
-    case 3: csr_groups(3, out, rowptr, col, val, bias, x, stride, relu, y); break;
-    default: csr_groups(4, out, rowptr, col, val, bias, x, stride, relu, y); break;
-    }
+    if (G == 1) csr_groups(1, out, rowptr, col, val, bias, x, stride, relu, y);
+    else csr_groups(2, out, rowptr, col, val, bias, x, stride, relu, y);
 }
 #endif
