@@ -294,6 +294,9 @@ size_t eg_lanes_floats(const eg_graph *g);
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi);
 /* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
 void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
+/* The VL rows (lds apart) of src's first cols (<= VL) columns transposed:
+ * column j, a vector, to to[j]. */
+void eg_transpose_to(float *const *to, const float *src, int lds, int cols);
 /* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r
  * of xt + c VL is x[r][c], lanes from m on zero. */
 void eg_transpose_tile(float *xt, const float *x, int ldx, int m, int in);

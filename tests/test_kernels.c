@@ -438,6 +438,21 @@ static void test_transpose(void)
             free(src), free(dst), free(want);
         }
     CHECK(cases == NSIZES * NSIZES, "only %d transpose cases", cases);
+    /* eg_transpose_to: each column to its own place (here in reverse
+     * order, with gaps that must be left alone), whole blocks and short */
+    for (int cols = 1; cols <= VL; cols++) {
+        int lds = 37;
+        float *src = alloc_fill((size_t)VL * lds, &r, -1, 1), *dst = alloc_fill((size_t)2 * VL * VL, &r, -1, 1);
+        float *want = malloc((size_t)2 * VL * VL * sizeof *want), *to[VL];
+        memcpy(want, dst, (size_t)2 * VL * VL * sizeof *want);
+        for (int j = 0; j < cols; j++) {
+            to[j] = dst + (size_t)2 * (VL - 1 - j) * VL;
+            for (int i = 0; i < VL; i++) want[to[j] - dst + i] = src[(size_t)i * lds + j];
+        }
+        eg_transpose_to(to, src, lds, cols);
+        CHECK(!memcmp(dst, want, (size_t)2 * VL * VL * sizeof *dst), "transpose_to of %d columns differs", cols);
+        free(src), free(dst), free(want);
+    }
 }
 
 /* eg_small_conv_pool_direct reading an unpadded input in place against

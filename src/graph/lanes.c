@@ -62,23 +62,26 @@ static int relu_after(const eg_graph *g, int i)
 /* The VL images' inputs (rows ldx floats apart, C x h x w each) into the
  * interiors of zero-bordered planes padded by pad: VL features at a time,
  * transposed whole (a row of 28 is not a multiple of VL, and transposing
- * it row by row took as long as the first conv), then each vector to its
- * place. */
+ * it row by row took as long as the first conv), each vector straight to
+ * its place (through a block and a copy, SimpleCNN with 75% of its
+ * channels cut took 355 instead of 330 ns an image at batch 1000, 333
+ * instead of 283 at batch 64). */
 static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int pad)
 {
     int n = in.c * in.h * in.w, xw = in.w + 2 * pad, col = 0, row = 0;
-    float block[VL * VL], *at = x + vectors((size_t)pad * xw + pad);  /* the next feature's place */
+    float *at = x + vectors((size_t)pad * xw + pad);  /* the next feature's place */
     for (int f0 = 0; f0 < n; f0 += VL) {
         int cnt = n - f0 < VL ? n - f0 : VL;
-        eg_transpose(block, VL, rows + f0, (int)ldx, VL, cnt);
+        float *to[VL];
         for (int f = 0; f < cnt; f++) {
-            vstore(at, vload(block + f * VL));
+            to[f] = at;
             at += VL;
             if (++col < in.w) continue;
             col = 0;
             at += vectors(2 * (size_t)pad);  /* over the right and left padding */
             if (++row == in.h) row = 0, at += vectors(2 * (size_t)pad * xw);  /* and the planes' bottom and top */
         }
+        eg_transpose_to(to, rows + f0, (int)ldx, cnt);
     }
 }
 
