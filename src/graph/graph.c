@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernels/vec.h"
 
 eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err)
 {
@@ -399,10 +400,19 @@ void eg_graph_backward_part(eg_graph *g, int lo, int hi)
 
 void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add)
 {
-    for (int p = plo; p < phi; p++) {
-        float sum = 0;
-        for (int u = 0; u < nt; u++) sum += g->tgrads[g->nparam * u + p];
+    /* a vector of parameters at a time: GCC left the plain loop scalar (28
+     * us a step for SimpleCNN's 26k parameters) */
+    size_t stride = g->nparam;
+    int p = plo;
+    for (; p + VL <= phi; p += VL) {
+        vf sum = vbroadcast(0.0f);
+        for (int u = 0; u < nt; u++) sum += vload(g->tgrads + stride * u + p);
         /* one addition per pass, so passes accumulate exactly */
+        vstore(g->grads + p, add ? vload(g->grads + p) + sum : sum);
+    }
+    for (; p < phi; p++) {
+        float sum = 0;
+        for (int u = 0; u < nt; u++) sum += g->tgrads[stride * u + p];
         g->grads[p] = add ? g->grads[p] + sum : sum;
     }
 }
