@@ -270,6 +270,25 @@ void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int 
 #define EG_LANES_MAX_TERMS 2048
 void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
                    const float *bias, int pool, int relu, float *y, int yw, size_t yplane);
+/* The same, pooled as training pools (pool2x2_rows.c: the first maximum
+ * in scan order, relu'd if relu), and output m's pooled (y, x) winner codes
+ * (0-3, 4 where the relu cut it) as VL bytes at codes + ((m oh/2 + y)
+ * ow/2 + x) VL. */
+void eg_lanes_conv_coded(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
+                         const float *bias, int relu, float *y, int yw, size_t yplane, uint8_t *codes);
+/* Its weight and bias gradients: dw [M, C, KS, KS] += the sum over the
+ * VL images and every conv output (y, x) of dy there times x[c][y + ky][x
+ * + kx], db [M] += the sums of dy, where dy is the pooled gradient dyp
+ * ([M][oh/2][ow/2] vectors) at each window's winner (codes as above), zero
+ * elsewhere (lanes_conv_grad.c). */
+void eg_lanes_conv_grad_pooled(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *dyp,
+                               const uint8_t *codes, float *dw, float *db);
+/* n floats of each of VL rows (src, ld floats apart) into lanes: float s
+ * of each to row r0 + s / rw, column c0 + s % rw of a plane of rows xw
+ * vectors wide (transposing VL floats at a time, each vector straight to
+ * its place; through a block and a copy, SimpleCNN with 75% of its
+ * channels cut took 355 instead of 330 ns an image, batch 1000). */
+void eg_lanes_from_rows(float *plane, int xw, const float *src, size_t ld, int n, int rw, int r0, int c0);
 void eg_lanes_conv_csr(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const int32_t *rowptr,
                        const int32_t *col, const float *val, const float *bias, int pool, int relu, float *y, int yw,
                        size_t yplane);
@@ -375,6 +394,9 @@ void eg_graph_fuse_pools(eg_graph *g);
  * (stride 1: the row-offset product of conv2d.c), which a fused pool before
  * it can write directly. */
 int eg_conv2d_pads_input(const eg_node *nd);
+/* The end of the images of [lo, hi) a training pass of conv2d node nd
+ * runs in batch lanes (whole groups of VL from lo; lo when none). */
+int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi);
 /* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
 void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);
 

@@ -59,30 +59,30 @@ static int relu_after(const eg_graph *g, int i)
     return r && r->op == EG_OP_RELU && !r->relu_folded && r->ninputs == 1 && r->inputs[0] == i;
 }
 
-/* The VL images' inputs (rows ldx floats apart, C x h x w each) into the
- * interiors of zero-bordered planes padded by pad: VL features at a time,
- * transposed whole (a row of 28 is not a multiple of VL, and transposing
- * it row by row took as long as the first conv), each vector straight to
- * its place (through a block and a copy, SimpleCNN with 75% of its
- * channels cut took 355 instead of 330 ns an image at batch 1000, 333
- * instead of 283 at batch 64). */
-static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int pad)
+void eg_lanes_from_rows(float *plane, int xw, const float *src, size_t ld, int n, int rw, int r0, int c0)
 {
-    int n = in.c * in.h * in.w, xw = in.w + 2 * pad, col = 0, row = 0;
-    float *at = x + vectors((size_t)pad * xw + pad);  /* the next feature's place */
+    int col = 0;
+    float *at = plane + vectors((size_t)r0 * xw + c0);  /* the next float's place */
     for (int f0 = 0; f0 < n; f0 += VL) {
         int cnt = n - f0 < VL ? n - f0 : VL;
         float *to[VL];
         for (int f = 0; f < cnt; f++) {
             to[f] = at;
             at += VL;
-            if (++col < in.w) continue;
-            col = 0;
-            at += vectors(2 * (size_t)pad);  /* over the right and left padding */
-            if (++row == in.h) row = 0, at += vectors(2 * (size_t)pad * xw);  /* and the planes' bottom and top */
+            if (++col == rw) col = 0, at += vectors((size_t)xw - rw);  /* on to the next row */
         }
-        eg_transpose_to(to, rows + f0, (int)ldx, cnt);
+        eg_transpose_to(to, src + f0, (int)ld, cnt);
     }
+}
+
+/* The VL images' inputs (rows ldx floats apart, C x h x w each) into the
+ * interiors of zero-bordered planes padded by pad. */
+static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int pad)
+{
+    int hw = in.h * in.w, xw = in.w + 2 * pad;
+    for (int c = 0; c < in.c; c++)
+        eg_lanes_from_rows(x + (size_t)c * planes(1, in.h, in.w, pad), xw, rows + (size_t)c * hw, ldx, hw, in.w, pad,
+                           pad);
 }
 
 /* Walks g's nodes as lanes take them: with b, runs them; without, only

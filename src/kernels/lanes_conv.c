@@ -18,20 +18,56 @@
 #include "kernels/vec.h"
 
 #ifdef __AVX512F__
-/* Where the results go. */
+/* Where the results go; training's pool also keeps its winners' codes. */
 typedef struct {
     float *y;
     int yw, pool, relu;
     size_t plane;
+    uint8_t *codes;  /* output m's pooled (y, x) codes at codes + ((m ph + y) pw + x) VL */
+    int ph, pw;
 } target;
 
+/* The window of rows a and b, columns l and r, pooled as
+ * pool_vec_coded pools it in training (pool2x2_rows.c): the better of each
+ * row's pair (the right one only if strictly greater), then the bottom
+ * row's only if strictly greater, then the relu; its code to *code. */
+INLINE vf pool_coded(vf al, vf ar, vf bl, vf br, int relu, vi *code)
+{
+    __mmask16 top_right = _mm512_cmp_ps_mask((__m512)ar, (__m512)al, _CMP_GT_OQ);
+    __mmask16 bottom_right = _mm512_cmp_ps_mask((__m512)br, (__m512)bl, _CMP_GT_OQ);
+    __m512 t = _mm512_mask_blend_ps(top_right, (__m512)al, (__m512)ar);
+    __m512 u = _mm512_mask_blend_ps(bottom_right, (__m512)bl, (__m512)br);
+    __mmask16 down = _mm512_cmp_ps_mask(u, t, _CMP_GT_OQ);
+    __m512 m = _mm512_mask_blend_ps(down, t, u);
+    __m512i k = _mm512_maskz_mov_epi32(top_right, _mm512_set1_epi32(1));
+    k = _mm512_mask_mov_epi32(k, down, _mm512_mask_mov_epi32(_mm512_set1_epi32(2), bottom_right, _mm512_set1_epi32(3)));
+    if (relu) {
+        __mmask16 dead = _mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_LE_OQ);
+        m = _mm512_mask_mov_ps(m, dead, _mm512_setzero_ps());
+        k = _mm512_mask_mov_epi32(k, dead, _mm512_set1_epi32(4));
+    }
+    *code = (vi)k;
+    return (vf)m;
+}
+
 /* Output channel m's conv rows y0 .. y0+T-1, columns x0 .. x0+P-1: pooled
- * (T = 2, P even) or each stored. */
+ * (T = 2, P even; POOL 2 with codes) or each stored. */
 INLINE void store(int POOL, int T, int P, const vf acc[2][8], float bias, const target *o, int m, int y0, int x0)
 {
     vf b = vbroadcast(bias), zero = vbroadcast(0.0f);
     if (POOL && T == 2) {  /* never T = 1: pooled heights are even */
-        float *out = o->y + (size_t)m * o->plane + ((size_t)y0 / 2 * o->yw + x0 / 2) * VL;
+        size_t at = (size_t)m * o->plane + ((size_t)y0 / 2 * o->yw + x0 / 2) * VL;
+        float *out = o->y + at;
+        if (POOL == 2) {
+            uint8_t *codes = o->codes + (((size_t)m * o->ph + y0 / 2) * o->pw + x0 / 2) * VL;
+            for (int j = 0; j + 1 < P; j += 2) {
+                vi code;
+                vstore(out + (size_t)(j / 2) * VL,
+                       pool_coded(b + acc[0][j], b + acc[0][j + 1], b + acc[1][j], b + acc[1][j + 1], o->relu, &code));
+                _mm_storeu_si128((__m128i *)(codes + (size_t)(j / 2) * VL), _mm512_cvtepi32_epi8((__m512i)code));
+            }
+            return;
+        }
         for (int j = 0; j + 1 < P; j += 2) {
             vf left = vmax(b + acc[0][j], b + acc[1][j]), right = vmax(b + acc[0][j + 1], b + acc[1][j + 1]);
             vf mx = vmax(left, right);
@@ -113,26 +149,40 @@ INLINE void kernel_size(int POOL, int KS, int M, int C, int oh, int ow, const fl
     if (m < M) channels(POOL, 1, KS, C, m, oh, ow, x, xh, xw, w, bias, o);
 }
 
-/* pooled or not, known at compile time: the pool's stores cost the small
- * convs 10% as a branch */
+/* pooled (with codes or not) or not, known at compile time: the pool's
+ * stores cost the small convs 10% as a branch */
 INLINE void pooled(int KS, int M, int C, int oh, int ow, const float *x, int xh, int xw, const float *w,
                    const float *bias, const target *o)
 {
-    if (o->pool) kernel_size(1, KS, M, C, oh, ow, x, xh, xw, w, bias, o);
+    if (o->codes) kernel_size(2, KS, M, C, oh, ow, x, xh, xw, w, bias, o);
+    else if (o->pool) kernel_size(1, KS, M, C, oh, ow, x, xh, xw, w, bias, o);
     else kernel_size(0, KS, M, C, oh, ow, x, xh, xw, w, bias, o);
+}
+
+static void by_kernel(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
+                      const float *bias, const target *o)
+{
+    switch (KS) {  /* at most EG_LANES_MAX_KERNEL */
+    case 1: pooled(1, M, C, oh, ow, x, xh, xw, w, bias, o); break;
+    case 2: pooled(2, M, C, oh, ow, x, xh, xw, w, bias, o); break;
+    case 3: pooled(3, M, C, oh, ow, x, xh, xw, w, bias, o); break;
+    case 4: pooled(4, M, C, oh, ow, x, xh, xw, w, bias, o); break;
+    default: pooled(5, M, C, oh, ow, x, xh, xw, w, bias, o); break;
+    }
 }
 
 void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
                    const float *bias, int pool, int relu, float *y, int yw, size_t yplane)
 {
-    target o = {y, yw, pool, relu, yplane};
-    switch (KS) {  /* at most EG_LANES_MAX_KERNEL */
-    case 1: pooled(1, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    case 2: pooled(2, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    case 3: pooled(3, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    case 4: pooled(4, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    default: pooled(5, M, C, oh, ow, x, xh, xw, w, bias, &o); break;
-    }
+    target o = {y, yw, pool, relu, yplane, NULL, 0, 0};
+    by_kernel(M, C, KS, oh, ow, x, xh, xw, w, bias, &o);
+}
+
+void eg_lanes_conv_coded(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
+                         const float *bias, int relu, float *y, int yw, size_t yplane, uint8_t *codes)
+{
+    target o = {y, yw, 1, relu, yplane, codes, oh / 2, ow / 2};
+    by_kernel(M, C, KS, oh, ow, x, xh, xw, w, bias, &o);
 }
 
 /* A conv on its CSR copy (eg_csr_build: output m's kept weights, their
@@ -172,7 +222,7 @@ void eg_lanes_conv_csr(int M, int C, int KS, int oh, int ow, const float *x, int
                        const int32_t *col, const float *val, const float *bias, int pool, int relu, float *y, int yw,
                        size_t yplane)
 {
-    target o = {y, yw, pool, relu, yplane};
+    target o = {y, yw, pool, relu, yplane, NULL, 0, 0};
     ptrdiff_t off[EG_LANES_MAX_TERMS];  /* C KS KS of them at most */
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < KS; ky++)

@@ -111,10 +111,13 @@ static size_t col_floats(const eg_node *nd)
     return (size_t)nd->in_shape.c * nd->kernel * nd->kernel * nd->out_shape.h * nd->out_shape.w;
 }
 
+static size_t lanes_planes(const eg_node *nd);
+
 /* Training keeps each image's padded planes (row offsets) or columns (im2col). */
 static size_t conv2d_saved(const eg_node *nd)
 {
-    return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) : col_floats(nd);
+    /* and a share of the lane planes of a conv that can train in lanes */
+    return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) + round16(lanes_planes(nd) / VL) : col_floats(nd);
 }
 
 /* The backward of a row-offset conv takes a thread's images DY_CHUNK at a
@@ -124,9 +127,11 @@ static size_t conv2d_saved(const eg_node *nd)
  * (planes for all the images, written once a step, went cold between
  * steps: conv1's unpooling took 650 ns an image instead of 220). */
 #define DY_CHUNK 8
+static size_t lanes_floats(const eg_node *nd);
+
 static size_t conv2d_shared(const eg_node *nd, int threads)
 {
-    return is_rowconv(nd) ? (size_t)threads * DY_CHUNK * nd->out * dgrad_plane(nd) : 0;
+    return is_rowconv(nd) ? (size_t)threads * (DY_CHUNK * nd->out * dgrad_plane(nd) + lanes_floats(nd)) : 0;
 }
 
 static float *dgrad_planes(const eg_node *nd)
@@ -237,6 +242,140 @@ static void weight_product(const eg_graph *g, const eg_node *nd, int N, const fl
         eg_gemm_nn(nd->out, N, K, nd->param[0], K, B, ldb, C, N);
 }
 
+/* --------------------------------------------- training in batch lanes */
+
+/* A conv whose input needs no gradient (the first), pooled 2x2 as it
+ * computes, trains VL images at a time in batch lanes (src/graph/lanes.c)
+ * while a thread has that many left:
+ * - forward: the images transposed into zero-bordered planes (kept for
+ *   the backward, after the image-by-image planes in nd->saved),
+ *   eg_lanes_conv_coded, the pooled output transposed back to where the
+ *   image-by-image path puts it; the winners' codes stay in lanes, in the
+ *   pool's code bytes for those images. Its output has the same bits
+ *   either way.
+ * - backward: the pool's dy transposed into lanes, and
+ *   eg_lanes_conv_grad_pooled: the same gradients within rounding.
+ * The lanes of the pooled output (rows ldy apart, laid out as where they
+ * go: the gaps, zero for good, go back as the padding between the next
+ * conv's rows) or of its dy are each thread's, in nd->shared after the dy
+ * planes. */
+#define LANES_MAX_FLOATS (1024 * 1024)
+
+/* Floats between pooled rows where they go: the next conv's padded row
+ * width, or the pooled width. */
+static int pooled_ld(const eg_graph *g, const eg_node *pool)
+{
+    return pool->padded_out ? row_width(&g->nodes[pool->padded_out]) : pool->out_shape.w;
+}
+
+/* Floats of a group's input planes, 0 if the conv cannot train in lanes
+ * (nor allocates for it: whether its input needs a gradient is known
+ * later). */
+static size_t lanes_planes(const eg_node *nd)
+{
+#ifdef __AVX512F__
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    size_t planes = (size_t)VL * in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad);
+    size_t pooled = (size_t)VL * out.c * (out.h / 2) * out.w;  /* rows at most out.w apart (see lanes_floats) */
+    if (!nd->pool_into || nd->padded_in || nd->kernel > EG_LANES_MAX_KERNEL || out.h < 2 || out.w < 2 ||
+        planes > LANES_MAX_FLOATS || pooled > LANES_MAX_FLOATS)
+        return 0;
+    return planes;
+#else
+    (void)nd;
+    return 0;
+#endif
+}
+
+/* A thread's lanes of the pooled output or of its dy. The next conv's
+ * rows, pooled width + its pad, are at most out.w apart (pad < kernel <=
+ * pooled width); wider ones run image by image. */
+static size_t lanes_floats(const eg_node *nd)
+{
+    return lanes_planes(nd) ? (size_t)VL * nd->out * (nd->out_shape.h / 2) * nd->out_shape.w : 0;
+}
+
+int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
+{
+    const eg_node *pool = fused_pool(g, nd);
+    if (!g->training || g->no_lanes || !pool || nd->needs_dx || !lanes_planes(nd) || pooled_ld(g, pool) > nd->out_shape.w)
+        return lo;
+    return lo + (hi - lo) / VL * VL;
+}
+
+/* Group i0's input planes: after every image's image-by-image planes,
+ * each image's share rounded to a cache line, so that any group's planes
+ * are aligned. */
+static float *group_planes(const eg_graph *g, const eg_node *nd, int i0)
+{
+    size_t rows = (size_t)g->batch * nd->in_shape.c * plane_floats(nd);
+    return nd->saved + rows + (size_t)i0 * round16(lanes_planes(nd) / VL);
+}
+
+static float *thread_lanes(const eg_graph *g, const eg_node *nd)
+{
+    return nd->shared + (size_t)g->threads * DY_CHUNK * nd->out * dgrad_plane(nd) + lanes_floats(nd) * eg_thread_id();
+}
+
+#ifdef __AVX512F__
+/* Zeroes the borders of c planes of xh x xw vectors padded by pad (groups
+ * start wherever a thread's share does, so a plane's interior may have
+ * been another group's border). */
+static void zero_borders(float *x, int c, int xh, int xw, int pad)
+{
+    vf zero = vbroadcast(0.0f);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < xh; y++) {
+            float *row = x + ((size_t)ch * xh + y) * xw * VL;
+            int edge = y < pad || y >= xh - pad;
+            for (int x0 = 0; x0 < xw; x0++) {
+                if (!edge && x0 == pad) x0 = xw - pad;  /* over the interior */
+                if (x0 < xw) vstore(row + (size_t)x0 * VL, zero);
+            }
+        }
+}
+#endif
+
+static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *pool, int lo, int end)
+{
+#ifdef __AVX512F__
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    int pad = nd->pad, xh = in.h + 2 * pad, xw = in.w + 2 * pad, ph = out.h / 2, pw = out.w / 2, ldy = pooled_ld(g, pool);
+    size_t yplane = (size_t)VL * ph * ldy, insz = eg_shape_size(in), poolsz = eg_shape_size(pool->out_shape);
+    const eg_node *next = pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
+    size_t ystride = next ? (size_t)next->in_shape.c * plane_floats(next) : poolsz;  /* between images */
+    float *ly = thread_lanes(g, nd);
+    for (int i0 = lo; i0 < end; i0 += VL) {
+        float *lx = group_planes(g, nd, i0);
+        zero_borders(lx, in.c, xh, xw, pad);
+        for (int c = 0; c < in.c; c++)
+            eg_lanes_from_rows(lx + (size_t)c * xh * xw * VL, xw, g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w,
+                               insz, in.h * in.w, in.w, pad, pad);
+        eg_lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
+                            pool->relu_in, ly, ldy, yplane, (uint8_t *)pool->argmax + i0 * poolsz);
+        for (int c = 0; c < out.c; c++) {
+            int ld;
+            eg_transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, VL, (ph - 1) * ldy + pw, VL);
+        }
+    }
+#else
+    (void)g, (void)nd, (void)pool, (void)lo, (void)end;
+#endif
+}
+
+static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo, int end)
+{
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad;
+    size_t poolsz = eg_shape_size(pool->out_shape);
+    float *dyp = thread_lanes(g, nd);
+    for (int i0 = lo; i0 < end; i0 += VL) {
+        eg_transpose(dyp, VL, pool->dy + i0 * poolsz, (int)poolsz, VL, (int)poolsz);
+        eg_lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp,
+                                  (const uint8_t *)pool->argmax + i0 * poolsz, eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
+    }
+}
+
 static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     const float *x = g->nodes[nd->inputs[0]].y;
@@ -254,7 +393,9 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
      * than the copy (LeNet-5's c1 at one channel: 460 ns against 370 + 40) */
     int small = pool && !g->training && !nd->csr && !nd->nm_n && eg_small_conv_fits(nd->out, in.c, k);
     int direct = small && !nd->padded_in && k == 3;
-    for (int i = lo; i < hi; i++) {
+    int end = eg_conv2d_lanes_end(g, nd, lo, hi);
+    if (end > lo) lanes_forward(g, nd, pool, lo, end);
+    for (int i = end; i < hi; i++) {
         float *xp = nd->saved + (size_t)i * in.c * plane;
         if (!nd->padded_in && !direct) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
         if (small) {
@@ -322,7 +463,9 @@ static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
             for (int co = 0; co < co_n; co++)
                 for (int t = 0; t < kk; t++)
                     wf[((size_t)ci * co_n + co) * kk + t] = w[((size_t)co * ci_n + ci) * kk + (kk - 1 - t)];
-    for (int a = lo; a < hi; a += DY_CHUNK) row_backward_chunk(g, nd, a, hi - a < DY_CHUNK ? hi : a + DY_CHUNK, wf);
+    int end = eg_conv2d_lanes_end(g, nd, lo, hi);
+    if (end > lo) lanes_backward(g, nd, fused_pool(g, nd), lo, end);
+    for (int a = end; a < hi; a += DY_CHUNK) row_backward_chunk(g, nd, a, hi - a < DY_CHUNK ? hi : a + DY_CHUNK, wf);
 }
 
 /* ------------------------------------------------------ any convolution */

@@ -1,0 +1,68 @@
+/* The weight and bias gradients of a pooled stride-1 convolution in batch
+ * lanes (src/layers/conv2d.c runs a first conv's training in lanes): the
+ * pooled gradient goes back to each window's winner, lane by lane (each
+ * image has its own), and every output position's gradient multiplies the
+ * KS x KS input vectors under it into one accumulator per weight; the
+ * lanes (the VL images) are summed at the end. So the sums run in another
+ * order than the image-by-image gradient's (which sums images 8 at a
+ * time): the same within rounding, not the same bits. */
+#include "internal.h"
+#include "kernels/vec.h"
+
+#ifdef __AVX512F__
+INLINE float hsum(vf v) { return _mm512_reduce_add_ps((__m512)v); }
+
+/* Output m's gradient on input channel c (all KS x KS weights), and its
+ * bias's when bias is set. */
+INLINE void one_channel(int KS, int m, int c, int C, int ph, int pw, const float *x, int xh, int xw, const float *dyp,
+                        const uint8_t *codes, float *dw, float *db)
+{
+    vf acc[25], bacc = vbroadcast(0.0f);
+    for (int k = 0; k < KS * KS; k++) acc[k] = vbroadcast(0.0f);
+    const float *plane = x + (size_t)c * xh * xw * VL;
+    for (int py = 0; py < ph; py++)
+        for (int px = 0; px < pw; px++) {
+            size_t q = ((size_t)m * ph + py) * pw + px;
+            vf d = vload(dyp + q * VL);
+            __m512i code = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + q * VL)));
+#pragma GCC unroll 4
+            for (int w = 0; w < 4; w++) {  /* the window's places: code w is row w / 2, column w % 2 */
+                __mmask16 won = _mm512_cmpeq_epi32_mask(code, _mm512_set1_epi32(w));
+                vf g = (vf)_mm512_maskz_mov_ps(won, (__m512)d);
+                const float *at = plane + ((size_t)(2 * py + w / 2) * xw + 2 * px + w % 2) * VL;
+                if (db) bacc += g;
+#pragma GCC unroll 5
+                for (int ky = 0; ky < KS; ky++)
+#pragma GCC unroll 5
+                    for (int kx = 0; kx < KS; kx++) acc[ky * KS + kx] += g * vload(at + ((size_t)ky * xw + kx) * VL);
+            }
+        }
+    for (int k = 0; k < KS * KS; k++) dw[((size_t)m * C + c) * KS * KS + k] += hsum(acc[k]);
+    if (db) db[m] += hsum(bacc);
+}
+
+INLINE void kernel_size(int KS, int M, int C, int ph, int pw, const float *x, int xh, int xw, const float *dyp,
+                        const uint8_t *codes, float *dw, float *db)
+{
+    for (int m = 0; m < M; m++)
+        for (int c = 0; c < C; c++) one_channel(KS, m, c, C, ph, pw, x, xh, xw, dyp, codes, dw, c ? NULL : db);
+}
+#endif
+
+void eg_lanes_conv_grad_pooled(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *dyp,
+                               const uint8_t *codes, float *dw, float *db)
+{
+#ifdef __AVX512F__
+    int ph = oh / 2, pw = ow / 2;
+    switch (KS) {  /* at most EG_LANES_MAX_KERNEL */
+    case 1: kernel_size(1, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
+    case 2: kernel_size(2, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
+    case 3: kernel_size(3, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
+    case 4: kernel_size(4, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
+    default: kernel_size(5, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
+    }
+#else
+    (void)M, (void)C, (void)KS, (void)oh, (void)ow, (void)x, (void)xh, (void)xw, (void)dyp, (void)codes, (void)dw,
+        (void)db;
+#endif
+}
