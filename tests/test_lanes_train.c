@@ -4,7 +4,8 @@
  * forward has the same bits, and every parameter gradient agrees within
  * 1e-5 of its tensor's largest (the lanes sum the weight gradient in
  * another order). Batches of 16, 37 and 64 on one and two threads: whole
- * groups, leftovers, groups that start at odd images. Convs whose pool
+ * groups, leftovers, groups that start at odd images, and a last batch
+ * smaller than the one the buffers were prepared for. Convs whose pool
  * feeds the next conv's padded planes or a flatten, 1, 2 and 3 input
  * channels, kernels 1, 3 and 5, pools with and without a relu; and a conv
  * whose next conv's padded rows are too wide, which trains image by image. */
@@ -18,11 +19,13 @@
 
 enum { MAXN = 64 };
 
-/* One forward and backward of g on n images; copies of the output and of
- * every gradient to out and grads. */
-static void pass(eg_graph *g, int n, int threads, const float *x, const float *dout, float *out, float *grads)
+/* One forward and backward of g on n images (prepared for a batch of
+ * `batch`: a last, smaller batch of an epoch runs on the same buffers);
+ * copies of the output and of every gradient to out and grads. */
+static void pass(eg_graph *g, int batch, int n, int threads, const float *x, const float *dout, float *out,
+                 float *grads)
 {
-    CHECK(eg_graph_prepare(g, n, 1, threads) == EG_OK, "prepare");
+    CHECK(eg_graph_prepare(g, batch, 1, threads) == EG_OK, "prepare");
     eg_graph_zero_grad(g);
     eg_graph_forward(g, x, n);
     const eg_node *last = eg_graph_output(g);
@@ -43,15 +46,18 @@ static void check_training(const char *name, const char *text, int lanes_expecte
     for (size_t i = 0; i < MAXN * outsz; i++) dout[i] = eg_rng_range(&r, -1, 1);
     float *out = malloc(MAXN * outsz * sizeof *out), *want_out = malloc(MAXN * outsz * sizeof *out);
     float *grads = malloc(g.nparam * sizeof *grads), *want = malloc(g.nparam * sizeof *want);
-    static const int sizes[] = {16, 37, 64};
+    /* the last: 37 images after a batch of 64 on the same buffers, where
+     * the groups start at other images than the 64's did */
+    static const int batches[] = {16, 37, 64, 64}, sizes[] = {16, 37, 64, 37};
     for (int threads = 1; threads <= 2; threads++)
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             int n = sizes[s], lo, hi;
             char what[128];
             g.no_lanes = 1;
-            pass(&g, n, threads, x, dout, want_out, want);
+            pass(&g, batches[s], n, threads, x, dout, want_out, want);
             g.no_lanes = 0;
-            pass(&g, n, threads, x, dout, out, grads);
+            if (s == 3) pass(&g, 64, 64, threads, x, dout, out, grads);
+            pass(&g, batches[s], n, threads, x, dout, out, grads);
             /* the first conv's lanes on thread 0's share */
             eg_split(n, 0, threads < n ? threads : n, &lo, &hi);
             int end = eg_conv2d_lanes_end(&g, &g.nodes[1], lo, hi);

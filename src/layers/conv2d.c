@@ -287,12 +287,20 @@ static size_t lanes_planes(const eg_node *nd)
 #endif
 }
 
-/* A thread's lanes of the pooled output or of its dy. The next conv's
- * rows, pooled width + its pad, are at most out.w apart (pad < kernel <=
- * pooled width); wider ones run image by image. */
+/* A thread's lanes of the pooled output, rows at most out.w apart (the
+ * next conv's rows, pooled width + its pad, are wider only when its pad is
+ * at least the pooled width: then it runs image by image). */
+static size_t pooled_lanes(const eg_node *nd)
+{
+    return (size_t)VL * nd->out * (nd->out_shape.h / 2) * nd->out_shape.w;
+}
+
+/* A thread's lanes of the pooled output, then of its dy (apart: the
+ * output's gaps must stay zero). */
 static size_t lanes_floats(const eg_node *nd)
 {
-    return lanes_planes(nd) ? (size_t)VL * nd->out * (nd->out_shape.h / 2) * nd->out_shape.w : 0;
+    return lanes_planes(nd) ? pooled_lanes(nd) + (size_t)VL * nd->out * (nd->out_shape.h / 2) * (nd->out_shape.w / 2)
+                            : 0;
 }
 
 int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
@@ -368,7 +376,7 @@ static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad;
     size_t poolsz = eg_shape_size(pool->out_shape);
-    float *dyp = thread_lanes(g, nd);
+    float *dyp = thread_lanes(g, nd) + pooled_lanes(nd);
     for (int i0 = lo; i0 < end; i0 += VL) {
         eg_transpose(dyp, VL, pool->dy + i0 * poolsz, (int)poolsz, VL, (int)poolsz);
         eg_lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp,
