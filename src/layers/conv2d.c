@@ -268,17 +268,18 @@ static int pooled_ld(const eg_graph *g, const eg_node *pool)
     return pool->padded_out ? row_width(&g->nodes[pool->padded_out]) : pool->out_shape.w;
 }
 
-/* Floats of a group's input planes, 0 if the conv cannot train in lanes
- * (nor allocates for it: whether its input needs a gradient is known
- * later). */
+/* Floats of a group's input planes, 0 if the conv cannot train in lanes.
+ * By its shapes alone: buffer sizes must not depend on fusion (which the
+ * arena outlives), nor on whether its input needs a gradient (known
+ * later); eg_conv2d_lanes_end decides the rest. */
 static size_t lanes_planes(const eg_node *nd)
 {
 #ifdef __AVX512F__
     eg_shape in = nd->in_shape, out = nd->out_shape;
     size_t planes = (size_t)VL * in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad);
     size_t pooled = (size_t)VL * out.c * (out.h / 2) * out.w;  /* rows at most out.w apart (see lanes_floats) */
-    if (!nd->pool_into || nd->padded_in || nd->kernel > EG_LANES_MAX_KERNEL || out.h < 2 || out.w < 2 ||
-        planes > LANES_MAX_FLOATS || pooled > LANES_MAX_FLOATS)
+    if (nd->kernel > EG_LANES_MAX_KERNEL || out.h < 2 || out.w < 2 || planes > LANES_MAX_FLOATS ||
+        pooled > LANES_MAX_FLOATS)
         return 0;
     return planes;
 #else
@@ -306,7 +307,8 @@ static size_t lanes_floats(const eg_node *nd)
 int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
 {
     const eg_node *pool = fused_pool(g, nd);
-    if (!g->training || g->no_lanes || !pool || nd->needs_dx || !lanes_planes(nd) || pooled_ld(g, pool) > nd->out_shape.w)
+    if (!g->training || g->no_lanes || !pool || nd->needs_dx || nd->padded_in || !lanes_planes(nd) ||
+        pooled_ld(g, pool) > nd->out_shape.w)
         return lo;
     return lo + (hi - lo) / VL * VL;
 }
