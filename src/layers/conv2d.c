@@ -244,21 +244,24 @@ static void weight_product(const eg_graph *g, const eg_node *nd, int N, const fl
 
 /* --------------------------------------------- training in batch lanes */
 
-/* A conv whose input needs no gradient (the first), pooled 2x2 as it
- * computes, trains VL images at a time in batch lanes (src/graph/lanes.c)
- * while a thread has that many left:
- * - forward: the images transposed into zero-bordered planes (kept for
+/* A conv pooled 2x2 as it computes trains VL images at a time in batch
+ * lanes (src/graph/lanes.c) while a thread has that many left:
+ * - forward: the images transposed into zero-bordered planes (from its
+ *   input, or from the padded planes the pool before it wrote; kept for
  *   the backward, after the image-by-image planes in nd->saved),
  *   eg_lanes_conv_coded, the pooled output transposed back to where the
  *   image-by-image path puts it; the winners' codes stay in lanes, in the
  *   pool's code bytes for those images. Its output has the same bits
  *   either way.
- * - backward: the pool's dy transposed into lanes, and
- *   eg_lanes_conv_grad_pooled: the same gradients within rounding.
- * The lanes of the pooled output (rows ldy apart, laid out as where they
- * go: the gaps, zero for good, go back as the padding between the next
- * conv's rows) or of its dy are each thread's, in nd->shared after the dy
- * planes. */
+ * - backward: the pool's dy transposed into lanes;
+ *   eg_lanes_conv_grad_pooled; for the input gradient, dy spread onto the
+ *   winners in zero-bordered planes, their full convolution with the
+ *   flipped filters (eg_lanes_conv, in the order of the image-by-image
+ *   product), transposed back. The same gradients within rounding.
+ * Each thread's lanes are in nd->shared after the dy planes: the pooled
+ * output (rows ldy apart, laid out as where they go: the gaps, zero for
+ * good, go back as the padding between the next conv's rows), the pool's
+ * dy, the spread dy's planes, the input gradient, zeros for its bias. */
 #define LANES_MAX_FLOATS (1024 * 1024)
 
 /* Floats between pooled rows where they go: the next conv's padded row
@@ -268,47 +271,52 @@ static int pooled_ld(const eg_graph *g, const eg_node *pool)
     return pool->padded_out ? row_width(&g->nodes[pool->padded_out]) : pool->out_shape.w;
 }
 
-/* Floats of a group's input planes, 0 if the conv cannot train in lanes.
- * By its shapes alone: buffer sizes must not depend on fusion (which the
- * arena outlives), nor on whether its input needs a gradient (known
- * later); eg_conv2d_lanes_end decides the rest. */
+/* The sizes of a group's lanes (floats, VL images): input planes; pooled
+ * output, rows at most out.w apart (the next conv's rows, pooled width +
+ * its pad, are wider only when its pad is at least the pooled width: then
+ * it runs image by image); pooled dy; spread dy planes; input gradient.
+ * By shapes alone: buffer sizes must not depend on fusion (which the arena
+ * outlives), nor on the need for an input gradient (known later). */
+typedef struct {
+    size_t planes, pooled, dyp, spread, dx;
+} lane_sizes;
+
+static lane_sizes sizes(const eg_node *nd)
+{
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    int q = dgrad_pad(nd);
+    return (lane_sizes){(size_t)VL * in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad),
+                        (size_t)VL * out.c * (out.h / 2) * out.w, (size_t)VL * out.c * (out.h / 2) * (out.w / 2),
+                        (size_t)VL * out.c * (out.h + 2 * q) * (out.w + 2 * q), (size_t)VL * eg_shape_size(in)};
+}
+
+/* Floats of a group's input planes, 0 if the conv cannot train in lanes. */
 static size_t lanes_planes(const eg_node *nd)
 {
 #ifdef __AVX512F__
-    eg_shape in = nd->in_shape, out = nd->out_shape;
-    size_t planes = (size_t)VL * in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad);
-    size_t pooled = (size_t)VL * out.c * (out.h / 2) * out.w;  /* rows at most out.w apart (see lanes_floats) */
-    if (nd->kernel > EG_LANES_MAX_KERNEL || out.h < 2 || out.w < 2 || planes > LANES_MAX_FLOATS ||
-        pooled > LANES_MAX_FLOATS)
+    lane_sizes z = sizes(nd);
+    if (nd->kernel > EG_LANES_MAX_KERNEL || nd->out_shape.h < 2 || nd->out_shape.w < 2 || z.planes > LANES_MAX_FLOATS ||
+        z.pooled > LANES_MAX_FLOATS || z.spread > LANES_MAX_FLOATS)
         return 0;
-    return planes;
+    return z.planes;
 #else
     (void)nd;
     return 0;
 #endif
 }
 
-/* A thread's lanes of the pooled output, rows at most out.w apart (the
- * next conv's rows, pooled width + its pad, are wider only when its pad is
- * at least the pooled width: then it runs image by image). */
-static size_t pooled_lanes(const eg_node *nd)
-{
-    return (size_t)VL * nd->out * (nd->out_shape.h / 2) * nd->out_shape.w;
-}
-
-/* A thread's lanes of the pooled output, then of its dy (apart: the
- * output's gaps must stay zero). */
+/* A thread's lanes. */
 static size_t lanes_floats(const eg_node *nd)
 {
-    return lanes_planes(nd) ? pooled_lanes(nd) + (size_t)VL * nd->out * (nd->out_shape.h / 2) * (nd->out_shape.w / 2)
-                            : 0;
+    lane_sizes z = sizes(nd);
+    return lanes_planes(nd) ? z.pooled + z.dyp + z.spread + z.dx + round16((size_t)nd->in_shape.c) : 0;
 }
 
 int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
 {
     const eg_node *pool = fused_pool(g, nd);
-    if (!g->training || g->no_lanes || !pool || nd->needs_dx || nd->padded_in || !lanes_planes(nd) ||
-        pooled_ld(g, pool) > nd->out_shape.w)
+    /* an input gradient added to another's (dx_add) goes image by image */
+    if (!g->training || g->no_lanes || !pool || nd->dx_add[0] || !lanes_planes(nd) || pooled_ld(g, pool) > nd->out_shape.w)
         return lo;
     return lo + (hi - lo) / VL * VL;
 }
@@ -344,6 +352,24 @@ static void zero_borders(float *x, int c, int xh, int xw, int pad)
             }
         }
 }
+
+/* The pooled dy dyp ([M][ph][pw] vectors) onto its windows' winners
+ * (codes), zero elsewhere: the interiors of M planes of rows xw vectors,
+ * from pad rows and columns in. */
+static void spread(float *d, int M, int ph, int pw, int xh, int xw, int pad, const float *dyp, const uint8_t *codes)
+{
+    for (int m = 0; m < M; m++)
+        for (int py = 0; py < ph; py++)
+            for (int px = 0; px < pw; px++) {
+                size_t q = ((size_t)m * ph + py) * pw + px;
+                __m512i code = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + q * VL)));
+                __m512 v = _mm512_loadu_ps(dyp + q * VL);
+                float *at = d + (((size_t)m * xh + pad + 2 * py) * xw + pad + 2 * px) * VL;
+                for (int w = 0; w < 4; w++)  /* code w: row w / 2, column w % 2 */
+                    _mm512_storeu_ps(at + ((size_t)(w / 2) * xw + w % 2) * VL,
+                                     _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(code, _mm512_set1_epi32(w)), v));
+            }
+}
 #endif
 
 static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *pool, int lo, int end)
@@ -351,7 +377,9 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
 #ifdef __AVX512F__
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int pad = nd->pad, xh = in.h + 2 * pad, xw = in.w + 2 * pad, ph = out.h / 2, pw = out.w / 2, ldy = pooled_ld(g, pool);
+    int wp = row_width(nd);
     size_t yplane = (size_t)VL * ph * ldy, insz = eg_shape_size(in), poolsz = eg_shape_size(pool->out_shape);
+    size_t plane = plane_floats(nd), lplane = (size_t)xh * xw * VL;
     const eg_node *next = pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
     size_t ystride = next ? (size_t)next->in_shape.c * plane_floats(next) : poolsz;  /* between images */
     float *ly = thread_lanes(g, nd);
@@ -359,8 +387,12 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
         float *lx = group_planes(g, nd, i0);
         zero_borders(lx, in.c, xh, xw, pad);
         for (int c = 0; c < in.c; c++)
-            eg_lanes_from_rows(lx + (size_t)c * xh * xw * VL, xw, g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w,
-                               insz, in.h * in.w, in.w, pad, pad);
+            if (nd->padded_in)  /* padded planes of rows wp wide (the pool before wrote them): whole */
+                eg_lanes_from_rows(lx + c * lplane, xw, nd->saved + ((size_t)i0 * in.c + c) * plane, in.c * plane,
+                                   xh * wp, wp, 0, 0);
+            else
+                eg_lanes_from_rows(lx + c * lplane, xw, g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w,
+                                   insz, in.h * in.w, in.w, pad, pad);
         eg_lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
                             pool->relu_in, ly, ldy, yplane, (uint8_t *)pool->argmax + i0 * poolsz);
         for (int c = 0; c < out.c; c++) {
@@ -373,17 +405,29 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
 #endif
 }
 
-static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo, int end)
+/* wf: the filters flipped, channels swapped (row_backward's). */
+static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo, int end, const float *wf)
 {
+#ifdef __AVX512F__
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad;
-    size_t poolsz = eg_shape_size(pool->out_shape);
-    float *dyp = thread_lanes(g, nd) + pooled_lanes(nd);
+    int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad, q = dgrad_pad(nd), dh = out.h + 2 * q, dw = out.w + 2 * q;
+    size_t poolsz = eg_shape_size(pool->out_shape), insz = eg_shape_size(in);
+    lane_sizes z = sizes(nd);
+    float *dyp = thread_lanes(g, nd) + z.pooled, *d = dyp + z.dyp, *dx = d + z.spread, *zeros = dx + z.dx;
     for (int i0 = lo; i0 < end; i0 += VL) {
+        const uint8_t *codes = (const uint8_t *)pool->argmax + i0 * poolsz;
         eg_transpose(dyp, VL, pool->dy + i0 * poolsz, (int)poolsz, VL, (int)poolsz);
-        eg_lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp,
-                                  (const uint8_t *)pool->argmax + i0 * poolsz, eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
+        eg_lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp, codes,
+                                  eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
+        if (!nd->needs_dx) continue;
+        /* only interiors are written: the borders stay zero */
+        spread(d, out.c, out.h / 2, out.w / 2, dh, dw, q, dyp, codes);
+        eg_lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w, (size_t)VL * in.h * in.w);
+        eg_transpose(g->nodes[nd->inputs[0]].dy + i0 * insz, (int)insz, dx, VL, (int)insz, VL);
     }
+#else
+    (void)g, (void)nd, (void)pool, (void)lo, (void)end, (void)wf;
+#endif
 }
 
 static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
@@ -474,7 +518,7 @@ static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
                 for (int t = 0; t < kk; t++)
                     wf[((size_t)ci * co_n + co) * kk + t] = w[((size_t)co * ci_n + ci) * kk + (kk - 1 - t)];
     int end = eg_conv2d_lanes_end(g, nd, lo, hi);
-    if (end > lo) lanes_backward(g, nd, fused_pool(g, nd), lo, end);
+    if (end > lo) lanes_backward(g, nd, fused_pool(g, nd), lo, end, wf);
     for (int a = end; a < hi; a += DY_CHUNK) row_backward_chunk(g, nd, a, hi - a < DY_CHUNK ? hi : a + DY_CHUNK, wf);
 }
 
