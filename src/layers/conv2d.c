@@ -321,6 +321,7 @@ int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
     return lo + (hi - lo) / VL * VL;
 }
 
+#ifdef __AVX512F__
 /* Group i0's input planes: after every image's image-by-image planes,
  * each image's share rounded to a cache line, so that any group's planes
  * are aligned. */
@@ -335,7 +336,6 @@ static float *thread_lanes(const eg_graph *g, const eg_node *nd)
     return nd->shared + (size_t)g->threads * DY_CHUNK * nd->out * dgrad_plane(nd) + lanes_floats(nd) * eg_thread_id();
 }
 
-#ifdef __AVX512F__
 /* Zeroes the borders of c planes of xh x xw vectors padded by pad (groups
  * start wherever a thread's share does, so a plane's interior may have
  * been another group's border). */
