@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# lanes_vs_rows.sh -- batch inference in lanes (src/graph/lanes.c: 16 images
-# a vector) against image by image, side by side, one thread: `edagari bench`
-# with and without --no-lanes, interleaved, for the models in models/ that
-# lanes take and for SimpleCNN and LeNet-5 with 75% of every layer's
-# channels cut (as bench/sparse_speedup.sh cuts them: conv1 1, conv2 2, fc1
-# 16 outputs; c1 1, c2 4, f1 30, f2 21), at batch 1000 and 64.
+# lanes_vs_rows.sh -- batch lanes (16 images a vector: inference in
+# src/graph/lanes.c, training's pooled convs in src/layers/conv2d.c) against
+# image by image, side by side, one thread: `edagari bench` with and without
+# --no-lanes, interleaved, for the models in models/ that lanes take and for
+# SimpleCNN and LeNet-5 with 75% of every layer's channels cut (as
+# bench/sparse_speedup.sh cuts them: conv1 1, conv2 2, fc1 16 outputs; c1 1,
+# c2 4, f1 30, f2 21): inference at batch 1000 and 64, training at batch 64.
 #
 # This is a benchmark, not a test: it prints figures, it checks nothing.
 # Each figure is the median over the repeats of `edagari bench`'s own median
@@ -62,9 +63,9 @@ for r in $(seq "$repeats"); do
   done
 done
 
-# median of the repeats' images/s for model $1, setup $2, batch $3
+# median of the repeats' images/s for model $1, setup $2, figure $3 (a jq path)
 median_ips() {
-  for r in $(seq "$repeats"); do jq ".inference.batch$3.images_per_s" "$1.$2.$r.json"; done |
+  for r in $(seq "$repeats"); do jq "$3.images_per_s" "$1.$2.$r.json"; done |
     sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
@@ -72,10 +73,18 @@ echo
 printf '%-13s %6s %18s %12s %7s\n' model batch "image by image ns" "lanes ns" ratio
 for m in $models; do
   for batch in 1000 64; do
-    rows=$(median_ips "$m" rows "$batch") lanes=$(median_ips "$m" lanes "$batch")
+    rows=$(median_ips "$m" rows ".inference.batch$batch") lanes=$(median_ips "$m" lanes ".inference.batch$batch")
     printf '%-13s %6d %18.0f %12.0f %7s\n' "$m" "$batch" "$(awk -v v="$rows" 'BEGIN { print 1e9 / v }')" \
       "$(awk -v v="$lanes" 'BEGIN { print 1e9 / v }')" "$(fmt_ratio "$lanes" "$rows")"
   done
+done
+echo
+echo "training, batch 64 (whole Adam steps; in lanes, the convs with a fused 2x2 pool run 16 images at a time)"
+printf '%-13s %18s %12s %7s\n' model "image by image ns" "lanes ns" ratio
+for m in $models; do
+  rows=$(median_ips "$m" rows .train) lanes=$(median_ips "$m" lanes .train)
+  printf '%-13s %18.0f %12.0f %7s\n' "$m" "$(awk -v v="$rows" 'BEGIN { print 1e9 / v }')" \
+    "$(awk -v v="$lanes" 'BEGIN { print 1e9 / v }')" "$(fmt_ratio "$lanes" "$rows")"
 done
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg); figures are noisy on a shared machine"

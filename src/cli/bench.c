@@ -35,8 +35,8 @@ static const char help[] =
     "  --seconds S    time to spend measuring, roughly (default 3; each round runs at\n"
     "                 least one step, so a large model can take longer)\n"
     "  --json FILE    also write the figures as JSON (written atomically)\n"
-    "  --no-lanes     infer image by image even where batch lanes could run (batches of\n"
-    "                 16 images or more a thread), to compare the two\n";
+    "  --no-lanes     run image by image even where batch lanes could (inference of 16\n"
+    "                 images or more a thread, and training's pooled convs), to compare\n";
 
 #define ROUNDS 7
 #define TRAIN_BATCH 64
@@ -388,7 +388,7 @@ int eg_cmd_bench(int argc, char **argv)
     printf("random inputs (uniform in [-0.42, 2.8]) and random parameters (seed %d); median of %d rounds after "
            "warm-up, about %.3g s\n",
            SEED, ROUNDS, budget);
-    if (no_lanes) printf("inference image by image (--no-lanes)\n");
+    if (no_lanes) printf("image by image (--no-lanes)\n");
     fflush(stdout);
 
     /* the machine: one core, then every thread we use */
