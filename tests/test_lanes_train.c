@@ -67,11 +67,14 @@ static void check_training(const char *name, const char *text, int lanes_expecte
             g.no_lanes = 0;
             if (s == 3) pass(&g, 64, 64, threads, x, dout, out, grads);
             pass(&g, batches[s], n, threads, x, dout, out, grads);
-            /* the first conv's lanes on thread 0's share */
+            /* every pooled conv's lanes on thread 0's share */
             eg_split(n, 0, threads < n ? threads : n, &lo, &hi);
-            int end = eg_conv2d_lanes_end(&g, &g.nodes[1], lo, hi);
-            CHECK(end == (lanes_expected ? lo + (hi - lo) / 16 * 16 : lo), "%s, %d images on %d threads: lanes end at %d",
-                  name, n, threads, end);
+            for (int i = 0; i < g.nnodes; i++) {
+                if (!g.nodes[i].pool_into) continue;
+                int end = eg_conv2d_lanes_end(&g, &g.nodes[i], lo, hi);
+                CHECK(end == (lanes_expected ? lo + (hi - lo) / 16 * 16 : lo),
+                      "%s, %d images on %d threads: %s's lanes end at %d", name, n, threads, g.nodes[i].name, end);
+            }
             snprintf(what, sizeof what, "%s, %d images on %d threads: output", name, n, threads);
             util_same_bits(what, out, want_out, (size_t)n * outsz);
             size_t at = 0;

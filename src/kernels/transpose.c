@@ -95,7 +95,8 @@ void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int 
         int n = rows - r < VL ? rows - r : VL, c = 0;
 #ifdef __AVX512F__
         if (n == VL)
-            for (; c + VL <= cols; c += VL) full_block(dst + (size_t)c * ldd + r, ldd, NULL, src + (size_t)r * lds + c, lds);
+            for (; c + VL <= cols; c += VL)
+                full_block(dst + (size_t)c * ldd + r, ldd, NULL, src + (size_t)r * lds + c, lds);
 #endif
         for (; c + VL <= cols; c += VL) block(dst, ldd, src, lds, r, c, n, VL);
         if (c < cols) block(dst, ldd, src, lds, r, c, n, cols - c);

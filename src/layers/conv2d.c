@@ -316,7 +316,8 @@ int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
 {
     const eg_node *pool = fused_pool(g, nd);
     /* an input gradient added to another's (dx_add) goes image by image */
-    if (!g->training || g->no_lanes || !pool || nd->dx_add[0] || !lanes_planes(nd) || pooled_ld(g, pool) > nd->out_shape.w)
+    if (!g->training || g->no_lanes || !pool || nd->dx_add[0] || !lanes_planes(nd) ||
+        pooled_ld(g, pool) > nd->out_shape.w)
         return lo;
     return lo + (hi - lo) / VL * VL;
 }
@@ -376,8 +377,8 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
 {
 #ifdef __AVX512F__
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int pad = nd->pad, xh = in.h + 2 * pad, xw = in.w + 2 * pad, ph = out.h / 2, pw = out.w / 2, ldy = pooled_ld(g, pool);
-    int wp = row_width(nd);
+    int pad = nd->pad, xh = in.h + 2 * pad, xw = in.w + 2 * pad, ph = out.h / 2, pw = out.w / 2;
+    int ldy = pooled_ld(g, pool), wp = row_width(nd);
     size_t yplane = (size_t)VL * ph * ldy, insz = eg_shape_size(in), poolsz = eg_shape_size(pool->out_shape);
     size_t plane = plane_floats(nd), lplane = (size_t)xh * xw * VL;
     const eg_node *next = pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
@@ -397,7 +398,8 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
                             pool->relu_in, ly, ldy, yplane, (uint8_t *)pool->argmax + i0 * poolsz);
         for (int c = 0; c < out.c; c++) {
             int ld;
-            eg_transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, VL, (ph - 1) * ldy + pw, VL);
+            eg_transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, VL, (ph - 1) * ldy + pw,
+                         VL);
         }
     }
 #else
@@ -422,7 +424,8 @@ static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo
         if (!nd->needs_dx) continue;
         /* only interiors are written: the borders stay zero */
         spread(d, out.c, out.h / 2, out.w / 2, dh, dw, q, dyp, codes);
-        eg_lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w, (size_t)VL * in.h * in.w);
+        eg_lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w,
+                      (size_t)VL * in.h * in.w);
         eg_transpose(g->nodes[nd->inputs[0]].dy + i0 * insz, (int)insz, dx, VL, (int)insz, VL);
     }
 #else
