@@ -15,7 +15,7 @@
  * the sum leaves out the pruned terms, as the image-by-image CSR product
  * (csr_rows.c) does. */
 #include "internal.h"
-#include "kernels/vec.h"
+#include "kernels/pool_vec.h"
 
 #ifdef __AVX512F__
 /* Where the results go; training's pool also keeps its winners' codes. */
@@ -27,29 +27,6 @@ typedef struct {
     int ph, pw;
 } target;
 
-/* The window of rows a and b, columns l and r, pooled as
- * pool_vec_coded pools it in training (pool2x2_rows.c): the better of each
- * row's pair (the right one only if strictly greater), then the bottom
- * row's only if strictly greater, then the relu; its code to *code. */
-INLINE vf pool_coded(vf al, vf ar, vf bl, vf br, int relu, vi *code)
-{
-    __mmask16 top_right = _mm512_cmp_ps_mask((__m512)ar, (__m512)al, _CMP_GT_OQ);
-    __mmask16 bottom_right = _mm512_cmp_ps_mask((__m512)br, (__m512)bl, _CMP_GT_OQ);
-    __m512 t = _mm512_mask_blend_ps(top_right, (__m512)al, (__m512)ar);
-    __m512 u = _mm512_mask_blend_ps(bottom_right, (__m512)bl, (__m512)br);
-    __mmask16 down = _mm512_cmp_ps_mask(u, t, _CMP_GT_OQ);
-    __m512 m = _mm512_mask_blend_ps(down, t, u);
-    __m512i k = _mm512_maskz_mov_epi32(top_right, _mm512_set1_epi32(1));
-    k = _mm512_mask_mov_epi32(k, down, _mm512_mask_mov_epi32(_mm512_set1_epi32(2), bottom_right, _mm512_set1_epi32(3)));
-    if (relu) {
-        __mmask16 dead = _mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_LE_OQ);
-        m = _mm512_mask_mov_ps(m, dead, _mm512_setzero_ps());
-        k = _mm512_mask_mov_epi32(k, dead, _mm512_set1_epi32(4));
-    }
-    *code = (vi)k;
-    return (vf)m;
-}
-
 /* Output channel m's conv rows y0 .. y0+T-1, columns x0 .. x0+P-1: pooled
  * (T = 2, P even; POOL 2 with codes) or each stored. */
 INLINE void store(int POOL, int T, int P, const vf acc[2][8], float bias, const target *o, int m, int y0, int x0)
@@ -60,11 +37,11 @@ INLINE void store(int POOL, int T, int P, const vf acc[2][8], float bias, const 
         float *out = o->y + at;
         if (POOL == 2) {
             uint8_t *codes = o->codes + (((size_t)m * o->ph + y0 / 2) * o->pw + x0 / 2) * VL;
-            for (int j = 0; j + 1 < P; j += 2) {
-                vi code;
-                vstore(out + (size_t)(j / 2) * VL,
-                       pool_coded(b + acc[0][j], b + acc[0][j + 1], b + acc[1][j], b + acc[1][j + 1], o->relu, &code));
-                _mm_storeu_si128((__m128i *)(codes + (size_t)(j / 2) * VL), _mm512_cvtepi32_epi8((__m512i)code));
+            for (int j = 0; j + 1 < P; j += 2) {  /* as training's pool pools rows */
+                __m128i code;
+                vstore(out + (size_t)(j / 2) * VL, pool_window_coded(b + acc[0][j], b + acc[0][j + 1], b + acc[1][j],
+                                                                     b + acc[1][j + 1], o->relu, &code));
+                _mm_storeu_si128((__m128i *)(codes + (size_t)(j / 2) * VL), code);
             }
             return;
         }

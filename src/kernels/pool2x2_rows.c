@@ -114,24 +114,11 @@ INLINE vf pool_vec_coded(vf a0, vf a1, vf b0, vf b1, vi ev, vi od, int relu, vb 
 {
     vf ta = __builtin_shuffle(a0, a1, ev), tb = __builtin_shuffle(a0, a1, od);
     vf ba = __builtin_shuffle(b0, b1, ev), bb = __builtin_shuffle(b0, b1, od);
-#if defined(__AVX512BW__) && defined(__AVX512VL__)
-    /* the comparisons stay in mask registers, and the codes are made as
-     * bytes from them: vector masks and a narrowing store made this
-     * p5-bound (conv1's pool in training: 257 -> 211 ns an image) */
-    __mmask16 tr = _mm512_cmp_ps_mask((__m512)tb, (__m512)ta, _CMP_GT_OQ);  /* the right one wins */
-    __mmask16 br = _mm512_cmp_ps_mask((__m512)bb, (__m512)ba, _CMP_GT_OQ);
-    __m512 t = _mm512_mask_blend_ps(tr, (__m512)ta, (__m512)tb), u = _mm512_mask_blend_ps(br, (__m512)ba, (__m512)bb);
-    __mmask16 down = _mm512_cmp_ps_mask(u, t, _CMP_GT_OQ);
-    __m512 m = _mm512_mask_blend_ps(down, t, u);
-    __m128i k = _mm_maskz_mov_epi8(tr, _mm_set1_epi8(1));
-    k = _mm_mask_mov_epi8(k, down, _mm_mask_mov_epi8(_mm_set1_epi8(2), br, _mm_set1_epi8(3)));
-    if (relu) {
-        __mmask16 dead = _mm512_cmp_ps_mask(m, _mm512_setzero_ps(), _CMP_LE_OQ);
-        m = _mm512_mask_mov_ps(m, dead, _mm512_setzero_ps());
-        k = _mm_mask_mov_epi8(k, dead, _mm_set1_epi8(4));
-    }
+#ifdef __AVX512F__
+    __m128i k;
+    vf m = pool_window_coded(ta, tb, ba, bb, relu, &k);
     *code = (vb)k;
-    return (vf)m;
+    return m;
 #else
     vi tr = tb > ta, br = bb > ba;  /* -1 where the right one wins */
     vf t = vselect(tr, tb, ta), u = vselect(br, bb, ba);
