@@ -1,5 +1,5 @@
 /* The weight and bias gradients of a pooled stride-1 convolution in batch
- * lanes (src/layers/conv2d.c runs a first conv's training in lanes): the
+ * lanes (src/layers/conv2d.c trains pooled convs in lanes): the
  * pooled gradient goes back to each window's winner, lane by lane (each
  * image has its own), and every output position's gradient multiplies the
  * KS x KS input vectors under it into one accumulator per weight; the
