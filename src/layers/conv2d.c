@@ -312,14 +312,39 @@ static size_t lanes_floats(const eg_node *nd)
     return lanes_planes(nd) ? z.pooled + z.dyp + z.spread + z.dx + round16((size_t)nd->in_shape.c) : 0;
 }
 
-int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
+/* Whether nd trains its whole groups of images in lanes. */
+static int trains_in_lanes(const eg_graph *g, const eg_node *nd)
 {
     const eg_node *pool = fused_pool(g, nd);
     /* an input gradient added to another's (dx_add) goes image by image */
-    if (!g->training || g->no_lanes || !pool || nd->dx_add[0] || !lanes_planes(nd) ||
-        pooled_ld(g, pool) > nd->out_shape.w)
-        return lo;
-    return lo + (hi - lo) / VL * VL;
+    return g->training && !g->no_lanes && pool && !nd->dx_add[0] && lanes_planes(nd) &&
+           pooled_ld(g, pool) <= nd->out_shape.w;
+}
+
+int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
+{
+    return trains_in_lanes(g, nd) ? lo + (hi - lo) / VL * VL : lo;
+}
+
+/* The conv whose fused pool writes nd's padded planes, when both train in
+ * lanes: their groups are the same (they depend on lo and hi alone), so
+ * between them everything stays in lanes: that conv pools straight into
+ * nd's lane planes, and nd's input gradient goes to that pool's dy as
+ * lanes (saving four transposes of about 800 floats an image a step in
+ * SimpleCNN). NULL otherwise. */
+static const eg_node *lanes_from(const eg_graph *g, const eg_node *nd)
+{
+    if (!nd->padded_in || !trains_in_lanes(g, nd)) return NULL;
+    const eg_node *src = &g->nodes[g->nodes[nd->inputs[0]].inputs[0]];
+    if (src->relu_folded) src = &g->nodes[src->inputs[0]];  /* the relu the pool applies */
+    return src->op == EG_OP_CONV2D && src->pool_into == nd->inputs[0] && trains_in_lanes(g, src) ? src : NULL;
+}
+
+/* The conv nd hands its lanes to (see lanes_from), or NULL. */
+static const eg_node *lanes_to(const eg_graph *g, const eg_node *nd)
+{
+    const eg_node *pool = fused_pool(g, nd), *next = pool && pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
+    return next && lanes_from(g, next) == nd ? next : NULL;
 }
 
 #ifdef __AVX512F__
@@ -384,18 +409,31 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
     const eg_node *next = pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
     size_t ystride = next ? (size_t)next->in_shape.c * plane_floats(next) : poolsz;  /* between images */
     float *ly = thread_lanes(g, nd);
+    const eg_node *from = lanes_from(g, nd), *to = lanes_to(g, nd);
     for (int i0 = lo; i0 < end; i0 += VL) {
         float *lx = group_planes(g, nd, i0);
-        zero_borders(lx, in.c, xh, xw, pad);
-        for (int c = 0; c < in.c; c++)
-            if (nd->padded_in)  /* padded planes of rows wp wide (the pool before wrote them): whole */
-                eg_lanes_from_rows(lx + c * lplane, xw, nd->saved + ((size_t)i0 * in.c + c) * plane, in.c * plane,
-                                   xh * wp, wp, 0, 0);
-            else
-                eg_lanes_from_rows(lx + c * lplane, xw, g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w,
-                                   insz, in.h * in.w, in.w, pad, pad);
+        if (!from) {  /* else the conv before pooled into them */
+            zero_borders(lx, in.c, xh, xw, pad);
+            for (int c = 0; c < in.c; c++)
+                if (nd->padded_in)  /* padded planes of rows wp wide (the pool before wrote them): whole */
+                    eg_lanes_from_rows(lx + c * lplane, xw, nd->saved + ((size_t)i0 * in.c + c) * plane, in.c * plane,
+                                       xh * wp, wp, 0, 0);
+                else
+                    eg_lanes_from_rows(lx + c * lplane, xw,
+                                       g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w, insz,
+                                       in.h * in.w, in.w, pad, pad);
+        }
+        uint8_t *codes = (uint8_t *)pool->argmax + i0 * poolsz;
+        if (to) {  /* into the interiors of the next conv's lane planes */
+            int tpad = to->pad, th = to->in_shape.h + 2 * tpad, tw = to->in_shape.w + 2 * tpad;
+            float *planes = group_planes(g, to, i0);
+            zero_borders(planes, out.c, th, tw, tpad);
+            eg_lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
+                                pool->relu_in, planes + ((size_t)tpad * tw + tpad) * VL, tw, (size_t)VL * th * tw, codes);
+            continue;
+        }
         eg_lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
-                            pool->relu_in, ly, ldy, yplane, (uint8_t *)pool->argmax + i0 * poolsz);
+                            pool->relu_in, ly, ldy, yplane, codes);
         for (int c = 0; c < out.c; c++) {
             int ld;
             eg_transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, VL, (ph - 1) * ldy + pw,
@@ -415,18 +453,25 @@ static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo
     int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad, q = dgrad_pad(nd), dh = out.h + 2 * q, dw = out.w + 2 * q;
     size_t poolsz = eg_shape_size(pool->out_shape), insz = eg_shape_size(in);
     lane_sizes z = sizes(nd);
-    float *dyp = thread_lanes(g, nd) + z.pooled, *d = dyp + z.dyp, *dx = d + z.spread, *zeros = dx + z.dx;
+    float *lanes_dyp = thread_lanes(g, nd) + z.pooled, *d = lanes_dyp + z.dyp, *lanes_dx = d + z.spread;
+    float *zeros = lanes_dx + z.dx;
+    float *dx_rows = g->nodes[nd->inputs[0]].dy;
+    int from = lanes_from(g, nd) != NULL, to = lanes_to(g, nd) != NULL;
     for (int i0 = lo; i0 < end; i0 += VL) {
         const uint8_t *codes = (const uint8_t *)pool->argmax + i0 * poolsz;
-        eg_transpose(dyp, VL, pool->dy + i0 * poolsz, (int)poolsz, VL, (int)poolsz);
+        /* the pool's dy, which the next conv left in lanes, or transposed here */
+        float *dyp = to ? pool->dy + i0 * poolsz : lanes_dyp;
+        if (!to) eg_transpose(dyp, VL, pool->dy + i0 * poolsz, (int)poolsz, VL, (int)poolsz);
         eg_lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp, codes,
                                   eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
         if (!nd->needs_dx) continue;
         /* only interiors are written: the borders stay zero */
         spread(d, out.c, out.h / 2, out.w / 2, dh, dw, q, dyp, codes);
+        /* the input gradient: left in lanes for the conv before, or transposed back */
+        float *dx = from ? dx_rows + i0 * insz : lanes_dx;
         eg_lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w,
                       (size_t)VL * in.h * in.w);
-        eg_transpose(g->nodes[nd->inputs[0]].dy + i0 * insz, (int)insz, dx, VL, (int)insz, VL);
+        if (!from) eg_transpose(dx_rows + i0 * insz, (int)insz, dx, VL, (int)insz, VL);
     }
 #else
     (void)g, (void)nd, (void)pool, (void)lo, (void)end, (void)wf;
