@@ -250,14 +250,15 @@ static void weight_product(const eg_graph *g, const eg_node *nd, int N, const fl
  *   input, or from the padded planes the pool before it wrote; kept for
  *   the backward, after the image-by-image planes in nd->saved),
  *   eg_lanes_conv_coded, the pooled output transposed back to where the
- *   image-by-image path puts it; the winners' codes stay in lanes, in the
- *   pool's code bytes for those images. Its output has the same bits
- *   either way.
+ *   image-by-image path puts it (or left in the next conv's lane planes:
+ *   see lanes_from); the winners' codes stay in lanes, in the pool's code
+ *   bytes for those images. Its output has the same bits either way.
  * - backward: the pool's dy transposed into lanes;
  *   eg_lanes_conv_grad_pooled; for the input gradient, dy spread onto the
  *   winners in zero-bordered planes, their full convolution with the
  *   flipped filters (eg_lanes_conv, in the order of the image-by-image
- *   product), transposed back. The same gradients within rounding.
+ *   product), transposed back (or left in lanes for the conv before). The
+ *   same gradients within rounding.
  * Each thread's lanes are in nd->shared after the dy planes: the pooled
  * output (rows ldy apart, laid out as where they go: the gaps, zero for
  * good, go back as the padding between the next conv's rows), the pool's
