@@ -327,6 +327,7 @@ int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
     return trains_in_lanes(g, nd) ? lo + (hi - lo) / VL * VL : lo;
 }
 
+#ifdef __AVX512F__
 /* The conv whose fused pool writes nd's padded planes, when both train in
  * lanes: their groups are the same (they depend on lo and hi alone), so
  * between them everything stays in lanes: that conv pools straight into
@@ -348,7 +349,6 @@ static const eg_node *lanes_to(const eg_graph *g, const eg_node *nd)
     return next && lanes_from(g, next) == nd ? next : NULL;
 }
 
-#ifdef __AVX512F__
 /* Group i0's input planes: after every image's image-by-image planes,
  * each image's share rounded to a cache line, so that any group's planes
  * are aligned. */
