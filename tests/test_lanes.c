@@ -106,11 +106,7 @@ static void check_sparse(const char *name, const char *text, int lanes_expected)
 
 int main(void)
 {
-#ifdef __AVX512F__
-    int lanes = 1;
-#else
-    int lanes = 0;  /* the lane kernels need AVX-512 */
-#endif
+    int lanes = util_lanes_run();
     check_same_bits("models/simplecnn", NULL, lanes);
     check_same_bits("models/lenet5", NULL, lanes);
     /* SimpleCNN with 75% of its channels and fc1's outputs cut */

@@ -97,11 +97,7 @@ static void check_training(const char *name, const char *text, int lanes_expecte
 
 int main(void)
 {
-#ifdef __AVX512F__
-    int lanes = 1;
-#else
-    int lanes = 0;  /* the lane kernels need AVX-512 */
-#endif
+    int lanes = util_lanes_run();
     check_training("models/simplecnn", NULL, lanes);
     check_training("models/lenet5", NULL, lanes);
     /* one channel, its pool into a flatten */
