@@ -3,6 +3,7 @@
 #define EG_INTERNAL_H
 
 #include "edagari.h"
+#include "kernels/kernels.h"
 
 /* How an op treats the channels of its input, which is what dependency
  * groups follow. */
@@ -212,147 +213,15 @@ void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, 
 double eg_penalty_grad(const eg_penalty *p, const float *params, float *grads, size_t lo, size_t hi);
 void eg_penalty_prox(const eg_penalty *p, float *params, float lr, size_t lo, size_t hi);
 
-/* --------------------------------------------------------------- kernels */
+/* -------------------------------------------------- running the graph */
 
-/* C[M x N] += A[M x K] * B[K x N]; row-major with leading dimensions. */
-void eg_gemm_nn(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                int ldc);
-/* C = A B, C never read: the same bits as clearing C and eg_gemm_nn. */
-void eg_gemm_nn_set(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc);
-/* C[M x N] += A[M x K] * B[N x K]^T */
-void eg_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                int ldc);
-/* The same two products with row k of B at B + boff[k] (k < K for nn, the
- * N rows of B for nt) instead of at a fixed stride. */
-void eg_gemm_nn_rows(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff, float *C,
-                     int ldc);
-/* The row-offset nn product written over C, not added: C = bias[row] + A B,
- * or just A B when bias is NULL; the same bits as clearing or filling C
- * with the bias first, and one pass over C fewer. */
-void eg_gemm_nn_rows_set(int M, int N, int K, const float *A, int lda, const float *B, const ptrdiff_t *boff,
-                         const float *bias, float *C, int ldc);
-void eg_gemm_nt_batch_rows(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
-                           const ptrdiff_t *boff, size_t sb, float *C, int ldc);
-/* C[M x N] += sum over s < nseg of A_s * B_s^T with A_s = A + s*sa, B_s = B + s*sb:
- * a weight gradient summed over the images of a batch in one call. */
-void eg_gemm_nt_batch(int nseg, int M, int N, int K, const float *A, int lda, size_t sa, const float *B,
-                      int ldb, size_t sb, float *C, int ldc);
-/* A stride-1 KS x KS convolution's row-offset product with M outputs and
- * C inputs when eg_small_conv_fits (3x3 with M C <= 2, 5x5 with M = C = 1;
- * never on builds without AVX-512): out [M x oh wp] = bias + W x the
- * shifted views of the C padded planes X (plane floats apart, rows wp
- * wide), the same bits as eg_gemm_nn_rows_set on those views
- * (small_conv_rows.c). It reads whole vectors past a row's end: a plane
- * holds at least (oh + KS - 1) wp + KS + VL floats. */
-int eg_small_conv_fits(int outputs, int inputs, int kernel);
-void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
-                        const float *X, float *out);
-/* The same conv with its output pooled 2x2 (relu'd first if relu) as it is
- * computed, never stored whole (inference): output m's pooled rows go to
- * dst[m], ldy apart, w / 2 of them a row for an output w wide; oh even.
- * The bits of eg_small_conv_rows followed by eg_pool2x2_rows. */
-void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t plane, const float *W,
-                             const float *bias, const float *X, int relu, float *const dst[2], int ldy);
-/* The same from the unpadded C x h x (wp - pad) input X, read in place as
- * if it had pad zeros around it (h = oh + KS - 1 - 2 pad): the bits of
- * copying it into zero-bordered planes, then eg_small_conv_pool_rows. */
-void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int pad, const float *W,
-                               const float *bias, const float *X, int relu, float *const dst[2], int ldy);
-/* Batch lanes (src/graph/lanes.c; AVX-512 only): VL images at once, each
- * value a vector of theirs. A stride-1 KS x KS conv (KS <= EG_LANES_MAX_KERNEL)
- * with M outputs of C padded planes of xh x xw vectors, oh x ow outputs;
- * with pool, pooled 2x2 (oh, ow even), relu'd first if relu; without,
- * relu'd if relu. Output m's (y, x), pooled or not, at y + m yplane +
- * (y yw + x) VL. The bits of the row-offset product and the fused pool or
- * the relu for each image; on a CSR copy (C KS KS <= EG_LANES_MAX_TERMS),
- * those of its CSR product (lanes_conv.c). */
-#define EG_LANES_MAX_KERNEL 5
-#define EG_LANES_MAX_TERMS 2048
-void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
-                   const float *bias, int pool, int relu, float *y, int yw, size_t yplane);
-/* The same, pooled as training pools (pool2x2_rows.c: the first maximum
- * in scan order, relu'd if relu), and output m's pooled (y, x) winner codes
- * (0-3, 4 where the relu cut it) as VL bytes at codes + ((m oh/2 + y)
- * ow/2 + x) VL. */
-void eg_lanes_conv_coded(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
-                         const float *bias, int relu, float *y, int yw, size_t yplane, uint8_t *codes);
-/* Its weight and bias gradients: dw [M, C, KS, KS] += the sum over the
- * VL images and every conv output (y, x) of dy there times x[c][y + ky][x
- * + kx], db [M] += the sums of dy, where dy is the pooled gradient dyp
- * ([M][oh/2][ow/2] vectors) at each window's winner (codes as above), zero
- * elsewhere (lanes_conv_grad.c). */
-void eg_lanes_conv_grad_pooled(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *dyp,
-                               const uint8_t *codes, float *dw, float *db);
-/* n floats of each of VL rows (src, ld floats apart) into lanes: float s
- * of each to row r0 + s / rw, column c0 + s % rw of a plane of rows xw
- * vectors wide (transposing VL floats at a time, each vector straight to
- * its place; through a block and a copy, SimpleCNN with 75% of its
- * channels cut took 355 instead of 330 ns an image, batch 1000). */
-void eg_lanes_from_rows(float *plane, int xw, const float *src, size_t ld, int n, int rw, int r0, int c0);
-void eg_lanes_conv_csr(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const int32_t *rowptr,
-                       const int32_t *col, const float *val, const float *bias, int pool, int relu, float *y, int yw,
-                       size_t yplane);
-/* For G (1 .. EG_LANES_GROUPS) groups, x and y stride floats apart:
- * y [out vectors] = bias + W x for x [in vectors], relu'd if relu: the
- * bits of linear.c's dense product for each image; and on the layer's CSR
- * copy, the bits of eg_csr_matmul_t (lanes_linear.c). */
-#define EG_LANES_GROUPS 2
-void eg_lanes_linear(int G, int out, int in, const float *w, const float *bias, const float *x, size_t stride,
-                     int relu, float *y);
-void eg_lanes_linear_csr(int G, int out, const int32_t *rowptr, const int32_t *col, const float *val,
-                         const float *bias, const float *x, size_t stride, int relu, float *y);
-/* The K4 of gemm.c's product for linear layers of N <= VL outputs: where
- * its order of terms starts (see one_vector). */
-int eg_gemm_narrow_k4(int N, int ldb, int K);
 /* The lane floats a thread needs to run g in lanes (EG_LANES_GROUPS
- * groups), 0 if it cannot. */
+ * groups of eg_k->vl images), 0 if it cannot. */
 size_t eg_lanes_floats(const eg_graph *g);
 /* Runs the whole groups of VL rows in [lo, hi) of an inference forward in
  * lanes, if g runs in lanes: rows of the input at x, of the output at y;
  * returns the first row not done. */
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi);
-/* dst [cols x rows] (leading dimension ldd) = src [rows x cols] (lds) transposed. */
-void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols);
-/* The VL rows (lds apart) of src's first cols (<= VL) columns transposed:
- * column j, a vector, to to[j]. */
-void eg_transpose_to(float *const *to, const float *src, int lds, int cols);
-/* xt [in, VL] = the first m (<= VL) rows of x [., ldx] transposed: lane r
- * of xt + c VL is x[r][c], lanes from m on zero. */
-void eg_transpose_tile(float *xt, const float *x, int ldx, int m, int in);
-/* The plain triple loops the fast kernels are tested against. */
-void eg_gemm_nn_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                    int ldc);
-void eg_gemm_nt_ref(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C,
-                    int ldc);
-
-/* Compressed sparse rows of a dense weight w [out, in]: the weights that are
- * non-zero and kept by mask (may be NULL: every non-zero), row by row in
- * column order. rowptr has out + 1 entries, col and val room for every
- * weight; returns the number kept. */
-size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t *rowptr, int32_t *col, float *val);
-/* y[n, out] += x[n, in] W^T for W in CSR form, with eg_csr_scratch(in) floats
- * of scratch; the reference twin is the plain loop in double. */
-size_t eg_csr_scratch(int in);
-void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
-                     const float *val, float *y, int ldy, float *scratch);
-void eg_csr_matmul_t_ref(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
-                         const float *val, float *y, int ldy);
-/* C[M x N] += A B for A [M x K] in CSR and row k of B at B + boff[k] (or
- * B + k*ldb when boff is NULL): a pruned convolution's product. */
-void eg_csr_rows_nn(int M, int N, const int32_t *rowptr, const int32_t *col, const float *val, const float *B,
-                    int ldb, const ptrdiff_t *boff, float *C, int ldc);
-/* N:M weights (src/kernels/nm.c): the most kept weights in any group of m of
- * w [R, K] (kept: non-zero and mask, which may be NULL, not 0); the packing
- * into n slots per group (val, idx [R, ceil(K/m), n]; -1 when a group keeps
- * more than n); C[M x N] += A B with rows of B as for eg_csr_rows_nn; and
- * y[rows, out] += x W^T with eg_nm_scratch(in) floats of scratch. */
-int eg_nm_max_kept(int R, int K, int m, const float *w, const float *mask);
-int eg_nm_build(int R, int K, int n, int m, const float *w, const float *mask, float *val, uint8_t *idx);
-void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
-                   const ptrdiff_t *boff, float *C, int ldc);
-size_t eg_nm_scratch(int in);
-void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int ldx, const float *val,
-                    const uint8_t *idx, float *y, int ldy, float *scratch);
 /* Chooses node nd's inference path from its kept weights (CSR already built
  * by eg_graph_build_copies), building its N:M copy in nm_room (eg_sparse_nm_floats
  * floats) when that path is taken: sets nd->csr, nd->nm_*. */
@@ -363,27 +232,6 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room);
  * conv2d and linear nodes, deciding which use them; called by every
  * eg_graph_prepare (in training it only clears them). */
 void eg_graph_build_copies(eg_graph *g);
-
-/* 2x2, stride 2 max pooling of an H x W plane (H, W even; planes may be
- * stacked) into y [H/2 x W/2]; code (may be NULL) gets each window's winner
- * 0..3 in scan order. With relu, y = max(0, max) and a window with no
- * positive value gets winner 4. Backward writes (or with add, adds to)
- * every element of dx. Both need eg_pool2x2_scratch(H, W) floats of scratch. */
-size_t eg_pool2x2_scratch(int H, int W);
-void eg_pool2x2_forward(float *y, int32_t *code, float *scratch, const float *x, int H, int W, int relu);
-void eg_pool2x2_backward(float *dx, const float *dy, const int32_t *code, float *scratch, int H, int W, int add);
-
-/* 2x2 stride-2 max pool (relu after it when relu) of `rows` rows of w
- * floats lying ld apart (rows and w even; stacked planes of even height pool
- * as one), into rows/2 rows of w/2 floats lying ldy apart (pool2x2_rows.c;
- * ldy > w/2 writes into a padded plane). The coded form,
- * for training, also writes each window's winner as eg_pool2x2_forward does,
- * one byte each; eg_unpool2x2_rows is its backward: it writes all `rows`
- * rows of w floats (ld apart) of the input gradient, dy at each winner and
- * zero elsewhere. */
-void eg_pool2x2_rows(float *y, int ldy, const float *x, int ld, int rows, int w, int relu);
-void eg_pool2x2_rows_coded(float *y, int ldy, uint8_t *code, const float *x, int ld, int rows, int w, int relu);
-void eg_unpool2x2_rows(float *dx, int ld, const float *dy, const uint8_t *code, int rows, int w);
 /* Marks each conv2d whose only consumer is a 2x2 pool (through a folded relu
  * or not), unless g->unfused: the conv writes the pooled output into the
  * pool's y (and in training the winners into its argmax) and takes its own
@@ -397,21 +245,10 @@ int eg_conv2d_pads_input(const eg_node *nd);
 /* The end of the images of [lo, hi) a training pass of conv2d node nd
  * runs in batch lanes (whole groups of VL from lo; lo when none). */
 int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi);
-/* dst rows [r * dst_stride, + width) = (or += with add) src rows, r < rows. */
-void eg_copy_rows(float *dst, int dst_stride, const float *src, int src_stride, int rows, int width, int add);
 
-/* The sum of n floats, vectorized, in an order fixed by n alone. */
-float eg_sum(const float *x, size_t n);
-/* The sum of count blocks of n floats lying stride apart. */
-float eg_sum_blocks(const float *x, size_t n, int count, size_t stride);
-
-/* im2col for one image: x [C, H, W] -> col [C*k*k, OH*OW] (zero padding). */
-void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
-               int OW);
-/* col2im, adding: dx [C, H, W] += scatter of dcol [C*k*k, OH*OW]. */
-void eg_col2im_add(float *dx, const float *dcol, int C, int H, int W, int k, int stride, int pad,
-                   int OH, int OW);
-
+/* The table of a variant this CPU runs, by name, or NULL (tests run
+ * every variant's kernels side by side). */
+const eg_kernel_table *eg_isa_table(const char *name);
 
 /* Monotonic wall clock in seconds. */
 double eg_now(void);

@@ -1,14 +1,14 @@
 /* Kernel tests: fast GEMMs vs the reference loops, the CSR product vs the dense one and its reference, im2col vs a direct gather, col2im as its adjoint,
  * 2x2 pooling vs a plain scan, the transpose vs a plain loop, the small-conv
  * row product vs the general one. */
-/* Shapes are odd on purpose, leading dimensions padded, C non-zero. */
+/* Shapes are odd on purpose, leading dimensions padded, C non-zero. Every
+ * kernel variant this CPU runs is tested, one after the other. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "internal.h"
-#include "kernels/vec.h"
 
 static const int sizes[] = {1, 2, 3, 4, 5, 7, 15, 16, 17, 31, 32, 33, 64, 65, 100};
 #define NSIZES ((int)(sizeof sizes / sizeof sizes[0]))
@@ -82,20 +82,20 @@ static void test_gemm(void)
                 int edge = (a < 4) + (b < 4) + (c < 4) >= 2;
                 if (!edge && eg_rng_below(&r, 3)) continue;
                 int pad = (int)eg_rng_below(&r, 4);  /* 0 too: tight rows */
-                one_gemm("gemm_nn", eg_gemm_nn, eg_gemm_nn_ref, 0, M, N, K, pad, &r);
-                one_gemm("gemm_nt", eg_gemm_nt, eg_gemm_nt_ref, 1, M, N, K, pad + 1, &r);
+                one_gemm("gemm_nn", eg_k->gemm_nn, eg_k->gemm_nn_ref, 0, M, N, K, pad, &r);
+                one_gemm("gemm_nt", eg_k->gemm_nt, eg_k->gemm_nt_ref, 1, M, N, K, pad + 1, &r);
                 /* the set form over a C full of NaN (it never reads C): the
                  * bits of eg_gemm_nn onto zeros */
                 float *A = alloc_fill((size_t)M * K, &r, -1, 1), *B = alloc_fill((size_t)K * N, &r, -1, 1);
                 float *Cs = malloc((size_t)M * N * sizeof *Cs), *Cz = calloc((size_t)M * N, sizeof *Cz);
                 for (int i = 0; i < M * N; i++) Cs[i] = NAN;
-                eg_gemm_nn_set(M, N, K, A, K, B, N, Cs, N);
-                eg_gemm_nn(M, N, K, A, K, B, N, Cz, N);
+                eg_k->gemm_nn_set(M, N, K, A, K, B, N, Cs, N);
+                eg_k->gemm_nn(M, N, K, A, K, B, N, Cz, N);
                 CHECK(!memcmp(Cs, Cz, (size_t)M * N * sizeof *Cs), "gemm_nn_set M=%d N=%d K=%d differs", M, N, K);
                 /* a row's bits do not depend on the batch: each alone */
                 float *C1 = malloc((size_t)N * sizeof *C1);
                 for (int i = 0; i < M; i++) {
-                    eg_gemm_nn_set(1, N, K, A + (size_t)i * K, K, B, N, C1, N);
+                    eg_k->gemm_nn_set(1, N, K, A + (size_t)i * K, K, B, N, C1, N);
                     CHECK(!memcmp(C1, Cz + (size_t)i * N, (size_t)N * sizeof *C1),
                           "gemm_nn M=%d N=%d K=%d: row %d alone differs from the batch", M, N, K, i);
                 }
@@ -124,29 +124,29 @@ static void one_csr(int n, int out, int in, double sparsity, eg_rng *r)
         kept += mask[k] != 0 && w[k] != 0;
     }
     int32_t *rowptr = malloc(((size_t)out + 1) * sizeof *rowptr), *col = malloc(wsz * sizeof *col);
-    float *val = malloc(wsz * sizeof *val), *scratch = malloc(eg_csr_scratch(in) * sizeof *scratch);
-    size_t nz = eg_csr_build(out, in, w, mask, rowptr, col, val);
+    float *val = malloc(wsz * sizeof *val), *scratch = malloc(eg_k->csr_scratch(in) * sizeof *scratch);
+    size_t nz = eg_k->csr_build(out, in, w, mask, rowptr, col, val);
     CHECK(nz == kept && rowptr[out] == (int32_t)kept, "csr n=%d out=%d in=%d: %zu kept, want %zu", n, out, in, nz,
           kept);
     for (size_t k = 0; k < wsz; k++) w[k] *= mask[k];  /* what the dense path multiplies */
     memcpy(yc, y0, ysz * sizeof *yc), memcpy(yr, y0, ysz * sizeof *yr);
     memcpy(yd, y0, ysz * sizeof *yd), memcpy(ydr, y0, ysz * sizeof *ydr);
-    eg_csr_matmul_t(n, out, in, x, ldx, rowptr, col, val, yc, ldy, scratch);
-    eg_csr_matmul_t_ref(n, out, in, x, ldx, rowptr, col, val, yr, ldy);
+    eg_k->csr_matmul_t(n, out, in, x, ldx, rowptr, col, val, yc, ldy, scratch);
+    eg_k->csr_matmul_t_ref(n, out, in, x, ldx, rowptr, col, val, yr, ldy);
     /* a row's bits do not depend on the batch: each alone (the one-sample
      * path) gives what its tile gave */
     float *y1 = malloc(ysz * sizeof *y1);
     memcpy(y1, y0, ysz * sizeof *y1);
     for (int i = 0; i < n; i++)
-        eg_csr_matmul_t(1, out, in, x + (size_t)i * ldx, ldx, rowptr, col, val, y1 + (size_t)i * ldy, ldy, scratch);
+        eg_k->csr_matmul_t(1, out, in, x + (size_t)i * ldx, ldx, rowptr, col, val, y1 + (size_t)i * ldy, ldy, scratch);
     CHECK(!memcmp(y1, yc, ysz * sizeof *y1), "csr n=%d out=%d in=%d sparsity %g: rows alone differ from the batch", n,
           out, in, sparsity);
     free(y1);
-    eg_gemm_nt(n, out, in, x, ldx, w, in, yd, ldy);
-    eg_gemm_nt_ref(n, out, in, x, ldx, w, in, ydr, ldy);
+    eg_k->gemm_nt(n, out, in, x, ldx, w, in, yd, ldy);
+    eg_k->gemm_nt_ref(n, out, in, x, ldx, w, in, ydr, ldy);
     float *ax = abs_copy(x, xsz), *aw = abs_copy(w, wsz);
     for (size_t k = 0; k < ysz; k++) scale[k] = fabsf(y0[k]);
-    eg_gemm_nt_ref(n, out, in, ax, ldx, aw, in, scale, ldy);
+    eg_k->gemm_nt_ref(n, out, in, ax, ldx, aw, in, scale, ldy);
     int bad = 0;
     for (int i = 0; i < n; i++)
         for (int o = 0; o < out; o++) {
@@ -208,7 +208,7 @@ static void test_im2col(void)
                             float *x = alloc_fill(xn, &r, -1, 1), *col = malloc(cn * sizeof *col);
                             /* NaN everywhere first: a value im2col forgets to write shows */
                             for (size_t i = 0; i < cn; i++) col[i] = NAN;
-                            eg_im2col(col, x, C, H, W, k, s, p, OH, OW);
+                            eg_k->im2col(col, x, C, H, W, k, s, p, OH, OW);
                             int bad = 0;
                             for (int c = 0; c < C; c++)
                                 for (int ky = 0; ky < k; ky++)
@@ -228,7 +228,7 @@ static void test_im2col(void)
                             float *d = alloc_fill(cn, &r, -1, 1), *dx0 = alloc_fill(xn, &r, -1, 1);
                             float *dx = malloc(xn * sizeof *dx);
                             memcpy(dx, dx0, xn * sizeof *dx);
-                            eg_col2im_add(dx, d, C, H, W, k, s, p, OH, OW);
+                            eg_k->col2im_add(dx, d, C, H, W, k, s, p, OH, OW);
                             double lhs = 0, rhs = 0, mag = 0;
                             for (size_t i = 0; i < cn; i++) lhs += (double)col[i] * d[i], mag += fabs((double)col[i] * d[i]);
                             for (size_t i = 0; i < xn; i++) rhs += (double)x[i] * ((double)dx[i] - dx0[i]);
@@ -281,11 +281,11 @@ static void test_pool2x2(void)
                     float *x = malloc((size_t)H * W * sizeof *x), *y = malloc((size_t)outs * sizeof *y);
                     float *dy = alloc_fill((size_t)outs, &r, -1, 1), *dx = alloc_fill((size_t)H * W, &r, -1, 1);
                     float *want_dx = malloc((size_t)H * W * sizeof *want_dx);
-                    float *scratch = malloc(eg_pool2x2_scratch(H, W) * sizeof *scratch);
+                    float *scratch = malloc(eg_k->pool2x2_scratch(H, W) * sizeof *scratch);
                     int32_t *code = malloc((size_t)outs * sizeof *code);
                     for (int i = 0; i < H * W; i++) x[i] = (float)((int)eg_rng_below(&r, 5) - 2);  /* -2..2 */
                     for (int i = 0; i < H * W; i++) want_dx[i] = add ? dx[i] : 0;
-                    eg_pool2x2_forward(y, code, scratch, x, H, W, relu);
+                    eg_k->pool2x2_forward(y, code, scratch, x, H, W, relu);
                     int bad_y = 0, bad_code = 0;
                     for (int oy = 0; oy < H / 2; oy++)
                         for (int ox = 0; ox < OW; ox++) {
@@ -300,7 +300,7 @@ static void test_pool2x2(void)
                             bad_code += code[o] != best;
                             if (best < 4) want_dx[(2 * oy + best / 2) * W + 2 * ox + best % 2] += dy[o];
                         }
-                    eg_pool2x2_backward(dx, dy, code, scratch, H, W, add);
+                    eg_k->pool2x2_backward(dx, dy, code, scratch, H, W, add);
                     CHECK(bad_y == 0 && bad_code == 0, "pool2x2 %dx%d relu=%d: %d outputs, %d winners wrong", H, W,
                           relu, bad_y, bad_code);
                     char what[64];
@@ -354,9 +354,9 @@ static void test_pool2x2_rows(void)
                             for (int k = 0; k < 4; k++)
                                 want_dx[(size_t)2 * oy * ld + 2 * ox + at[k]] = !dead && k == best ? dy[oy * ow + ox] : 0;
                         }
-                    eg_pool2x2_rows(y, ldy, x, ld, rows, w, relu);
-                    eg_pool2x2_rows_coded(yc, ldy, code, x, ld, rows, w, relu);
-                    eg_unpool2x2_rows(dx, ld, dy, want_code, rows, w);
+                    eg_k->pool2x2_rows(y, ldy, x, ld, rows, w, relu);
+                    eg_k->pool2x2_rows_coded(yc, ldy, code, x, ld, rows, w, relu);
+                    eg_k->unpool2x2_rows(dx, ld, dy, want_code, rows, w);
                     char what[80];
                     snprintf(what, sizeof what, "pool2x2_rows w=%d ld=%d ldy=%d rows=%d relu=%d", w, ld, ldy, rows, relu);
                     check_close(what, y, want, ny, 0, 0);
@@ -393,8 +393,8 @@ static void test_gemm_rows(void)
                     memcpy(B + (size_t)k * N, src + off[k], (size_t)N * sizeof *B);
                 }
                 memcpy(Cr, Cf, (size_t)M * N * sizeof *Cr);
-                eg_gemm_nn_rows(M, N, K, A, K, src, off, Cf, N);
-                eg_gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
+                eg_k->gemm_nn_rows(M, N, K, A, K, src, off, Cf, N);
+                eg_k->gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
                 char what[80];
                 snprintf(what, sizeof what, "gemm_nn_rows M=%d N=%d K=%d", M, N, K);
                 check_close(what, Cf, Cr, (size_t)M * N, 1e-5, 1e-5);
@@ -404,8 +404,8 @@ static void test_gemm_rows(void)
                         Cf[i] = NAN;
                         Cr[i] = with_bias ? bias[i / (size_t)N] : 0.0f;
                     }
-                    eg_gemm_nn_rows_set(M, N, K, A, K, src, off, with_bias ? bias : NULL, Cf, N);
-                    eg_gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
+                    eg_k->gemm_nn_rows_set(M, N, K, A, K, src, off, with_bias ? bias : NULL, Cf, N);
+                    eg_k->gemm_nn_ref(M, N, K, A, K, B, N, Cr, N);
                     snprintf(what, sizeof what, "gemm_nn_rows_set M=%d N=%d K=%d bias %d", M, N, K, with_bias);
                     check_close(what, Cf, Cr, (size_t)M * N, 1e-5, 1e-5);
                 }
@@ -421,6 +421,7 @@ static void test_gemm_rows(void)
  * occur. */
 static void test_transpose(void)
 {
+    const int VL = eg_k->vl;
     eg_rng r;
     eg_rng_seed(&r, 17);
     int cases = 0;
@@ -432,7 +433,7 @@ static void test_transpose(void)
             memcpy(want, dst, (size_t)cols * ldd * sizeof *want);
             for (int i = 0; i < rows; i++)
                 for (int k = 0; k < cols; k++) want[(size_t)k * ldd + i] = src[(size_t)i * lds + k];
-            eg_transpose(dst, ldd, src, lds, rows, cols);
+            eg_k->transpose(dst, ldd, src, lds, rows, cols);
             CHECK(!memcmp(dst, want, (size_t)cols * ldd * sizeof *dst), "transpose of %d x %d differs", rows, cols);
             cases++;
             free(src), free(dst), free(want);
@@ -443,13 +444,13 @@ static void test_transpose(void)
     for (int cols = 1; cols <= VL; cols++) {
         int lds = 37;
         float *src = alloc_fill((size_t)VL * lds, &r, -1, 1), *dst = alloc_fill((size_t)2 * VL * VL, &r, -1, 1);
-        float *want = malloc((size_t)2 * VL * VL * sizeof *want), *to[VL];
+        float *want = malloc((size_t)2 * VL * VL * sizeof *want), *to[EG_VL_MAX];
         memcpy(want, dst, (size_t)2 * VL * VL * sizeof *want);
         for (int j = 0; j < cols; j++) {
             to[j] = dst + (size_t)2 * (VL - 1 - j) * VL;
             for (int i = 0; i < VL; i++) want[to[j] - dst + i] = src[(size_t)i * lds + j];
         }
-        eg_transpose_to(to, src, lds, cols);
+        eg_k->transpose_to(to, src, lds, cols);
         CHECK(!memcmp(dst, want, (size_t)2 * VL * VL * sizeof *dst), "transpose_to of %d columns differs", cols);
         free(src), free(dst), free(want);
     }
@@ -463,7 +464,7 @@ static void check_small_conv_direct(int M, int C, int KS, int oh, int wp, const 
                                     eg_rng *r, const char *what)
 {
     int pad = KS / 2, w = wp - pad, ldy = w / 2 + 3;
-    size_t plane = (size_t)(oh + KS - 1) * wp + KS + VL, psz = (size_t)(oh / 2) * ldy;
+    size_t plane = (size_t)(oh + KS - 1) * wp + KS + EG_VL_MAX, psz = (size_t)(oh / 2) * ldy;
     float *in = alloc_fill((size_t)C * oh * w, r, -1, 1), *planes = calloc(C * plane, sizeof *planes);
     for (int c = 0; c < C; c++)
         for (int y = 0; y < oh; y++)
@@ -471,8 +472,8 @@ static void check_small_conv_direct(int M, int C, int KS, int oh, int wp, const 
     float *got = malloc(2 * psz * sizeof *got), *want = malloc(2 * psz * sizeof *want);
     for (size_t k = 0; k < 2 * psz; k++) got[k] = want[k] = -99;
     float *to_got[2] = {got, got + psz}, *to_want[2] = {want, want + psz};
-    eg_small_conv_pool_direct(M, C, KS, oh, wp, w, pad, W, bias, in, relu, to_got, ldy);
-    eg_small_conv_pool_rows(M, C, KS, oh, wp, w, plane, W, bias, planes, relu, to_want, ldy);
+    eg_k->small_conv_pool_direct(M, C, KS, oh, wp, w, pad, W, bias, in, relu, to_got, ldy);
+    eg_k->small_conv_pool_rows(M, C, KS, oh, wp, w, plane, W, bias, planes, relu, to_want, ldy);
     CHECK(!memcmp(got, want, 2 * psz * sizeof *got), "%s relu %d: read in place differs", what, relu);
     free(in), free(planes), free(got), free(want);
 }
@@ -487,7 +488,7 @@ static void check_small_conv_direct(int M, int C, int KS, int oh, int wp, const 
  * unpadded input in place (check_small_conv_direct). */
 static void test_small_conv_rows(void)
 {
-    if (!eg_small_conv_fits(1, 1, 3)) return;  /* a build without AVX-512 never takes it */
+    if (!eg_k->small_conv_fits(1, 1, 3)) return;  /* a build without AVX-512 never takes it */
     eg_rng r;
     eg_rng_seed(&r, 19);
     const int shapes[4][3] = {{1, 1, 3}, {2, 1, 3}, {1, 2, 3}, {1, 1, 5}}, heights[] = {1, 2, 3, 4, 5, 7, 8, 14, 28};
@@ -499,8 +500,8 @@ static void test_small_conv_rows(void)
                 for (int with_bias = 0; with_bias < 2; with_bias++) {
                     int M = shapes[s][0], C = shapes[s][1], KS = shapes[s][2], oh = heights[hi], wp = widths[wi];
                     int K = C * KS * KS;
-                    CHECK(eg_small_conv_fits(M, C, KS), "%dx%d %dx%d does not fit", M, C, KS, KS);
-                    size_t plane = (size_t)(oh + KS - 1) * wp + KS + VL, N = (size_t)oh * wp;
+                    CHECK(eg_k->small_conv_fits(M, C, KS), "%dx%d %dx%d does not fit", M, C, KS, KS);
+                    size_t plane = (size_t)(oh + KS - 1) * wp + KS + EG_VL_MAX, N = (size_t)oh * wp;
                     float *X = alloc_fill(C * plane, &r, -1, 1), *W = alloc_fill((size_t)M * K, &r, -1, 1);
                     float *bias = alloc_fill((size_t)M, &r, -1, 1);
                     float *got = malloc(M * N * sizeof *got), *want = malloc(M * N * sizeof *want);
@@ -508,8 +509,8 @@ static void test_small_conv_rows(void)
                     for (int c = 0; c < C; c++)
                         for (int t = 0; t < KS * KS; t++)
                             off[c * KS * KS + t] = (ptrdiff_t)(c * plane) + t / KS * wp + t % KS;
-                    eg_small_conv_rows(M, C, KS, oh, wp, plane, W, with_bias ? bias : NULL, X, got);
-                    eg_gemm_nn_rows_set(M, (int)N, K, W, K, X, off, with_bias ? bias : NULL, want, (int)N);
+                    eg_k->small_conv_rows(M, C, KS, oh, wp, plane, W, with_bias ? bias : NULL, X, got);
+                    eg_k->gemm_nn_rows_set(M, (int)N, K, W, K, X, off, with_bias ? bias : NULL, want, (int)N);
                     char what[96];
                     snprintf(what, sizeof what, "small_conv_rows %dx%d %dx%d oh=%d wp=%d bias %d", M, C, KS, KS, oh, wp,
                              with_bias);
@@ -520,9 +521,9 @@ static void test_small_conv_rows(void)
                         float *pg = malloc(2 * psz * sizeof *pg), *pw = malloc(2 * psz * sizeof *pw);
                         for (size_t k = 0; k < 2 * psz; k++) pg[k] = pw[k] = -99;
                         float *dst[2] = {pg, pg + psz};
-                        eg_small_conv_pool_rows(M, C, KS, oh, wp, w, plane, W, with_bias ? bias : NULL, X, relu, dst,
+                        eg_k->small_conv_pool_rows(M, C, KS, oh, wp, w, plane, W, with_bias ? bias : NULL, X, relu, dst,
                                                 ldy);
-                        for (int m = 0; m < M; m++) eg_pool2x2_rows(pw + m * psz, ldy, want + m * N, wp, oh, w, relu);
+                        for (int m = 0; m < M; m++) eg_k->pool2x2_rows(pw + m * psz, ldy, want + m * N, wp, oh, w, relu);
                         CHECK(!memcmp(pg, pw, 2 * psz * sizeof *pg), "%s relu %d: pooled differs", what, relu);
                         check_small_conv_direct(M, C, KS, oh, wp, W, with_bias ? bias : NULL, relu, &r, what);
                         free(pg), free(pw);
@@ -549,9 +550,9 @@ static void test_sum_blocks(void)
             double want = 0, mag = 0;
             for (int b = 0; b < count; b++)
                 for (size_t i = 0; i < n; i++) want += x[b * stride + i], mag += fabs(x[b * stride + i]);
-            float got = eg_sum_blocks(x, n, count, stride);
+            float got = eg_k->sum_blocks(x, n, count, stride);
             CHECK(fabs(got - want) <= 1e-6 * mag + 1e-7, "sum of %d blocks of %zu: %.9g, want %.9g", count, n, got, want);
-            if (count == 1) CHECK(eg_sum(x, n) == got, "eg_sum of %zu differs from one block", n);
+            if (count == 1) CHECK(eg_k->sum(x, n) == got, "eg_sum of %zu differs from one block", n);
             cases++;
             free(x);
         }
@@ -560,14 +561,20 @@ static void test_sum_blocks(void)
 
 int main(void)
 {
-    test_transpose();
-    test_sum_blocks();
-    test_small_conv_rows();
-    test_gemm();
-    test_gemm_rows();
-    test_csr();
-    test_im2col();
-    test_pool2x2();
-    test_pool2x2_rows();
+    char list[64];
+    snprintf(list, sizeof list, "%s", eg_isa_available());
+    for (char *name = strtok(list, " "); name; name = strtok(NULL, " ")) {
+        CHECK(eg_isa_select(name, NULL) == EG_OK, "cannot select %s", name);
+        printf("kernels: %s (%d floats a vector)\n", eg_isa_name(), eg_isa_vector_floats());
+        test_transpose();
+        test_sum_blocks();
+        test_small_conv_rows();
+        test_gemm();
+        test_gemm_rows();
+        test_csr();
+        test_im2col();
+        test_pool2x2();
+        test_pool2x2_rows();
+    }
     return check_report("kernels");
 }

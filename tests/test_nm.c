@@ -166,7 +166,7 @@ static void test_training(void)
     /* still 2:4 in every group */
     for (int c = 0; c < count; c++) {
         const eg_node *nd = &g.nodes[nodes[c]];
-        int most = eg_nm_max_kept(nd->out, (int)(nd->psize[0] / (size_t)nd->out), 4, nd->param[0], nd->mask[0]);
+        int most = eg_k->nm_max_kept(nd->out, (int)(nd->psize[0] / (size_t)nd->out), 4, nd->param[0], nd->mask[0]);
         CHECK(most <= 2, "%s: a group of 4 keeps %d after training", nd->name, most);
     }
     eg_optim_free(&o);
@@ -237,28 +237,28 @@ static void test_kernels(void)
             int G = (K + m - 1) / m;
             float *A = malloc((size_t)M * K * sizeof *A), *B = malloc((size_t)K * N * sizeof *B);
             float *C = malloc((size_t)M * N * sizeof *C), *R = malloc((size_t)M * N * sizeof *R);
-            float *val = malloc((size_t)M * G * n * sizeof *val), *scratch = malloc(eg_nm_scratch(K) * sizeof *scratch);
+            float *val = malloc((size_t)M * G * n * sizeof *val), *scratch = malloc(eg_k->nm_scratch(K) * sizeof *scratch);
             uint8_t *idx = malloc((size_t)M * G * n);
             ptrdiff_t *off = malloc((size_t)K * sizeof *off);
             for (int i = 0; i < M * K; i++) A[i] = (i % m) < n ? eg_rng_range(&r, -1, 1) : 0;  /* n:m by position */
             for (int i = 0; i < K * N; i++) B[i] = eg_rng_range(&r, -2, 2);
             for (int k = 0; k < K; k++) off[k] = (ptrdiff_t)(K - 1 - k) * N;  /* rows reversed */
-            CHECK(eg_nm_max_kept(M, K, m, A, NULL) <= n, "pattern");
-            CHECK(eg_nm_build(M, K, n, m, A, NULL, val, idx) == 0, "build %d:%d", n, m);
-            if (n > 1) CHECK(eg_nm_build(M, K, n - 1, m, A, NULL, val, idx) == -1 || K < 2, "too few slots accepted");
-            eg_nm_build(M, K, n, m, A, NULL, val, idx);
+            CHECK(eg_k->nm_max_kept(M, K, m, A, NULL) <= n, "pattern");
+            CHECK(eg_k->nm_build(M, K, n, m, A, NULL, val, idx) == 0, "build %d:%d", n, m);
+            if (n > 1) CHECK(eg_k->nm_build(M, K, n - 1, m, A, NULL, val, idx) == -1 || K < 2, "too few slots accepted");
+            eg_k->nm_build(M, K, n, m, A, NULL, val, idx);
             char what[96];
             /* C += A B, B read by stride */
             for (int i = 0; i < M * N; i++) C[i] = R[i] = (float)(i % 5);
-            eg_nm_rows_nn(M, N, K, n, m, val, idx, B, N, NULL, C, N);
-            eg_gemm_nn_ref(M, N, K, A, K, B, N, R, N);
+            eg_k->nm_rows_nn(M, N, K, n, m, val, idx, B, N, NULL, C, N);
+            eg_k->gemm_nn_ref(M, N, K, A, K, B, N, R, N);
             snprintf(what, sizeof what, "nm rows %dx%dx%d %d:%d", M, N, K, n, m);
             check_close(what, C, R, (size_t)M * N, 1e-5, 1e-5);
             /* through offsets: row k of B is stored at row K-1-k */
             float *Brev = malloc((size_t)K * N * sizeof *Brev);
             for (int k = 0; k < K; k++) memcpy(Brev + (size_t)(K - 1 - k) * N, B + (size_t)k * N, (size_t)N * sizeof *B);
             for (int i = 0; i < M * N; i++) C[i] = (float)(i % 5);
-            eg_nm_rows_nn(M, N, K, n, m, val, idx, Brev, 0, off, C, N);
+            eg_k->nm_rows_nn(M, N, K, n, m, val, idx, Brev, 0, off, C, N);
             snprintf(what, sizeof what, "nm rows via offsets %dx%dx%d %d:%d", M, N, K, n, m);
             check_close(what, C, R, (size_t)M * N, 1e-5, 1e-5);
             free(Brev);
@@ -267,8 +267,8 @@ static void test_kernels(void)
             for (int i = 0; i < N; i++)
                 for (int k = 0; k < K; k++) x[(size_t)i * K + k] = B[(size_t)k * N + i];
             for (int i = 0; i < M * N; i++) C[i] = R[i] = (float)(i % 3);
-            eg_nm_matmul_t(N, M, K, n, m, x, K, val, idx, C, M, scratch);
-            eg_gemm_nt_ref(N, M, K, x, K, A, K, R, M);
+            eg_k->nm_matmul_t(N, M, K, n, m, x, K, val, idx, C, M, scratch);
+            eg_k->gemm_nt_ref(N, M, K, x, K, A, K, R, M);
             snprintf(what, sizeof what, "nm matmul_t %d rows, %d -> %d, %d:%d", N, K, M, n, m);
             check_close(what, C, R, (size_t)M * N, 1e-5, 1e-5);
             /* a row's bits do not depend on the batch: each alone (the
@@ -276,7 +276,7 @@ static void test_kernels(void)
             float *C1 = malloc((size_t)M * N * sizeof *C1);
             for (int i = 0; i < M * N; i++) C1[i] = (float)(i % 3);
             for (int i = 0; i < N; i++)
-                eg_nm_matmul_t(1, M, K, n, m, x + (size_t)i * K, K, val, idx, C1 + (size_t)i * M, M, scratch);
+                eg_k->nm_matmul_t(1, M, K, n, m, x + (size_t)i * K, K, val, idx, C1 + (size_t)i * M, M, scratch);
             CHECK(!memcmp(C1, C, (size_t)M * N * sizeof *C), "%s: rows alone differ from the batch", what);
             free(C1);
             free(x), free(A), free(B), free(C), free(R), free(val), free(scratch), free(idx), free(off);

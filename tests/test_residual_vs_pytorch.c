@@ -303,13 +303,24 @@ static void test_model(void)
                 snprintf(name, sizeof name, "grad.%s.%s", nd->name, p ? "b" : "w");
                 const fx_tensor *t = util_need(&f, name, nd->psize[p]);
                 snprintf(what, sizeof what, "resnet threads=%d %s", threads, name);
-                /* the floor scales with the node's largest gradient: a conv's
-                 * bias before a batchnorm has gradient 0 (float64: ~1e-18),
-                 * and ours is the rounding of sums as large as the weights' */
-                if (t)
-                    check_close(what, nd->grad[p], t->v, t->size, MODEL_RTOL,
-                                MODEL_FLOOR *
-                                    fmax(util_max_abs(nd->grad[0], nd->psize[0]), util_max_abs(t->v, t->size)));
+                /* the floor scales with the node's largest gradient; a conv's
+                 * gradients are sums over the batch and every position that
+                 * cancel (its bias's before a batchnorm to 0, float64 ~1e-18),
+                 * so their rounding is bounded by a few ulps of the sum of
+                 * the terms' sizes, |dy| (bias) and |dy| max |x| (weight) */
+                double floor = MODEL_FLOOR * fmax(util_max_abs(nd->grad[0], nd->psize[0]), util_max_abs(t->v, t->size));
+                if (nd->op == EG_OP_CONV2D && nd->dy) {
+                    const eg_node *in = &g.nodes[nd->inputs[0]];
+                    size_t hw = (size_t)nd->out_shape.h * nd->out_shape.w, per = nd->out * hw;
+                    double xmax = p ? 1 : util_max_abs(in->y, (size_t)n * eg_shape_size(in->out_shape));
+                    for (int c = 0; c < nd->out; c++) {
+                        double terms = 0;
+                        for (int i = 0; i < n; i++)
+                            for (size_t k = 0; k < hw; k++) terms += fabs(nd->dy[(size_t)i * per + c * hw + k]);
+                        floor = fmax(floor, MODEL_FLOOR * terms * xmax);
+                    }
+                }
+                if (t) check_close(what, nd->grad[p], t->v, t->size, MODEL_RTOL, floor);
             }
             for (int b = 0; b < nd->nbuffers; b++) {
                 char name[64];

@@ -147,11 +147,11 @@ static void test_kernel(void)
             for (int i = 0; i < M * K; i++) A[i] = (int)eg_rng_below(&r, 100) < sparse_pct ? 0 : eg_rng_range(&r, -1, 1);
             for (int i = 0; i < 2 * K * N; i++) B[i] = eg_rng_range(&r, -2, 2);
             for (int k = 0; k < K; k++) off[k] = (ptrdiff_t)(2 * k + 1) * N;
-            eg_csr_build(M, K, A, NULL, rowptr, col, val);
+            eg_k->csr_build(M, K, A, NULL, rowptr, col, val);
             for (int viaoff = 0; viaoff < 2; viaoff++) {
                 for (int i = 0; i < M * N; i++) C[i] = R[i] = (float)(i % 7);
-                eg_csr_rows_nn(M, N, rowptr, col, val, viaoff ? B : B + N, 2 * N, viaoff ? off : NULL, C, N);
-                eg_gemm_nn_ref(M, N, K, A, K, B + N, 2 * N, R, N);
+                eg_k->csr_rows_nn(M, N, rowptr, col, val, viaoff ? B : B + N, 2 * N, viaoff ? off : NULL, C, N);
+                eg_k->gemm_nn_ref(M, N, K, A, K, B + N, 2 * N, R, N);
                 char what[96];
                 snprintf(what, sizeof what, "csr rows %dx%dx%d, %d%% zeros, %s", M, N, K, sparse_pct,
                          viaoff ? "offsets" : "stride");

@@ -185,16 +185,8 @@ static inline double util_max_abs(const float *v, size_t n)
     return m;
 }
 
-/* Whether batch lanes run here (src/graph/lanes.c; their kernels need
- * AVX-512): where they do not, everything runs image by image. */
-static inline int util_lanes_run(void)
-{
-#ifdef __AVX512F__
-    return 1;
-#else
-    return 0;
-#endif
-}
+/* Whether batch lanes run (src/graph/lanes.c): on every kernel variant. */
+static inline int util_lanes_run(void) { return 1; }
 
 /* Checks that a and b hold the same bits; names the first difference. */
 static inline void util_same_bits(const char *what, const float *a, const float *b, size_t n)

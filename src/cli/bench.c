@@ -42,7 +42,6 @@ static const char help[] =
 #define TRAIN_BATCH 64
 #define TRAIN_STEPS 4      /* steps per timed call: one eg_train_epoch over 4 batches */
 #define INFER_IMAGES 1000  /* random images the inference passes cycle through */
-#define NACC 12            /* independent FMA chains: enough to hide the FMA latency */
 #define SEED 1
 
 static const int infer_batches[] = {1000, 64, 1};
@@ -82,39 +81,19 @@ static double spread(const double *v, int n)
 
 /* ------------------------------------------------------------------ peak */
 
-/* 16 floats, as the kernels use (src/kernels/vec.h): one AVX-512 register,
- * or two AVX2 ones. */
-typedef float v16 __attribute__((vector_size(16 * sizeof(float))));
-
-/* NACC independent chains of acc = acc * a + b, `iters` times: 2 x 16 x NACC
- * FLOPs per iteration. GNU C contracts the multiply-add into one FMA; the
- * values settle near b / (1 - a), far from overflow and denormals. The sum
- * goes to *out: a loop without a side effect could be moved across the
- * clock reads around it. */
-static __attribute__((noinline)) void fma_loop(long iters, float seed, volatile float *out)
-{
-    const v16 zero = {0}, a = zero + 0.999f, b = zero + 1e-3f * seed;
-    v16 acc[NACC];
-    for (int i = 0; i < NACC; i++) acc[i] = a * (float)(i + 1);
-    for (long n = 0; n < iters; n++)
-        for (int i = 0; i < NACC; i++) acc[i] = acc[i] * a + b;
-    float s = 0;
-    for (int i = 0; i < NACC; i++)
-        for (int l = 0; l < 16; l++) s += acc[i][l];
-    *out = s;
-}
-
-/* Seconds for `threads` threads each running fma_loop(iters). */
-static double fma_time(int threads, long iters)
+/* Seconds for `threads` threads each running the active kernels' FMA loop
+ * iters times; *flops gets the FLOPs done. */
+static double fma_time(int threads, long iters, double *flops)
 {
     static volatile float sink[1024];
-    double t0 = eg_now();
+    double t0 = eg_now(), f = 0;
     if (threads == 1) {
-        fma_loop(iters, 1.0f, &sink[0]);
+        f = eg_k->fma_peak(iters, 1.0f, &sink[0]);
     } else {
-#pragma omp parallel num_threads(threads)
-        fma_loop(iters, 1.0f + (float)eg_thread_id(), &sink[eg_thread_id() % 1024]);
+#pragma omp parallel num_threads(threads) reduction(+ : f)
+        f = eg_k->fma_peak(iters, 1.0f + (float)eg_thread_id(), &sink[eg_thread_id() % 1024]);
     }
+    *flops = f;
     return eg_now() - t0;
 }
 
@@ -122,28 +101,15 @@ static double fma_time(int threads, long iters)
 static void measure_peak(int threads, double budget, double gflops[ROUNDS])
 {
     long iters = 1 << 12;
-    double t;
-    while ((t = fma_time(threads, iters)) < 2e-3 && iters < (1L << 40)) iters *= 2;  /* warm-up, too */
+    double t, flops;
+    while ((t = fma_time(threads, iters, &flops)) < 2e-3 && iters < (1L << 40)) iters *= 2;  /* warm-up, too */
     double want = (double)iters * (budget / (ROUNDS + 1)) / (t > 1e-9 ? t : 1e-9);
     iters = want < 1024 ? 1024 : want > 1e12 ? (long)1e12 : (long)want;
-    fma_time(threads, iters);  /* one more warm-up round at the final size */
+    fma_time(threads, iters, &flops);  /* one more warm-up round at the final size */
     for (int r = 0; r < ROUNDS; r++) {
-        double s = fma_time(threads, iters);
-        gflops[r] = 2.0 * 16 * NACC * (double)iters * threads / s * 1e-9;
+        double s = fma_time(threads, iters, &flops);
+        gflops[r] = flops / s * 1e-9;
     }
-}
-
-static const char *vector_isa(void)
-{
-#if defined(__AVX512F__)
-    return "AVX-512";
-#elif defined(__AVX2__) && defined(__FMA__)
-    return "AVX2+FMA";
-#elif defined(__AVX__)
-    return "AVX, no FMA";
-#else
-    return "this build's SIMD, no FMA";
-#endif
 }
 
 /* ------------------------------------------------------------ model runs */
@@ -385,6 +351,8 @@ int eg_cmd_bench(int argc, char **argv)
 
     printf("edagari bench %s: %d thread%s, %zu parameters, %zu MACs per image\n", spec, nt, nt == 1 ? "" : "s",
            eg_graph_param_count(&g), macs);
+    printf("kernels: %s, %d floats a vector (this CPU runs: %s; EG_ISA chooses)\n", eg_isa_name(),
+           eg_isa_vector_floats(), eg_isa_available());
     printf("random inputs (uniform in [-0.42, 2.8]) and random parameters (seed %d); median of %d rounds after "
            "warm-up, about %.3g s\n",
            SEED, ROUNDS, budget);
@@ -396,9 +364,9 @@ int eg_cmd_bench(int argc, char **argv)
     measure_peak(1, 0.04 * budget, peak1);
     measure_peak(nt, 0.06 * budget, peakn);
     double p1 = median(peak1, ROUNDS), pn = median(peakn, ROUNDS);
-    printf("peak (FMA loop, %s, 16-float vectors x %d chains): 1 thread %.1f GFLOP/s, %d thread%s %.1f GFLOP/s\n"
+    printf("peak (FMA loop, %d-float vectors): 1 thread %.1f GFLOP/s, %d thread%s %.1f GFLOP/s\n"
            "  (best rounds %.1f and %.1f; a median well below the best means other work shared the cores)\n",
-           vector_isa(), NACC, p1, nt, nt == 1 ? "" : "s", pn, best(peak1, ROUNDS), best(peakn, ROUNDS));
+           eg_isa_vector_floats(), p1, nt, nt == 1 ? "" : "s", pn, best(peak1, ROUNDS), best(peakn, ROUNDS));
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int busy = nt < cores ? nt : (int)cores;
     if (busy > 1 && pn < 0.75 * busy * p1)
@@ -489,6 +457,7 @@ int eg_cmd_bench(int argc, char **argv)
         eg_json_object(&j, NULL);
         eg_json_str(&j, "model", spec);
         eg_json_num(&j, "threads", nt);
+        eg_json_str(&j, "kernels", eg_isa_name());
         eg_json_num(&j, "params", (double)eg_graph_param_count(&g));
         eg_json_num(&j, "macs_per_image", (double)macs);
         eg_json_str(&j, "inputs", "random, uniform in [-0.42, 2.8]; parameters from eg_graph_init_params");
@@ -497,9 +466,8 @@ int eg_cmd_bench(int argc, char **argv)
         eg_json_num(&j, "seconds_budget", budget);
         eg_json_num(&j, "seconds_total", total);
         eg_json_object(&j, "peak");
-        eg_json_str(&j, "isa", vector_isa());
-        eg_json_num(&j, "vector_floats", 16);
-        eg_json_num(&j, "chains", NACC);
+        eg_json_str(&j, "isa", eg_isa_name());
+        eg_json_num(&j, "vector_floats", eg_isa_vector_floats());
         eg_json_num(&j, "gflops_per_core", p1);
         eg_json_num(&j, "gflops_total", pn);
         eg_json_num(&j, "threads", nt);

@@ -68,6 +68,11 @@ int main(int argc, char **argv)
 {
     bounded_spinning(argv);  /* before MPI_Init: exec keeps the pid and the environment mpirun gave */
     eg_dist_init(&argc, &argv);
+    eg_error err;
+    if (eg_isa_check_env(&err)) {
+        fprintf(stderr, "edagari: error: %s\n", err.msg);
+        return finish(2);
+    }
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return finish(argc < 2 ? 2 : 0);

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels/vec.h"
 
 eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err)
 {
@@ -221,14 +220,14 @@ void eg_graph_build_copies(eg_graph *g)
         nd->csr_val = nd->nm_val = NULL;
         nd->nm_idx = NULL;
         nd->wt = wt ? at : NULL;
-        if (wt) eg_transpose(nd->wt, nd->out, nd->param[0], nd->in_shape.c, nd->out, nd->in_shape.c);
+        if (wt) eg_k->transpose(nd->wt, nd->out, nd->param[0], nd->in_shape.c, nd->out, nd->in_shape.c);
         at += wt;
         if (!room || !nd->mask[0]) continue;
         nd->csr_rowptr = (int32_t *)at;
         nd->csr_col = (int32_t *)(at + pad16((size_t)nd->out + 1));
         nd->csr_val = at + pad16((size_t)nd->out + 1) + pad16(nd->psize[0]);
         at += room;
-        size_t kept = eg_csr_build(nd->out, (int)(nd->psize[0] / (size_t)nd->out), nd->param[0], nd->mask[0],
+        size_t kept = eg_k->csr_build(nd->out, (int)(nd->psize[0] / (size_t)nd->out), nd->param[0], nd->mask[0],
                                    nd->csr_rowptr, nd->csr_col, nd->csr_val);
         eg_sparse_choose(g, nd, kept, at - room + pad16((size_t)nd->out + 1) + 2 * pad16(nd->psize[0]));
     }
@@ -258,8 +257,8 @@ eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads)
     for (int i = 0; i < g->nnodes; i++) csr += copy_floats(g, &g->nodes[i], training);
     /* fusion changes no buffer size: it follows g->unfused even when the arena stays */
     eg_graph_fuse_pools(g);
-    /* lane buffers only where a thread gets a whole group of 16 images */
-    int lane_rows = !training && !g->no_lanes && (n + threads - 1) / threads >= 16;
+    /* lane buffers only where a thread gets a whole group of images */
+    int lane_rows = !training && !g->no_lanes && (n + threads - 1) / threads >= eg_k->vl;
     size_t lanes = lane_rows ? pad16(eg_lanes_floats(g)) : 0;
     if (g->arena && g->batch == n && g->training == training && g->threads == threads && g->csr_floats == csr &&
         g->lanes_floats == lanes) {
@@ -400,21 +399,7 @@ void eg_graph_backward_part(eg_graph *g, int lo, int hi)
 
 void eg_graph_reduce_grads(eg_graph *g, int plo, int phi, int nt, int add)
 {
-    /* a vector of parameters at a time: GCC left the plain loop scalar (28
-     * us a step for SimpleCNN's 26k parameters) */
-    size_t stride = g->nparam;
-    int p = plo;
-    for (; p + VL <= phi; p += VL) {
-        vf sum = vbroadcast(0.0f);
-        for (int u = 0; u < nt; u++) sum += vload(g->tgrads + stride * u + p);
-        /* one addition per pass, so passes accumulate exactly */
-        vstore(g->grads + p, add ? vload(g->grads + p) + sum : sum);
-    }
-    for (; p < phi; p++) {
-        float sum = 0;
-        for (int u = 0; u < nt; u++) sum += g->tgrads[stride * u + p];
-        g->grads[p] = add ? g->grads[p] + sum : sum;
-    }
+    eg_k->reduce_blocks(g->grads, g->tgrads, g->nparam, nt, (size_t)plo, (size_t)phi, add);
 }
 
 void eg_graph_set_input(eg_graph *g, const float *x)

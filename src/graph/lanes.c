@@ -23,7 +23,6 @@
  * eg_graph_prepare, and only interiors are ever written, so the borders
  * stay zero. */
 #include "internal.h"
-#include "kernels/vec.h"
 
 /* What a walk runs on: `groups` groups of VL images, the first group's
  * inputs at rows (ldx floats apart, the next group's VL rows on) and its
@@ -38,8 +37,7 @@ typedef struct {
     float *out;
 } batch;
 
-#ifdef __AVX512F__
-static size_t vectors(size_t n) { return n * VL; }
+static size_t vectors(size_t n) { return n * (size_t)eg_k->vl; }
 
 /* Floats of c padded planes: (h + 2 pad) x (w + 2 pad) vectors each. */
 static size_t planes(int c, int h, int w, int pad) { return vectors((size_t)c * (h + 2 * pad) * (w + 2 * pad)); }
@@ -59,29 +57,13 @@ static int relu_after(const eg_graph *g, int i)
     return r && r->op == EG_OP_RELU && !r->relu_folded && r->ninputs == 1 && r->inputs[0] == i;
 }
 
-void eg_lanes_from_rows(float *plane, int xw, const float *src, size_t ld, int n, int rw, int r0, int c0)
-{
-    int col = 0;
-    float *at = plane + vectors((size_t)r0 * xw + c0);  /* the next float's place */
-    for (int f0 = 0; f0 < n; f0 += VL) {
-        int cnt = n - f0 < VL ? n - f0 : VL;
-        float *to[VL];
-        for (int f = 0; f < cnt; f++) {
-            to[f] = at;
-            at += VL;
-            if (++col == rw) col = 0, at += vectors((size_t)xw - rw);  /* on to the next row */
-        }
-        eg_transpose_to(to, src + f0, (int)ld, cnt);
-    }
-}
-
 /* The VL images' inputs (rows ldx floats apart, C x h x w each) into the
  * interiors of zero-bordered planes padded by pad. */
 static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int pad)
 {
     int hw = in.h * in.w, xw = in.w + 2 * pad;
     for (int c = 0; c < in.c; c++)
-        eg_lanes_from_rows(x + (size_t)c * planes(1, in.h, in.w, pad), xw, rows + (size_t)c * hw, ldx, hw, in.w, pad,
+        eg_k->lanes_from_rows(x + (size_t)c * planes(1, in.h, in.w, pad), xw, rows + (size_t)c * hw, ldx, hw, in.w, pad,
                            pad);
 }
 
@@ -91,6 +73,7 @@ static void to_planes(float *x, const float *rows, size_t ldx, eg_shape in, int 
  * when g cannot run in lanes. */
 static size_t walk(const eg_graph *g, int weights, const batch *b)
 {
+    const int vl = eg_k->vl;
     if (g->nnodes < 2 || g->nodes[0].op != EG_OP_INPUT) return 0;
     size_t used = 0, ldx = b ? b->ldx : 0, stride = b ? b->stride : 0;
     int G = b ? b->groups : 0;
@@ -117,7 +100,7 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
             if (i == 1) {   /* the input into lanes */
                 x = buf;
                 used += planes(in.c, in.h, in.w, nd->pad);
-                for (int gi = 0; gi < G; gi++) to_planes(x + gi * stride, b->rows + gi * VL * ldx, ldx, in, nd->pad);
+                for (int gi = 0; gi < G; gi++) to_planes(x + gi * stride, b->rows + (size_t)gi * vl * ldx, ldx, in, nd->pad);
             }
             /* the output: the next conv's padded planes, or flat */
             int pad = consumer->op == EG_OP_CONV2D ? consumer->pad : 0, yw = to.w + 2 * pad;
@@ -126,11 +109,11 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
             used += (size_t)to.c * yplane;
             for (int gi = 0; gi < G; gi++) {
                 if (nd->csr)
-                    eg_lanes_conv_csr(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw, nd->csr_rowptr,
+                    eg_k->lanes_conv_csr(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw, nd->csr_rowptr,
                                       nd->csr_col, nd->csr_val, nd->param[1], pool != 0, relu, interior + gi * stride,
                                       yw, yplane);
                 else
-                    eg_lanes_conv(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw, nd->param[0],
+                    eg_k->lanes_conv(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw, nd->param[0],
                                   nd->param[1], pool != 0, relu, interior + gi * stride, yw, yplane);
             }
             at = y;
@@ -143,7 +126,7 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
                 at = buf;
                 used += vectors((size_t)features);
                 for (int gi = 0; gi < G; gi++)
-                    eg_transpose(at + gi * stride, VL, b->rows + gi * VL * ldx, (int)ldx, VL, features);
+                    eg_k->transpose(at + gi * stride, vl, b->rows + gi * vl * ldx, (int)ldx, vl, features);
             }
             if (!features || (nd->op == EG_OP_LINEAR && features != nd->in_shape.c)) return 0;
             if (nd->op == EG_OP_FLATTEN) continue;
@@ -151,10 +134,10 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
             float *y = buf + used;
             used += vectors((size_t)nd->out);
             if (G && nd->csr)
-                eg_lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], at, stride,
+                eg_k->lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], at, stride,
                                     relu, y);
             else if (G)
-                eg_lanes_linear(G, nd->out, features, nd->param[0], nd->param[1], at, stride, relu, y);
+                eg_k->lanes_linear(G, nd->out, features, nd->param[0], nd->param[1], at, stride, relu, y);
             at = y;
             features = nd->out;
             i += relu;
@@ -164,43 +147,36 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
     const eg_node *last = &g->nodes[g->nnodes - 1];
     if (last->op != EG_OP_LINEAR && last->op != EG_OP_RELU) return 0;
     for (int gi = 0; gi < G; gi++)
-        eg_transpose(b->out + gi * VL * (size_t)features, features, at + gi * stride, VL, features, VL);
+        eg_k->transpose(b->out + gi * vl * (size_t)features, features, at + gi * stride, vl, features, vl);
     return used;
 }
-#else
-/* the kernels need AVX-512 */
-static size_t walk(const eg_graph *g, int weights, const batch *b)
-{
-    (void)g, (void)weights, (void)b;
-    return 0;
-}
-#endif
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
 /* Lanes hold VL images' activations where image by image holds one's
- * chunk: a model whose group would take more than 4 MB (images much larger
- * than MNIST's) runs image by image. Groups need not stay in L2: cnn3's
- * take 1.3 MB, and it runs 1.5x faster in lanes (142 -> 96 us an image,
- * batch 1000, one thread). */
-#define GROUP_MAX_FLOATS (1024 * 1024)
+ * chunk: a model whose group would take more than 256 KB an image (4 MB
+ * for 16 images; images much larger than MNIST's) runs image by image, on
+ * every ISA alike. Groups need not stay in L2: cnn3's take 80 KB an image
+ * and run faster in lanes. */
+#define IMAGE_MAX_FLOATS (64 * 1024)
 
 size_t eg_lanes_floats(const eg_graph *g)
 {
     size_t group = round16(walk(g, 0, NULL));
-    return group <= GROUP_MAX_FLOATS ? EG_LANES_GROUPS * group : 0;
+    return group <= IMAGE_MAX_FLOATS * (size_t)eg_k->vl ? EG_LANES_GROUPS * group : 0;
 }
 
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi)
 {
-    if (hi - lo < VL || !g->lanes || g->training) return lo;  /* a batch of one pays no walk */
+    const int vl = eg_k->vl;
+    if (hi - lo < vl || !g->lanes || g->training) return lo;  /* a batch of one pays no walk */
     size_t group = round16(walk(g, 1, NULL));
     /* not in lanes (an N:M copy), or shapes changed since the prepare */
     if (!group || EG_LANES_GROUPS * group > g->lanes_floats) return lo;
     size_t insz = eg_shape_size(g->nodes[0].out_shape), outsz = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
     batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group};
-    for (; lo + VL <= hi; lo += b.groups * VL) {
-        b.groups = (hi - lo) / VL < EG_LANES_GROUPS ? (hi - lo) / VL : EG_LANES_GROUPS;
+    for (; lo + vl <= hi; lo += b.groups * vl) {
+        b.groups = (hi - lo) / vl < EG_LANES_GROUPS ? (hi - lo) / vl : EG_LANES_GROUPS;
         b.rows = x + lo * insz;
         b.out = y + lo * outsz;
         walk(g, 1, &b);

@@ -59,7 +59,7 @@ enum { NM_MAX_M = 8 };  /* the largest group the N:M copy has room for */
 #define LINEAR_CSR_MAX_DENSITY_FEW_ROWS 0.04
 #define CONV_CSR_MAX_DENSITY 0.35
 
-/* With 16 rows or more per thread, a model that runs in batch lanes
+/* With a lane group of rows or more per thread, a model that runs in batch lanes
  * (src/graph/lanes.c) multiplies there, where CSR reads its input in place
  * and breaks even sooner. Dense time / CSR time of each layer in lanes,
  * batch 64 (`bench/sparse_speedup.sh --layers`, 2026-11-28):
@@ -85,7 +85,7 @@ static int use_nm(eg_node *nd, int n, int m, float *room)
     size_t slots = (size_t)nd->out * (size_t)((K + m - 1) / m) * (size_t)n;
     nd->nm_val = room;
     nd->nm_idx = (uint8_t *)(room + slots);
-    if (eg_nm_build(nd->out, K, n, m, nd->param[0], nd->mask[0], nd->nm_val, nd->nm_idx)) return -1;
+    if (eg_k->nm_build(nd->out, K, n, m, nd->param[0], nd->mask[0], nd->nm_val, nd->nm_idx)) return -1;
     nd->nm_n = n;
     nd->nm_m = m;
     return 0;
@@ -101,19 +101,19 @@ void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room)
         return;
     }
     if (g->sparse == 2) {  /* the smallest n that holds every group of 4 */
-        int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
+        int n = eg_k->nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
         use_nm(nd, n > 0 ? n : 1, 4, nm_room);
         return;
     }
     double density = (double)kept / (double)nd->psize[0];
     int rows = (g->batch + g->threads - 1) / (g->threads > 0 ? g->threads : 1);  /* per thread, at most */
-    if (rows >= 16 && !g->no_lanes && eg_lanes_floats(g)) {
+    if (rows >= eg_k->vl && !g->no_lanes && eg_lanes_floats(g)) {
         nd->csr = density <= LANES_CSR_MAX_DENSITY;
         return;
     }
     /* a row shorter than a group (K < 4) fits any N:M pattern: not a prune */
     if (nd->op == EG_OP_LINEAR && rows >= 4 && K >= 4 && kept < nd->psize[0]) {
-        int n = eg_nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
+        int n = eg_k->nm_max_kept(nd->out, K, 4, nd->param[0], nd->mask[0]);
         /* what an n:4 prune keeps: n of each group, min(n, length) of a short last one */
         double full = (double)nd->out * ((K / 4) * n + (K % 4 < n ? K % 4 : n));
         if (n >= 1 && n <= 4 * LINEAR_CSR_MAX_DENSITY && (double)kept >= 0.8 * full && !use_nm(nd, n, 4, nm_room))

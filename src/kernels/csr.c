@@ -8,7 +8,7 @@
  * transposed into a [in, VL] tile (zero lanes past the last real row), so
  * the VL samples' values of input feature c are one vector, and each output
  * is a chain of vector multiply-adds over its row's kept weights; two tiles
- * share each kept weight's loads, and 16 outputs' sums are transposed back
+ * share each kept weight's loads, and VL outputs' sums are transposed back
  * into row segments of y. Fewer
  * than EG_CSR_MIN_VEC rows take a scalar gather per row and output instead,
  * which wastes no lanes. Both sum each output in the same order, the order
@@ -17,15 +17,15 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
-#include "kernels/transpose.h"
+#include "kernels/kernels.h"
+#include "kernels/vec.h"
 
 /* Below this many rows most of a tile's lanes would be wasted, so rows go
  * one at a time (a choice, not measured: batch 1, the case that matters,
  * takes the scalar path either way). */
 #define EG_CSR_MIN_VEC 4
 
-size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t *rowptr, int32_t *col, float *val)
+size_t EG_KERNEL(csr_build)(int out, int in, const float *w, const float *mask, int32_t *rowptr, int32_t *col, float *val)
 {
     size_t nz = 0;
     rowptr[0] = 0;
@@ -43,7 +43,7 @@ size_t eg_csr_build(int out, int in, const float *w, const float *mask, int32_t 
 }
 
 /* two transposed tiles */
-size_t eg_csr_scratch(int in) { return 2 * (size_t)in * VL; }
+size_t EG_KERNEL(csr_scratch)(int in) { return 2 * (size_t)in * VL; }
 
 /* How far rows o .. o+3 are walked side by side: the length of the
  * shortest, or 0 when fewer than four rows are left (q4 < 4). */
@@ -83,7 +83,7 @@ INLINE void four_rows_tiles(int T, int q4, int o, const int32_t *rowptr, const i
 INLINE void add_sums(int T, vf res[2][VL], int m, int cnt, float *y, int ldy, int i, int o)
 {
     for (int t = 0; t < T; t++) {
-        vtranspose16(res[t]);
+        vtranspose(res[t]);
         for (int r = 0; r < VL && t * VL + r < m; r++) {
             float *yr = y + (size_t)(i + t * VL + r) * ldy + o;
             if (cnt == VL) vstore(yr, vload(yr) + res[t][r]);
@@ -99,7 +99,7 @@ INLINE void csr_tiles(int T, int m, int i, int out, int in, const float *x, int 
 {
     float *xt[2] = {scratch, scratch + (size_t)in * VL};
     for (int t = 0; t < T; t++)
-        eg_transpose_tile(xt[t], x + (size_t)(i + t * VL) * ldx, ldx, m - t * VL < VL ? m - t * VL : VL, in);
+        EG_KERNEL(transpose_tile)(xt[t], x + (size_t)(i + t * VL) * ldx, ldx, m - t * VL < VL ? m - t * VL : VL, in);
     for (int o = 0; o < out; o += VL) {
         int cnt = out - o < VL ? out - o : VL;
         vf res[2][VL];
@@ -138,7 +138,7 @@ static void one_sample(int out, const float *x, const int32_t *rowptr, const int
     }
 }
 
-void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
+void EG_KERNEL(csr_matmul_t)(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
                      const float *val, float *y, int ldy, float *scratch)
 {
     int i = 0;
@@ -151,7 +151,7 @@ void eg_csr_matmul_t(int n, int out, int in, const float *x, int ldx, const int3
     for (; i < n; i++) one_sample(out, x + (size_t)i * ldx, rowptr, col, val, y + (size_t)i * ldy);
 }
 
-void eg_csr_matmul_t_ref(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
+void EG_KERNEL(csr_matmul_t_ref)(int n, int out, int in, const float *x, int ldx, const int32_t *rowptr, const int32_t *col,
                          const float *val, float *y, int ldy)
 {
     (void)in;

@@ -12,7 +12,7 @@
  * column order, so its value does not depend on where it falls in a tile. */
 #include <stddef.h>
 
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/vec.h"
 
 INLINE const float *row_of(const float *B, int ldb, const ptrdiff_t *boff, int32_t k)
@@ -34,7 +34,7 @@ INLINE void csr_row_block(int nv, int32_t k0, int32_t k1, const int32_t *col, co
     for (int v = 0; v < nv; v++) vstore(c + j + v * VL, vload(c + j + v * VL) + a[v]);
 }
 
-void eg_csr_rows_nn(int M, int N, const int32_t *rowptr, const int32_t *col, const float *val, const float *B,
+void EG_KERNEL(csr_rows_nn)(int M, int N, const int32_t *rowptr, const int32_t *col, const float *val, const float *B,
                     int ldb, const ptrdiff_t *boff, float *C, int ldc)
 {
     for (int m = 0; m < M; m++) {

@@ -1,7 +1,7 @@
 /* Unfolding images into columns so a convolution becomes one matrix product. */
 #include <string.h>
 
-#include "internal.h"
+#include "kernels/kernels.h"
 
 /* The common "same" convolution (stride 1, output as large as the input):
  * each column row is the whole plane shifted by (ky - pad, kx - pad), so it
@@ -31,7 +31,7 @@ static void im2col_same(float *col, const float *x, int C, int H, int W, int k, 
 
 /* col row (c, ky, kx) holds x[c][oy*stride - pad + ky][ox*stride - pad + kx]
  * for every output position, zero where that falls in the padding. */
-void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
+void EG_KERNEL(im2col)(float *col, const float *x, int C, int H, int W, int k, int stride, int pad, int OH,
                int OW)
 {
     if (stride == 1 && OH == H && OW == W) {
@@ -65,7 +65,7 @@ void eg_im2col(float *col, const float *x, int C, int H, int W, int k, int strid
             }
 }
 
-void eg_col2im_add(float *dx, const float *dcol, int C, int H, int W, int k, int stride, int pad,
+void EG_KERNEL(col2im_add)(float *dx, const float *dcol, int C, int H, int W, int k, int stride, int pad,
                    int OH, int OW)
 {
     for (int c = 0; c < C; c++)

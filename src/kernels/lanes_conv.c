@@ -14,10 +14,9 @@
  * does; so an image's bits are the same in lanes as alone. On a CSR copy,
  * the sum leaves out the pruned terms, as the image-by-image CSR product
  * (csr_rows.c) does. */
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/pool_vec.h"
 
-#ifdef __AVX512F__
 /* Where the results go; training's pool also keeps its winners' codes. */
 typedef struct {
     float *y;
@@ -38,10 +37,10 @@ INLINE void store(int POOL, int T, int P, const vf acc[2][8], float bias, const 
         if (POOL == 2) {
             uint8_t *codes = o->codes + (((size_t)m * o->ph + y0 / 2) * o->pw + x0 / 2) * VL;
             for (int j = 0; j + 1 < P; j += 2) {  /* as training's pool pools rows */
-                __m128i code;
+                vb code;
                 vstore(out + (size_t)(j / 2) * VL, pool_window_coded(b + acc[0][j], b + acc[0][j + 1], b + acc[1][j],
                                                                      b + acc[1][j + 1], o->relu, &code));
-                _mm_storeu_si128((__m128i *)(codes + (size_t)(j / 2) * VL), code);
+                vcodes_store(codes + (size_t)(j / 2) * VL, code, VL);
             }
             return;
         }
@@ -95,12 +94,17 @@ INLINE void block(int POOL, int R, int T, int P, int KS, int C, int m0, int y0, 
     for (int r = 0; r < R; r++) store(POOL, T, P, acc[r], bias[m0 + r], o, m0 + r, y0, x0);
 }
 
-/* Conv rows y0 .. y0+T-1 of channels m0 .. m0+R-1: 8 columns a block for
- * one channel, 4 for two or more (16 chains), then 2 and 1. */
+/* Columns a block of R channels takes: 16 chains with 32 registers (8
+ * columns for one channel, 4 for two), 8 with 16, whose loaded input
+ * vectors must stay in registers too. */
+#define LANE_COLS(R) ((EG_VREGS >= 32 ? 8 : 4) / ((R) == 1 ? 1 : 2))
+
+/* Conv rows y0 .. y0+T-1 of channels m0 .. m0+R-1: LANE_COLS columns a
+ * block, then 4, 2 and 1. */
 INLINE void rows(int POOL, int R, int T, int KS, int C, int m0, int y0, int ow, const float *x, int xh, int xw,
                  const float *w, const float *bias, const target *o)
 {
-    const int P = R == 1 ? 8 : 4;
+    const int P = LANE_COLS(R);
     int x0 = 0;
     for (; x0 + P <= ow; x0 += P) block(POOL, R, T, P, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
     for (; x0 + 4 <= ow; x0 += 4) block(POOL, R, T, 4, KS, C, m0, y0, x0, x, xh, xw, w, bias, o);
@@ -148,14 +152,14 @@ static void by_kernel(int M, int C, int KS, int oh, int ow, const float *x, int 
     }
 }
 
-void eg_lanes_conv(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
+void EG_KERNEL(lanes_conv)(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
                    const float *bias, int pool, int relu, float *y, int yw, size_t yplane)
 {
     target o = {y, yw, pool, relu, yplane, NULL, 0, 0};
     by_kernel(M, C, KS, oh, ow, x, xh, xw, w, bias, &o);
 }
 
-void eg_lanes_conv_coded(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
+void EG_KERNEL(lanes_conv_coded)(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *w,
                          const float *bias, int relu, float *y, int yw, size_t yplane, uint8_t *codes)
 {
     target o = {y, yw, 1, relu, yplane, codes, oh / 2, ow / 2};
@@ -189,13 +193,14 @@ INLINE void sparse_block(int T, int P, int m, int y0, int x0, const int32_t *row
 INLINE void sparse_rows(int T, int m, int y0, int ow, const int32_t *rowptr, const int32_t *col, const float *val,
                         const ptrdiff_t *off, const float *x, int xw, const float *bias, const target *o)
 {
+    const int P = EG_VREGS >= 32 ? 8 : 4;  /* T P accumulators */
     int x0 = 0;
-    for (; x0 + 8 <= ow; x0 += 8) sparse_block(T, 8, m, y0, x0, rowptr, col, val, off, x, xw, bias, o);
+    for (; x0 + P <= ow; x0 += P) sparse_block(T, P, m, y0, x0, rowptr, col, val, off, x, xw, bias, o);
     for (; x0 + 2 <= ow; x0 += 2) sparse_block(T, 2, m, y0, x0, rowptr, col, val, off, x, xw, bias, o);
     for (; x0 < ow; x0++) sparse_block(T, 1, m, y0, x0, rowptr, col, val, off, x, xw, bias, o);
 }
 
-void eg_lanes_conv_csr(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const int32_t *rowptr,
+void EG_KERNEL(lanes_conv_csr)(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const int32_t *rowptr,
                        const int32_t *col, const float *val, const float *bias, int pool, int relu, float *y, int yw,
                        size_t yplane)
 {
@@ -210,4 +215,3 @@ void eg_lanes_conv_csr(int M, int C, int KS, int oh, int ow, const float *x, int
         if (y0 < oh) sparse_rows(1, m, y0, ow, rowptr, col, val, off, x, xw, bias, &o);
     }
 }
-#endif

@@ -6,11 +6,10 @@
  * lanes (the VL images) are summed at the end. So the sums run in another
  * order than the image-by-image gradient's (which sums images 8 at a
  * time): the same within rounding, not the same bits. */
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/vec.h"
 
-#ifdef __AVX512F__
-INLINE float hsum(vf v) { return _mm512_reduce_add_ps((__m512)v); }
+INLINE float hsum(vf v) { return vhsum(v); }
 
 /* Output m's gradient on input channel c, the weights of filter rows k0 ..
  * k0 + R - 1 (those below KS), and its bias's when db is set. */
@@ -25,11 +24,10 @@ INLINE void band(int KS, int R, int k0, int m, int c, int C, int ph, int pw, con
         for (int px = 0; px < pw; px++) {
             size_t q = ((size_t)m * ph + py) * pw + px;
             vf d = vload(dyp + q * VL);
-            __m512i code = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + q * VL)));
+            vi code = vcodes_load(codes + q * VL, VL);
 #pragma GCC unroll 4
             for (int w = 0; w < 4; w++) {  /* the window's places: code w is row w / 2, column w % 2 */
-                __mmask16 won = _mm512_cmpeq_epi32_mask(code, _mm512_set1_epi32(w));
-                vf g = (vf)_mm512_maskz_mov_ps(won, (__m512)d);
+                vf g = vselect(code == w, d, vbroadcast(0.0f));
                 const float *at = plane + ((size_t)(2 * py + w / 2 + k0) * xw + 2 * px + w % 2) * VL;
                 if (db) bacc += g;
 #pragma GCC unroll 3
@@ -45,8 +43,7 @@ INLINE void band(int KS, int R, int k0, int m, int c, int C, int ph, int pw, con
 
 /* A 3x3 filter's weights in one pass, a larger one's two rows a pass, so
  * that the accumulators stay in registers (in one pass GCC spilled a 5x5
- * filter's 25: LeNet-5's backward of 32 images, c1 103 -> 65 us and c2
- * 400 -> 310 us with two rows a pass, 75 and 335 us with three). */
+ * filter's 25; three rows a pass were slower than two). */
 INLINE void one_channel(int KS, int m, int c, int C, int ph, int pw, const float *x, int xh, int xw, const float *dyp,
                         const uint8_t *codes, float *dw, float *db)
 {
@@ -65,12 +62,10 @@ INLINE void kernel_size(int KS, int M, int C, int ph, int pw, const float *x, in
     for (int m = 0; m < M; m++)
         for (int c = 0; c < C; c++) one_channel(KS, m, c, C, ph, pw, x, xh, xw, dyp, codes, dw, c ? NULL : db);
 }
-#endif
 
-void eg_lanes_conv_grad_pooled(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw, const float *dyp,
-                               const uint8_t *codes, float *dw, float *db)
+void EG_KERNEL(lanes_conv_grad_pooled)(int M, int C, int KS, int oh, int ow, const float *x, int xh, int xw,
+                                       const float *dyp, const uint8_t *codes, float *dw, float *db)
 {
-#ifdef __AVX512F__
     int ph = oh / 2, pw = ow / 2;
     switch (KS) {  /* at most EG_LANES_MAX_KERNEL */
     case 1: kernel_size(1, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
@@ -79,8 +74,33 @@ void eg_lanes_conv_grad_pooled(int M, int C, int KS, int oh, int ow, const float
     case 4: kernel_size(4, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
     default: kernel_size(5, M, C, ph, pw, x, xh, xw, dyp, codes, dw, db); break;
     }
-#else
-    (void)M, (void)C, (void)KS, (void)oh, (void)ow, (void)x, (void)xh, (void)xw, (void)dyp, (void)codes, (void)dw,
-        (void)db;
-#endif
+}
+
+void EG_KERNEL(lanes_spread)(float *d, int M, int ph, int pw, int xh, int xw, int pad, const float *dyp,
+                             const uint8_t *codes)
+{
+    for (int m = 0; m < M; m++)
+        for (int py = 0; py < ph; py++)
+            for (int px = 0; px < pw; px++) {
+                size_t q = ((size_t)m * ph + py) * pw + px;
+                vi code = vcodes_load(codes + q * VL, VL);
+                vf v = vload(dyp + q * VL);
+                float *at = d + (((size_t)m * xh + pad + 2 * py) * xw + pad + 2 * px) * VL;
+                for (int w = 0; w < 4; w++)  /* code w: row w / 2, column w % 2 */
+                    vstore(at + ((size_t)(w / 2) * xw + w % 2) * VL, vselect(code == w, v, vbroadcast(0.0f)));
+            }
+}
+
+void EG_KERNEL(lanes_zero_borders)(float *x, int c, int xh, int xw, int pad)
+{
+    vf zero = vbroadcast(0.0f);
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < xh; y++) {
+            float *row = x + ((size_t)ch * xh + y) * xw * VL;
+            int edge = y < pad || y >= xh - pad;
+            for (int x0 = 0; x0 < xw; x0++) {
+                if (!edge && x0 == pad) x0 = xw - pad;  /* over the interior */
+                if (x0 < xw) vstore(row + (size_t)x0 * VL, zero);
+            }
+        }
 }

@@ -11,12 +11,15 @@
  *   (0 + 1) + (2 + 3));
  * - on the CSR copy (eg_csr_matmul_t): one chain over the row's kept
  *   weights in column order from +0. */
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/vec.h"
 
-#ifdef __AVX512F__
 /* G is 1 or 2: the kernels below are compiled for those */
 _Static_assert(EG_LANES_GROUPS == 2, "lanes_linear.c handles one or two groups");
+
+/* Outputs at a time: ROWS G chains, 8 or 16 with 32 registers, 4 or 8
+ * with 16. */
+#define ROWS (EG_VREGS >= 32 ? 8 : 4)
 
 INLINE vf finish(vf b, vf sum, int relu) { return relu ? vmax(vbroadcast(0.0f), b + sum) : b + sum; }
 
@@ -46,7 +49,7 @@ INLINE void chains_of_one(int R, int G, int o, int in, const float *w, const flo
 INLINE void chains_of_four(int G, int o, int out, int in, const float *w, const float *bias, const float *x,
                            size_t stride, int relu, float *y)
 {
-    int K4 = eg_gemm_narrow_k4(out, out, in);
+    int K4 = EG_KERNEL(gemm_narrow_k4)(out, out, in);
     const float *wo = w + (size_t)o * in;
     vf acc[2][4];
     for (int g = 0; g < G; g++)
@@ -99,8 +102,7 @@ INLINE void dense_groups(int G, int out, int in, const float *w, const float *bi
         for (; o < out; o++) chains_of_four(G, o, out, in, w, bias, x, stride, relu, y);
         return;
     }
-    /* 8 or 16 chains: 8 outputs for one group or two */
-    for (; o + 8 <= out; o += 8) chains_of_one(8, G, o, in, w, bias, x, stride, relu, y);
+    for (; o + ROWS <= out; o += ROWS) chains_of_one(ROWS, G, o, in, w, bias, x, stride, relu, y);
     for (; o < out; o++) chains_of_one(1, G, o, in, w, bias, x, stride, relu, y);
 }
 
@@ -108,21 +110,20 @@ INLINE void csr_groups(int G, int out, const int32_t *rowptr, const int32_t *col
                        const float *bias, const float *x, size_t stride, int relu, float *y)
 {
     int o = 0;
-    for (; o + 8 <= out; o += 8) csr_rows(8, G, o, rowptr, col, val, bias, x, stride, relu, y);
+    for (; o + ROWS <= out; o += ROWS) csr_rows(ROWS, G, o, rowptr, col, val, bias, x, stride, relu, y);
     for (; o < out; o++) csr_rows(1, G, o, rowptr, col, val, bias, x, stride, relu, y);
 }
 
-void eg_lanes_linear(int G, int out, int in, const float *w, const float *bias, const float *x, size_t stride,
+void EG_KERNEL(lanes_linear)(int G, int out, int in, const float *w, const float *bias, const float *x, size_t stride,
                      int relu, float *y)
 {
     if (G == 1) dense_groups(1, out, in, w, bias, x, stride, relu, y);
     else dense_groups(2, out, in, w, bias, x, stride, relu, y);
 }
 
-void eg_lanes_linear_csr(int G, int out, const int32_t *rowptr, const int32_t *col, const float *val,
+void EG_KERNEL(lanes_linear_csr)(int G, int out, const int32_t *rowptr, const int32_t *col, const float *val,
                          const float *bias, const float *x, size_t stride, int relu, float *y)
 {
     if (G == 1) csr_groups(1, out, rowptr, col, val, bias, x, stride, relu, y);
     else csr_groups(2, out, rowptr, col, val, bias, x, stride, relu, y);
 }
-#endif

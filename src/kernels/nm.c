@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/vec.h"
 
 static int kept(const float *w, const float *mask, size_t k) { return w[k] != 0 && !(mask && mask[k] == 0); }
 
-int eg_nm_max_kept(int R, int K, int m, const float *w, const float *mask)
+int EG_KERNEL(nm_max_kept)(int R, int K, int m, const float *w, const float *mask)
 {
     int most = 0;
     for (int r = 0; r < R; r++)
@@ -33,7 +33,7 @@ int eg_nm_max_kept(int R, int K, int m, const float *w, const float *mask)
     return most;
 }
 
-int eg_nm_build(int R, int K, int n, int m, const float *w, const float *mask, float *val, uint8_t *idx)
+int EG_KERNEL(nm_build)(int R, int K, int n, int m, const float *w, const float *mask, float *val, uint8_t *idx)
 {
     int G = (K + m - 1) / m;
     for (int r = 0; r < R; r++)
@@ -104,14 +104,14 @@ INLINE void nm_rows(int M, int N, int K, int n, int m, const float *val, const u
     }
 }
 
-void eg_nm_rows_nn(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
+void EG_KERNEL(nm_rows_nn)(int M, int N, int K, int n, int m, const float *val, const uint8_t *idx, const float *B, int ldb,
                    const ptrdiff_t *boff, float *C, int ldc)
 {
     if (n == 2 && m == 4) nm_rows(M, N, K, 2, 4, val, idx, B, ldb, boff, C, ldc);
     else nm_rows(M, N, K, n, m, val, idx, B, ldb, boff, C, ldc);
 }
 
-size_t eg_nm_scratch(int in) { return (size_t)in * VL; }
+size_t EG_KERNEL(nm_scratch)(int in) { return (size_t)in * VL; }
 
 /* One sample, four outputs at a time (all rows have S slots), four
  * independent chains; X(c) is the sample's input feature c. */
@@ -156,7 +156,7 @@ INLINE void nm_tile(int n, int m, int G, int out, const float *val, const uint8_
     }
 }
 
-void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int ldx, const float *val,
+void EG_KERNEL(nm_matmul_t)(int rows, int out, int in, int n, int m, const float *x, int ldx, const float *val,
                     const uint8_t *idx, float *y, int ldy, float *scratch)
 {
     int G = (in + m - 1) / m, S = G * n;
@@ -164,7 +164,7 @@ void eg_nm_matmul_t(int rows, int out, int in, int n, int m, const float *x, int
     for (; rows - i >= 4; i += VL) {  /* fewer rows waste most lanes: scalar below */
         int nr = rows - i < VL ? rows - i : VL;
         float *xt = scratch;  /* [in, VL]: lane r is row i + r */
-        eg_transpose_tile(xt, x + (size_t)i * ldx, ldx, nr, in);
+        EG_KERNEL(transpose_tile)(xt, x + (size_t)i * ldx, ldx, nr, in);
         if (n == 2 && m == 4) nm_tile(2, 4, G, out, val, idx, xt, nr, y + (size_t)i * ldy, ldy);
         else nm_tile(n, m, G, out, val, idx, xt, nr, y + (size_t)i * ldy, ldy);
     }

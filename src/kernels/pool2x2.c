@@ -8,17 +8,12 @@
  * of one vector left after each array. */
 #include <string.h>
 
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/vec.h"
 
-static const vi even = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-static const vi odd = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-static const vi zip_lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-static const vi zip_hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+size_t EG_KERNEL(pool2x2_scratch)(int H, int W) { return (size_t)2 * H * W + 4 * VL; }
 
-size_t eg_pool2x2_scratch(int H, int W) { return (size_t)2 * H * W + 4 * VL; }
-
-void eg_pool2x2_forward(float *restrict y, int32_t *restrict code, float *restrict scratch,
+void EG_KERNEL(pool2x2_forward)(float *restrict y, int32_t *restrict code, float *restrict scratch,
                         const float *restrict x, int H, int W, int relu)
 {
     int OW = W / 2, pairs = H * OW, outs = pairs / 2;
@@ -27,7 +22,7 @@ void eg_pool2x2_forward(float *restrict y, int32_t *restrict code, float *restri
     int i = 0;
     for (; i + VL <= pairs; i += VL) {
         vf v0 = vload(x + 2 * i), v1 = vload(x + 2 * i + VL);
-        vf a = __builtin_shuffle(v0, v1, even), b = __builtin_shuffle(v0, v1, odd);
+        vf a = veven(v0, v1), b = vodd(v0, v1);
         vi right = b > a;
         vstore(hm + i, vselect(right, b, a));
         vstore(hk + i, vselect(right, vbroadcast(1.0f), vbroadcast(0.0f)));
@@ -60,7 +55,7 @@ void eg_pool2x2_forward(float *restrict y, int32_t *restrict code, float *restri
         for (int j = 0; j < outs; j++) code[j] = (int32_t)kf[j];
 }
 
-void eg_pool2x2_backward(float *restrict dx, const float *restrict dy, const int32_t *restrict code,
+void EG_KERNEL(pool2x2_backward)(float *restrict dx, const float *restrict dy, const int32_t *restrict code,
                          float *restrict scratch, int H, int W, int add)
 {
     int OW = W / 2, pairs = H * OW, outs = pairs / 2;
@@ -89,7 +84,7 @@ void eg_pool2x2_backward(float *restrict dx, const float *restrict dy, const int
         vf v = vload(pv + i);
         vi right = vload(pk + i) != zero;
         vf l = vselect(right, zero, v), r = vselect(right, v, zero);
-        vf lo = __builtin_shuffle(l, r, zip_lo), hi = __builtin_shuffle(l, r, zip_hi);
+        vf lo = vzip_lo(l, r), hi = vzip_hi(l, r);
         if (add) lo += vload(dx + 2 * i), hi += vload(dx + 2 * i + VL);
         vstore(dx + 2 * i, lo);
         vstore(dx + 2 * i + VL, hi);

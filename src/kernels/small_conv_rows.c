@@ -12,12 +12,12 @@
  * same. Pooled in inference, it may also read an input that is not in
  * padded planes where it lies (eg_small_conv_pool_direct): the padding's
  * terms, zeros, are skipped or read as masked-off lanes. */
-#include "internal.h"
+#include "kernels/kernels.h"
 #include "kernels/pool_vec.h"
 
-int eg_small_conv_fits(int outputs, int inputs, int kernel)
+int EG_KERNEL(small_conv_fits)(int outputs, int inputs, int kernel)
 {
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
     return (kernel == 3 && outputs * inputs <= 2) || (kernel == 5 && outputs * inputs == 1);
 #else
     (void)outputs, (void)inputs, (void)kernel;
@@ -25,7 +25,7 @@ int eg_small_conv_fits(int outputs, int inputs, int kernel)
 #endif
 }
 
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
 /* Where a fused 2x2 pool puts its rows: output m's pooled row r at
  * dst[m] + r ldy, ow of them a row, relu'd first when relu is set. */
 typedef struct {
@@ -193,10 +193,10 @@ static void dispatch(int M, int C, int KS, int oh, int wp, const float *W, const
 }
 #endif
 
-void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
+void EG_KERNEL(small_conv_rows)(int M, int C, int KS, int oh, int wp, size_t plane, const float *W, const float *bias,
                         const float *X, float *out)
 {
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
     source src = {X, plane, 0, 0, 0};
     dispatch(M, C, KS, oh, wp, W, bias, &src, out, NULL);
 #else
@@ -204,10 +204,10 @@ void eg_small_conv_rows(int M, int C, int KS, int oh, int wp, size_t plane, cons
 #endif
 }
 
-void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t plane, const float *W,
+void EG_KERNEL(small_conv_pool_rows)(int M, int C, int KS, int oh, int wp, int w, size_t plane, const float *W,
                              const float *bias, const float *X, int relu, float *const dst[2], int ldy)
 {
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
     pooled p = {{dst[0], M > 1 ? dst[1] : dst[0]}, ldy, w / 2, relu};
     source src = {X, plane, 0, 0, 0};
     dispatch(M, C, KS, oh, wp, W, bias, &src, NULL, &p);
@@ -217,10 +217,10 @@ void eg_small_conv_pool_rows(int M, int C, int KS, int oh, int wp, int w, size_t
 #endif
 }
 
-void eg_small_conv_pool_direct(int M, int C, int KS, int oh, int wp, int w, int pad, const float *W,
+void EG_KERNEL(small_conv_pool_direct)(int M, int C, int KS, int oh, int wp, int w, int pad, const float *W,
                                const float *bias, const float *X, int relu, float *const dst[2], int ldy)
 {
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
     pooled p = {{dst[0], M > 1 ? dst[1] : dst[0]}, ldy, w / 2, relu};
     source src = {X, 0, oh + KS - 1 - 2 * pad, wp - pad, pad};
     dispatch(M, C, KS, oh, wp, W, bias, &src, NULL, &p);

@@ -1,34 +1,14 @@
-/* dst [cols x rows] = src [rows x cols] transposed, 16 x 16 blocks at a
+/* dst [cols x rows] = src [rows x cols] transposed, VL x VL blocks at a
  * time through vector registers (full_block with AVX-512, else
- * vtranspose16). The blocks at the edges
- * (a layer with fewer than 16 outputs, a width not a multiple of 16) load
- * only the rows and columns they have and store only those.
- * A linear layer's forward multiplies by its transposed weight (linear.c);
- * the sparse kernels (csr.c, nm.c) take tiles of 16 samples as lanes. */
+ * vtranspose). The blocks at the edges (a layer with fewer than VL
+ * outputs, a width not a multiple of VL) load only the rows and columns
+ * they have and store only those. A linear layer's forward multiplies by
+ * its transposed weight (linear.c); the sparse kernels (csr.c, nm.c) and
+ * the batch lanes take tiles of VL samples as lanes. */
 #include <string.h>
 
-#include "internal.h"
-#include "kernels/transpose.h"
-
-/* Lanes [0, n) of v to p, and from p. */
-INLINE void store_lanes(float *p, vf v, int n)
-{
-#ifdef __AVX512F__
-    _mm512_mask_storeu_ps(p, vlanes(n), (__m512)v);
-#else
-    for (int l = 0; l < n; l++) p[l] = v[l];
-#endif
-}
-INLINE vf load_lanes(const float *p, int n)
-{
-#ifdef __AVX512F__
-    return (vf)_mm512_maskz_loadu_ps(vlanes(n), p);
-#else
-    vf v = vbroadcast(0.0f);
-    for (int l = 0; l < n; l++) v[l] = p[l];
-    return v;
-#endif
-}
+#include "kernels/kernels.h"
+#include "kernels/vec.h"
 
 /* The block of n <= VL rows and m <= VL columns at (r, c). */
 INLINE void block(float *dst, int ldd, const float *src, int lds, int r, int c, int n, int m)
@@ -36,23 +16,19 @@ INLINE void block(float *dst, int ldd, const float *src, int lds, int r, int c, 
     vf v[VL];
     for (int i = 0; i < VL; i++) {
         const float *row = src + (size_t)(r + i) * lds + c;
-        v[i] = i >= n ? vbroadcast(0.0f) : m == VL ? vload(row) : load_lanes(row, m);
+        v[i] = i >= n ? vbroadcast(0.0f) : vload_n(row, m);
     }
-    vtranspose16(v);
-    for (int j = 0; j < m; j++) {
-        if (n == VL) vstore(dst + (size_t)(c + j) * ldd + r, v[j]);
-        else store_lanes(dst + (size_t)(c + j) * ldd + r, v[j], n);
-    }
+    vtranspose(v);
+    for (int j = 0; j < m; j++) vstore_n(dst + (size_t)(c + j) * ldd + r, v[j], n);
 }
 
-#ifdef __AVX512F__
-/* A whole block, with half the shuffles of vtranspose16: the loads put
+#ifdef EG_ISA_AVX512
+/* A whole block, with half the shuffles of vtranspose: the loads put
  * rows a, 4 + a, 8 + a and 12 + a's columns 4 q .. 4 q + 3 in the four
  * 128-bit lanes of v[a] (a masked broadcast from memory is a load and a
  * blend, which two ports execute, not one), and a 4 x 4 transpose inside
  * each lane finishes columns 4 q .. 4 q + 3: 42 cycles a block instead of
- * 54 when src is in L1; a training step's fc1 transposes W and dy about
- * 1 us faster. Column j goes to to[j] if to is given, else to
+ * 54 when src is in L1. Column j goes to to[j] if to is given, else to
  * dst + j ldd. */
 INLINE void full_block(float *dst, int ldd, float *const *to, const float *src, int lds)
 {
@@ -76,9 +52,9 @@ INLINE void full_block(float *dst, int ldd, float *const *to, const float *src, 
 }
 #endif
 
-void eg_transpose_to(float *const *to, const float *src, int lds, int cols)
+void EG_KERNEL(transpose_to)(float *const *to, const float *src, int lds, int cols)
 {
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
     if (cols == VL) {
         full_block(NULL, 0, to, src, lds);
         return;
@@ -89,11 +65,11 @@ void eg_transpose_to(float *const *to, const float *src, int lds, int cols)
     for (int j = 0; j < cols; j++) vstore(to[j], vload(tmp + j * VL));
 }
 
-void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int cols)
+void EG_KERNEL(transpose)(float *dst, int ldd, const float *src, int lds, int rows, int cols)
 {
     for (int r = 0; r < rows; r += VL) {
         int n = rows - r < VL ? rows - r : VL, c = 0;
-#ifdef __AVX512F__
+#ifdef EG_ISA_AVX512
         if (n == VL)
             for (; c + VL <= cols; c += VL)
                 full_block(dst + (size_t)c * ldd + r, ldd, NULL, src + (size_t)r * lds + c, lds);
@@ -103,8 +79,24 @@ void eg_transpose(float *dst, int ldd, const float *src, int lds, int rows, int 
     }
 }
 
-void eg_transpose_tile(float *xt, const float *x, int ldx, int m, int in)
+void EG_KERNEL(transpose_tile)(float *xt, const float *x, int ldx, int m, int in)
 {
     if (m < VL) memset(xt, 0, (size_t)in * VL * sizeof *xt);  /* lanes past m read as zero */
-    eg_transpose(xt, VL, x, ldx, m, in);
+    EG_KERNEL(transpose)(xt, VL, x, ldx, m, in);
+}
+
+void EG_KERNEL(lanes_from_rows)(float *plane, int xw, const float *src, size_t ld, int n, int rw, int r0, int c0)
+{
+    int col = 0;
+    float *at = plane + ((size_t)r0 * xw + c0) * VL;  /* the next float's place */
+    for (int f0 = 0; f0 < n; f0 += VL) {
+        int cnt = n - f0 < VL ? n - f0 : VL;
+        float *to[VL];
+        for (int f = 0; f < cnt; f++) {
+            to[f] = at;
+            at += VL;
+            if (++col == rw) col = 0, at += ((size_t)xw - rw) * VL;  /* on to the next row */
+        }
+        EG_KERNEL(transpose_to)(to, src + f0, (int)ld, cnt);
+    }
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels/vec.h"
+#include "core/vec16.h"
 
 #define BN_EPS 1e-5
 #define BN_MOMENTUM 0.1f
@@ -59,18 +59,18 @@ static double batch_count(const eg_node *nd)
 
 /* Sums of a[k] and a[k] * b[k] over one plane of n floats: 16 float lanes
  * (a lane adds at most n / 16 terms, 49 for 28x28), added in double in lane
- * order, so the result depends on n alone. */
+ * order, so the result depends on n alone, on every ISA. */
 static void plane_sums(const float *a, const float *b, size_t n, double *s1, double *s2)
 {
-    vf u = vbroadcast(0), v = vbroadcast(0);
+    f16v u = {0}, v = {0};
     size_t k = 0;
-    for (; k + VL <= n; k += VL) {
-        vf x = vload(a + k);
+    for (; k + 16 <= n; k += 16) {
+        f16v x = v16_load(a + k);
         u += x;
-        v += x * vload(b + k);
+        v += x * v16_load(b + k);
     }
     double t1 = 0, t2 = 0;
-    for (int l = 0; l < VL; l++) t1 += u[l], t2 += v[l];
+    for (int l = 0; l < 16; l++) t1 += u[l], t2 += v[l];
     for (; k < n; k++) t1 += a[k], t2 += (double)a[k] * b[k];
     *s1 = t1, *s2 = t2;
 }

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels/vec.h"
 
 static int conv2d_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -74,12 +73,12 @@ static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
  *   invalid ones. So one padded dy serves both gradients.
  * Heights are H + 2 pad (input) and OH + 2q = H + k - 1 (dy); k floats of
  * slack cover the last row's view (it reads up to k - 2 past the plane's
- * rows), VL more the whole vectors the small convs load (small_conv_rows.c),
+ * rows), a vector more the whole vectors the small convs load (small_conv_rows.c),
  * and planes are rounded to a cache line. */
 static int row_width(const eg_node *nd) { return nd->in_shape.w + nd->pad; }
 static size_t plane_floats(const eg_node *nd)
 {
-    return round16((size_t)(nd->in_shape.h + 2 * nd->pad) * row_width(nd) + (size_t)nd->kernel + VL);
+    return round16((size_t)(nd->in_shape.h + 2 * nd->pad) * row_width(nd) + (size_t)nd->kernel + EG_VL_MAX);
 }
 static int dgrad_pad(const eg_node *nd) { return nd->kernel - 1 - nd->pad; }
 static size_t dgrad_plane(const eg_node *nd)
@@ -95,7 +94,7 @@ static size_t pad_head(int pad, int wp) { return (size_t)pad * wp + pad; }
 static void copy_planes(float *dst, const float *src, int c, int h, int w, int pad, int wp, size_t plane)
 {
     for (int ch = 0; ch < c; ch++)
-        eg_copy_rows(dst + ch * plane + pad_head(pad, wp), wp, src + (size_t)ch * h * w, w, h, w, 0);
+        eg_k->copy_rows(dst + ch * plane + pad_head(pad, wp), wp, src + (size_t)ch * h * w, w, h, w, 0);
 }
 
 /* Where row (ch, ky, kx) of the virtual im2col matrix starts in padded planes. */
@@ -117,7 +116,7 @@ static size_t lanes_planes(const eg_node *nd);
 static size_t conv2d_saved(const eg_node *nd)
 {
     /* and a share of the lane planes of a conv that can train in lanes */
-    return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) + round16(lanes_planes(nd) / VL) : col_floats(nd);
+    return is_rowconv(nd) ? (size_t)nd->in_shape.c * plane_floats(nd) + round16(lanes_planes(nd) / (size_t)eg_k->vl) : col_floats(nd);
 }
 
 /* The backward of a row-offset conv takes a thread's images DY_CHUNK at a
@@ -193,13 +192,13 @@ static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool,
         for (int c = 0; c < nd->out_shape.c; c++) {
             float *dst = pooled_rows(g, nd, pool, i, c, &ldy);
             const float *src = rows + (size_t)c * h * ld;
-            if (code) eg_pool2x2_rows_coded(dst, ldy, code + c * pooled, src, ld, h, w, pool->relu_in);
-            else eg_pool2x2_rows(dst, ldy, src, ld, h, w, pool->relu_in);
+            if (code) eg_k->pool2x2_rows_coded(dst, ldy, code + c * pooled, src, ld, h, w, pool->relu_in);
+            else eg_k->pool2x2_rows(dst, ldy, src, ld, h, w, pool->relu_in);
         }
         return;
     }
-    if (code) eg_pool2x2_rows_coded(pool->y + i * poolsz, w / 2, code, rows, ld, n, w, pool->relu_in);
-    else eg_pool2x2_rows(pool->y + i * poolsz, w / 2, rows, ld, n, w, pool->relu_in);
+    if (code) eg_k->pool2x2_rows_coded(pool->y + i * poolsz, w / 2, code, rows, ld, n, w, pool->relu_in);
+    else eg_k->pool2x2_rows(pool->y + i * poolsz, w / 2, rows, ld, n, w, pool->relu_in);
 }
 
 /* Image i's output gradient from the fused pool's dy and winners, c planes
@@ -210,7 +209,7 @@ static void unpool_planes(float *dst, const eg_node *pool, int i, int c, int h, 
     size_t poolsz = eg_shape_size(pool->out_shape), pooled = (size_t)(h / 2) * (w / 2);
     for (int ch = 0; ch < c; ch++) {
         size_t at = i * poolsz + ch * pooled;
-        eg_unpool2x2_rows(dst + ch * plane + pad_head(pad, wp), wp, pool->dy + at, (const uint8_t *)pool->argmax + at,
+        eg_k->unpool2x2_rows(dst + ch * plane + pad_head(pad, wp), wp, pool->dy + at, (const uint8_t *)pool->argmax + at,
                           h, w);
     }
 }
@@ -225,21 +224,21 @@ static void weight_product(const eg_graph *g, const eg_node *nd, int N, const fl
     int K = (int)(nd->psize[0] / (size_t)nd->out);
     const float *b = nd->param[1];
     if ((g->training || (!nd->csr && !nd->nm_n)) && boff) {
-        if (eg_small_conv_fits(nd->out, nd->in_shape.c, nd->kernel))  /* one or two channels left */
-            eg_small_conv_rows(nd->out, nd->in_shape.c, nd->kernel, nd->out_shape.h, row_width(nd), plane_floats(nd),
+        if (eg_k->small_conv_fits(nd->out, nd->in_shape.c, nd->kernel))  /* one or two channels left */
+            eg_k->small_conv_rows(nd->out, nd->in_shape.c, nd->kernel, nd->out_shape.h, row_width(nd), plane_floats(nd),
                                nd->param[0], b, B, C);
         else
-            eg_gemm_nn_rows_set(nd->out, N, K, nd->param[0], K, B, boff, b, C, N);
+            eg_k->gemm_nn_rows_set(nd->out, N, K, nd->param[0], K, B, boff, b, C, N);
         return;
     }
     for (int co = 0; co < nd->out; co++)
         for (int p = 0; p < N; p++) C[(size_t)co * N + p] = b[co];
     if (!g->training && nd->csr)
-        eg_csr_rows_nn(nd->out, N, nd->csr_rowptr, nd->csr_col, nd->csr_val, B, ldb, boff, C, N);
+        eg_k->csr_rows_nn(nd->out, N, nd->csr_rowptr, nd->csr_col, nd->csr_val, B, ldb, boff, C, N);
     else if (!g->training && nd->nm_n)
-        eg_nm_rows_nn(nd->out, N, K, nd->nm_n, nd->nm_m, nd->nm_val, nd->nm_idx, B, ldb, boff, C, N);
+        eg_k->nm_rows_nn(nd->out, N, K, nd->nm_n, nd->nm_m, nd->nm_val, nd->nm_idx, B, ldb, boff, C, N);
     else
-        eg_gemm_nn(nd->out, N, K, nd->param[0], K, B, ldb, C, N);
+        eg_k->gemm_nn(nd->out, N, K, nd->param[0], K, B, ldb, C, N);
 }
 
 /* --------------------------------------------- training in batch lanes */
@@ -286,24 +285,20 @@ static lane_sizes sizes(const eg_node *nd)
 {
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int q = dgrad_pad(nd);
-    return (lane_sizes){(size_t)VL * in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad),
-                        (size_t)VL * out.c * (out.h / 2) * out.w, (size_t)VL * out.c * (out.h / 2) * (out.w / 2),
-                        (size_t)VL * out.c * (out.h + 2 * q) * (out.w + 2 * q), (size_t)VL * eg_shape_size(in)};
+    size_t vl = (size_t)eg_k->vl;
+    return (lane_sizes){vl * in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad), vl * out.c * (out.h / 2) * out.w,
+                        vl * out.c * (out.h / 2) * (out.w / 2), vl * out.c * (out.h + 2 * q) * (out.w + 2 * q),
+                        vl * eg_shape_size(in)};
 }
 
 /* Floats of a group's input planes, 0 if the conv cannot train in lanes. */
 static size_t lanes_planes(const eg_node *nd)
 {
-#ifdef __AVX512F__
     lane_sizes z = sizes(nd);
     if (nd->kernel > EG_LANES_MAX_KERNEL || nd->out_shape.h < 2 || nd->out_shape.w < 2 || z.planes > LANES_MAX_FLOATS ||
         z.pooled > LANES_MAX_FLOATS || z.spread > LANES_MAX_FLOATS)
         return 0;
     return z.planes;
-#else
-    (void)nd;
-    return 0;
-#endif
 }
 
 /* A thread's lanes. */
@@ -324,10 +319,10 @@ static int trains_in_lanes(const eg_graph *g, const eg_node *nd)
 
 int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
 {
-    return trains_in_lanes(g, nd) ? lo + (hi - lo) / VL * VL : lo;
+    int vl = eg_k->vl;
+    return trains_in_lanes(g, nd) ? lo + (hi - lo) / vl * vl : lo;
 }
 
-#ifdef __AVX512F__
 /* The conv whose fused pool writes nd's padded planes, when both train in
  * lanes: their groups are the same (they depend on lo and hi alone), so
  * between them everything stays in lanes: that conv pools straight into
@@ -355,7 +350,7 @@ static const eg_node *lanes_to(const eg_graph *g, const eg_node *nd)
 static float *group_planes(const eg_graph *g, const eg_node *nd, int i0)
 {
     size_t rows = (size_t)g->batch * nd->in_shape.c * plane_floats(nd);
-    return nd->saved + rows + (size_t)i0 * round16(lanes_planes(nd) / VL);
+    return nd->saved + rows + (size_t)i0 * round16(lanes_planes(nd) / (size_t)eg_k->vl);
 }
 
 static float *thread_lanes(const eg_graph *g, const eg_node *nd)
@@ -363,64 +358,30 @@ static float *thread_lanes(const eg_graph *g, const eg_node *nd)
     return nd->shared + (size_t)g->threads * DY_CHUNK * nd->out * dgrad_plane(nd) + lanes_floats(nd) * eg_thread_id();
 }
 
-/* Zeroes the borders of c planes of xh x xw vectors padded by pad (groups
- * start wherever a thread's share does, so a plane's interior may have
- * been another group's border). */
-static void zero_borders(float *x, int c, int xh, int xw, int pad)
-{
-    vf zero = vbroadcast(0.0f);
-    for (int ch = 0; ch < c; ch++)
-        for (int y = 0; y < xh; y++) {
-            float *row = x + ((size_t)ch * xh + y) * xw * VL;
-            int edge = y < pad || y >= xh - pad;
-            for (int x0 = 0; x0 < xw; x0++) {
-                if (!edge && x0 == pad) x0 = xw - pad;  /* over the interior */
-                if (x0 < xw) vstore(row + (size_t)x0 * VL, zero);
-            }
-        }
-}
-
-/* The pooled dy dyp ([M][ph][pw] vectors) onto its windows' winners
- * (codes), zero elsewhere: the interiors of M planes of rows xw vectors,
- * from pad rows and columns in. */
-static void spread(float *d, int M, int ph, int pw, int xh, int xw, int pad, const float *dyp, const uint8_t *codes)
-{
-    for (int m = 0; m < M; m++)
-        for (int py = 0; py < ph; py++)
-            for (int px = 0; px < pw; px++) {
-                size_t q = ((size_t)m * ph + py) * pw + px;
-                __m512i code = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(codes + q * VL)));
-                __m512 v = _mm512_loadu_ps(dyp + q * VL);
-                float *at = d + (((size_t)m * xh + pad + 2 * py) * xw + pad + 2 * px) * VL;
-                for (int w = 0; w < 4; w++)  /* code w: row w / 2, column w % 2 */
-                    _mm512_storeu_ps(at + ((size_t)(w / 2) * xw + w % 2) * VL,
-                                     _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(code, _mm512_set1_epi32(w)), v));
-            }
-}
-#endif
-
+/* Groups start wherever a thread's share does, so a plane's interior may
+ * have been another group's border: the borders are zeroed for each. */
 static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *pool, int lo, int end)
 {
-#ifdef __AVX512F__
+    int vl = eg_k->vl;
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int pad = nd->pad, xh = in.h + 2 * pad, xw = in.w + 2 * pad, ph = out.h / 2, pw = out.w / 2;
     int ldy = pooled_ld(g, pool), wp = row_width(nd);
-    size_t yplane = (size_t)VL * ph * ldy, insz = eg_shape_size(in), poolsz = eg_shape_size(pool->out_shape);
-    size_t plane = plane_floats(nd), lplane = (size_t)xh * xw * VL;
+    size_t yplane = (size_t)vl * ph * ldy, insz = eg_shape_size(in), poolsz = eg_shape_size(pool->out_shape);
+    size_t plane = plane_floats(nd), lplane = (size_t)xh * xw * vl;
     const eg_node *next = pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
     size_t ystride = next ? (size_t)next->in_shape.c * plane_floats(next) : poolsz;  /* between images */
     float *ly = thread_lanes(g, nd);
     const eg_node *from = lanes_from(g, nd), *to = lanes_to(g, nd);
-    for (int i0 = lo; i0 < end; i0 += VL) {
+    for (int i0 = lo; i0 < end; i0 += vl) {
         float *lx = group_planes(g, nd, i0);
         if (!from) {  /* else the conv before pooled into them */
-            zero_borders(lx, in.c, xh, xw, pad);
+            eg_k->lanes_zero_borders(lx, in.c, xh, xw, pad);
             for (int c = 0; c < in.c; c++)
                 if (nd->padded_in)  /* padded planes of rows wp wide (the pool before wrote them): whole */
-                    eg_lanes_from_rows(lx + c * lplane, xw, nd->saved + ((size_t)i0 * in.c + c) * plane, in.c * plane,
+                    eg_k->lanes_from_rows(lx + c * lplane, xw, nd->saved + ((size_t)i0 * in.c + c) * plane, in.c * plane,
                                        xh * wp, wp, 0, 0);
                 else
-                    eg_lanes_from_rows(lx + c * lplane, xw,
+                    eg_k->lanes_from_rows(lx + c * lplane, xw,
                                        g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w, insz,
                                        in.h * in.w, in.w, pad, pad);
         }
@@ -428,28 +389,25 @@ static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *p
         if (to) {  /* into the interiors of the next conv's lane planes */
             int tpad = to->pad, th = to->in_shape.h + 2 * tpad, tw = to->in_shape.w + 2 * tpad;
             float *planes = group_planes(g, to, i0);
-            zero_borders(planes, out.c, th, tw, tpad);
-            eg_lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
-                                pool->relu_in, planes + ((size_t)tpad * tw + tpad) * VL, tw, (size_t)VL * th * tw, codes);
+            eg_k->lanes_zero_borders(planes, out.c, th, tw, tpad);
+            eg_k->lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
+                                pool->relu_in, planes + ((size_t)tpad * tw + tpad) * vl, tw, (size_t)vl * th * tw, codes);
             continue;
         }
-        eg_lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
+        eg_k->lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
                             pool->relu_in, ly, ldy, yplane, codes);
         for (int c = 0; c < out.c; c++) {
             int ld;
-            eg_transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, VL, (ph - 1) * ldy + pw,
-                         VL);
+            eg_k->transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, vl,
+                            (ph - 1) * ldy + pw, vl);
         }
     }
-#else
-    (void)g, (void)nd, (void)pool, (void)lo, (void)end;
-#endif
 }
 
 /* wf: the filters flipped, channels swapped (row_backward's). */
 static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo, int end, const float *wf)
 {
-#ifdef __AVX512F__
+    int vl = eg_k->vl;
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad, q = dgrad_pad(nd), dh = out.h + 2 * q, dw = out.w + 2 * q;
     size_t poolsz = eg_shape_size(pool->out_shape), insz = eg_shape_size(in);
@@ -458,25 +416,22 @@ static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo
     float *zeros = lanes_dx + z.dx;
     float *dx_rows = g->nodes[nd->inputs[0]].dy;
     int from = lanes_from(g, nd) != NULL, to = lanes_to(g, nd) != NULL;
-    for (int i0 = lo; i0 < end; i0 += VL) {
+    for (int i0 = lo; i0 < end; i0 += vl) {
         const uint8_t *codes = (const uint8_t *)pool->argmax + i0 * poolsz;
         /* the pool's dy, which the next conv left in lanes, or transposed here */
         float *dyp = to ? pool->dy + i0 * poolsz : lanes_dyp;
-        if (!to) eg_transpose(dyp, VL, pool->dy + i0 * poolsz, (int)poolsz, VL, (int)poolsz);
-        eg_lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp, codes,
+        if (!to) eg_k->transpose(dyp, vl, pool->dy + i0 * poolsz, (int)poolsz, vl, (int)poolsz);
+        eg_k->lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp, codes,
                                   eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
         if (!nd->needs_dx) continue;
         /* only interiors are written: the borders stay zero */
-        spread(d, out.c, out.h / 2, out.w / 2, dh, dw, q, dyp, codes);
+        eg_k->lanes_spread(d, out.c, out.h / 2, out.w / 2, dh, dw, q, dyp, codes);
         /* the input gradient: left in lanes for the conv before, or transposed back */
         float *dx = from ? dx_rows + i0 * insz : lanes_dx;
-        eg_lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w,
-                      (size_t)VL * in.h * in.w);
-        if (!from) eg_transpose(dx_rows + i0 * insz, (int)insz, dx, VL, (int)insz, VL);
+        eg_k->lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w,
+                      (size_t)vl * in.h * in.w);
+        if (!from) eg_k->transpose(dx_rows + i0 * insz, (int)insz, dx, vl, (int)insz, vl);
     }
-#else
-    (void)g, (void)nd, (void)pool, (void)lo, (void)end, (void)wf;
-#endif
 }
 
 static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
@@ -494,7 +449,7 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
      * a 3x3 one reads an input that is not in padded planes where it lies
      * (then 446 -> 370), while a 5x5 one's masked loads would cost more
      * than the copy (LeNet-5's c1 at one channel: 460 ns against 370 + 40) */
-    int small = pool && !g->training && !nd->csr && !nd->nm_n && eg_small_conv_fits(nd->out, in.c, k);
+    int small = pool && !g->training && !nd->csr && !nd->nm_n && eg_k->small_conv_fits(nd->out, in.c, k);
     int direct = small && !nd->padded_in && k == 3;
     int end = eg_conv2d_lanes_end(g, nd, lo, hi);
     if (end > lo) lanes_forward(g, nd, pool, lo, end);
@@ -506,10 +461,10 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
             int ldy = 0;
             for (int c = 0; c < nd->out; c++) dst[c] = pooled_rows(g, nd, pool, i, c, &ldy);
             if (direct)
-                eg_small_conv_pool_direct(nd->out, in.c, k, out.h, wp, out.w, nd->pad, nd->param[0], nd->param[1],
+                eg_k->small_conv_pool_direct(nd->out, in.c, k, out.h, wp, out.w, nd->pad, nd->param[0], nd->param[1],
                                           x + (size_t)i * insz, pool->relu_in, dst, ldy);
             else
-                eg_small_conv_pool_rows(nd->out, in.c, k, out.h, wp, out.w, plane, nd->param[0], nd->param[1], xp,
+                eg_k->small_conv_pool_rows(nd->out, in.c, k, out.h, wp, out.w, plane, nd->param[0], nd->param[1], xp,
                                         pool->relu_in, dst, ldy);
             continue;
         }
@@ -517,7 +472,7 @@ static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
         if (pool) pool_rows(g, nd, pool, i, acc, wp);
-        else eg_copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
+        else eg_k->copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
     }
 }
 
@@ -539,19 +494,19 @@ static void row_backward_chunk(eg_graph *g, eg_node *nd, int lo, int hi, const f
      * dy is zero at the invalid positions, so they add nothing */
     ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
-    eg_gemm_nt_batch_rows(m, out.c, in.c * kk, out.h * wp, dyp + (size_t)q * wp + q, (int)dplane,
+    eg_k->gemm_nt_batch_rows(m, out.c, in.c * kk, out.h * wp, dyp + (size_t)q * wp + q, (int)dplane,
                           (size_t)out.c * dplane, nd->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
                           eg_tgrad(g, nd, 0), in.c * kk);
     /* db: the sums of the padded dy planes, whose borders are zero */
     float *db = eg_tgrad(g, nd, 1);
-    for (int co = 0; co < out.c; co++) db[co] += eg_sum_blocks(dyp + (size_t)co * dplane, dplane, m, out.c * dplane);
+    for (int co = 0; co < out.c; co++) db[co] += eg_k->sum_blocks(dyp + (size_t)co * dplane, dplane, m, out.c * dplane);
     if (!nd->needs_dx) return;
     /* dx is the full convolution of dy with flipped filters (wf) */
     shift_offsets(off, out.c, k, wp, dplane);
     for (int i = 0; i < m; i++) {
-        eg_gemm_nn_rows_set(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, NULL, dxp,
+        eg_k->gemm_nn_rows_set(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, NULL, dxp,
                             n_dx);
-        eg_copy_rows(src->dy + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, nd->dx_add[0]);
+        eg_k->copy_rows(src->dy + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, nd->dx_add[0]);
     }
 }
 
@@ -582,7 +537,7 @@ static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     const eg_node *pool = fused_pool(g, nd);
     for (int i = lo; i < hi; i++) {
         float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
-        eg_im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
+        eg_k->im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
                   out.h, out.w);
         float *y = nd->y + (size_t)i * outsz;
         weight_product(g, nd, ohw, col, ohw, NULL, y);
@@ -602,10 +557,10 @@ static void im2col_backward(eg_graph *g, eg_node *nd, int lo, int hi)
             unpool_planes(nd->dy + (size_t)i * outsz, pool, i, 1, out.c * out.h, out.w, 0, out.w, outsz);
     /* dW += sum over images of dy_i col_i^T; db += sums of dy */
     float *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
-    eg_gemm_nt_batch(hi - lo, out.c, ckk, ohw, nd->dy + (size_t)lo * outsz, ohw, outsz,
+    eg_k->gemm_nt_batch(hi - lo, out.c, ckk, ohw, nd->dy + (size_t)lo * outsz, ohw, outsz,
                      nd->saved + (size_t)lo * cols, ohw, cols, dw, ckk);
     for (int i = lo; i < hi; i++)
-        for (int co = 0; co < out.c; co++) db[co] += eg_sum(nd->dy + (size_t)i * outsz + (size_t)co * ohw, (size_t)ohw);
+        for (int co = 0; co < out.c; co++) db[co] += eg_k->sum(nd->dy + (size_t)i * outsz + (size_t)co * ohw, (size_t)ohw);
     if (!nd->needs_dx) return;
     /* dx = col2im(W^T dy), image by image */
     float *dcol = eg_scratch(g), *wt = dcol + cols;
@@ -613,10 +568,10 @@ static void im2col_backward(eg_graph *g, eg_node *nd, int lo, int hi)
         for (int r = 0; r < ckk; r++) wt[(size_t)r * out.c + co] = nd->param[0][(size_t)co * ckk + r];
     for (int i = lo; i < hi; i++) {
         memset(dcol, 0, cols * sizeof *dcol);
-        eg_gemm_nn(ckk, ohw, out.c, wt, out.c, nd->dy + (size_t)i * outsz, ohw, dcol, ohw);
+        eg_k->gemm_nn(ckk, ohw, out.c, wt, out.c, nd->dy + (size_t)i * outsz, ohw, dcol, ohw);
         float *dx = src->dy + (size_t)i * insz;
         if (!nd->dx_add[0]) memset(dx, 0, insz * sizeof *dx);
-        eg_col2im_add(dx, dcol, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
+        eg_k->col2im_add(dx, dcol, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
     }
 }
 

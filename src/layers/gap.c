@@ -13,7 +13,7 @@ static void gap_forward(eg_graph *g, eg_node *nd, int lo, int hi)
 {
     size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w, C = (size_t)nd->in_shape.c;
     const float *x = g->nodes[nd->inputs[0]].y;
-    for (size_t p = (size_t)lo * C; p < (size_t)hi * C; p++) nd->y[p] = eg_sum(x + p * hw, hw) / (float)hw;
+    for (size_t p = (size_t)lo * C; p < (size_t)hi * C; p++) nd->y[p] = eg_k->sum(x + p * hw, hw) / (float)hw;
 }
 
 static void gap_backward(eg_graph *g, eg_node *nd, int lo, int hi)

@@ -32,7 +32,7 @@ static int linear_shape(eg_node *nd, char *why, size_t whylen)
  * tile of x (eg_nm_scratch is the same size). */
 static size_t linear_scratch(const eg_node *nd, int n)
 {
-    size_t dyt = (size_t)nd->out * n, tile = eg_csr_scratch(nd->in_shape.c), wt = nd->psize[0];
+    size_t dyt = (size_t)nd->out * n, tile = eg_k->csr_scratch(nd->in_shape.c), wt = nd->psize[0];
     size_t most = dyt > tile ? dyt : tile;
     return most > wt ? most : wt;
 }
@@ -55,18 +55,18 @@ static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     /* a pruned layer in inference multiplies only its kept weights (the copy
      * is rebuilt by every prepare for inference: see eg_graph_build_copies) */
     if (nd->csr && !g->training) {
-        eg_csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, nd->csr_rowptr, nd->csr_col, nd->csr_val,
+        eg_k->csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, nd->csr_rowptr, nd->csr_col, nd->csr_val,
                         nd->y + (size_t)lo * out, out, eg_scratch(g));
         return;
     }
     if (nd->nm_n && !g->training) {  /* an N:M copy, likewise */
-        eg_nm_matmul_t(hi - lo, out, in, nd->nm_n, nd->nm_m, x + (size_t)lo * in, in, nd->nm_val, nd->nm_idx,
+        eg_k->nm_matmul_t(hi - lo, out, in, nd->nm_n, nd->nm_m, x + (size_t)lo * in, in, nd->nm_val, nd->nm_idx,
                        nd->y + (size_t)lo * out, out, eg_scratch(g));
         return;
     }
     float *wt = nd->wt;
-    if (g->training) eg_transpose(wt = eg_scratch(g), out, w, in, out, in);
-    eg_gemm_nn(hi - lo, out, in, x + (size_t)lo * in, in, wt, out, nd->y + (size_t)lo * out, out);
+    if (g->training) eg_k->transpose(wt = eg_scratch(g), out, w, in, out, in);
+    eg_k->gemm_nn(hi - lo, out, in, x + (size_t)lo * in, in, wt, out, nd->y + (size_t)lo * out, out);
 }
 
 static void linear_backward(eg_graph *g, eg_node *nd, int lo, int hi)
@@ -77,14 +77,14 @@ static void linear_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     if (m <= 0) return;
     /* dW += dy^T x and db += column sums of dy, over this thread's rows */
     float *dyt = eg_scratch(g), *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
-    eg_transpose(dyt, m, dy + (size_t)lo * out, out, m, out);
-    for (int o = 0; o < out; o++) db[o] += eg_sum(dyt + (size_t)o * m, (size_t)m);
-    eg_gemm_nn(out, in, m, dyt, m, x + (size_t)lo * in, in, dw, in);
+    eg_k->transpose(dyt, m, dy + (size_t)lo * out, out, m, out);
+    for (int o = 0; o < out; o++) db[o] += eg_k->sum(dyt + (size_t)o * m, (size_t)m);
+    eg_k->gemm_nn(out, in, m, dyt, m, x + (size_t)lo * in, in, dw, in);
     if (!nd->needs_dx) return;
     /* dx = dy W */
     float *dx = src->dy + (size_t)lo * in;
-    if (nd->dx_add[0]) eg_gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
-    else eg_gemm_nn_set(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
+    if (nd->dx_add[0]) eg_k->gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
+    else eg_k->gemm_nn_set(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
 }
 
 /* weight [out, in]: output features are rows. */

@@ -32,7 +32,7 @@ static int is_2x2(const eg_node *nd)
  * plane, so many small planes go through the kernel in one call. */
 static int chunk_planes(const eg_node *nd)
 {
-    int per = (int)(POOL_SCRATCH / eg_pool2x2_scratch(nd->in_shape.h, nd->in_shape.w));
+    int per = (int)(POOL_SCRATCH / eg_k->pool2x2_scratch(nd->in_shape.h, nd->in_shape.w));
     return per < 1 ? 1 : per;
 }
 
@@ -51,7 +51,7 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
             long np = planes - p0 < per ? planes - p0 : per;
-            eg_pool2x2_forward(nd->y + p0 * ohw, g->training ? nd->argmax + p0 * ohw : NULL, eg_scratch(g),
+            eg_k->pool2x2_forward(nd->y + p0 * ohw, g->training ? nd->argmax + p0 * ohw : NULL, eg_scratch(g),
                                x + p0 * ihw, (int)np * in.h, in.w, nd->relu_in);
         }
         return;
@@ -86,7 +86,7 @@ static void maxpool2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
             long np = planes - p0 < per ? planes - p0 : per;
-            eg_pool2x2_backward(dx + p0 * ihw, nd->dy + p0 * ohw, nd->argmax + p0 * ohw, eg_scratch(g),
+            eg_k->pool2x2_backward(dx + p0 * ihw, nd->dy + p0 * ohw, nd->argmax + p0 * ohw, eg_scratch(g),
                                 (int)np * in.h, in.w, nd->dx_add[0]);
         }
         return;
@@ -107,7 +107,7 @@ static size_t maxpool2d_saved(const eg_node *nd) { return eg_shape_size(nd->out_
 static size_t maxpool2d_scratch(const eg_node *nd, int n)
 {
     (void)n;
-    size_t one = eg_pool2x2_scratch(nd->in_shape.h, nd->in_shape.w);
+    size_t one = eg_k->pool2x2_scratch(nd->in_shape.h, nd->in_shape.w);
     return one > POOL_SCRATCH ? one : POOL_SCRATCH;
 }
 

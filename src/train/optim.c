@@ -29,59 +29,21 @@ eg_status eg_optim_bind(eg_optim *o, size_t n)
     return EG_OK;
 }
 
-static void sgd_update(eg_optim *o, float *p, const float *g, size_t lo, size_t hi)
-{
-    float lr = o->lr, mu = o->momentum, wd = o->weight_decay;
-    for (size_t i = lo; i < hi; i++) {
-        float d = g[i] + wd * p[i];
-        if (mu != 0) {
-            /* the first step starts the buffer at the gradient itself */
-            o->m[i] = o->step == 1 ? d : mu * o->m[i] + d;
-            d = o->nesterov ? d + mu * o->m[i] : o->m[i];
-        }
-        p[i] -= lr * d;
-    }
-}
-
-static void adam_update(eg_optim *o, float *p, const float *g, size_t lo, size_t hi)
-{
-    float b1 = o->beta1, b2 = o->beta2, wd = o->weight_decay, eps = o->eps;
-    double bc1 = 1.0 - pow(b1, (double)o->step), bc2 = 1.0 - pow(b2, (double)o->step);
-    /* PyTorch divides sqrt(v) by sqrt(bc2); multiplying by its reciprocal
-     * differs by at most an ulp in the denominator and saves one of the two
-     * divisions per weight, which with the square root bound the step */
-    float step_size = (float)(o->lr / bc1), inv_bc2_sqrt = (float)(1.0 / sqrt(bc2));
-    float *m = o->m, *v = o->v;
-    for (size_t i = lo; i < hi; i++) {
-        float d = g[i] + wd * p[i];
-        m[i] = m[i] * b1 + d * (1 - b1);
-        v[i] = v[i] * b2 + d * d * (1 - b2);
-        p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_bc2_sqrt + eps);
-    }
-}
-
-/* With a mask, a pruned weight's gradient, optimizer state and value are all
- * zeroed at every step, so it stays exactly zero whatever the update rule. */
-static void apply_mask(eg_optim *o, float *params, size_t lo, size_t hi)
-{
-    const float *mask = o->mask;
-    float *m = o->m, *v = o->v;
-    /* a select, not a product: w * 0 would leave -0.0 for negative w */
-    for (size_t i = lo; i < hi; i++) {
-        int keep = mask[i] != 0;
-        m[i] = keep ? m[i] : 0.0f;
-        if (v) v[i] = keep ? v[i] : 0.0f;
-        params[i] = keep ? params[i] : 0.0f;
-    }
-}
-
+/* The step's coefficients; the loops are kernels (kernels/optim_update.c). */
 void eg_optim_update(eg_optim *o, float *params, const float *grads, size_t lo, size_t hi)
 {
-    if (o->type == EG_OPTIM_ADAM)
-        adam_update(o, params, grads, lo, hi);
-    else
-        sgd_update(o, params, grads, lo, hi);
-    if (o->mask) apply_mask(o, params, lo, hi);
+    eg_update_coefs c = {.lr = o->lr, .wd = o->weight_decay, .mu = o->momentum, .nesterov = o->nesterov,
+                         .first = o->step == 1};
+    if (o->type == EG_OPTIM_ADAM) {
+        double bc1 = 1.0 - pow(o->beta1, (double)o->step), bc2 = 1.0 - pow(o->beta2, (double)o->step);
+        /* PyTorch divides sqrt(v) by sqrt(bc2); multiplying by its reciprocal
+         * differs by at most an ulp in the denominator and saves one of the two
+         * divisions per weight, which with the square root bound the step */
+        c.b1 = o->beta1, c.b2 = o->beta2, c.eps = o->eps;
+        c.step = (float)(o->lr / bc1), c.inv_bc2_sqrt = (float)(1.0 / sqrt(bc2));
+        eg_k->adam_update(params, grads, o->m, o->v, o->mask, lo, hi, &c);
+    } else
+        eg_k->sgd_update(params, grads, o->m, o->mask, lo, hi, &c);
 }
 
 void eg_optim_step(eg_optim *o, float *params, const float *grads)

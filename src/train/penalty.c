@@ -8,7 +8,10 @@
 #include <stdlib.h>
 
 #include "internal.h"
-#include "kernels/vec.h"
+#include "core/vec16.h"
+
+#define PL 16  /* the sums' lanes (core/vec16.h), the same on every ISA */
+typedef double vd __attribute__((vector_size(PL / 2 * sizeof(double))));
 
 eg_status eg_penalty_init(eg_penalty *p, const eg_graph *g, const int *nodes, int count, float l1, float l2,
                           float prox, eg_error *err)
@@ -47,39 +50,38 @@ void eg_penalty_free(eg_penalty *p)
 }
 
 /* Half a float vector's lanes, widened to double. */
-typedef double vd __attribute__((vector_size(VL / 2 * sizeof(double))));
-static inline vd low_half(vf a) { return __builtin_convertvector(__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7), vd); }
-static inline vd high_half(vf a)
+V16_INLINE vd low_half(f16v a) { return __builtin_convertvector(__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7), vd); }
+V16_INLINE vd high_half(f16v a)
 {
     return __builtin_convertvector(__builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15), vd);
 }
 
 /* The sums of |w| and w^2 over the selected parameters of [lo, hi), adding
- * l1 sign(w) + l2 w to their gradients when add. Each of VL lanes sums
- * the parameters lo + j, lo + j + VL, ... in double; the lanes are then
+ * l1 sign(w) + l2 w to their gradients when add. Each of PL lanes sums
+ * the parameters lo + j, lo + j + PL, ... in double; the lanes are then
  * added in order, so the result depends on [lo, hi) alone. Branch-free: an
  * unselected gradient is stored back unchanged. */
 static inline void penalty_sums(const float *params, const float *sel, float *grads, float l1, float l2,
                                 size_t lo, size_t hi, const int add, double *abs_sum, double *sq_sum)
 {
     vd s1[2] = {{0}}, s2[2] = {{0}};
-    const vf zero = vbroadcast(0), l1v = vbroadcast(l1), l2v = vbroadcast(l2);
+    const f16v zero = {0}, l1v = l1 - zero, l2v = l2 - zero;
     size_t i = lo;
-    for (; i + VL <= hi; i += VL) {
-        vf w = vload(params + i);
-        vi on = vload(sel + i) != 0;
+    for (; i + PL <= hi; i += PL) {
+        f16v w = v16_load(params + i);
+        i16v on = v16_load(sel + i) != 0;
         if (add) {
-            vf sign = __builtin_convertvector((vi)(w < 0) - (vi)(w > 0), vf);  /* 1, -1, or 0 at 0 */
-            vf g = vload(grads + i);
-            vstore(grads + i, vselect(on, g + (l1v * sign + l2v * w), g));
+            f16v sign = __builtin_convertvector((i16v)(w < 0) - (i16v)(w > 0), f16v);  /* 1, -1, or 0 at 0 */
+            f16v g = v16_load(grads + i);
+            v16_store(grads + i, v16_select(on, g + (l1v * sign + l2v * w), g));
         }
-        vf a = vselect(on, (vf)((vi)w & 0x7fffffff), zero);  /* |w| where selected */
+        f16v a = v16_select(on, (f16v)((i16v)w & 0x7fffffff), zero);  /* |w| where selected */
         vd a0 = low_half(a), a1 = high_half(a);
         s1[0] += a0, s1[1] += a1;
         s2[0] += a0 * a0, s2[1] += a1 * a1;
     }
-    double t1[VL], t2[VL];
-    for (int j = 0; j < VL; j++) t1[j] = s1[j / (VL / 2)][j % (VL / 2)], t2[j] = s2[j / (VL / 2)][j % (VL / 2)];
+    double t1[PL], t2[PL];
+    for (int j = 0; j < PL; j++) t1[j] = s1[j / (PL / 2)][j % (PL / 2)], t2[j] = s2[j / (PL / 2)][j % (PL / 2)];
     for (int j = 0; i < hi; i++, j++) {  /* the tail, lane by lane as above */
         float w = params[i];
         if (sel[i] == 0) continue;
@@ -88,7 +90,7 @@ static inline void penalty_sums(const float *params, const float *sel, float *gr
         t1[j] += a, t2[j] += a * a;
     }
     *abs_sum = *sq_sum = 0;
-    for (int j = 0; j < VL; j++) *abs_sum += t1[j], *sq_sum += t2[j];
+    for (int j = 0; j < PL; j++) *abs_sum += t1[j], *sq_sum += t2[j];
 }
 
 double eg_penalty_grad(const eg_penalty *p, const float *params, float *grads, size_t lo, size_t hi)
