@@ -191,17 +191,17 @@ static void run_ours(const bench *b, float *C)
     const spec *s = &b->s;
     int M = s->M, N = s->N, K = s->K;
     switch (s->mode) {
-    case M_NN: eg_gemm_nn(M, N, K, b->A, K, b->B, N, C, N); break;
-    case M_NT: eg_gemm_nt(M, N, K, b->A, K, b->B, K, C, N); break;
+    case M_NN: eg_k->gemm_nn(M, N, K, b->A, K, b->B, N, C, N); break;
+    case M_NT: eg_k->gemm_nt(M, N, K, b->A, K, b->B, K, C, N); break;
     case M_NN_ROWS:
-        if (s->ours == O_TRAINED) eg_gemm_nn_rows(M, N, K, b->A, K, b->P, b->off, C, N);
-        else eg_gemm_nn(M, N, K, b->A, K, b->Bd, N, C, N);
+        if (s->ours == O_TRAINED) eg_k->gemm_nn_rows(M, N, K, b->A, K, b->P, b->off, C, N);
+        else eg_k->gemm_nn(M, N, K, b->A, K, b->Bd, N, C, N);
         break;
     case M_NT_ROWS:
         if (s->ours == O_TRAINED)
-            eg_gemm_nt_batch_rows(s->nseg, M, N, K, b->Av, (int)b->plane, b->sa, b->P, b->off, b->sb, C, N);
+            eg_k->gemm_nt_batch_rows(s->nseg, M, N, K, b->Av, (int)b->plane, b->sa, b->P, b->off, b->sb, C, N);
         else
-            eg_gemm_nt_batch(s->nseg, M, N, K, b->Av, (int)b->plane, b->sa, b->Bd, K, (size_t)N * K, C, N);
+            eg_k->gemm_nt_batch(s->nseg, M, N, K, b->Av, (int)b->plane, b->sa, b->Bd, K, (size_t)N * K, C, N);
         break;
     }
 }

@@ -2,9 +2,9 @@
 # gemm_vs_openblas.sh -- edagari's GEMM kernels against OpenBLAS's cblas_sgemm
 # on SimpleCNN's training shapes (and a few larger ones), single-threaded,
 # side by side. Builds bench/gemm_vs_openblas.c into a temporary directory
-# with gcc -std=gnu11 (C11 + GNU extensions, as CMakeLists.txt) -O3 -march=native against src/kernels/gemm.c, src/core/platform.c
-# and src/core/rng.c (no OpenMP: our side runs on one thread) and -lopenblas,
-# then prints the table for each OpenBLAS core setting:
+# with gcc -std=gnu11 -O3 against build/libedagari.a (its kernels, on the
+# path EG_ISA chooses, else the best this CPU runs; one thread) and
+# -lopenblas, then prints the table for each OpenBLAS core setting:
 #   as-is   the environment as it is (OPENBLAS_CORETYPE whatever it is set to);
 #   unset   OPENBLAS_CORETYPE removed, so OpenBLAS picks its kernels for this
 #           CPU (its AVX-512 SkylakeX-family kernels where the CPU has them);
@@ -58,15 +58,18 @@ fi
 build=$(mktemp -d)
 trap 'rm -rf "$build"' EXIT
 bin="$build/gemm_vs_openblas"
-cflags=(-std=gnu11 -O3 -march=native -fno-math-errno -Wall -Wextra)
+cflags=(-std=gnu11 -O3 -fno-math-errno -Wall -Wextra)
+[ -f "$repo/build/libedagari.a" ] || cmake --build "$repo/build" --target edagari >/dev/null ||
+  { echo "no $repo/build/libedagari.a: run ./edagari.sh build first" >&2; exit 1; }
 echo "compiler: $(gcc --version | head -n1)"
 echo "OpenBLAS: $lib (cblas.h from $incdir, package $(dpkg-query -W -f='${Version}' libopenblas-dev))"
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores;" \
     "AVX-512F: $(grep -q -w avx512f /proc/cpuinfo && echo yes || echo no)"
+echo "edagari kernels: ${EG_ISA:-the best this CPU runs} (EG_ISA=avx2 or generic forces a lower path)"
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 gcc "${cflags[@]}" -I"$repo/include" -I"$repo/src" -I"$incdir" \
-    "$here/gemm_vs_openblas.c" "$repo/src/kernels/gemm.c" "$repo/src/core/platform.c" "$repo/src/core/rng.c" \
-    -L"$libdir" -Wl,-rpath,"$libdir" -lopenblas -lm -o "$bin"
+    "$here/gemm_vs_openblas.c" "$repo/build/libedagari.a" \
+    -L"$libdir" -Wl,-rpath,"$libdir" -lopenblas -fopenmp -lz -lm -o "$bin"
 
 export OPENBLAS_NUM_THREADS=1
 export OMP_NUM_THREADS=1

@@ -22,7 +22,6 @@
 #include <time.h>
 
 #include "internal.h"
-#include "kernels/vec.h"
 
 /* Seconds of CPU time of the calling thread. Everything timed here runs on
  * one thread (the forward of a one-thread graph enters no parallel region),
@@ -165,9 +164,8 @@ static int layers(const char *spec, const char *only)
     return 0;
 }
 
-#ifdef __AVX512F__
 /* A conv2d or linear node over batch rows as whole-model batch inference
- * runs it (src/graph/lanes.c): groups of 16 images, each group's input
+ * runs it (src/graph/lanes.c): groups of eg_k->vl images, each group's input
  * already in lanes and its output beside it (a conv's input in padded
  * planes, pooled as the graph fuses it, relu'd), EG_LANES_GROUPS groups
  * at a time through a linear layer, on the dense weight (node given
@@ -178,8 +176,8 @@ static size_t lane_in, lane_out;  /* floats of a group's input and output */
 static void lane_sizes(const eg_graph *g, const eg_node *nd)
 {
     eg_shape in = nd->in_shape, to = nd->pool_into ? g->nodes[nd->pool_into].out_shape : nd->out_shape;
-    lane_in = (size_t)in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad) * VL;
-    lane_out = eg_shape_size(to) * VL;
+    lane_in = (size_t)in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad) * eg_k->vl;
+    lane_out = eg_shape_size(to) * eg_k->vl;
 }
 
 static void run_lanes(eg_graph *g, int node, int batch, const float *x)
@@ -188,24 +186,24 @@ static void run_lanes(eg_graph *g, int node, int batch, const float *x)
     const eg_node *nd = &g->nodes[node < 0 ? -node : node];
     int dense = node < 0, C = nd->in_shape.c, xh = nd->in_shape.h + 2 * nd->pad, xw = nd->in_shape.w + 2 * nd->pad;
     size_t stride = lane_in + lane_out;
-    for (int a = 0, G; a + VL <= batch; a += G * VL) {
-        G = (batch - a) / VL < EG_LANES_GROUPS ? (batch - a) / VL : EG_LANES_GROUPS;
-        float *xl = lane_buf + (size_t)a / VL * stride;
+    for (int a = 0, G; a + eg_k->vl <= batch; a += G * eg_k->vl) {
+        G = (batch - a) / eg_k->vl < EG_LANES_GROUPS ? (batch - a) / eg_k->vl : EG_LANES_GROUPS;
+        float *xl = lane_buf + (size_t)a / eg_k->vl * stride;
         if (nd->op == EG_OP_CONV2D) {
             G = 1;  /* convs go group by group */
             int pool = nd->pool_into != 0;
             eg_shape to = pool ? g->nodes[nd->pool_into].out_shape : nd->out_shape;
             if (dense)
-                eg_lanes_conv(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->param[0],
-                              nd->param[1], pool, 1, xl + lane_in, to.w, (size_t)to.h * to.w * VL);
+                eg_k->lanes_conv(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->param[0],
+                              nd->param[1], pool, 1, xl + lane_in, to.w, (size_t)to.h * to.w * eg_k->vl);
             else
-                eg_lanes_conv_csr(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->csr_rowptr,
+                eg_k->lanes_conv_csr(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->csr_rowptr,
                                   nd->csr_col, nd->csr_val, nd->param[1], pool, 1, xl + lane_in, to.w,
-                                  (size_t)to.h * to.w * VL);
+                                  (size_t)to.h * to.w * eg_k->vl);
         } else if (dense)
-            eg_lanes_linear(G, nd->out, C, nd->param[0], nd->param[1], xl, stride, 1, xl + lane_in);
+            eg_k->lanes_linear(G, nd->out, C, nd->param[0], nd->param[1], xl, stride, 1, xl + lane_in);
         else
-            eg_lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], xl, stride, 1,
+            eg_k->lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], xl, stride, 1,
                                 xl + lane_in);
     }
 }
@@ -220,9 +218,9 @@ static int lanes_layers(const char *spec, const char *only)
     eg_graph g0;
     if (load(&g0, spec)) return 1;
     int nodes[64], count = weighted_nodes(&g0, nodes);
-    printf("%s, each layer in batch lanes (as whole-model batch inference runs it: 16 images a group, the\n"
+    printf("%s, each layer in batch lanes (as whole-model batch inference runs it: %d images a group, the\n"
            "input already in lanes, pooled as fused, relu applied), 1 thread: median us (21 samples);\n"
-           "ratio = dense / csr\n", spec);
+           "ratio = dense / csr\n", spec, eg_k->vl);
     printf("%-6s %8s %6s %10s %10s %7s\n", "layer", "sparsity", "batch", "dense us", "csr us", "csr");
     for (int c = 0; c < count; c++)
         for (size_t si = 0; (!only || !strcmp(only, g0.nodes[nodes[c]].name)) && si < sizeof sparsity / sizeof *sparsity; si++)
@@ -236,7 +234,7 @@ static int lanes_layers(const char *spec, const char *only)
                 if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
                 lane_sizes(&g, nd);
                 free(lane_buf);
-                size_t floats = (size_t)batch / VL * (lane_in + lane_out);
+                size_t floats = (size_t)batch / eg_k->vl * (lane_in + lane_out);
                 lane_buf = aligned_alloc(64, floats * sizeof *lane_buf);
                 eg_rng rng;
                 eg_rng_seed(&rng, 3);
@@ -251,7 +249,6 @@ static int lanes_layers(const char *spec, const char *only)
     eg_graph_free(&g0);
     return 0;
 }
-#endif
 
 /* Removes round(frac x channels) channels (lowest l1) of every layer whose
  * channels can go, in file order; frac 1 keeps one channel each. */
@@ -352,9 +349,7 @@ int main(int argc, char **argv)
     eg_set_threads(1);
     if (!strcmp(what, "layers")) return layers(spec, argc > 3 ? argv[3] : NULL);
     if (!strcmp(what, "model")) return model(spec);
-#ifdef __AVX512F__
     if (!strcmp(what, "lanes")) return lanes_layers(spec, argc > 3 ? argv[3] : NULL);
-#endif
     fprintf(stderr, "usage: sparse_speedup layers|model|lanes [spec [node]]\n");
     return 2;
 }
