@@ -33,6 +33,24 @@ typedef struct {
 eg_status eg_fail(eg_error *err, eg_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ------------------------------------------------------------------ CPU */
+
+/* The kernels run as one of the build's ISA variants: "avx512", "avx2" and
+ * "generic" on x86-64, "neon" and "generic" on aarch64. The best one the
+ * CPU supports is chosen at start-up, or the one the environment variable
+ * EG_ISA names (a lower one, to measure or test it). */
+const char *eg_isa_name(void);         /* the variant in use */
+int eg_isa_vector_floats(void);        /* its vector width in floats */
+const char *eg_isa_best(void);         /* the best this CPU runs */
+const char *eg_isa_available(void);    /* every variant this CPU runs, best first, space-separated */
+/* Switches to a variant: EG_ERR_ARG naming the choices for an unknown name
+ * or one this CPU cannot run. A graph prepared before is prepared again by
+ * its next eg_graph_prepare. */
+eg_status eg_isa_select(const char *name, eg_error *err);
+/* EG_ISA as start-up read it: EG_OK when unset or valid, else why it
+ * was refused (the best variant runs instead). */
+eg_status eg_isa_check_env(eg_error *err);
+
 /* ------------------------------------------------------------------ rng */
 
 /* xoshiro256**: small, fast, and the same bits on every platform. */

@@ -27,7 +27,7 @@ INLINE void band(int KS, int R, int k0, int m, int c, int C, int ph, int pw, con
             vi code = vcodes_load(codes + q * VL, VL);
 #pragma GCC unroll 4
             for (int w = 0; w < 4; w++) {  /* the window's places: code w is row w / 2, column w % 2 */
-                vf g = vselect(code == w, d, vbroadcast(0.0f));
+                vf g = vwhere_code(code, w, d);
                 const float *at = plane + ((size_t)(2 * py + w / 2 + k0) * xw + 2 * px + w % 2) * VL;
                 if (db) bacc += g;
 #pragma GCC unroll 3
@@ -87,7 +87,7 @@ void EG_KERNEL(lanes_spread)(float *d, int M, int ph, int pw, int xh, int xw, in
                 vf v = vload(dyp + q * VL);
                 float *at = d + (((size_t)m * xh + pad + 2 * py) * xw + pad + 2 * px) * VL;
                 for (int w = 0; w < 4; w++)  /* code w: row w / 2, column w % 2 */
-                    vstore(at + ((size_t)(w / 2) * xw + w % 2) * VL, vselect(code == w, v, vbroadcast(0.0f)));
+                    vstore(at + ((size_t)(w / 2) * xw + w % 2) * VL, vwhere_code(code, w, v));
             }
 }
 

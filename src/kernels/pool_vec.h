@@ -51,7 +51,7 @@ INLINE vf pool_window_coded(vf tl, vf tr, vf bl, vf br, int relu, vb *code)
         m = vselect(dead, vbroadcast(0.0f), m);
         k = (dead & 4) | (~dead & k);
     }
-    *code = __builtin_convertvector(k, vb);
+    *code = vcodes_narrow(k);
     return m;
 #endif
 }

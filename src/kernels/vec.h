@@ -131,20 +131,55 @@ INLINE void vstore_n(float *p, vf v, int n)
     else vstore_part(p, v, 0, n < 0 ? 0 : n);
 }
 
-/* n <= VL bytes to and from int lanes (pooling winner codes). */
+/* Pooling winner codes: VL bytes to and from int lanes. GCC lowers the
+ * generic conversions lane by lane where the ISA has a widening load and a
+ * pack, so those are spelled out. */
+INLINE vi vcodes_widen(vb k)
+{
+#if defined(EG_ISA_AVX512)
+    return (vi)_mm512_cvtepu8_epi32((__m128i)k);
+#elif defined(EG_ISA_AVX2)
+    return (vi)_mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)k));
+#else
+    return __builtin_convertvector(k, vi);
+#endif
+}
+INLINE vb vcodes_narrow(vi k)
+{
+#if defined(EG_ISA_AVX512)
+    return (vb)_mm512_cvtepi32_epi8((__m512i)k);
+#elif defined(EG_ISA_AVX2)
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128((__m256i)k), _mm256_extracti128_si256((__m256i)k, 1));
+    return (vb)_mm_cvtsi128_si64(_mm_packus_epi16(w, w));
+#else
+    return __builtin_convertvector(k, vb);
+#endif
+}
+
+/* n <= VL codes from c, and to c. */
 INLINE vi vcodes_load(const uint8_t *c, int n)
 {
     vb k = {0};
     if (n >= VL) memcpy(&k, c, VL);
     else
         for (int l = 0; l < n; l++) k[l] = c[l];
-    return __builtin_convertvector(k, vi);
+    return vcodes_widen(k);
 }
 INLINE void vcodes_store(uint8_t *c, vb k, int n)
 {
     if (n >= VL) memcpy(c, &k, VL);
     else
         for (int l = 0; l < n; l++) c[l] = k[l];
+}
+
+/* v where the code is w, else zero: a window's gradient to one place. */
+INLINE vf vwhere_code(vi code, int w, vf v)
+{
+#ifdef EG_ISA_AVX512
+    return (vf)_mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask((__m512i)code, _mm512_set1_epi32(w)), (__m512)v);
+#else
+    return vselect(code == w, v, vbroadcast(0.0f));
+#endif
 }
 
 /* ------------------------------------------------------------- shuffles */
