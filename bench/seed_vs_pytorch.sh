@@ -44,7 +44,7 @@
 # before and after; compare medians, and rerun when in doubt.
 #
 # Usage: bench/seed_vs_pytorch.sh [--repeats N] [--seeds N] [--quick]
-#                                 [--build] [--system-blas]
+#                                 [--build] [--system-blas] [--isa NAME]
 #   --repeats N    timing repeats of each setup (default 3)
 #   --seeds N      accuracy over seeds 0..N-1 (default 5)
 #   --quick        1 repeat and 2 seeds (a smoke test, ~1 minute)
@@ -52,6 +52,11 @@
 #                  when <repo>/build/edagari is missing)
 #   --system-blas  pytorch-default uses the system's libblas.so.3 as is
 #                  (default: pin the reference BLAS)
+#   --isa NAME     edagari runs its NAME kernels (EG_ISA=NAME: avx512, avx2,
+#                  generic); with avx2 both PyTorch setups are held to AVX2
+#                  as well (ONEDNN_MAX_CPU_ISA=AVX2, OPENBLAS_CORETYPE=Haswell),
+#                  as on a CPU without AVX-512; with generic PyTorch keeps
+#                  its default ISA (default: every program at its best)
 # Needs: cmake + a C compiler, /usr/bin/python3 with torch and torchvision,
 # apt-get + dpkg-deb (first run only), jq or python3 for the JSON.
 # The reference program is /work/shared/reference/seed_pipeline.py
@@ -65,6 +70,7 @@ repeats=3
 seeds=5
 rebuild=no
 system_blas=no
+isa=
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -73,6 +79,8 @@ while [ $# -gt 0 ]; do
     --quick)   repeats=1; seeds=2; shift ;;
     --build)   rebuild=yes; shift ;;
     --system-blas) system_blas=yes; shift ;;
+    --isa)     [ $# -ge 2 ] && [[ $2 =~ ^(avx512|avx2|generic)$ ]] || die "--isa needs avx512, avx2 or generic"
+               isa=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -135,6 +143,19 @@ else
   default_env=(env)
 fi
 
+# --isa: edagari's kernels, and PyTorch's held to the same ISA for avx2
+edagari_env=(env)
+isa_note="each program's best"
+[ -n "$isa" ] && isa_note="edagari $isa; PyTorch at its default"
+[ "$isa" = avx2 ] && isa_note="edagari avx2; PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell"
+if [ -n "$isa" ]; then
+  edagari_env=(env "EG_ISA=$isa")
+  if [ "$isa" = avx2 ]; then
+    default_env+=(ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)
+    fast_env+=(ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)
+  fi
+fi
+
 default_blas=$(loaded_blas "${default_env[@]}")
 
 # ----------------------------------------------------------------------------
@@ -150,7 +171,7 @@ run_one() {
                           --variant fixed --json "$json") ;;
     pytorch-fast)    cmd=("${fast_env[@]}" "$python" "$reference" "$data" --seed "$seed"
                           --threads 2 --loader tensor --variant fixed --json "$json") ;;
-    edagari)         cmd=("$edagari" run "$recipe" --seed "$seed" --threads 2 --data "$data"
+    edagari)         cmd=("${edagari_env[@]}" "$edagari" run "$recipe" --seed "$seed" --threads 2 --data "$data"
                           --json "$json" --no-progress) ;;
   esac
   start=$(date +%s.%N)
@@ -180,7 +201,8 @@ median() {
 source_state   # git_desc, git_dirty
 echo "== seed pipeline: edagari vs PyTorch  ($(date '+%Y-%m-%d %H:%M:%S'))"
 echo "machine:          $(machine) (start)"
-echo "edagari:          $repo/build/edagari (built $edagari_built, sha256 $edagari_sum..., commit $git_desc + $git_dirty changed source files), --threads 2"
+echo "edagari:          $repo/build/edagari (built $edagari_built, sha256 $edagari_sum..., commit $git_desc + $git_dirty changed source files), --threads 2, kernels ${isa:-the best this CPU runs}"
+echo "ISA:              $isa_note"
 echo "torch:            $("$python" -c 'import torch, torchvision; print(torch.__version__, "/ torchvision", torchvision.__version__)')${OPENBLAS_CORETYPE:+, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE}"
 echo "pytorch-default:  BLAS $default_blas; torchvision loader, default threads"
 echo "pytorch-fast:     BLAS $fast_blas; tensor loader, --threads 2"
