@@ -34,13 +34,13 @@ int main(int argc, char **argv)
     double best_total = 1e30, best_loss = 1e30, best_opt = 1e30;
     for (int i = 0; i < nn; i++) best_f[i] = best_b[i] = 1e30;
     for (int round = 0; round < 6; round++) {
-        for (int i = 0; i < nn; i++) g.nodes[i].fwd_seconds = g.nodes[i].bwd_seconds = 0;
-        g.profile = round > 0;  /* round 0 warms up */
+        for (int i = 0; i < nn; i++) g.plan.steps[i].fwd_seconds = g.plan.steps[i].bwd_seconds = 0;
+        g.plan.profile = round > 0;  /* round 0 warms up */
         double t_loss = 0, t_opt = 0, t0 = eg_now();
         for (int s = 0; s < steps; s++) {
             eg_graph_forward(&g, x, batch);
             double a = eg_now();
-            eg_softmax_xent(eg_graph_output(&g)->y, y, batch, k, d);
+            eg_softmax_xent(eg_graph_y(&g), y, batch, k, d);
             eg_graph_zero_grad(&g);
             double b = eg_now();
             eg_graph_backward(&g, d, batch);
@@ -54,8 +54,8 @@ int main(int argc, char **argv)
         if (t_loss < best_loss) best_loss = t_loss;
         if (t_opt < best_opt) best_opt = t_opt;
         for (int i = 0; i < nn; i++) {
-            if (g.nodes[i].fwd_seconds < best_f[i]) best_f[i] = g.nodes[i].fwd_seconds;
-            if (g.nodes[i].bwd_seconds < best_b[i]) best_b[i] = g.nodes[i].bwd_seconds;
+            if (g.plan.steps[i].fwd_seconds < best_f[i]) best_f[i] = g.plan.steps[i].fwd_seconds;
+            if (g.plan.steps[i].bwd_seconds < best_b[i]) best_b[i] = g.plan.steps[i].bwd_seconds;
         }
     }
     double per = 1e6 / steps;

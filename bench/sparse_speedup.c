@@ -49,9 +49,10 @@ typedef void run_fn(eg_graph *g, int node, int batch, const float *x);
 static void run_node(eg_graph *g, int node, int batch, const float *x)
 {
     (void)x;
-    int step = g->chunk_rows ? g->chunk_rows : batch;
+    int step = g->plan.chunk_rows ? g->plan.chunk_rows : batch;
     for (int a = 0; a < batch; a += step)
-        eg_ops[g->nodes[node].op]->forward(g, &g->nodes[node], 0, batch - a < step ? batch - a : step);
+        eg_ops[g->nodes[node].op]->forward(g, &g->nodes[node], &g->plan.steps[node], 0,
+                                           batch - a < step ? batch - a : step);
 }
 
 static void run_model(eg_graph *g, int node, int batch, const float *x)
@@ -102,7 +103,10 @@ static int weighted_nodes(const eg_graph *g, int *nodes)
     return n;
 }
 
-static const char *path_name(const eg_node *nd) { return nd->csr ? "csr" : nd->nm_n ? "n:m" : "dense"; }
+static const char *path_name(const eg_step *s)
+{
+    return s->weights == EG_WEIGHTS_CSR ? "csr" : s->weights == EG_WEIGHTS_NM ? "n:m" : "dense";
+}
 
 /* sparsity < 0: 2:4 */
 static int prune_unstructured(eg_graph *g, const int *nodes, int count, double sparsity)
@@ -137,20 +141,20 @@ static int layers(const char *spec, const char *only)
                 eg_rng_seed(&rng, 3);
                 for (int mode = 0; mode < 4; mode++) {
                     static const int force[] = {-1, 1, 2, 0};
-                    g.sparse = force[mode];
+                    g.plan.sparse = force[mode];
                     if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
-                    float *x = g.nodes[nd->inputs[0]].y;
+                    float *x = g.plan.steps[nd->inputs[0]].y;
                     if (nd->inputs[0] == 0) {  /* the input node reads the caller's buffer */
                         static float *in;
                         free(in);
                         in = malloc((size_t)batch * eg_shape_size(nd->in_shape) * sizeof *in);
-                        g.nodes[0].y = x = in;
+                        g.plan.steps[0].y = x = in;
                     }
-                    int rows = g.chunk_rows ? g.chunk_rows : batch;  /* what the buffers hold */
+                    int rows = g.plan.chunk_rows ? g.plan.chunk_rows : batch;  /* what the buffers hold */
                     for (size_t k = 0; k < (size_t)rows * eg_shape_size(nd->in_shape); k++)
                         x[k] = eg_rng_range(&rng, 0, 2);
                     if (mode < 3) t[mode] = median_time(run_node, &g, node, batch, NULL, 21);
-                    else autopath = path_name(nd);
+                    else autopath = path_name(&g.plan.steps[node]);
                 }
                 char what[16];
                 if (sparsity[si] < 0) snprintf(what, sizeof what, "2:4");
@@ -175,7 +179,8 @@ static size_t lane_in, lane_out;  /* floats of a group's input and output */
 
 static void lane_sizes(const eg_graph *g, const eg_node *nd)
 {
-    eg_shape in = nd->in_shape, to = nd->pool_into ? g->nodes[nd->pool_into].out_shape : nd->out_shape;
+    int pool = eg_step_of(g, nd)->pool_into;
+    eg_shape in = nd->in_shape, to = pool ? g->nodes[pool].out_shape : nd->out_shape;
     lane_in = (size_t)in.c * (in.h + 2 * nd->pad) * (in.w + 2 * nd->pad) * eg_k->vl;
     lane_out = eg_shape_size(to) * eg_k->vl;
 }
@@ -184,6 +189,7 @@ static void run_lanes(eg_graph *g, int node, int batch, const float *x)
 {
     (void)x;
     const eg_node *nd = &g->nodes[node < 0 ? -node : node];
+    const eg_step *s = eg_step_of(g, nd);
     int dense = node < 0, C = nd->in_shape.c, xh = nd->in_shape.h + 2 * nd->pad, xw = nd->in_shape.w + 2 * nd->pad;
     size_t stride = lane_in + lane_out;
     for (int a = 0, G; a + eg_k->vl <= batch; a += G * eg_k->vl) {
@@ -191,19 +197,19 @@ static void run_lanes(eg_graph *g, int node, int batch, const float *x)
         float *xl = lane_buf + (size_t)a / eg_k->vl * stride;
         if (nd->op == EG_OP_CONV2D) {
             G = 1;  /* convs go group by group */
-            int pool = nd->pool_into != 0;
-            eg_shape to = pool ? g->nodes[nd->pool_into].out_shape : nd->out_shape;
+            int pool = s->pool_into != 0;
+            eg_shape to = pool ? g->nodes[s->pool_into].out_shape : nd->out_shape;
             if (dense)
                 eg_k->lanes_conv(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->param[0],
                               nd->param[1], pool, 1, xl + lane_in, to.w, (size_t)to.h * to.w * eg_k->vl);
             else
-                eg_k->lanes_conv_csr(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, nd->csr_rowptr,
-                                  nd->csr_col, nd->csr_val, nd->param[1], pool, 1, xl + lane_in, to.w,
+                eg_k->lanes_conv_csr(nd->out, C, nd->kernel, nd->out_shape.h, nd->out_shape.w, xl, xh, xw, s->csr_rowptr,
+                                  s->csr_col, s->csr_val, nd->param[1], pool, 1, xl + lane_in, to.w,
                                   (size_t)to.h * to.w * eg_k->vl);
         } else if (dense)
             eg_k->lanes_linear(G, nd->out, C, nd->param[0], nd->param[1], xl, stride, 1, xl + lane_in);
         else
-            eg_k->lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], xl, stride, 1,
+            eg_k->lanes_linear_csr(G, nd->out, s->csr_rowptr, s->csr_col, s->csr_val, nd->param[1], xl, stride, 1,
                                 xl + lane_in);
     }
 }
@@ -230,7 +236,7 @@ static int lanes_layers(const char *spec, const char *only)
                 int node = nodes[c], batch = batches[bi];
                 eg_node *nd = &g.nodes[node];
                 if (prune_unstructured(&g, &node, 1, sparsity[si])) return 1;
-                g.sparse = 1;  /* build the CSR copy */
+                g.plan.sparse = 1;  /* build the CSR copy */
                 if (eg_graph_prepare(&g, batch, 0, 1)) return 1;
                 lane_sizes(&g, nd);
                 free(lane_buf);
@@ -330,7 +336,7 @@ static int model(const char *spec)
             count = weighted_nodes(&g, nodes);
             for (int k = 0; k < count; k++)
                 snprintf(paths + strlen(paths), sizeof paths - strlen(paths), "%s%s %s", k ? ", " : "",
-                         g.nodes[nodes[k]].name, path_name(&g.nodes[nodes[k]]));
+                         g.nodes[nodes[k]].name, path_name(&g.plan.steps[nodes[k]]));
             double speedup = td[7] / tp[7], macr = dense_macs / effective_macs(&g);
             printf("%-8s %6d %10.1f %10.1f %7.2fx %8.2fx %7.0f%%  %s\n", names[c], batch, td[7] * 1e6, tp[7] * 1e6,
                    speedup, macr, 100 * speedup / macr, paths);

@@ -3,6 +3,7 @@
 #define EG_INTERNAL_H
 
 #include "edagari.h"
+#include "graph/graph.h"
 #include "kernels/kernels.h"
 
 /* How an op treats the channels of its input, which is what dependency
@@ -39,10 +40,11 @@ typedef struct {
      * allocated; nd->shared points to it (NULL in inference). */
     size_t (*shared_floats)(const eg_node *nd, int threads);
     /* Both run inside one parallel region per pass, each thread on its own
-     * images [lo, hi) of the batch; backward adds parameter gradients into
-     * this thread's block (eg_tgrad). */
-    void (*forward)(eg_graph *g, eg_node *nd, int lo, int hi);
-    void (*backward)(eg_graph *g, eg_node *nd, int lo, int hi);
+     * images [lo, hi) of the batch, with the node's step s of the plan
+     * (buffers, fusion, kernel); backward adds parameter gradients into this
+     * thread's block (eg_tgrad). */
+    void (*forward)(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi);
+    void (*backward)(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi);
     /* Can apply a relu of its input itself (may be NULL: no). */
     int (*folds_relu)(const eg_node *nd);
     /* Channel hooks for surgery: slice arrays laid out like the node's
@@ -79,12 +81,12 @@ static inline void eg_split(int total, int t, int nt, int *lo, int *hi)
 }
 
 /* This thread's scratch space in g (eg_op_def.scratch_floats floats). */
-static inline float *eg_scratch(eg_graph *g) { return g->scratch + g->scratch_per_thread * eg_thread_id(); }
+static inline float *eg_scratch(eg_graph *g) { return g->plan.scratch + g->plan.scratch_per_thread * eg_thread_id(); }
 
 /* This thread's gradient block for parameter p of nd. */
 static inline float *eg_tgrad(eg_graph *g, const eg_node *nd, int p)
 {
-    return g->tgrads + g->nparam * eg_thread_id() + (size_t)(nd->grad[p] - g->grads);
+    return g->plan.tgrads + g->nparam * eg_thread_id() + (size_t)(nd->grad[p] - g->grads);
 }
 
 static inline size_t eg_shape_size(eg_shape s) { return (size_t)s.c * s.h * s.w; }
@@ -222,29 +224,18 @@ size_t eg_lanes_floats(const eg_graph *g);
  * lanes, if g runs in lanes: rows of the input at x, of the output at y;
  * returns the first row not done. */
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi);
-/* Chooses node nd's inference path from its kept weights (CSR already built
- * by eg_graph_build_copies), building its N:M copy in nm_room (eg_sparse_nm_floats
- * floats) when that path is taken: sets nd->csr, nd->nm_*. */
-size_t eg_sparse_nm_floats(const eg_node *nd);
-void eg_sparse_choose(eg_graph *g, eg_node *nd, size_t kept, float *nm_room);
-/* Fills g's inference copies (arena room reserved by eg_graph_prepare):
- * every linear node's transposed weight, and the CSR copies of masked
- * conv2d and linear nodes, deciding which use them; called by every
- * eg_graph_prepare (in training it only clears them). */
-void eg_graph_build_copies(eg_graph *g);
-/* Marks each conv2d whose only consumer is a 2x2 pool (through a folded relu
- * or not), unless g->unfused: the conv writes the pooled output into the
- * pool's y (and in training the winners into its argmax) and takes its own
- * gradient from the pool's dy; the pool's forward and backward do nothing
- * (pool_fusion.c). */
-void eg_graph_fuse_pools(eg_graph *g);
 /* Whether a conv2d reads its input as zero-padded planes in nd->saved
  * (stride 1: the row-offset product of conv2d.c), which a fused pool before
  * it can write directly. */
 int eg_conv2d_pads_input(const eg_node *nd);
-/* The end of the images of [lo, hi) a training pass of conv2d node nd
- * runs in batch lanes (whole groups of VL from lo; lo when none). */
-int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi);
+/* Whether conv2d node nd, fused with its pool, has the shape training in
+ * batch lanes takes (the planner decides whether it does). */
+int eg_conv2d_trains_in_lanes(const eg_graph *g, const eg_node *nd);
+/* The end of the images of [lo, hi) a training pass of a conv2d step runs
+ * in batch lanes (whole groups of eg_k->vl from lo; lo when none). */
+int eg_conv2d_lanes_end(const eg_step *s, int lo, int hi);
+/* Frees a plan's steps and arena (eg_graph_free calls it). */
+void eg_plan_free(eg_plan *p);
 
 /* The table of a variant this CPU runs, by name, or NULL (tests run
  * every variant's kernels side by side). */

@@ -169,7 +169,7 @@ static void check_model(const char *name, eg_graph *g)
     for (size_t i = 0; i < (size_t)nin * IMAGES; i++) x[i] = eg_rng_range(&r, -1.0f, 2.0f);
     CHECK(eg_graph_prepare(g, IMAGES, 0, 1) == EG_OK, "%s: prepare", name);
     eg_graph_forward(g, x, IMAGES);
-    memcpy(want, eg_graph_output(g)->y, sizeof(float) * (size_t)nout * IMAGES);
+    memcpy(want, eg_graph_y(g), sizeof(float) * (size_t)nout * IMAGES);
 
     char dir[256];
     snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);

@@ -21,8 +21,8 @@ static void run_case(size_t n, int nt, eg_optim_type type, float wd, int masked,
     for (int i = 0; i < 6; i++) buf[i] = calloc(n * (size_t)(i % 3 == 1 ? nt : 1), sizeof(float));
     float *mask = calloc(n, sizeof *mask);
     fused.nparam = plain.nparam = n;
-    fused.params = buf[0], fused.tgrads = buf[1], fused.grads = buf[2];
-    plain.params = buf[3], plain.tgrads = buf[4], plain.grads = buf[5];
+    fused.params = buf[0], fused.plan.tgrads = buf[1], fused.grads = buf[2];
+    plain.params = buf[3], plain.plan.tgrads = buf[4], plain.grads = buf[5];
     for (size_t i = 0; i < n; i++) {
         fused.params[i] = plain.params[i] = eg_rng_range(&rng, -1, 1);
         mask[i] = eg_rng_range(&rng, 0, 1) < 0.3f ? 0.0f : 1.0f;
@@ -38,7 +38,7 @@ static void run_case(size_t n, int nt, eg_optim_type type, float wd, int masked,
         for (size_t i = 0; i < n * (size_t)nt; i++) {
             float r = eg_rng_range(&rng, -1, 1);
             /* some exact and negative zeros: 0 + (-0) must stay +0 */
-            fused.tgrads[i] = plain.tgrads[i] = r < -0.9f ? -0.0f : r > 0.9f ? 0.0f : r;
+            fused.plan.tgrads[i] = plain.plan.tgrads[i] = r < -0.9f ? -0.0f : r > 0.9f ? 0.0f : r;
         }
         a.step++, b.step++;
         for (int t = 0; t < nt; t++) {

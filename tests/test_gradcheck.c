@@ -67,7 +67,7 @@ static double loss_of(eg_graph *g, const float *x, int n, const float *r)
     const eg_node *out = eg_graph_output(g);
     size_t m = (size_t)n * eg_shape_size(out->out_shape);
     double s = 0;
-    for (size_t i = 0; i < m; i++) s += (double)out->y[i] * r[i];
+    for (size_t i = 0; i < m; i++) s += (double)eg_graph_y(g)[i] * r[i];
     return s;
 }
 
@@ -158,7 +158,7 @@ static void test_case(const gc_case *c, uint64_t seed)
     eg_graph_forward(&g, x, n);
     eg_graph_zero_grad(&g);
     eg_graph_backward(&g, r, n);
-    float *dx = copy_of(g.nodes[1].dy, nx), *grads = copy_of(g.grads, g.nparam);
+    float *dx = copy_of(g.plan.steps[1].dy, nx), *grads = copy_of(g.grads, g.nparam);
 
     graph_ctx ctx = {&g, x, r, n};
     char what[128];
@@ -278,12 +278,13 @@ static int same_branches(const model_ctx *c)
 {
     for (int i = 0; i < 2; i++) {
         const eg_node *nd = &c->g->nodes[c->pool[i]];
-        if (memcmp(nd->argmax, c->codes[i], (size_t)c->n * eg_shape_size(nd->out_shape) * sizeof *nd->argmax))
+        const int32_t *argmax = c->g->plan.steps[c->pool[i]].argmax;
+        if (memcmp(argmax, c->codes[i], (size_t)c->n * eg_shape_size(nd->out_shape) * sizeof *argmax))
             return 0;
     }
     const eg_node *fc1 = &c->g->nodes[c->fc1];
     for (size_t i = 0; i < (size_t)c->n * eg_shape_size(fc1->out_shape); i++)
-        if ((fc1->y[i] > 0) != (c->fc1_y[i] > 0)) return 0;
+        if ((c->g->plan.steps[c->fc1].y[i] > 0) != (c->fc1_y[i] > 0)) return 0;
     return 1;
 }
 
@@ -292,7 +293,7 @@ static double model_loss(model_ctx *c, int *same)
     eg_graph_forward(c->g, c->x, c->n);
     *same = same_branches(c);
     const eg_node *out = eg_graph_output(c->g);
-    return xent_double(out->y, c->labels, c->n, out->out_shape.c);
+    return xent_double(eg_graph_y(c->g), c->labels, c->n, out->out_shape.c);
 }
 
 /* The central difference of the loss in v[i] with step eps; *same: no
@@ -397,17 +398,17 @@ static void fd_simplecnn(eg_graph *g, float *x, const uint8_t *labels, int input
                    eg_graph_find(g, "fc1"), {NULL, NULL}, NULL, {0}};
     float *dlogits = malloc((size_t)n * k * sizeof *dlogits);
     eg_graph_forward(g, x, n);
-    eg_softmax_xent(eg_graph_output(g)->y, labels, n, k, dlogits);
+    eg_softmax_xent(eg_graph_y(g), labels, n, k, dlogits);
     eg_graph_zero_grad(g);
     eg_graph_backward(g, dlogits, n);
-    float *dx = copy_of(g->nodes[1].dy, nx), *grads = copy_of(g->grads, g->nparam);
+    float *dx = copy_of(g->plan.steps[1].dy, nx), *grads = copy_of(g->grads, g->nparam);
     for (int i = 0; i < 2; i++) {
         const eg_node *nd = &g->nodes[c.pool[i]];
         size_t m = (size_t)n * eg_shape_size(nd->out_shape);
         c.codes[i] = malloc(m * sizeof *c.codes[i]);
-        memcpy(c.codes[i], nd->argmax, m * sizeof *c.codes[i]);
+        memcpy(c.codes[i], g->plan.steps[c.pool[i]].argmax, m * sizeof *c.codes[i]);
     }
-    c.fc1_y = copy_of(g->nodes[c.fc1].y, (size_t)n * eg_shape_size(g->nodes[c.fc1].out_shape));
+    c.fc1_y = copy_of(g->plan.steps[c.fc1].y, (size_t)n * eg_shape_size(g->nodes[c.fc1].out_shape));
     if (inputs) fd_subset("simplecnn x", x, nx, dx, &c, rng);
     for (int i = 0; !inputs && i < g->nnodes; i++) {
         eg_node *nd = &g->nodes[i];
@@ -447,7 +448,7 @@ static void test_simplecnn(void)
         CHECK(0, "simplecnn: not 1x28x28, nodes pool1/pool2/fc1 missing or eg_graph_prepare failed");
         goto done;
     }
-    CHECK(g.nodes[eg_graph_find(&g, "pool1")].relu_in && g.nodes[eg_graph_find(&g, "pool2")].relu_in,
+    CHECK(g.plan.steps[eg_graph_find(&g, "pool1")].relu_in && g.plan.steps[eg_graph_find(&g, "pool2")].relu_in,
           "simplecnn: relu1/relu2 are not folded into the pools (the fold is what this covers)");
     /* MNIST-like images for the parameters: an 8x8 box of values in [0, 1) on 0 */
     for (int im = 0; im < n; im++) {

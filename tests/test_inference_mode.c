@@ -27,17 +27,17 @@ static void test_no_gradients(const float *x)
     if (util_graph(&g, "models/simplecnn", NULL, 4, 0) || util_graph(&t, "models/simplecnn", NULL, 4, 0)) return;
     CHECK(g.grads == NULL, "a fresh graph has a gradient block");
     CHECK(eg_graph_prepare(&g, 64, 0, 2) == EG_OK, "prepare for inference");
-    CHECK(g.grads == NULL && g.tgrads == NULL, "inference allocated gradients (grads %p, tgrads %p)", (void *)g.grads,
-          (void *)g.tgrads);
+    CHECK(g.grads == NULL && g.plan.tgrads == NULL, "inference allocated gradients (grads %p, tgrads %p)", (void *)g.grads,
+          (void *)g.plan.tgrads);
     size_t with_dy = 0, with_saved = 0;
     for (int i = 0; i < g.nnodes; i++)
-        with_dy += g.nodes[i].dy != NULL, with_saved += g.nodes[i].saved != NULL && g.nodes[i].op != EG_OP_CONV2D;
+        with_dy += g.plan.steps[i].dy != NULL, with_saved += g.plan.steps[i].saved != NULL && g.nodes[i].op != EG_OP_CONV2D;
     CHECK(with_dy == 0 && with_saved == 0, "inference: %zu nodes with dy, %zu besides convs with saved buffers",
           with_dy, with_saved);
     CHECK(eg_graph_prepare(&t, 64, 1, 2) == EG_OK, "prepare for training");
-    CHECK(t.grads != NULL && t.tgrads != NULL && t.nodes[1].grad[0] == t.grads, "training has no gradients");
-    CHECK(g.arena_floats + t.nparam * 2 < t.arena_floats, "inference arena %zu floats, training %zu", g.arena_floats,
-          t.arena_floats);
+    CHECK(t.grads != NULL && t.plan.tgrads != NULL && t.nodes[1].grad[0] == t.grads, "training has no gradients");
+    CHECK(g.plan.arena_floats + t.nparam * 2 < t.plan.arena_floats, "inference arena %zu floats, training %zu", g.plan.arena_floats,
+          t.plan.arena_floats);
 
     /* evaluation over a small set still allocates none */
     eg_dataset ds = {.n = N, .c = 1, .h = 28, .w = 28, .x = (float *)x, .y = calloc(N, 1)};
@@ -64,11 +64,11 @@ static void test_batch1(const float *x)
     float all[N * K];
     CHECK(eg_graph_prepare(&g, N, 0, 2) == EG_OK, "prepare");
     eg_graph_forward(&g, x, N);
-    memcpy(all, eg_graph_output(&g)->y, sizeof all);
+    memcpy(all, eg_graph_y(&g), sizeof all);
     CHECK(eg_graph_prepare(&g, 1, 0, 2) == EG_OK, "prepare batch 1");
     for (int i = 0; i < N; i++) {
         eg_graph_forward(&g, x + (size_t)i * IN, 1);
-        CHECK(!memcmp(eg_graph_output(&g)->y, all + i * K, K * sizeof(float)), "image %d alone differs from in a batch", i);
+        CHECK(!memcmp(eg_graph_y(&g), all + i * K, K * sizeof(float)), "image %d alone differs from in a batch", i);
     }
     eg_graph_free(&g);
 }
@@ -89,22 +89,22 @@ static void test_staged(void)
     CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "prepare batch 1");
     for (int i = 0; i < BIG; i++) {
         eg_graph_forward(&g, x + (size_t)i * IN, 1);
-        memcpy(alone + (size_t)i * K, eg_graph_output(&g)->y, K * sizeof(float));
+        memcpy(alone + (size_t)i * K, eg_graph_y(&g), K * sizeof(float));
     }
     for (int threads = 1; threads <= 2; threads++) {
         CHECK(eg_graph_prepare(&g, BIG, 0, threads) == EG_OK, "prepare %d", BIG);
-        CHECK(g.chunk_rows == 32 * threads && g.stage && g.chunk_out, "%d threads: chunk rows %d", threads, g.chunk_rows);
+        CHECK(g.plan.chunk_rows == 32 * threads && g.plan.stage && g.plan.chunk_out, "%d threads: chunk rows %d", threads, g.plan.chunk_rows);
         size_t acts = 0;  /* every node's outputs for the whole batch */
         for (int i = 1; i < g.nnodes; i++) acts += (size_t)BIG * eg_shape_size(g.nodes[i].out_shape);
-        CHECK(g.arena_floats < acts * 2 / 3, "%d threads: the arena (%zu floats) is not much below the batch's %zu",
-              threads, g.arena_floats, acts);
+        CHECK(g.plan.arena_floats < acts * 2 / 3, "%d threads: the arena (%zu floats) is not much below the batch's %zu",
+              threads, g.plan.arena_floats, acts);
         eg_graph_forward(&g, x, BIG);
         size_t bad = 0;
-        for (size_t k = 0; k < (size_t)BIG * K; k++) bad += memcmp(&eg_graph_output(&g)->y[k], &alone[k], sizeof(float)) != 0;
+        for (size_t k = 0; k < (size_t)BIG * K; k++) bad += memcmp(&eg_graph_y(&g)[k], &alone[k], sizeof(float)) != 0;
         CHECK(bad == 0, "%d threads: %zu of %d outputs differ from the images alone", threads, bad, BIG * K);
         /* a smaller batch on the same buffers takes the unstaged path */
         eg_graph_forward(&g, x, 20);
-        CHECK(!memcmp(eg_graph_output(&g)->y, alone, 20 * K * sizeof(float)), "%d threads: 20 images after 150", threads);
+        CHECK(!memcmp(eg_graph_y(&g), alone, 20 * K * sizeof(float)), "%d threads: 20 images after 150", threads);
     }
     free(x), free(alone);
     eg_graph_free(&g);
@@ -127,8 +127,8 @@ static void test_denormals(void)
         eg_graph_prepare(&g, n, 0, 2);
         eg_graph_forward(&g, x, n);
         for (int i = 0; i < n * 3; i++)
-            CHECK(eg_graph_output(&g)->y[i] == 0.0f, "batch %d: output %d is %.9g, not 0", n, i,
-                  eg_graph_output(&g)->y[i]);
+            CHECK(eg_graph_y(&g)[i] == 0.0f, "batch %d: output %d is %.9g, not 0", n, i,
+                  eg_graph_y(&g)[i]);
     }
     eg_graph_prepare(&g, 4, 1, 2);
     eg_graph_forward(&g, x, 4);

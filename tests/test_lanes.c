@@ -30,7 +30,7 @@ static void check_same_bits(const char *name, const char *text, int lanes_expect
     CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "%s: prepare", name);
     for (int i = 0; i < BIG; i++) {
         eg_graph_forward(&g, x + i * insz, 1);
-        memcpy(alone + i * outsz, eg_graph_output(&g)->y, outsz * sizeof *alone);
+        memcpy(alone + i * outsz, eg_graph_y(&g), outsz * sizeof *alone);
     }
     int sizes[] = {16, 37, BIG};
     for (int threads = 1; threads <= 2; threads++)
@@ -39,18 +39,18 @@ static void check_same_bits(const char *name, const char *text, int lanes_expect
             CHECK(eg_graph_prepare(&g, n, 0, threads) == EG_OK, "%s: prepare %d", name, n);
             /* lane buffers only where a thread gets a whole group */
             int expected = lanes_expected && (n + threads - 1) / threads >= eg_k->vl;
-            CHECK((g.lanes != NULL) == expected, "%s, %d images on %d threads: lanes %s", name, n, threads,
-                  g.lanes ? "taken" : "not taken");
+            CHECK((g.plan.lanes != NULL) == expected, "%s, %d images on %d threads: lanes %s", name, n, threads,
+                  g.plan.lanes ? "taken" : "not taken");
             eg_graph_forward(&g, x, n);
             char what[96];
             snprintf(what, sizeof what, "%s, %d images on %d threads against each alone", name, n, threads);
-            util_same_bits(what, eg_graph_output(&g)->y, alone, (size_t)n * outsz);
+            util_same_bits(what, eg_graph_y(&g), alone, (size_t)n * outsz);
         }
     /* lanes turned off (edagari bench --no-lanes): image by image */
-    g.no_lanes = 1;
-    CHECK(eg_graph_prepare(&g, BIG, 0, 1) == EG_OK && !g.lanes, "%s: lanes with no_lanes", name);
+    g.plan.no_lanes = 1;
+    CHECK(eg_graph_prepare(&g, BIG, 0, 1) == EG_OK && !g.plan.lanes, "%s: lanes with no_lanes", name);
     eg_graph_forward(&g, x, BIG);
-    util_same_bits("no lanes", eg_graph_output(&g)->y, alone, (size_t)BIG * outsz);
+    util_same_bits("no lanes", eg_graph_y(&g), alone, (size_t)BIG * outsz);
     free(x), free(alone);
     eg_graph_free(&g);
 }
@@ -62,7 +62,7 @@ static void check_sparse(const char *name, const char *text, int lanes_expected)
 {
     eg_graph g;
     if (util_graph(&g, name, text, 5, 1)) return;
-    CHECK(eg_graph_prepare(&g, 64, 1, 1) == EG_OK && g.lanes == NULL, "training has lane buffers");
+    CHECK(eg_graph_prepare(&g, 64, 1, 1) == EG_OK && g.plan.lanes == NULL, "training has lane buffers");
     eg_rng r;
     eg_rng_seed(&r, 9);
     for (int i = 0; i < g.nnodes; i++) {  /* 70% of every layer's weights pruned at random */
@@ -75,19 +75,19 @@ static void check_sparse(const char *name, const char *text, int lanes_expected)
     float *x = malloc(N * insz * sizeof *x), *alone = malloc(N * outsz * sizeof *alone);
     for (size_t i = 0; i < N * insz; i++) x[i] = eg_rng_range(&r, -0.5f, 2.5f);
     for (int sparse = 1; sparse <= 2; sparse++) {
-        g.sparse = sparse;
+        g.plan.sparse = sparse;
         CHECK(eg_graph_prepare(&g, 1, 0, 1) == EG_OK, "prepare");
         int copies = 0, weighted = 0;
         for (int i = 0; i < g.nnodes; i++) {
             const eg_node *nd = &g.nodes[i];
             weighted += nd->nparams > 0;
-            copies += sparse == 1 ? nd->csr : nd->nm_n > 0;
+            copies += g.plan.steps[i].weights == (sparse == 1 ? EG_WEIGHTS_CSR : EG_WEIGHTS_NM);
         }
         CHECK(sparse == 1 ? copies == weighted : copies > 0, "%s, sparse %d: %d of %d layers have sparse copies", name,
               sparse, copies, weighted);
         for (int i = 0; i < N; i++) {
             eg_graph_forward(&g, x + i * insz, 1);
-            memcpy(alone + i * outsz, eg_graph_output(&g)->y, outsz * sizeof *alone);
+            memcpy(alone + i * outsz, eg_graph_y(&g), outsz * sizeof *alone);
         }
         CHECK(eg_graph_prepare(&g, N, 0, 1) == EG_OK, "prepare");
         float *y = malloc(N * outsz * sizeof *y);
@@ -98,7 +98,7 @@ static void check_sparse(const char *name, const char *text, int lanes_expected)
         eg_graph_forward(&g, x, N);
         char what[96];
         snprintf(what, sizeof what, "%s on %s copies, 40 images against each alone", name, sparse == 1 ? "CSR" : "N:M");
-        util_same_bits(what, eg_graph_output(&g)->y, alone, N * outsz);
+        util_same_bits(what, eg_graph_y(&g), alone, N * outsz);
     }
     free(x), free(alone);
     eg_graph_free(&g);

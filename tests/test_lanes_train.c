@@ -1,6 +1,6 @@
 /* Training in batch lanes (src/layers/conv2d.c: convs with a fused 2x2
  * pool train VL images at a time on AVX-512 machines): against the same
- * graph trained image by image (g->no_lanes), every output of the forward
+ * graph trained image by image (g->plan.no_lanes), every output of the forward
  * has the same bits, and every parameter gradient agrees within 1e-5 of
  * its tensor's largest (the lanes sum weight gradients in another order;
  * the first conv's gradient covers the input gradients of the later
@@ -31,14 +31,14 @@ static void pass(eg_graph *g, int batch, int n, int threads, const float *x, con
     CHECK(eg_graph_prepare(g, batch, 1, threads) == EG_OK, "prepare");
     /* every gradient the pass should write, poisoned: none is left from the pass before */
     for (int i = 0; i < g->nnodes; i++) {
-        eg_node *nd = &g->nodes[i];
-        if (!nd->dy || nd->relu_folded) continue;
-        for (size_t k = 0; k < (size_t)n * eg_shape_size(nd->out_shape); k++) nd->dy[k] = NAN;
+        eg_step *s = &g->plan.steps[i];
+        if (!s->dy || s->relu_folded) continue;
+        for (size_t k = 0; k < (size_t)n * eg_shape_size(g->nodes[i].out_shape); k++) s->dy[k] = NAN;
     }
     eg_graph_zero_grad(g);
     eg_graph_forward(g, x, n);
     const eg_node *last = eg_graph_output(g);
-    memcpy(out, last->y, (size_t)n * eg_shape_size(last->out_shape) * sizeof *out);
+    memcpy(out, eg_graph_y(g), (size_t)n * eg_shape_size(last->out_shape) * sizeof *out);
     eg_graph_backward(g, dout, n);
     memcpy(grads, g->grads, g->nparam * sizeof *grads);
 }
@@ -62,16 +62,16 @@ static void check_training(const char *name, const char *text, int lanes_expecte
         for (int s = 0; s < 4; s++) {
             int n = sizes[s], lo, hi;
             char what[128];
-            g.no_lanes = 1;
+            g.plan.no_lanes = 1;
             pass(&g, batches[s], n, threads, x, dout, want_out, want);
-            g.no_lanes = 0;
+            g.plan.no_lanes = 0;
             if (s == 3) pass(&g, 64, 64, threads, x, dout, out, grads);
             pass(&g, batches[s], n, threads, x, dout, out, grads);
             /* every pooled conv's lanes on thread 0's share */
             eg_split(n, 0, threads < n ? threads : n, &lo, &hi);
             for (int i = 0; i < g.nnodes; i++) {
-                if (!g.nodes[i].pool_into) continue;
-                int end = eg_conv2d_lanes_end(&g, &g.nodes[i], lo, hi);
+                if (!g.plan.steps[i].pool_into) continue;
+                int end = eg_conv2d_lanes_end(&g.plan.steps[i], lo, hi);
                 CHECK(end == (lanes_expected ? lo + (hi - lo) / eg_k->vl * eg_k->vl : lo),
                       "%s, %d images on %d threads: %s's lanes end at %d", name, n, threads, g.nodes[i].name, end);
             }

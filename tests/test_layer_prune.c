@@ -24,7 +24,7 @@ static void forward(eg_graph *g, const float *x, float *out)
 {
     CHECK(eg_graph_prepare(g, BATCH, 0, 1) == EG_OK, "prepare");
     eg_graph_forward(g, x, BATCH);
-    memcpy(out, eg_graph_output(g)->y, BATCH * 10 * sizeof *out);
+    memcpy(out, eg_graph_y(g), BATCH * 10 * sizeof *out);
 }
 
 /* Weights that make a conv (3x3, pad 1) or linear node compute its input. */
@@ -116,7 +116,7 @@ static void test_rank(void)
     CHECK(eg_graph_prepare(&g, 40, 0, 1) == EG_OK, "prepare");
     eg_graph_forward(&g, ds.x, 40);
     for (int i = 0; i < 40; i++) {
-        const float *z = eg_graph_output(&g)->y + i * 10;
+        const float *z = eg_graph_y(&g) + i * 10;
         int best = 0;
         for (int k = 1; k < 10; k++) best = z[k] > z[best] ? k : best;
         ds.y[i] = (uint8_t)best;

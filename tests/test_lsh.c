@@ -25,7 +25,7 @@ static void forward(eg_graph *g, const float *x, float *out)
 {
     CHECK(eg_graph_prepare(g, BATCH, 0, 1) == EG_OK, "prepare");
     eg_graph_forward(g, x, BATCH);
-    memcpy(out, eg_graph_output(g)->y, BATCH * 10 * sizeof *out);
+    memcpy(out, eg_graph_y(g), BATCH * 10 * sizeof *out);
 }
 
 /* Unit `dst` of node becomes s x unit `src` (incoming weights and bias). */

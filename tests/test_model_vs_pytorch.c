@@ -159,11 +159,11 @@ static void check_folded(const eg_graph *g)
     static const char *const relus[] = {"relu1", "relu2"}, *const pools[] = {"pool1", "pool2"};
     for (int i = 0; i < 2; i++) {
         int r = eg_graph_find(g, relus[i]), p = eg_graph_find(g, pools[i]);
-        CHECK(r >= 0 && p >= 0 && g->nodes[r].relu_folded && g->nodes[p].relu_in,
+        CHECK(r >= 0 && p >= 0 && g->plan.steps[r].relu_folded && g->plan.steps[p].relu_in,
               "%s is not folded into %s: this test no longer covers the fold", relus[i], pools[i]);
     }
     int r3 = eg_graph_find(g, "relu3");
-    CHECK(r3 >= 0 && !g->nodes[r3].relu_folded, "relu3 (before a linear) is folded");
+    CHECK(r3 >= 0 && !g->plan.steps[r3].relu_folded, "relu3 (before a linear) is folded");
 }
 
 /* The pools' own tie rule on the values they saw: each output must be
@@ -178,9 +178,10 @@ static void check_pool_rule(const eg_graph *g, int n, const char *what)
         int k = eg_graph_find(g, pools[i]);
         if (k < 0) continue;
         const eg_node *pool = &g->nodes[k];
+        const eg_step *ps = &g->plan.steps[k];
         /* the relu's input: with the fold, the relu's y is its input's */
         const eg_node *relu = &g->nodes[pool->inputs[0]];
-        const float *x = g->nodes[relu->inputs[0]].y;
+        const float *x = g->plan.steps[relu->inputs[0]].y;
         eg_shape in = pool->in_shape, out = pool->out_shape;
         size_t bad_y = 0, bad_code = 0, bad_at_tie = 0, ties = 0, dead = 0;
         for (long pl = 0; pl < (long)n * out.c; pl++)
@@ -194,15 +195,15 @@ static void check_pool_rule(const eg_graph *g, int n, const char *what)
                         else if (v[j] == v[first]) count++;
                     }
                     float m = v[first] > 0 ? v[first] : 0;
-                    int want = v[first] > 0 ? first : (pool->relu_in ? 4 : first);
+                    int want = v[first] > 0 ? first : (ps->relu_in ? 4 : first);
                     size_t o = (size_t)pl * out.h * out.w + (size_t)oy * out.w + ox;
                     if (v[first] > 0 && count > 1) ties++;
                     if (v[first] <= 0) dead++;
-                    if (pool->y[o] != m) bad_y++;
-                    if (pool->argmax[o] != want) {
+                    if (ps->y[o] != m) bad_y++;
+                    if (ps->argmax[o] != want) {
                         if (bad_code + bad_at_tie < 5)
                             fprintf(stderr, "  %s %s: plane %ld window (%d,%d) values %.9g %.9g %.9g %.9g: winner %d, want %d\n",
-                                    what, pools[i], pl, oy, ox, v[0], v[1], v[2], v[3], pool->argmax[o], want);
+                                    what, pools[i], pl, oy, ox, v[0], v[1], v[2], v[3], ps->argmax[o], want);
                         if (count > 1) bad_at_tie++;
                         else bad_code++;
                     }
@@ -249,7 +250,7 @@ static int run_model(const fixture *f, int identity, int fused, int threads, mod
         return -1;
     }
     eg_set_threads(threads);
-    g.unfused = !fused;
+    g.plan.unfused = !fused;
     if (eg_graph_prepare(&g, n, 1, threads)) {
         CHECK(0, "eg_graph_prepare failed");
         eg_graph_free(&g);
@@ -263,18 +264,18 @@ static int run_model(const fixture *f, int identity, int fused, int threads, mod
     snprintf(what, sizeof what, "threads=%d%s", threads, identity ? "" : " (direct)");
     for (int c = 0; c < 2; c++) {
         int conv = eg_graph_find(&g, c ? "conv2" : "conv1");
-        CHECK(conv >= 0 && (g.nodes[conv].pool_into != 0) == fused, "%s: conv%d %sfused", what, c + 1, fused ? "not " : "");
+        CHECK(conv >= 0 && (g.plan.steps[conv].pool_into != 0) == fused, "%s: conv%d %sfused", what, c + 1, fused ? "not " : "");
     }
     if (!fused) check_pool_rule(&g, n, what);
-    o->logits = util_dup_floats(out->y, (size_t)n * k);
-    o->loss = eg_softmax_xent(out->y, labels, n, k, dlogits);
+    o->logits = util_dup_floats(eg_graph_y(&g), (size_t)n * k);
+    o->loss = eg_softmax_xent(eg_graph_y(&g), labels, n, k, dlogits);
     eg_graph_zero_grad(&g);
     eg_graph_backward(&g, dlogits, n);
     for (int l = 0; l < NLAYERS; l++) {
         const eg_node *nd = &g.nodes[eg_graph_find(&g, layers[l])];
         for (int p = 0; p < 2; p++) o->grad[2 * l + p] = util_dup_floats(nd->grad[p], nd->psize[p]);
     }
-    if (identity) o->dx = util_dup_floats(g.nodes[1].dy, (size_t)n * per);
+    if (identity) o->dx = util_dup_floats(g.plan.steps[1].dy, (size_t)n * per);
     free(labels);
     free(dlogits);
     eg_graph_free(&g);
@@ -401,7 +402,7 @@ static void test_adam(int threads)
         uint8_t *labels = labels_of(ls[s]);
         eg_graph_forward(&g, xs[s]->v, n);
         char what[160];  /* fused with their convs, the pools' rule is checked by test_model */
-        float l = eg_softmax_xent(eg_graph_output(&g)->y, labels, n, k, dlogits);
+        float l = eg_softmax_xent(eg_graph_y(&g), labels, n, k, dlogits);
         snprintf(what, sizeof what, "adam threads=%d step %d loss", threads, s + 1);
         compare(what, &l, loss[s]->v, 1, LOSS_RTOL, 0);
         eg_graph_zero_grad(&g);

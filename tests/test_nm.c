@@ -198,8 +198,9 @@ static void test_paths_agree(const float *x)
                 float *nm = util_outputs(&g, 2, x, n, threads);
                 for (int i = 0; i < count; i++) {
                     const eg_node *nd = &g.nodes[nodes[i]];
-                    CHECK(nd->nm_m == 4 && (want_n[c] < 0 ? nd->nm_n >= 1 : nd->nm_n == want_n[c]) && !nd->csr,
-                          "%s: %s runs %d:%d (csr %d)", cases[c], nd->name, nd->nm_n, nd->nm_m, nd->csr);
+                    const eg_step *s = eg_step_of(&g, nd);
+                    CHECK(s->weights == EG_WEIGHTS_NM && s->nm_m == 4 && (want_n[c] < 0 ? s->nm_n >= 1 : s->nm_n == want_n[c]),
+                          "%s: %s runs %d:%d (weights %d)", cases[c], nd->name, s->nm_n, s->nm_m, (int)s->weights);
                 }
                 char what[96];
                 snprintf(what, sizeof what, "%s, batch %d, %d threads: n:m vs dense", cases[c], n, threads);
@@ -215,9 +216,10 @@ static void test_paths_agree(const float *x)
             free(util_outputs(&g, 0, x, n, 2));
             for (int i = 0; i < count; i++) {
                 const eg_node *nd = &g.nodes[nodes[i]];
-                int want = c == 1 && nd->op == EG_OP_LINEAR && n >= 8;
-                CHECK(!!nd->nm_n == want && (!want || (nd->nm_n == want_n[c] && nd->nm_m == 4)),
-                      "%s, batch %d: auto gave %s %d:%d, want N:M %d", cases[c], n, nd->name, nd->nm_n, nd->nm_m, want);
+                const eg_step *s = eg_step_of(&g, nd);
+                int want = c == 1 && nd->op == EG_OP_LINEAR && n >= 8, nm = s->weights == EG_WEIGHTS_NM;
+                CHECK(nm == want && (!want || (s->nm_n == want_n[c] && s->nm_m == 4)),
+                      "%s, batch %d: auto gave %s %d:%d, want N:M %d", cases[c], n, nd->name, s->nm_n, s->nm_m, want);
             }
         }
         eg_graph_free(&g);
@@ -332,8 +334,9 @@ static void test_short_rows(void)
     float x[16 * 4];
     for (int i = 0; i < 16 * 4; i++) x[i] = eg_rng_range(&r, -1, 1);
     free(util_outputs(&g, 0, x, 16, 1));
-    const eg_node *l2 = &g.nodes[eg_graph_find(&g, "l2")];
-    CHECK(!l2->nm_n && !l2->csr, "a dense layer of 2 inputs runs %d:%d (csr %d)", l2->nm_n, l2->nm_m, l2->csr);
+    const eg_step *l2 = &g.plan.steps[eg_graph_find(&g, "l2")];
+    CHECK(l2->weights == EG_WEIGHTS_DENSE, "a dense layer of 2 inputs runs %d:%d (weights %d)", l2->nm_n, l2->nm_m,
+          (int)l2->weights);
     eg_graph_free(&g);
 }
 

@@ -122,12 +122,12 @@ static int run_case(const op_case *c, const fixture *f, int identity, int thread
     }
     eg_graph_forward(&g, x->v, n);
     o->ny = y->size;
-    o->y = util_dup_floats(eg_graph_output(&g)->y, o->ny);
+    o->y = util_dup_floats(eg_graph_y(&g), o->ny);
     eg_graph_zero_grad(&g);
     eg_graph_backward(&g, dout->v, n);
     if (identity) {
         o->ndx = x->size;
-        o->dx = util_dup_floats(g.nodes[1].dy, o->ndx);
+        o->dx = util_dup_floats(g.plan.steps[1].dy, o->ndx);
     }
     o->nparams = nd->nparams;
     for (int p = 0; p < nd->nparams; p++) {
@@ -144,7 +144,7 @@ static int run_case(const op_case *c, const fixture *f, int identity, int thread
               bad, nd->psize[p], pnames[p]);
     }
     if (identity)
-        CHECK(!memcmp(g.nodes[1].dy, o->dx, o->ndx * sizeof *o->dx),
+        CHECK(!memcmp(g.plan.steps[1].dy, o->dx, o->ndx * sizeof *o->dx),
               "%s: the input gradient changed on a second backward pass", c->fixture);
     eg_graph_free(&g);
     return 0;

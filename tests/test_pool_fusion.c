@@ -39,7 +39,7 @@ static const char *two_consumers =
 static int fused_count(const eg_graph *g)
 {
     int n = 0;
-    for (int i = 0; i < g->nnodes; i++) n += g->nodes[i].pool_into != 0;
+    for (int i = 0; i < g->nnodes; i++) n += g->plan.steps[i].pool_into != 0;
     return n;
 }
 
@@ -48,7 +48,7 @@ static int padded_count(const eg_graph *g)
 {
     int n = 0;
     for (int i = 0; i < g->nnodes; i++)
-        if (g->nodes[i].padded_out) n += g->nodes[g->nodes[i].padded_out].padded_in && g->nodes[i].pooled_in;
+        if (g->plan.steps[i].padded_out) n += g->plan.steps[g->plan.steps[i].padded_out].padded_in && g->plan.steps[i].pooled_in;
     return n;
 }
 
@@ -60,7 +60,7 @@ static float *train_step(eg_graph *g, const float *x, int n, int threads, size_t
     float *r = malloc(*len * sizeof *r), *dout = malloc((size_t)n * k * sizeof *dout);
     if (eg_graph_prepare(g, n, 1, threads)) return free(r), free(dout), NULL;
     eg_graph_forward(g, x, n);
-    memcpy(r, eg_graph_output(g)->y, (size_t)n * k * sizeof *r);
+    memcpy(r, eg_graph_y(g), (size_t)n * k * sizeof *r);
     for (size_t i = 0; i < (size_t)n * k; i++) dout[i] = (float)((i * 7 % 11) - 5) / 16;
     eg_graph_zero_grad(g);
     eg_graph_backward(g, dout, n);
@@ -69,7 +69,7 @@ static float *train_step(eg_graph *g, const float *x, int n, int threads, size_t
     return r;
 }
 
-/* Fused training against unfused (g->unfused on entry), bit for bit: the
+/* Fused training against unfused (g->plan.unfused on entry), bit for bit: the
  * gradients of the first conv cover the input gradients of the later ones.
  * Image by image: a fused first conv that trains in batch lanes sums its
  * weight gradient in another order (test_lanes_train checks it). */
@@ -77,11 +77,11 @@ static void check_training(eg_graph *g, const char *name, const float *x, int n,
 {
     size_t la, lb;
     float *apart = train_step(g, x, n, threads, &la);
-    g->unfused = 0;
-    g->no_lanes = 1;
+    g->plan.unfused = 0;
+    g->plan.no_lanes = 1;
     float *fused = train_step(g, x, n, threads, &lb);
-    g->unfused = 1;
-    g->no_lanes = 0;
+    g->plan.unfused = 1;
+    g->plan.no_lanes = 0;
     CHECK(apart && fused && la == lb, "%s: training step failed", name);
     if (apart && fused && la == lb) {
         CHECK(fused_count(g) == want_fused, "%s training: %d convs fused, want %d", name, fused_count(g), want_fused);
@@ -104,13 +104,13 @@ static void check_spec(const char *name, const char *text, int want_fused, int w
     float *x = malloc(BIG * insz * sizeof *x), *want = malloc(BIG * k * sizeof *want);
     for (size_t i = 0; i < BIG * insz; i++) x[i] = eg_rng_range(&r, -1, 2);
     /* the reference: every node on its own */
-    g.unfused = 1;
+    g.plan.unfused = 1;
     CHECK(eg_graph_prepare(&g, BIG, 0, 1) == EG_OK, "%s: prepare unfused", name);
     CHECK(fused_count(&g) == 0, "%s: unfused graph fused %d convs", name, fused_count(&g));
     eg_graph_forward(&g, x, BIG);
-    memcpy(want, eg_graph_output(&g)->y, BIG * k * sizeof *want);
+    memcpy(want, eg_graph_y(&g), BIG * k * sizeof *want);
     for (int threads = 1; threads <= 2; threads++) check_training(&g, name, x, BIG, threads, want_fused);
-    g.unfused = 0;
+    g.plan.unfused = 0;
     static const int batches[] = {1, 5, BIG};
     for (int threads = 1; threads <= 2; threads++)
         for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++) {
@@ -122,7 +122,7 @@ static void check_spec(const char *name, const char *text, int want_fused, int w
             eg_graph_forward(&g, x, n);
             char what[96];
             snprintf(what, sizeof what, "%s batch %d, %d threads", name, n, threads);
-            check_close(what, eg_graph_output(&g)->y, want, (size_t)n * k, 1e-5, 1e-5);
+            check_close(what, eg_graph_y(&g), want, (size_t)n * k, 1e-5, 1e-5);
         }
     free(x), free(want);
     eg_graph_free(&g);

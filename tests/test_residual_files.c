@@ -51,7 +51,7 @@ static void logits(eg_graph *g, float *out)
         return;
     }
     eg_graph_forward(g, x, BATCH);
-    memcpy(out, eg_graph_output(g)->y, BATCH * 10 * sizeof *out);
+    memcpy(out, eg_graph_y(g), BATCH * 10 * sizeof *out);
 }
 
 static void round_trip(eg_graph *g, const char *what)

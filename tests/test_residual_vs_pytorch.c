@@ -106,12 +106,12 @@ static void test_bn(const char *name)
             }
             eg_graph_forward(&g, x->v, n);
             snprintf(what, sizeof what, "%s threads=%d y (training)", name, threads);
-            compare(what, eg_graph_output(&g)->y, y->v, y->size, OP_RTOL, OP_FLOOR);
+            compare(what, eg_graph_y(&g), y->v, y->size, OP_RTOL, OP_FLOOR);
             if (!first_y) {
                 first_y = malloc(y->size * sizeof *first_y);
-                memcpy(first_y, eg_graph_output(&g)->y, y->size * sizeof *first_y);
+                memcpy(first_y, eg_graph_y(&g), y->size * sizeof *first_y);
             } else if (threads == thread_counts[0]) {
-                CHECK(!memcmp(first_y, eg_graph_output(&g)->y, y->size * sizeof *first_y),
+                CHECK(!memcmp(first_y, eg_graph_y(&g), y->size * sizeof *first_y),
                       "%s: a second run at %d threads gave other bits", name, threads);
             }
             snprintf(what, sizeof what, "%s threads=%d running mean", name, threads);
@@ -121,7 +121,7 @@ static void test_bn(const char *name)
             eg_graph_zero_grad(&g);
             eg_graph_backward(&g, dout->v, n);
             snprintf(what, sizeof what, "%s threads=%d dx", name, threads);
-            compare(what, id->dy, dx->v, dx->size, OP_RTOL, OP_FLOOR);
+            compare(what, eg_step_of(&g, id)->dy, dx->v, dx->size, OP_RTOL, OP_FLOOR);
             snprintf(what, sizeof what, "%s threads=%d dgamma", name, threads);
             compare(what, nd->grad[0], dw->v, (size_t)C, OP_RTOL, OP_FLOOR);
             snprintf(what, sizeof what, "%s threads=%d dbeta", name, threads);
@@ -131,7 +131,7 @@ static void test_bn(const char *name)
             else {
                 eg_graph_forward(&g, x->v, n);
                 snprintf(what, sizeof what, "%s threads=%d y (inference)", name, threads);
-                compare(what, eg_graph_output(&g)->y, ye->v, ye->size, OP_RTOL, OP_FLOOR);
+                compare(what, eg_graph_y(&g), ye->v, ye->size, OP_RTOL, OP_FLOOR);
             }
             eg_graph_free(&g);
         }
@@ -168,14 +168,15 @@ static void test_add(void)
     eg_node *a = &g.nodes[1], *b = &g.nodes[2], *op = &g.nodes[3];
     if (y && dout && dx1 && dx2 && !eg_graph_prepare(&g, n, 1, 1)) {
         /* the op alone, on two different inputs put where a and b leave theirs */
-        memcpy(a->y, x1->v, x1->size * sizeof(float));
-        memcpy(b->y, x2->v, x2->size * sizeof(float));
-        eg_ops[EG_OP_ADD]->forward(&g, op, 0, n);
-        compare("add y", op->y, y->v, y->size, 0, 0);
-        memcpy(op->dy, dout->v, dout->size * sizeof(float));
-        eg_ops[EG_OP_ADD]->backward(&g, op, 0, n);
-        compare("add dx1", a->dy, dx1->v, dx1->size, 0, 0);
-        compare("add dx2", b->dy, dx2->v, dx2->size, 0, 0);
+        eg_step *as = eg_step_of(&g, a), *bs = eg_step_of(&g, b), *ops = eg_step_of(&g, op);
+        memcpy(as->y, x1->v, x1->size * sizeof(float));
+        memcpy(bs->y, x2->v, x2->size * sizeof(float));
+        eg_ops[EG_OP_ADD]->forward(&g, op, ops, 0, n);
+        compare("add y", ops->y, y->v, y->size, 0, 0);
+        memcpy(ops->dy, dout->v, dout->size * sizeof(float));
+        eg_ops[EG_OP_ADD]->backward(&g, op, ops, 0, n);
+        compare("add dx1", as->dy, dx1->v, dx1->size, 0, 0);
+        compare("add dx2", bs->dy, dx2->v, dx2->size, 0, 0);
     }
     eg_graph_free(&g);
     /* one node on both sides: its gradient is dout twice */
@@ -185,11 +186,11 @@ static void test_add(void)
         eg_set_threads(2);
         eg_graph_forward(&g, x1->v, n);
         size_t bad = 0;
-        for (size_t i = 0; i < x1->size; i++) bad += eg_graph_output(&g)->y[i] != 2 * x1->v[i];
+        for (size_t i = 0; i < x1->size; i++) bad += eg_graph_y(&g)[i] != 2 * x1->v[i];
         CHECK(bad == 0, "add in=a,a: %zu outputs are not 2a", bad);
         eg_graph_backward(&g, dout->v, n);
         bad = 0;
-        for (size_t i = 0; i < x1->size; i++) bad += g.nodes[1].dy[i] != 2 * dout->v[i];
+        for (size_t i = 0; i < x1->size; i++) bad += g.plan.steps[1].dy[i] != 2 * dout->v[i];
         CHECK(bad == 0, "add in=a,a: %zu input gradients are not 2 dout", bad);
     }
     eg_graph_free(&g);
@@ -223,9 +224,9 @@ static void test_gap(void)
         eg_set_threads(thread_counts[ti]);
         if (!eg_graph_prepare(&g, n, 1, thread_counts[ti])) {
             eg_graph_forward(&g, x->v, n);
-            compare("gap y", eg_graph_output(&g)->y, y->v, ny, OP_RTOL, OP_FLOOR);
+            compare("gap y", eg_graph_y(&g), y->v, ny, OP_RTOL, OP_FLOOR);
             eg_graph_backward(&g, dout->v, n);
-            compare("gap dx", g.nodes[1].dy, dx->v, dx->size, OP_RTOL, OP_FLOOR);
+            compare("gap dx", g.plan.steps[1].dy, dx->v, dx->size, OP_RTOL, OP_FLOOR);
         }
         eg_graph_free(&g);
     }
@@ -288,10 +289,10 @@ static void test_model(void)
         char what[128];
         eg_graph_forward(&g, x->v, n);
         snprintf(what, sizeof what, "resnet threads=%d logits", threads);
-        compare(what, eg_graph_output(&g)->y, logits->v, logits->size, MODEL_RTOL, MODEL_FLOOR);
+        compare(what, eg_graph_y(&g), logits->v, logits->size, MODEL_RTOL, MODEL_FLOOR);
         uint8_t *labels = labels_of(lab);
         float *dl = malloc(logits->size * sizeof *dl);
-        float l = eg_softmax_xent(eg_graph_output(&g)->y, labels, n, k, dl);
+        float l = eg_softmax_xent(eg_graph_y(&g), labels, n, k, dl);
         snprintf(what, sizeof what, "resnet threads=%d loss", threads);
         compare(what, &l, loss->v, 1, MODEL_RTOL, 0);
         eg_graph_zero_grad(&g);
@@ -309,14 +310,15 @@ static void test_model(void)
                  * so their rounding is bounded by a few ulps of the sum of
                  * the terms' sizes, |dy| (bias) and |dy| max |x| (weight) */
                 double floor = MODEL_FLOOR * fmax(util_max_abs(nd->grad[0], nd->psize[0]), util_max_abs(t->v, t->size));
-                if (nd->op == EG_OP_CONV2D && nd->dy) {
+                const float *dy = eg_step_of(&g, nd)->dy;
+                if (nd->op == EG_OP_CONV2D && dy) {
                     const eg_node *in = &g.nodes[nd->inputs[0]];
                     size_t hw = (size_t)nd->out_shape.h * nd->out_shape.w, per = nd->out * hw;
-                    double xmax = p ? 1 : util_max_abs(in->y, (size_t)n * eg_shape_size(in->out_shape));
+                    double xmax = p ? 1 : util_max_abs(eg_step_of(&g, in)->y, (size_t)n * eg_shape_size(in->out_shape));
                     for (int c = 0; c < nd->out; c++) {
                         double terms = 0;
                         for (int i = 0; i < n; i++)
-                            for (size_t k = 0; k < hw; k++) terms += fabs(nd->dy[(size_t)i * per + c * hw + k]);
+                            for (size_t k = 0; k < hw; k++) terms += fabs(dy[(size_t)i * per + c * hw + k]);
                         floor = fmax(floor, MODEL_FLOOR * terms * xmax);
                     }
                 }
@@ -333,7 +335,7 @@ static void test_model(void)
         if (!eg_graph_prepare(&g, n, 0, threads)) {
             eg_graph_forward(&g, x->v, n);
             snprintf(what, sizeof what, "resnet threads=%d logits in inference", threads);
-            compare(what, eg_graph_output(&g)->y, eval->v, eval->size, MODEL_RTOL, MODEL_FLOOR);
+            compare(what, eg_graph_y(&g), eval->v, eval->size, MODEL_RTOL, MODEL_FLOOR);
         }
         free(labels), free(dl);
         eg_graph_free(&g);

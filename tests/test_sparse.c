@@ -17,10 +17,10 @@ enum { FC1 = 8, FC2 = 10, MAXN = 37, IN = 28 * 28, K = 10 };
 /* Inference outputs [n, K] of g for x with the path forced by sparse (-1 dense, 1 CSR, 0 automatic). */
 static void outputs(eg_graph *g, int sparse, const float *x, int n, int threads, float *out)
 {
-    g->sparse = sparse;
+    g->plan.sparse = sparse;
     CHECK(eg_graph_prepare(g, n, 0, threads) == EG_OK, "prepare n=%d", n);
     eg_graph_forward(g, x, n);
-    memcpy(out, eg_graph_output(g)->y, (size_t)n * K * sizeof *out);
+    memcpy(out, eg_graph_y(g), (size_t)n * K * sizeof *out);
 }
 
 static void test_paths_agree(const float *x)
@@ -43,10 +43,10 @@ static void test_paths_agree(const float *x)
             for (int threads = 1; threads <= 2; threads++) {
                 int n = batches[b];
                 outputs(&g, -1, x, n, threads, dense);
-                CHECK(!g.nodes[FC1].csr && !g.nodes[FC2].csr, "forced dense but a node uses its CSR copy");
+                CHECK(g.plan.steps[FC1].weights != EG_WEIGHTS_CSR && !(g.plan.steps[FC2].weights == EG_WEIGHTS_CSR), "forced dense but a node uses its CSR copy");
                 outputs(&g, 1, x, n, threads, csr);
-                CHECK(g.nodes[FC1].csr && g.nodes[FC2].csr, "forced CSR but fc1 %d fc2 %d", g.nodes[FC1].csr,
-                      g.nodes[FC2].csr);
+                CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR) && (g.plan.steps[FC2].weights == EG_WEIGHTS_CSR), "forced CSR but fc1 %d fc2 %d", (g.plan.steps[FC1].weights == EG_WEIGHTS_CSR),
+                      (g.plan.steps[FC2].weights == EG_WEIGHTS_CSR));
                 char what[96];
                 snprintf(what, sizeof what, "sparsity %g batch %d threads %d: csr vs dense", amounts[a], n, threads);
                 check_close(what, csr, dense, (size_t)n * K, 1e-5, 1e-5);
@@ -78,9 +78,9 @@ static void test_not_stale(const float *x)
     outputs(&g, -1, x, MAXN, 1, dense);
     check_close("after new weights: csr vs dense", csr, dense, (size_t)MAXN * K, 1e-5, 1e-5);
     /* training prepares without copies and runs dense */
-    g.sparse = 1;
+    g.plan.sparse = 1;
     CHECK(eg_graph_prepare(&g, MAXN, 1, 1) == EG_OK, "prepare for training");
-    CHECK(!g.nodes[FC1].csr && !g.nodes[FC2].csr && !g.nodes[FC1].csr_val, "training keeps a CSR copy");
+    CHECK(g.plan.steps[FC1].weights != EG_WEIGHTS_CSR && !(g.plan.steps[FC2].weights == EG_WEIGHTS_CSR) && !g.plan.steps[FC1].csr_val, "training keeps a CSR copy");
     eg_graph_free(&g);
 }
 
@@ -101,37 +101,37 @@ static void test_auto(const float *x)
     int fc1 = FC1;
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.4, 0, &err) == EG_OK, "prune 0.4: %s", err.msg);
     outputs(&g, 0, x, MAXN, 1, out);
-    CHECK(!g.nodes[FC1].csr, "fc1 at 40%% sparsity runs on CSR");
+    CHECK(g.plan.steps[FC1].weights != EG_WEIGHTS_CSR, "fc1 at 40%% sparsity runs on CSR");
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.6, 0, &err) == EG_OK, "prune 0.6: %s", err.msg);
     outputs(&g, 0, x, MAXN, 1, out);
-    CHECK(g.nodes[FC1].csr == (eg_lanes_floats(&g) > 0), "fc1 at 60%% sparsity, 37 rows: csr %d, lanes %d",
-          g.nodes[FC1].csr, eg_lanes_floats(&g) > 0);
+    CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR) == (eg_lanes_floats(&g) > 0), "fc1 at 60%% sparsity, 37 rows: csr %d, lanes %d",
+          (g.plan.steps[FC1].weights == EG_WEIGHTS_CSR), eg_lanes_floats(&g) > 0);
     outputs(&g, 0, x, 8, 1, out);  /* a lane group where vectors are 8 floats or fewer */
     int lanes8 = 8 >= eg_k->vl && eg_lanes_floats(&g) > 0;
-    CHECK(g.nodes[FC1].csr == lanes8, "fc1 at 60%% sparsity, 8 rows: csr %d, lanes %d", g.nodes[FC1].csr, lanes8);
+    CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR) == lanes8, "fc1 at 60%% sparsity, 8 rows: csr %d, lanes %d", (g.plan.steps[FC1].weights == EG_WEIGHTS_CSR), lanes8);
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.7, 0, &err) == EG_OK, "prune 0.7: %s", err.msg);
     outputs(&g, 0, x, 8, 1, out);
-    CHECK(g.nodes[FC1].csr, "fc1 at 70%% sparsity, 8 rows, runs dense");
+    CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR), "fc1 at 70%% sparsity, 8 rows, runs dense");
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.8, 0, &err) == EG_OK, "prune 0.8: %s", err.msg);
     outputs(&g, 0, x, 1, 1, out);
-    CHECK(!g.nodes[FC1].csr, "fc1 at 80%% sparsity, one row, runs on CSR");
+    CHECK(g.plan.steps[FC1].weights != EG_WEIGHTS_CSR, "fc1 at 80%% sparsity, one row, runs on CSR");
     outputs(&g, 0, x, 7, 2, out);  /* 4 rows for the first thread */
-    CHECK(g.nodes[FC1].csr, "fc1 at 80%% sparsity, 7 rows on 2 threads, runs dense");
+    CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR), "fc1 at 80%% sparsity, 7 rows on 2 threads, runs dense");
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.9, 0, &err) == EG_OK, "prune 0.9: %s", err.msg);
     outputs(&g, 0, x, 1, 1, out);
-    CHECK(!g.nodes[FC1].csr, "fc1 at 90%% sparsity, one row, runs on CSR");
+    CHECK(g.plan.steps[FC1].weights != EG_WEIGHTS_CSR, "fc1 at 90%% sparsity, one row, runs on CSR");
     outputs(&g, 0, x, 8, 1, out);
-    CHECK(g.nodes[FC1].csr && !g.nodes[FC2].csr, "at 90%%: fc1 csr %d (want 1), fc2 csr %d (want 0)",
-          g.nodes[FC1].csr, g.nodes[FC2].csr);
+    CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR) && !(g.plan.steps[FC2].weights == EG_WEIGHTS_CSR), "at 90%%: fc1 csr %d (want 1), fc2 csr %d (want 0)",
+          (g.plan.steps[FC1].weights == EG_WEIGHTS_CSR), (g.plan.steps[FC2].weights == EG_WEIGHTS_CSR));
     CHECK(eg_prune_magnitude(&g, &fc1, 1, 0.97, 0, &err) == EG_OK, "prune 0.97: %s", err.msg);
     outputs(&g, 0, x, 1, 1, out);
-    CHECK(g.nodes[FC1].csr, "fc1 at 97%% sparsity, one row, runs dense");
+    CHECK((g.plan.steps[FC1].weights == EG_WEIGHTS_CSR), "fc1 at 97%% sparsity, one row, runs dense");
 
     eg_dataset ds = {.n = MAXN, .c = 1, .h = 28, .w = 28, .x = (float *)x, .y = malloc(MAXN)};
     for (int i = 0; i < MAXN; i++) ds.y[i] = (uint8_t)(i % K);
     double acc[2], loss[2];
     for (int m = 0; m < 2; m++) {
-        g.sparse = m ? 1 : -1;
+        g.plan.sparse = m ? 1 : -1;
         CHECK(eg_evaluate(&g, &ds, 8, &acc[m], &loss[m], &err) == EG_OK, "evaluate: %s", err.msg);
     }
     CHECK(acc[0] == acc[1] && fabs(loss[0] - loss[1]) <= 1e-5 * fabs(loss[0]), "evaluate: dense %g%% %.9g, csr %g%% %.9g",
@@ -147,7 +147,7 @@ static void test_auto(const float *x)
     size_t wt_only = 0;  /* the linear layers' transposed weights, no more */
     for (int i = 0; i < g.nnodes; i++)
         if (g.nodes[i].op == EG_OP_LINEAR) wt_only += (g.nodes[i].psize[0] + 15) / 16 * 16;
-    CHECK(!g.nodes[FC1].csr && !g.nodes[FC1].csr_val && g.csr_floats == wt_only, "an unmasked graph got a CSR copy");
+    CHECK(g.plan.steps[FC1].weights != EG_WEIGHTS_CSR && !g.plan.steps[FC1].csr_val && g.plan.copy_floats == wt_only, "an unmasked graph got a CSR copy");
     eg_graph_free(&g);
 }
 

@@ -67,9 +67,9 @@ static void compare(eg_graph *g, const char *what, const float *x)
         for (int threads = 1; threads <= 2; threads++) {
             int n = batches[b];
             float *dense = util_outputs(g, -1, x, n, threads);
-            for (int i = 0; i < nc; i++) CHECK(!g->nodes[nodes[i]].csr, "%s: forced dense, %s on CSR", what, g->nodes[nodes[i]].name);
+            for (int i = 0; i < nc; i++) CHECK(g->plan.steps[nodes[i]].weights != EG_WEIGHTS_CSR, "%s: forced dense, %s on CSR", what, g->nodes[nodes[i]].name);
             float *csr = util_outputs(g, 1, x, n, threads);
-            for (int i = 0; i < nc; i++) CHECK(g->nodes[nodes[i]].csr, "%s: forced CSR, %s dense", what, g->nodes[nodes[i]].name);
+            for (int i = 0; i < nc; i++) CHECK(g->plan.steps[nodes[i]].weights == EG_WEIGHTS_CSR, "%s: forced CSR, %s dense", what, g->nodes[nodes[i]].name);
             char label[128];
             snprintf(label, sizeof label, "%s, batch %d, %d threads: csr vs dense", what, n, threads);
             check_close(label, csr, dense, (size_t)n * eg_shape_size(eg_graph_output(g)->out_shape), 1e-5, 1e-5);
@@ -123,8 +123,8 @@ static void test_auto(const float *x)
         free(util_outputs(&g, 0, x, 2, 1));
         int nodes[16], nc = conv_nodes(&g, nodes);
         for (int k = 0; k < nc; k++)
-            CHECK(g.nodes[nodes[k]].csr == (i >= 2), "at %g%% sparsity %s: csr %d", 100 * sparsity[i],
-                  g.nodes[nodes[k]].name, g.nodes[nodes[k]].csr);
+            CHECK((g.plan.steps[nodes[k]].weights == EG_WEIGHTS_CSR) == (i >= 2), "at %g%% sparsity %s: csr %d",
+                  100 * sparsity[i], g.nodes[nodes[k]].name, g.plan.steps[nodes[k]].weights == EG_WEIGHTS_CSR);
         eg_graph_free(&g);
     }
 }

@@ -90,7 +90,7 @@ static void forward(eg_graph *g, const float *x, float *logits)
     CHECK(st == EG_OK, "prepare failed: %d", st);
     if (st) return;
     eg_graph_forward(g, x, BATCH);
-    memcpy(logits, eg_graph_output(g)->y, BATCH * CLASSES * sizeof(float));
+    memcpy(logits, eg_graph_y(g), BATCH * CLASSES * sizeof(float));
 }
 
 static void random_input(float *x, uint64_t seed)

@@ -55,7 +55,7 @@ static void direct(eg_graph *g, const eg_dataset *ds, uint64_t seed, double *wsc
     memset(cscore, 0, (size_t)C * sizeof *cscore);
     float *x = malloc((size_t)BATCH * 784 * sizeof *x), dlogits[BATCH * 10];
     uint8_t y[BATCH];
-    g->unfused = 1;  /* a conv fused with its pool writes neither its y nor its dy */
+    g->plan.unfused = 1;  /* a conv fused with its pool writes neither its y nor its dy */
     eg_graph_prepare(g, BATCH, 1, eg_thread_count());
     for (int b = 0; b < BATCHES; b++) {
         for (int i = 0; i < BATCH; i++) {
@@ -65,7 +65,7 @@ static void direct(eg_graph *g, const eg_dataset *ds, uint64_t seed, double *wsc
         }
         eg_graph_zero_grad(g);
         eg_graph_forward(g, x, BATCH);
-        eg_softmax_xent(eg_graph_output(g)->y, y, BATCH, 10, dlogits);
+        eg_softmax_xent(eg_graph_y(g), y, BATCH, 10, dlogits);
         eg_graph_backward(g, dlogits, BATCH);
         for (size_t k = 0; k < g->nparam; k++) wscore[k] += fabs((double)g->params[k] * g->grads[k]);
         for (int c = 0; c < C; c++) {
@@ -73,12 +73,12 @@ static void direct(eg_graph *g, const eg_dataset *ds, uint64_t seed, double *wsc
             for (int i = 0; i < BATCH; i++)
                 for (int m = 0; m < M; m++) {
                     size_t at = ((size_t)i * C + c) * M + m;
-                    s += (double)nd->y[at] * nd->dy[at];
+                    s += (double)eg_step_of(g, nd)->y[at] * eg_step_of(g, nd)->dy[at];
                 }
             cscore[c] += fabs(s / M) / BATCHES;
         }
     }
-    g->unfused = 0;
+    g->plan.unfused = 0;
     free(x);
 }
 

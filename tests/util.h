@@ -155,16 +155,16 @@ static inline int util_graph(eg_graph *g, const char *name, const char *text, ui
     return 0;
 }
 
-/* A malloc'd copy of g's output for the n inputs x, with g->sparse set to
+/* A malloc'd copy of g's output for the n inputs x, with g->plan.sparse set to
  * sparse (-1 dense, 1 sparse, 0 automatic). */
 static inline float *util_outputs(eg_graph *g, int sparse, const float *x, int n, int threads)
 {
-    g->sparse = sparse;
+    g->plan.sparse = sparse;
     CHECK(eg_graph_prepare(g, n, 0, threads) == EG_OK, "prepare");
     eg_graph_forward(g, x, n);
     size_t k = (size_t)n * eg_shape_size(eg_graph_output(g)->out_shape);
     float *out = malloc(k * sizeof *out);
-    memcpy(out, eg_graph_output(g)->y, k * sizeof *out);
+    memcpy(out, eg_graph_y(g), k * sizeof *out);
     return out;
 }
 

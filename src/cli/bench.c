@@ -171,18 +171,18 @@ static long measure(void (*call)(bench *), bench *b, double budget, double secs[
     } while ((t = eg_now() - t0) < 0.2 * budget && !b->failed);
     double fit = 0.8 * budget / ROUNDS / (t > 1e-9 ? t / (double)n : 1e-9);
     long calls = fit < 1 ? 1 : fit > 1e9 ? (long)1e9 : (long)fit;
-    g->profile = profile;
+    g->plan.profile = profile;
     for (int r = 0; r < ROUNDS && !b->failed; r++) {
-        for (int i = 0; i < g->nnodes; i++) g->nodes[i].fwd_seconds = g->nodes[i].bwd_seconds = 0;
+        for (int i = 0; i < g->nnodes; i++) g->plan.steps[i].fwd_seconds = g->plan.steps[i].bwd_seconds = 0;
         t0 = eg_now();
         for (long c = 0; c < calls; c++) call(b);
         secs[r] = (eg_now() - t0) / (double)calls;
         for (int i = 0; i < g->nnodes && profile; i++) {
-            b->lfwd[r * g->nnodes + i] = g->nodes[i].fwd_seconds / (double)(calls * TRAIN_STEPS);
-            b->lbwd[r * g->nnodes + i] = g->nodes[i].bwd_seconds / (double)(calls * TRAIN_STEPS);
+            b->lfwd[r * g->nnodes + i] = g->plan.steps[i].fwd_seconds / (double)(calls * TRAIN_STEPS);
+            b->lbwd[r * g->nnodes + i] = g->plan.steps[i].bwd_seconds / (double)(calls * TRAIN_STEPS);
         }
     }
-    g->profile = 0;
+    g->plan.profile = 0;
     return calls;
 }
 
@@ -323,7 +323,7 @@ int eg_cmd_bench(int argc, char **argv)
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }
-    g.no_lanes = no_lanes;
+    g.plan.no_lanes = no_lanes;
     double t_start = eg_now();
     eg_rng rng;
     eg_rng_seed(&rng, SEED);
@@ -420,18 +420,19 @@ int eg_cmd_bench(int argc, char **argv)
     double *fwd = b.layer, *bwd = fwd + nn, *fgf = fwd + 2 * nn, *bgf = fwd + 3 * nn;
     for (int i = 0; i < g.nnodes; i++) {
         const eg_node *nd = &g.nodes[i];
+        const eg_step *st = &g.plan.steps[i];
         double f[ROUNDS], bw[ROUNDS];
         for (int r = 0; r < ROUNDS; r++) f[r] = b.lfwd[r * nn + i], bw[r] = b.lbwd[r * nn + i];
         fwd[i] = median(f, ROUNDS), bwd[i] = median(bw, ROUNDS);
         double m = (double)eg_node_macs(nd);
         /* backward: the weight gradient (one forward's MACs) and, when an
          * input wants it, the input gradient (another) */
-        double bm = m * ((nd->nparams > 0) + (nd->needs_dx != 0));
+        double bm = m * ((nd->nparams > 0) + (st->needs_dx != 0));
         fgf[i] = fwd[i] > 0 ? 2 * m * rows0 / fwd[i] * 1e-9 : 0;
         bgf[i] = bwd[i] > 0 ? 2 * bm * rows0 / bwd[i] * 1e-9 : 0;
         if (nd->op == EG_OP_INPUT) continue;
         sum += fwd[i] + bwd[i];
-        if (nd->relu_folded) {
+        if (st->relu_folded) {
             printf("  %-8s %-10s %9s   (applied by its consumer)\n", nd->name, eg_ops[nd->op]->name, "-");
             continue;
         }
@@ -496,7 +497,7 @@ int eg_cmd_bench(int argc, char **argv)
             eg_json_str(&j, "node", nd->name);
             eg_json_str(&j, "op", eg_ops[nd->op]->name);
             eg_json_num(&j, "macs", (double)eg_node_macs(nd));
-            eg_json_num(&j, "folded", nd->relu_folded);
+            eg_json_num(&j, "folded", g.plan.steps[i].relu_folded);
             eg_json_num(&j, "fwd_seconds", fwd[i]);
             eg_json_num(&j, "bwd_seconds", bwd[i]);
             eg_json_num(&j, "fwd_gflops_per_core", fgf[i]);

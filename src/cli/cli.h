@@ -2,7 +2,7 @@
 #ifndef EG_CLI_H
 #define EG_CLI_H
 
-#include "edagari.h"
+#include "internal.h"
 
 typedef struct {
     const char *name;

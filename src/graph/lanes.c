@@ -45,7 +45,7 @@ static size_t planes(int c, int h, int w, int pad) { return vectors((size_t)c * 
 /* The next node after i that is not a relu folded into its consumer. */
 static int next_node(const eg_graph *g, int i)
 {
-    for (i++; i < g->nnodes && g->nodes[i].relu_folded; i++) {}
+    for (i++; i < g->nnodes && g->plan.steps[i].relu_folded; i++) {}
     return i;
 }
 
@@ -54,7 +54,7 @@ static int next_node(const eg_graph *g, int i)
 static int relu_after(const eg_graph *g, int i)
 {
     const eg_node *r = i + 1 < g->nnodes ? &g->nodes[i + 1] : NULL;
-    return r && r->op == EG_OP_RELU && !r->relu_folded && r->ninputs == 1 && r->inputs[0] == i;
+    return r && r->op == EG_OP_RELU && !g->plan.steps[i + 1].relu_folded && r->ninputs == 1 && r->inputs[0] == i;
 }
 
 /* The VL images' inputs (rows ldx floats apart, C x h x w each) into the
@@ -83,17 +83,19 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
     int features = 0;   /* the current activation's features, once flat */
     for (int i = 1; i < g->nnodes; i++) {
         const eg_node *nd = &g->nodes[i];
+        const eg_step *s = &g->plan.steps[i];
         if (nd->ninputs != 1 || nd->inputs[0] != i - 1) return 0;
-        if (nd->relu_folded || nd->pooled_in) continue;  /* the pool a conv ran applies them */
-        if (weights && nd->nm_n) return 0;
+        if (s->relu_folded || s->pooled_in) continue;  /* the pool a conv ran applies them */
+        if (weights && s->weights == EG_WEIGHTS_NM) return 0;
         if (nd->op == EG_OP_CONV2D) {
             /* its fused pool (and the relu the pool folds), or the relu after it */
-            int pool = nd->pool_into, relu = pool ? g->nodes[pool].relu_in : relu_after(g, i);
+            int pool = s->pool_into, relu = pool ? g->plan.steps[pool].relu_in : relu_after(g, i);
             int after = pool ? next_node(g, pool) : i + 1 + relu;
             if (nd->stride != 1 || nd->kernel > EG_LANES_MAX_KERNEL || after >= g->nnodes || planes_for != i) return 0;
             const eg_node *consumer = &g->nodes[after];
             if (consumer->op != EG_OP_CONV2D && consumer->op != EG_OP_FLATTEN) return 0;
-            if (weights && nd->csr && nd->in_shape.c * nd->kernel * nd->kernel > EG_LANES_MAX_TERMS) return 0;
+            int csr = weights && s->weights == EG_WEIGHTS_CSR;
+            if (csr && nd->in_shape.c * nd->kernel * nd->kernel > EG_LANES_MAX_TERMS) return 0;
             eg_shape in = nd->in_shape, out = nd->out_shape, to = pool ? g->nodes[pool].out_shape : out;
             int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad;
             float *x = at;  /* the planes the previous conv wrote */
@@ -108,10 +110,10 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
             float *y = buf + used, *interior = y + vectors((size_t)pad * yw + pad);
             used += (size_t)to.c * yplane;
             for (int gi = 0; gi < G; gi++) {
-                if (nd->csr)
-                    eg_k->lanes_conv_csr(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw, nd->csr_rowptr,
-                                      nd->csr_col, nd->csr_val, nd->param[1], pool != 0, relu, interior + gi * stride,
-                                      yw, yplane);
+                if (csr)
+                    eg_k->lanes_conv_csr(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw,
+                                         s->csr_rowptr, s->csr_col, s->csr_val, nd->param[1], pool != 0, relu,
+                                         interior + gi * stride, yw, yplane);
                 else
                     eg_k->lanes_conv(nd->out, in.c, nd->kernel, out.h, out.w, x + gi * stride, xh, xw, nd->param[0],
                                   nd->param[1], pool != 0, relu, interior + gi * stride, yw, yplane);
@@ -133,9 +135,9 @@ static size_t walk(const eg_graph *g, int weights, const batch *b)
             int relu = relu_after(g, i);
             float *y = buf + used;
             used += vectors((size_t)nd->out);
-            if (G && nd->csr)
-                eg_k->lanes_linear_csr(G, nd->out, nd->csr_rowptr, nd->csr_col, nd->csr_val, nd->param[1], at, stride,
-                                    relu, y);
+            if (G && s->weights == EG_WEIGHTS_CSR)
+                eg_k->lanes_linear_csr(G, nd->out, s->csr_rowptr, s->csr_col, s->csr_val, nd->param[1], at, stride,
+                                       relu, y);
             else if (G)
                 eg_k->lanes_linear(G, nd->out, features, nd->param[0], nd->param[1], at, stride, relu, y);
             at = y;
@@ -169,12 +171,12 @@ size_t eg_lanes_floats(const eg_graph *g)
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi)
 {
     const int vl = eg_k->vl;
-    if (hi - lo < vl || !g->lanes || g->training) return lo;  /* a batch of one pays no walk */
+    if (hi - lo < vl || !g->plan.lanes || g->plan.training) return lo;  /* a batch of one pays no walk */
     size_t group = round16(walk(g, 1, NULL));
     /* not in lanes (an N:M copy), or shapes changed since the prepare */
-    if (!group || EG_LANES_GROUPS * group > g->lanes_floats) return lo;
+    if (!group || EG_LANES_GROUPS * group > g->plan.lanes_floats) return lo;
     size_t insz = eg_shape_size(g->nodes[0].out_shape), outsz = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
-    batch b = {.ldx = insz, .buf = g->lanes + g->lanes_floats * (size_t)eg_thread_id(), .stride = group};
+    batch b = {.ldx = insz, .buf = g->plan.lanes + g->plan.lanes_floats * (size_t)eg_thread_id(), .stride = group};
     for (; lo + vl <= hi; lo += b.groups * vl) {
         b.groups = (hi - lo) / vl < EG_LANES_GROUPS ? (hi - lo) / vl : EG_LANES_GROUPS;
         b.rows = x + lo * insz;

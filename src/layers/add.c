@@ -12,25 +12,24 @@ static int add_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void add_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void add_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
-    const float *restrict a = g->nodes[nd->inputs[0]].y + (size_t)lo * per;
-    const float *restrict b = g->nodes[nd->inputs[1]].y + (size_t)lo * per;
-    float *restrict y = nd->y + (size_t)lo * per;
+    const float *restrict a = eg_input_step(g, nd, 0)->y + (size_t)lo * per;
+    const float *restrict b = eg_input_step(g, nd, 1)->y + (size_t)lo * per;
+    float *restrict y = s->y + (size_t)lo * per;
     for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
 }
 
-static void add_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void add_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
-    const float *dy = nd->dy + (size_t)lo * per;
+    const float *dy = s->dy + (size_t)lo * per;
     /* in input order: with in=a,a the first writes and the second adds */
-    for (int s = 0; s < 2; s++) {
-        eg_node *src = &g->nodes[nd->inputs[s]];
-        if (src->op == EG_OP_INPUT) continue;  /* the data has no gradient */
-        float *dx = src->dy + (size_t)lo * per;
-        if (nd->dx_add[s])
+    for (int k = 0; k < 2; k++) {
+        if (g->nodes[nd->inputs[k]].op == EG_OP_INPUT) continue;  /* the data has no gradient */
+        float *dx = eg_input_step(g, nd, k)->dy + (size_t)lo * per;
+        if (s->dx_add[k])
             for (size_t i = 0; i < n; i++) dx[i] += dy[i];
         else
             memcpy(dx, dy, n * sizeof *dx);

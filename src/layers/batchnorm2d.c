@@ -6,7 +6,7 @@
  *
  * The statistics are over the whole batch, but each thread of a pass holds
  * only its own images: every thread sums its rows per channel into its slot
- * of nd->shared, waits at a barrier, then adds all slots in thread order, so
+ * of its step's shared block, waits at a barrier, then adds all slots in thread order, so
  * every thread gets the same bits and a given thread count reproduces. The
  * backward pass does the same for sum(dy) and sum(dy * xhat). */
 #include <assert.h>
@@ -44,16 +44,25 @@ static size_t batchnorm2d_saved(const eg_node *nd) { return eg_shape_size(nd->ou
 #define SLOT_FLOATS(c) (2 * (4 * (size_t)(c) + 1) + 2 * (size_t)(c))
 static size_t batchnorm2d_shared(const eg_node *nd, int threads) { return (size_t)threads * SLOT_FLOATS(nd->in_shape.c); }
 
-static double *fwd_part(const eg_node *nd, int t) { return (double *)(nd->shared + (size_t)t * SLOT_FLOATS(nd->in_shape.c)); }
-static double *bwd_part(const eg_node *nd, int t) { return fwd_part(nd, t) + 2 * (size_t)nd->in_shape.c + 1; }
-static float *stats(const eg_node *nd, int t) { return (float *)(fwd_part(nd, t) + 4 * (size_t)nd->in_shape.c + 1); }
+static double *fwd_part(const eg_node *nd, const eg_step *s, int t)
+{
+    return (double *)(s->shared + (size_t)t * SLOT_FLOATS(nd->in_shape.c));
+}
+static double *bwd_part(const eg_node *nd, const eg_step *s, int t)
+{
+    return fwd_part(nd, s, t) + 2 * (size_t)nd->in_shape.c + 1;
+}
+static float *stats(const eg_node *nd, const eg_step *s, int t)
+{
+    return (float *)(fwd_part(nd, s, t) + 4 * (size_t)nd->in_shape.c + 1);
+}
 
 /* Values per channel in the whole batch of the last forward pass: the rows
  * of every thread of the team, times H*W. */
-static double batch_count(const eg_node *nd)
+static double batch_count(const eg_node *nd, const eg_step *s)
 {
     double rows = 0;
-    for (int t = 0, nt = eg_team_size(); t < nt; t++) rows += fwd_part(nd, t)[2 * nd->in_shape.c];
+    for (int t = 0, nt = eg_team_size(); t < nt; t++) rows += fwd_part(nd, s, t)[2 * nd->in_shape.c];
     return rows * nd->in_shape.h * nd->in_shape.w;
 }
 
@@ -92,39 +101,40 @@ static void channel_sums(const eg_node *nd, const float *a, const float *b, int 
 }
 
 /* The whole batch's sums: every thread's slot added in thread order. */
-static void batch_sums(const eg_node *nd, double *(*part)(const eg_node *, int), int c, double *s1, double *s2)
+static void batch_sums(const eg_node *nd, const eg_step *s, double *(*part)(const eg_node *, const eg_step *, int),
+                       int c, double *s1, double *s2)
 {
     int C = nd->in_shape.c, nt = eg_team_size();
     *s1 = *s2 = 0;
-    for (int t = 0; t < nt; t++) *s1 += part(nd, t)[c], *s2 += part(nd, t)[C + c];
+    for (int t = 0; t < nt; t++) *s1 += part(nd, s, t)[c], *s2 += part(nd, s, t)[C + c];
 }
 
-static void batchnorm2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void batchnorm2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y, *gamma = nd->param[0], *beta = nd->param[1];
+    const float *x = eg_input_step(g, nd, 0)->y, *gamma = nd->param[0], *beta = nd->param[1];
     int C = nd->in_shape.c;
     size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w;
-    if (!g->training) {
+    if (!g->plan.training) {
         for (int i = lo; i < hi; i++)
             for (int c = 0; c < C; c++) {
                 float mean = nd->buffer[0][c], inv = (float)(1 / sqrt((double)nd->buffer[1][c] + BN_EPS));
                 const float *xp = x + ((size_t)i * C + c) * hw;
-                float *yp = nd->y + ((size_t)i * C + c) * hw;
+                float *yp = s->y + ((size_t)i * C + c) * hw;
                 for (size_t k = 0; k < hw; k++) yp[k] = (xp[k] - mean) * inv * gamma[c] + beta[c];
             }
         return;
     }
     int t = eg_thread_id();
-    assert(eg_team_size() <= g->threads);
-    double *part = fwd_part(nd, t);
+    assert(eg_team_size() <= g->plan.threads);
+    double *part = fwd_part(nd, s, t);
     channel_sums(nd, x, NULL, lo, hi, part, part + C);
     part[2 * C] = hi - lo;
 #pragma omp barrier
-    double count = batch_count(nd);
-    float *st = stats(nd, t);
+    double count = batch_count(nd, s);
+    float *st = stats(nd, s, t);
     for (int c = 0; c < C; c++) {
         double s1, s2;
-        batch_sums(nd, fwd_part, c, &s1, &s2);
+        batch_sums(nd, s, fwd_part, c, &s1, &s2);
         double mean = s1 / count, var = s2 / count - mean * mean;
         if (var < 0) var = 0;
         st[c] = (float)mean;
@@ -138,7 +148,7 @@ static void batchnorm2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     for (int i = lo; i < hi; i++)
         for (int c = 0; c < C; c++) {
             const float *xp = x + ((size_t)i * C + c) * hw;
-            float *xh = nd->saved + ((size_t)i * C + c) * hw, *yp = nd->y + ((size_t)i * C + c) * hw;
+            float *xh = s->saved + ((size_t)i * C + c) * hw, *yp = s->y + ((size_t)i * C + c) * hw;
             float mean = st[c], inv = st[C + c];
             for (size_t k = 0; k < hw; k++) {
                 xh[k] = (xp[k] - mean) * inv;
@@ -147,30 +157,30 @@ static void batchnorm2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
         }
 }
 
-static void batchnorm2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void batchnorm2d_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     int C = nd->in_shape.c, t = eg_thread_id();
     size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w;
-    double *part = bwd_part(nd, t);
+    double *part = bwd_part(nd, s, t);
     /* sum(dy) and sum(dy * xhat) over this thread's rows: its share of
      * dbeta and dgamma, and of the batch sums dx needs */
-    channel_sums(nd, nd->dy, nd->saved, lo, hi, part, part + C);
+    channel_sums(nd, s->dy, s->saved, lo, hi, part, part + C);
     float *dgamma = eg_tgrad(g, nd, 0), *dbeta = eg_tgrad(g, nd, 1);
     for (int c = 0; c < C; c++) dbeta[c] += (float)part[c], dgamma[c] += (float)part[C + c];
-    if (!nd->needs_dx) return;
+    if (!s->needs_dx) return;
 #pragma omp barrier
     /* dx = gamma / std * (dy - mean(dy) - xhat * mean(dy * xhat)) */
-    const float *st = stats(nd, t), *gamma = nd->param[0];
-    double count = batch_count(nd);
-    float *dx = g->nodes[nd->inputs[0]].dy;
+    const float *st = stats(nd, s, t), *gamma = nd->param[0];
+    double count = batch_count(nd, s);
+    float *dx = eg_input_step(g, nd, 0)->dy;
     for (int c = 0; c < C; c++) {
         double sd, sdx;
-        batch_sums(nd, bwd_part, c, &sd, &sdx);
+        batch_sums(nd, s, bwd_part, c, &sd, &sdx);
         float scale = gamma[c] * st[C + c], mdy = (float)(sd / count), mdx = (float)(sdx / count);
         for (int i = lo; i < hi; i++) {
-            const float *dyp = nd->dy + ((size_t)i * C + c) * hw, *xh = nd->saved + ((size_t)i * C + c) * hw;
+            const float *dyp = s->dy + ((size_t)i * C + c) * hw, *xh = s->saved + ((size_t)i * C + c) * hw;
             float *dxp = dx + ((size_t)i * C + c) * hw;
-            if (nd->dx_add[0])
+            if (s->dx_add[0])
                 for (size_t k = 0; k < hw; k++) dxp[k] += scale * (dyp[k] - mdy - xh[k] * mdx);
             else
                 for (size_t k = 0; k < hw; k++) dxp[k] = scale * (dyp[k] - mdy - xh[k] * mdx);

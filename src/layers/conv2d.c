@@ -1,9 +1,9 @@
 /* conv2d: 2-D convolution with stride, zero padding and bias, NCHW.
  *
  * A stride-1 convolution (any kernel, pad <= kernel - 1) copies each image
- * once into zero-padded planes (kept in nd->saved, borders zeroed once by
- * eg_graph_prepare; a fused pool before it writes them itself: see
- * pool_fusion.c); the rows of its im2col matrix are then
+ * once into zero-padded planes (kept in its step's saved block, borders
+ * zeroed once by eg_graph_prepare; a pool the plan fused before it writes
+ * them itself); the rows of its im2col matrix are then
  * shifted views of those planes (a row-offset product), and outputs are
  * computed on padded rows, then cropped. Its input gradient is the full
  * convolution of dy (padded by kernel - 1 - pad) with flipped filters, and
@@ -133,9 +133,9 @@ static size_t conv2d_shared(const eg_node *nd, int threads)
     return is_rowconv(nd) ? (size_t)threads * (DY_CHUNK * nd->out * dgrad_plane(nd) + lanes_floats(nd)) : 0;
 }
 
-static float *dgrad_planes(const eg_node *nd)
+static float *dgrad_planes_of(const eg_node *nd, const eg_step *s)
 {
-    return nd->shared + (size_t)eg_thread_id() * DY_CHUNK * nd->out * dgrad_plane(nd);
+    return s->shared + (size_t)eg_thread_id() * DY_CHUNK * nd->out * dgrad_plane(nd);
 }
 
 /* Inference keeps the padded planes too: their borders stay zero. */
@@ -159,84 +159,89 @@ static size_t conv2d_scratch(const eg_node *nd, int n)
 
 /* ------------------------------------------------ stride-1 convolution */
 
-/* The 2x2 pool this conv computes, if any (src/graph/pool_fusion.c). */
-static const eg_node *fused_pool(const eg_graph *g, const eg_node *nd)
-{
-    return nd->pool_into ? &g->nodes[nd->pool_into] : NULL;
-}
+#define STEP(g, i) (&(g)->plan.steps[i])
+
+/* The 2x2 pool node this conv computes (its step's pool_into, not 0). */
+static const eg_node *fused_pool(const eg_graph *g, const eg_step *s) { return &g->nodes[s->pool_into]; }
 
 /* Where image i's pooled channel c goes, and the distance between its rows:
  * the interior of the next conv's padded plane, or the pool's own output. */
-static float *pooled_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, int c, int *ldy)
+static float *pooled_rows(const eg_graph *g, const eg_node *nd, const eg_step *s, int i, int c, int *ldy)
 {
+    const eg_node *pool = fused_pool(g, s);
+    const eg_step *ps = STEP(g, s->pool_into);
     int h = nd->out_shape.h, w = nd->out_shape.w;
-    if (pool->padded_out) {
-        const eg_node *next = &g->nodes[pool->padded_out];
+    if (ps->padded_out) {
+        const eg_node *next = &g->nodes[ps->padded_out];
         *ldy = row_width(next);
-        return next->saved + ((size_t)i * next->in_shape.c + c) * plane_floats(next) + pad_head(next->pad, *ldy);
+        return STEP(g, ps->padded_out)->saved + ((size_t)i * next->in_shape.c + c) * plane_floats(next) +
+               pad_head(next->pad, *ldy);
     }
     *ldy = w / 2;
-    return pool->y + i * eg_shape_size(pool->out_shape) + (size_t)c * (h / 2) * (w / 2);
+    return ps->y + i * eg_shape_size(pool->out_shape) + (size_t)c * (h / 2) * (w / 2);
 }
 
 /* Pools image i's output rows (rows of out.w floats, ld apart) into the
  * fused pool's y, with the winners in training; or, when the pool feeds a
- * conv that reads padded planes, into that conv's planes (pool_fusion.c). */
-static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_node *pool, int i, const float *rows, int ld)
+ * conv that reads padded planes, into that conv's planes. */
+static void pool_rows(const eg_graph *g, const eg_node *nd, const eg_step *s, int i, const float *rows, int ld)
 {
-    size_t poolsz = eg_shape_size(pool->out_shape);
+    const eg_step *ps = STEP(g, s->pool_into);
+    size_t poolsz = eg_shape_size(fused_pool(g, s)->out_shape);
     int h = nd->out_shape.h, w = nd->out_shape.w, n = nd->out_shape.c * h, ldy;
-    uint8_t *code = g->training ? (uint8_t *)pool->argmax + i * poolsz : NULL;
-    if (pool->padded_out) {
+    uint8_t *code = g->plan.training ? (uint8_t *)ps->argmax + i * poolsz : NULL;
+    if (ps->padded_out) {
         size_t pooled = (size_t)(h / 2) * (w / 2);
         for (int c = 0; c < nd->out_shape.c; c++) {
-            float *dst = pooled_rows(g, nd, pool, i, c, &ldy);
+            float *dst = pooled_rows(g, nd, s, i, c, &ldy);
             const float *src = rows + (size_t)c * h * ld;
-            if (code) eg_k->pool2x2_rows_coded(dst, ldy, code + c * pooled, src, ld, h, w, pool->relu_in);
-            else eg_k->pool2x2_rows(dst, ldy, src, ld, h, w, pool->relu_in);
+            if (code) eg_k->pool2x2_rows_coded(dst, ldy, code + c * pooled, src, ld, h, w, ps->relu_in);
+            else eg_k->pool2x2_rows(dst, ldy, src, ld, h, w, ps->relu_in);
         }
         return;
     }
-    if (code) eg_k->pool2x2_rows_coded(pool->y + i * poolsz, w / 2, code, rows, ld, n, w, pool->relu_in);
-    else eg_k->pool2x2_rows(pool->y + i * poolsz, w / 2, rows, ld, n, w, pool->relu_in);
+    if (code) eg_k->pool2x2_rows_coded(ps->y + i * poolsz, w / 2, code, rows, ld, n, w, ps->relu_in);
+    else eg_k->pool2x2_rows(ps->y + i * poolsz, w / 2, rows, ld, n, w, ps->relu_in);
 }
 
 /* Image i's output gradient from the fused pool's dy and winners, c planes
  * of h x w written `pad` rows and columns into planes of width wp (as
  * copy_planes would copy it); with pad 0 and wp = w, into plain planes. */
-static void unpool_planes(float *dst, const eg_node *pool, int i, int c, int h, int w, int pad, int wp, size_t plane)
+static void unpool_planes(float *dst, const eg_graph *g, const eg_step *s, int i, int c, int h, int w, int pad, int wp,
+                          size_t plane)
 {
-    size_t poolsz = eg_shape_size(pool->out_shape), pooled = (size_t)(h / 2) * (w / 2);
+    const eg_step *ps = STEP(g, s->pool_into);
+    size_t poolsz = eg_shape_size(fused_pool(g, s)->out_shape), pooled = (size_t)(h / 2) * (w / 2);
     for (int ch = 0; ch < c; ch++) {
         size_t at = i * poolsz + ch * pooled;
-        eg_k->unpool2x2_rows(dst + ch * plane + pad_head(pad, wp), wp, pool->dy + at, (const uint8_t *)pool->argmax + at,
-                          h, w);
+        eg_k->unpool2x2_rows(dst + ch * plane + pad_head(pad, wp), wp, ps->dy + at, (const uint8_t *)ps->argmax + at,
+                             h, w);
     }
 }
 
 /* C[out.c x N] = bias + W B with rows of B at boff (or ldb apart): on the
- * node's CSR or N:M copy in inference when it has one (see
- * sparse_choice.c), else dense; the dense row-offset product writes the
- * bias with its result. */
-static void weight_product(const eg_graph *g, const eg_node *nd, int N, const float *B, int ldb,
+ * node's CSR or N:M copy in inference when the plan chose one, else dense;
+ * the dense row-offset product writes the bias with its result. */
+static void weight_product(const eg_graph *g, const eg_node *nd, const eg_step *s, int N, const float *B, int ldb,
                            const ptrdiff_t *boff, float *C)
 {
     int K = (int)(nd->psize[0] / (size_t)nd->out);
     const float *b = nd->param[1];
-    if ((g->training || (!nd->csr && !nd->nm_n)) && boff) {
+    eg_weights w = g->plan.training ? EG_WEIGHTS_DENSE : s->weights;
+    if (w == EG_WEIGHTS_DENSE && boff) {
         if (eg_k->small_conv_fits(nd->out, nd->in_shape.c, nd->kernel))  /* one or two channels left */
-            eg_k->small_conv_rows(nd->out, nd->in_shape.c, nd->kernel, nd->out_shape.h, row_width(nd), plane_floats(nd),
-                               nd->param[0], b, B, C);
+            eg_k->small_conv_rows(nd->out, nd->in_shape.c, nd->kernel, nd->out_shape.h, row_width(nd),
+                                  plane_floats(nd), nd->param[0], b, B, C);
         else
             eg_k->gemm_nn_rows_set(nd->out, N, K, nd->param[0], K, B, boff, b, C, N);
         return;
     }
     for (int co = 0; co < nd->out; co++)
         for (int p = 0; p < N; p++) C[(size_t)co * N + p] = b[co];
-    if (!g->training && nd->csr)
-        eg_k->csr_rows_nn(nd->out, N, nd->csr_rowptr, nd->csr_col, nd->csr_val, B, ldb, boff, C, N);
-    else if (!g->training && nd->nm_n)
-        eg_k->nm_rows_nn(nd->out, N, K, nd->nm_n, nd->nm_m, nd->nm_val, nd->nm_idx, B, ldb, boff, C, N);
+    if (w == EG_WEIGHTS_CSR)
+        eg_k->csr_rows_nn(nd->out, N, s->csr_rowptr, s->csr_col, s->csr_val, B, ldb, boff, C, N);
+    else if (w == EG_WEIGHTS_NM)
+        eg_k->nm_rows_nn(nd->out, N, K, s->nm_n, s->nm_m, s->nm_val, s->nm_idx, B, ldb, boff, C, N);
     else
         eg_k->gemm_nn(nd->out, N, K, nd->param[0], K, B, ldb, C, N);
 }
@@ -244,31 +249,34 @@ static void weight_product(const eg_graph *g, const eg_node *nd, int N, const fl
 /* --------------------------------------------- training in batch lanes */
 
 /* A conv pooled 2x2 as it computes trains VL images at a time in batch
- * lanes (src/graph/lanes.c) while a thread has that many left:
+ * lanes (src/graph/lanes.c) while a thread has that many left, when the
+ * plan says so (lanes_train):
  * - forward: the images transposed into zero-bordered planes (from its
  *   input, or from the padded planes the pool before it wrote; kept for
- *   the backward, after the image-by-image planes in nd->saved),
- *   eg_lanes_conv_coded, the pooled output transposed back to where the
- *   image-by-image path puts it (or left in the next conv's lane planes:
- *   see lanes_from); the winners' codes stay in lanes, in the pool's code
- *   bytes for those images. Its output has the same bits either way.
- * - backward: the pool's dy transposed into lanes;
- *   eg_lanes_conv_grad_pooled; for the input gradient, dy spread onto the
- *   winners in zero-bordered planes, their full convolution with the
- *   flipped filters (eg_lanes_conv, in the order of the image-by-image
- *   product), transposed back (or left in lanes for the conv before). The
- *   same gradients within rounding.
- * Each thread's lanes are in nd->shared after the dy planes: the pooled
- * output (rows ldy apart, laid out as where they go: the gaps, zero for
- * good, go back as the padding between the next conv's rows), the pool's
- * dy, the spread dy's planes, the input gradient, zeros for its bias. */
+ *   the backward, after the image-by-image planes in saved), lanes_conv_coded,
+ *   the pooled output transposed back to where the image-by-image path puts
+ *   it (or left in the next conv's lane planes: lanes_to); the winners'
+ *   codes stay in lanes, in the pool's code bytes for those images. Its
+ *   output has the same bits either way.
+ * - backward: the pool's dy transposed into lanes; lanes_conv_grad_pooled;
+ *   for the input gradient, dy spread onto the winners in zero-bordered
+ *   planes, their full convolution with the flipped filters (lanes_conv, in
+ *   the order of the image-by-image product), transposed back (or left in
+ *   lanes for the conv before: lanes_from). The same gradients within
+ *   rounding.
+ * Each thread's lanes are in the step's shared block after the dy planes:
+ * the pooled output (rows ldy apart, laid out as where they go: the gaps,
+ * zero for good, go back as the padding between the next conv's rows), the
+ * pool's dy, the spread dy's planes, the input gradient, zeros for its
+ * bias. */
 #define LANES_MAX_FLOATS (1024 * 1024)
 
 /* Floats between pooled rows where they go: the next conv's padded row
  * width, or the pooled width. */
-static int pooled_ld(const eg_graph *g, const eg_node *pool)
+static int pooled_ld(const eg_graph *g, const eg_step *s)
 {
-    return pool->padded_out ? row_width(&g->nodes[pool->padded_out]) : pool->out_shape.w;
+    const eg_step *ps = STEP(g, s->pool_into);
+    return ps->padded_out ? row_width(&g->nodes[ps->padded_out]) : fused_pool(g, s)->out_shape.w;
 }
 
 /* The sizes of a group's lanes (floats, VL images): input planes; pooled
@@ -308,281 +316,252 @@ static size_t lanes_floats(const eg_node *nd)
     return lanes_planes(nd) ? z.pooled + z.dyp + z.spread + z.dx + round16((size_t)nd->in_shape.c) : 0;
 }
 
-/* Whether nd trains its whole groups of images in lanes. */
-static int trains_in_lanes(const eg_graph *g, const eg_node *nd)
+int eg_conv2d_trains_in_lanes(const eg_graph *g, const eg_node *nd)
 {
-    const eg_node *pool = fused_pool(g, nd);
-    /* an input gradient added to another's (dx_add) goes image by image */
-    return g->training && !g->no_lanes && pool && !nd->dx_add[0] && lanes_planes(nd) &&
-           pooled_ld(g, pool) <= nd->out_shape.w;
+    const eg_step *s = eg_step_of(g, nd);
+    return is_rowconv(nd) && s->pool_into && lanes_planes(nd) && pooled_ld(g, s) <= nd->out_shape.w;
 }
 
-int eg_conv2d_lanes_end(const eg_graph *g, const eg_node *nd, int lo, int hi)
+int eg_conv2d_lanes_end(const eg_step *s, int lo, int hi)
 {
     int vl = eg_k->vl;
-    return trains_in_lanes(g, nd) ? lo + (hi - lo) / vl * vl : lo;
-}
-
-/* The conv whose fused pool writes nd's padded planes, when both train in
- * lanes: their groups are the same (they depend on lo and hi alone), so
- * between them everything stays in lanes: that conv pools straight into
- * nd's lane planes, and nd's input gradient goes to that pool's dy as
- * lanes (saving four transposes of about 800 floats an image a step in
- * SimpleCNN). NULL otherwise. */
-static const eg_node *lanes_from(const eg_graph *g, const eg_node *nd)
-{
-    if (!nd->padded_in || !trains_in_lanes(g, nd)) return NULL;
-    const eg_node *src = &g->nodes[g->nodes[nd->inputs[0]].inputs[0]];
-    if (src->relu_folded) src = &g->nodes[src->inputs[0]];  /* the relu the pool applies */
-    return src->op == EG_OP_CONV2D && src->pool_into == nd->inputs[0] && trains_in_lanes(g, src) ? src : NULL;
-}
-
-/* The conv nd hands its lanes to (see lanes_from), or NULL. */
-static const eg_node *lanes_to(const eg_graph *g, const eg_node *nd)
-{
-    const eg_node *pool = fused_pool(g, nd), *next = pool && pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
-    return next && lanes_from(g, next) == nd ? next : NULL;
+    return s->lanes_train ? lo + (hi - lo) / vl * vl : lo;
 }
 
 /* Group i0's input planes: after every image's image-by-image planes,
  * each image's share rounded to a cache line, so that any group's planes
  * are aligned. */
-static float *group_planes(const eg_graph *g, const eg_node *nd, int i0)
+static float *group_planes(const eg_graph *g, const eg_node *nd, const eg_step *s, int i0)
 {
-    size_t rows = (size_t)g->batch * nd->in_shape.c * plane_floats(nd);
-    return nd->saved + rows + (size_t)i0 * round16(lanes_planes(nd) / (size_t)eg_k->vl);
+    size_t rows = (size_t)g->plan.batch * nd->in_shape.c * plane_floats(nd);
+    return s->saved + rows + (size_t)i0 * round16(lanes_planes(nd) / (size_t)eg_k->vl);
 }
 
-static float *thread_lanes(const eg_graph *g, const eg_node *nd)
+static float *thread_lanes(const eg_graph *g, const eg_node *nd, const eg_step *s)
 {
-    return nd->shared + (size_t)g->threads * DY_CHUNK * nd->out * dgrad_plane(nd) + lanes_floats(nd) * eg_thread_id();
+    return s->shared + (size_t)g->plan.threads * DY_CHUNK * nd->out * dgrad_plane(nd) +
+           lanes_floats(nd) * eg_thread_id();
 }
 
 /* Groups start wherever a thread's share does, so a plane's interior may
  * have been another group's border: the borders are zeroed for each. */
-static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_node *pool, int lo, int end)
+static void lanes_forward(const eg_graph *g, const eg_node *nd, const eg_step *s, int lo, int end)
 {
     int vl = eg_k->vl;
+    const eg_node *pool = fused_pool(g, s);
+    const eg_step *ps = STEP(g, s->pool_into);
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int pad = nd->pad, xh = in.h + 2 * pad, xw = in.w + 2 * pad, ph = out.h / 2, pw = out.w / 2;
-    int ldy = pooled_ld(g, pool), wp = row_width(nd);
+    int ldy = pooled_ld(g, s), wp = row_width(nd);
     size_t yplane = (size_t)vl * ph * ldy, insz = eg_shape_size(in), poolsz = eg_shape_size(pool->out_shape);
     size_t plane = plane_floats(nd), lplane = (size_t)xh * xw * vl;
-    const eg_node *next = pool->padded_out ? &g->nodes[pool->padded_out] : NULL;
+    const eg_node *next = ps->padded_out ? &g->nodes[ps->padded_out] : NULL;
     size_t ystride = next ? (size_t)next->in_shape.c * plane_floats(next) : poolsz;  /* between images */
-    float *ly = thread_lanes(g, nd);
-    const eg_node *from = lanes_from(g, nd), *to = lanes_to(g, nd);
+    float *ly = thread_lanes(g, nd, s);
     for (int i0 = lo; i0 < end; i0 += vl) {
-        float *lx = group_planes(g, nd, i0);
-        if (!from) {  /* else the conv before pooled into them */
+        float *lx = group_planes(g, nd, s, i0);
+        if (!s->lanes_from) {  /* else the conv before pooled into them */
             eg_k->lanes_zero_borders(lx, in.c, xh, xw, pad);
             for (int c = 0; c < in.c; c++)
-                if (nd->padded_in)  /* padded planes of rows wp wide (the pool before wrote them): whole */
-                    eg_k->lanes_from_rows(lx + c * lplane, xw, nd->saved + ((size_t)i0 * in.c + c) * plane, in.c * plane,
-                                       xh * wp, wp, 0, 0);
+                if (s->padded_in)  /* padded planes of rows wp wide (the pool before wrote them): whole */
+                    eg_k->lanes_from_rows(lx + c * lplane, xw, s->saved + ((size_t)i0 * in.c + c) * plane,
+                                          in.c * plane, xh * wp, wp, 0, 0);
                 else
                     eg_k->lanes_from_rows(lx + c * lplane, xw,
-                                       g->nodes[nd->inputs[0]].y + i0 * insz + (size_t)c * in.h * in.w, insz,
-                                       in.h * in.w, in.w, pad, pad);
+                                          eg_input_step(g, nd, 0)->y + i0 * insz + (size_t)c * in.h * in.w, insz,
+                                          in.h * in.w, in.w, pad, pad);
         }
-        uint8_t *codes = (uint8_t *)pool->argmax + i0 * poolsz;
-        if (to) {  /* into the interiors of the next conv's lane planes */
+        uint8_t *codes = (uint8_t *)ps->argmax + i0 * poolsz;
+        if (s->lanes_to) {  /* into the interiors of the next conv's lane planes */
+            const eg_node *to = &g->nodes[s->lanes_to];
             int tpad = to->pad, th = to->in_shape.h + 2 * tpad, tw = to->in_shape.w + 2 * tpad;
-            float *planes = group_planes(g, to, i0);
+            float *planes = group_planes(g, to, STEP(g, s->lanes_to), i0);
             eg_k->lanes_zero_borders(planes, out.c, th, tw, tpad);
             eg_k->lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
-                                pool->relu_in, planes + ((size_t)tpad * tw + tpad) * vl, tw, (size_t)vl * th * tw, codes);
+                                   ps->relu_in, planes + ((size_t)tpad * tw + tpad) * vl, tw, (size_t)vl * th * tw,
+                                   codes);
             continue;
         }
         eg_k->lanes_conv_coded(out.c, in.c, nd->kernel, out.h, out.w, lx, xh, xw, nd->param[0], nd->param[1],
-                            pool->relu_in, ly, ldy, yplane, codes);
+                               ps->relu_in, ly, ldy, yplane, codes);
         for (int c = 0; c < out.c; c++) {
             int ld;
-            eg_k->transpose(pooled_rows(g, nd, pool, i0, c, &ld), (int)ystride, ly + c * yplane, vl,
+            eg_k->transpose(pooled_rows(g, nd, s, i0, c, &ld), (int)ystride, ly + c * yplane, vl,
                             (ph - 1) * ldy + pw, vl);
         }
     }
 }
 
 /* wf: the filters flipped, channels swapped (row_backward's). */
-static void lanes_backward(eg_graph *g, eg_node *nd, const eg_node *pool, int lo, int end, const float *wf)
+static void lanes_backward(eg_graph *g, eg_node *nd, const eg_step *s, int lo, int end, const float *wf)
 {
     int vl = eg_k->vl;
+    const eg_step *ps = STEP(g, s->pool_into);
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int xh = in.h + 2 * nd->pad, xw = in.w + 2 * nd->pad, q = dgrad_pad(nd), dh = out.h + 2 * q, dw = out.w + 2 * q;
-    size_t poolsz = eg_shape_size(pool->out_shape), insz = eg_shape_size(in);
+    size_t poolsz = eg_shape_size(fused_pool(g, s)->out_shape), insz = eg_shape_size(in);
     lane_sizes z = sizes(nd);
-    float *lanes_dyp = thread_lanes(g, nd) + z.pooled, *d = lanes_dyp + z.dyp, *lanes_dx = d + z.spread;
+    float *lanes_dyp = thread_lanes(g, nd, s) + z.pooled, *d = lanes_dyp + z.dyp, *lanes_dx = d + z.spread;
     float *zeros = lanes_dx + z.dx;
-    float *dx_rows = g->nodes[nd->inputs[0]].dy;
-    int from = lanes_from(g, nd) != NULL, to = lanes_to(g, nd) != NULL;
+    float *dx_rows = eg_input_step(g, nd, 0)->dy;
     for (int i0 = lo; i0 < end; i0 += vl) {
-        const uint8_t *codes = (const uint8_t *)pool->argmax + i0 * poolsz;
+        const uint8_t *codes = (const uint8_t *)ps->argmax + i0 * poolsz;
         /* the pool's dy, which the next conv left in lanes, or transposed here */
-        float *dyp = to ? pool->dy + i0 * poolsz : lanes_dyp;
-        if (!to) eg_k->transpose(dyp, vl, pool->dy + i0 * poolsz, (int)poolsz, vl, (int)poolsz);
-        eg_k->lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, i0), xh, xw, dyp, codes,
-                                  eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
-        if (!nd->needs_dx) continue;
+        float *dyp = s->lanes_to ? ps->dy + i0 * poolsz : lanes_dyp;
+        if (!s->lanes_to) eg_k->transpose(dyp, vl, ps->dy + i0 * poolsz, (int)poolsz, vl, (int)poolsz);
+        eg_k->lanes_conv_grad_pooled(out.c, in.c, nd->kernel, out.h, out.w, group_planes(g, nd, s, i0), xh, xw, dyp,
+                                     codes, eg_tgrad(g, nd, 0), eg_tgrad(g, nd, 1));
+        if (!s->needs_dx) continue;
         /* only interiors are written: the borders stay zero */
         eg_k->lanes_spread(d, out.c, out.h / 2, out.w / 2, dh, dw, q, dyp, codes);
         /* the input gradient: left in lanes for the conv before, or transposed back */
-        float *dx = from ? dx_rows + i0 * insz : lanes_dx;
+        float *dx = s->lanes_from ? dx_rows + i0 * insz : lanes_dx;
         eg_k->lanes_conv(in.c, out.c, nd->kernel, in.h, in.w, d, dh, dw, wf, zeros, 0, 0, dx, in.w,
-                      (size_t)vl * in.h * in.w);
-        if (!from) eg_k->transpose(dx_rows + i0 * insz, (int)insz, dx, vl, (int)insz, vl);
+                         (size_t)vl * in.h * in.w);
+        if (!s->lanes_from) eg_k->transpose(dx_rows + i0 * insz, (int)insz, dx, vl, (int)insz, vl);
     }
 }
 
-static void row_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void row_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y;
+    const float *x = eg_input_step(g, nd, 0)->y;
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int k = nd->kernel, wp = row_width(nd), n_out = out.h * wp;
     size_t plane = plane_floats(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
     ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
     float *acc = eg_scratch(g);
-    const eg_node *pool = fused_pool(g, nd);
-    /* one or two channels left: pooled in registers as computed (SimpleCNN
-     * with 75% of its channels cut, batch 1000: 457 -> 407 ns an image);
-     * a 3x3 one reads an input that is not in padded planes where it lies
-     * (then 446 -> 370), while a 5x5 one's masked loads would cost more
-     * than the copy (LeNet-5's c1 at one channel: 460 ns against 370 + 40) */
-    int small = pool && !g->training && !nd->csr && !nd->nm_n && eg_k->small_conv_fits(nd->out, in.c, k);
-    int direct = small && !nd->padded_in && k == 3;
-    int end = eg_conv2d_lanes_end(g, nd, lo, hi);
-    if (end > lo) lanes_forward(g, nd, pool, lo, end);
+    const eg_step *ps = s->pool_into ? STEP(g, s->pool_into) : NULL;
+    int small = s->run == EG_RUN_SMALL || s->run == EG_RUN_SMALL_DIRECT, direct = s->run == EG_RUN_SMALL_DIRECT;
+    int end = eg_conv2d_lanes_end(s, lo, hi);
+    if (end > lo) lanes_forward(g, nd, s, lo, end);
     for (int i = end; i < hi; i++) {
-        float *xp = nd->saved + (size_t)i * in.c * plane;
-        if (!nd->padded_in && !direct) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
+        float *xp = s->saved + (size_t)i * in.c * plane;
+        if (!s->padded_in && !direct) copy_planes(xp, x + (size_t)i * insz, in.c, in.h, in.w, nd->pad, wp, plane);
         if (small) {
             float *dst[2];
             int ldy = 0;
-            for (int c = 0; c < nd->out; c++) dst[c] = pooled_rows(g, nd, pool, i, c, &ldy);
+            for (int c = 0; c < nd->out; c++) dst[c] = pooled_rows(g, nd, s, i, c, &ldy);
             if (direct)
                 eg_k->small_conv_pool_direct(nd->out, in.c, k, out.h, wp, out.w, nd->pad, nd->param[0], nd->param[1],
-                                          x + (size_t)i * insz, pool->relu_in, dst, ldy);
+                                             x + (size_t)i * insz, ps->relu_in, dst, ldy);
             else
                 eg_k->small_conv_pool_rows(nd->out, in.c, k, out.h, wp, out.w, plane, nd->param[0], nd->param[1], xp,
-                                        pool->relu_in, dst, ldy);
+                                           ps->relu_in, dst, ldy);
             continue;
         }
-        weight_product(g, nd, n_out, xp, 0, off, acc);
+        weight_product(g, nd, s, n_out, xp, 0, off, acc);
         /* padded rows stack like one tall plane: one strided copy crops all,
          * or the fused pool reads them in place */
-        if (pool) pool_rows(g, nd, pool, i, acc, wp);
-        else eg_k->copy_rows(nd->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
+        if (ps) pool_rows(g, nd, s, i, acc, wp);
+        else eg_k->copy_rows(s->y + (size_t)i * outsz, out.w, acc, wp, out.c * out.h, out.w, 0);
     }
 }
 
 /* Images lo .. hi (at most DY_CHUNK) of a thread's share. */
-static void row_backward_chunk(eg_graph *g, eg_node *nd, int lo, int hi, const float *wf)
+static void row_backward_chunk(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi, const float *wf)
 {
-    eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int k = nd->kernel, kk = k * k, wp = row_width(nd), q = dgrad_pad(nd), m = hi - lo, n_dx = in.h * wp;
     size_t plane = plane_floats(nd), dplane = dgrad_plane(nd), insz = eg_shape_size(in), outsz = eg_shape_size(out);
-    float *dyp = dgrad_planes(nd), *dxp = eg_scratch(g) + nd->psize[0];
-    const eg_node *pool = fused_pool(g, nd);
+    float *dyp = dgrad_planes_of(nd, s), *dxp = eg_scratch(g) + nd->psize[0];
     for (int i = 0; i < m; i++) {
         float *d = dyp + (size_t)i * out.c * dplane;
-        if (pool) unpool_planes(d, pool, lo + i, out.c, out.h, out.w, q, wp, dplane);
-        else copy_planes(d, nd->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q, wp, dplane);
+        if (s->pool_into) unpool_planes(d, g, s, lo + i, out.c, out.h, out.w, q, wp, dplane);
+        else copy_planes(d, s->dy + (size_t)(lo + i) * outsz, out.c, out.h, out.w, q, wp, dplane);
     }
     /* dW[co, (ci,ky,kx)] = sum over images and padded rows of dy[co] . shifted x[ci];
      * dy is zero at the invalid positions, so they add nothing */
     ptrdiff_t off[ROW_MAX_ROWS];
     shift_offsets(off, in.c, k, wp, plane);
     eg_k->gemm_nt_batch_rows(m, out.c, in.c * kk, out.h * wp, dyp + (size_t)q * wp + q, (int)dplane,
-                          (size_t)out.c * dplane, nd->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
-                          eg_tgrad(g, nd, 0), in.c * kk);
+                             (size_t)out.c * dplane, s->saved + (size_t)lo * in.c * plane, off, (size_t)in.c * plane,
+                             eg_tgrad(g, nd, 0), in.c * kk);
     /* db: the sums of the padded dy planes, whose borders are zero */
     float *db = eg_tgrad(g, nd, 1);
-    for (int co = 0; co < out.c; co++) db[co] += eg_k->sum_blocks(dyp + (size_t)co * dplane, dplane, m, out.c * dplane);
-    if (!nd->needs_dx) return;
+    for (int co = 0; co < out.c; co++)
+        db[co] += eg_k->sum_blocks(dyp + (size_t)co * dplane, dplane, m, out.c * dplane);
+    if (!s->needs_dx) return;
     /* dx is the full convolution of dy with flipped filters (wf) */
     shift_offsets(off, out.c, k, wp, dplane);
+    float *dx = eg_input_step(g, nd, 0)->dy;
     for (int i = 0; i < m; i++) {
-        eg_k->gemm_nn_rows_set(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, NULL, dxp,
-                            n_dx);
-        eg_k->copy_rows(src->dy + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, nd->dx_add[0]);
+        eg_k->gemm_nn_rows_set(in.c, n_dx, out.c * kk, wf, out.c * kk, dyp + (size_t)i * out.c * dplane, off, NULL,
+                               dxp, n_dx);
+        eg_k->copy_rows(dx + (size_t)(lo + i) * insz, in.w, dxp, wp, in.c * in.h, in.w, s->dx_add[0]);
     }
 }
 
-static void row_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void row_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     /* the filters flipped, channels swapped, for the input gradient */
     int kk = nd->kernel * nd->kernel, ci_n = nd->in_shape.c, co_n = nd->out;
     const float *w = nd->param[0];
     float *wf = eg_scratch(g);
-    if (nd->needs_dx)
+    if (s->needs_dx)
         for (int ci = 0; ci < ci_n; ci++)
             for (int co = 0; co < co_n; co++)
                 for (int t = 0; t < kk; t++)
                     wf[((size_t)ci * co_n + co) * kk + t] = w[((size_t)co * ci_n + ci) * kk + (kk - 1 - t)];
-    int end = eg_conv2d_lanes_end(g, nd, lo, hi);
-    if (end > lo) lanes_backward(g, nd, fused_pool(g, nd), lo, end, wf);
-    for (int a = end; a < hi; a += DY_CHUNK) row_backward_chunk(g, nd, a, hi - a < DY_CHUNK ? hi : a + DY_CHUNK, wf);
+    int end = eg_conv2d_lanes_end(s, lo, hi);
+    if (end > lo) lanes_backward(g, nd, s, lo, end, wf);
+    for (int a = end; a < hi; a += DY_CHUNK) row_backward_chunk(g, nd, s, a, hi - a < DY_CHUNK ? hi : a + DY_CHUNK, wf);
 }
 
 /* ------------------------------------------------------ any convolution */
 
-static void im2col_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void im2col_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    const eg_node *src = &g->nodes[nd->inputs[0]];
+    const float *x = eg_input_step(g, nd, 0)->y;
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
-    const eg_node *pool = fused_pool(g, nd);
     for (int i = lo; i < hi; i++) {
-        float *col = g->training ? nd->saved + (size_t)i * cols : eg_scratch(g);
-        eg_k->im2col(col, src->y + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad,
-                  out.h, out.w);
-        float *y = nd->y + (size_t)i * outsz;
-        weight_product(g, nd, ohw, col, ohw, NULL, y);
-        if (pool) pool_rows(g, nd, pool, i, y, out.w);
+        float *col = g->plan.training ? s->saved + (size_t)i * cols : eg_scratch(g);
+        eg_k->im2col(col, x + (size_t)i * insz, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
+        float *y = s->y + (size_t)i * outsz;
+        weight_product(g, nd, s, ohw, col, ohw, NULL, y);
+        if (s->pool_into) pool_rows(g, nd, s, i, y, out.w);
     }
 }
 
-static void im2col_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void im2col_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    eg_node *src = &g->nodes[nd->inputs[0]];
     eg_shape in = nd->in_shape, out = nd->out_shape;
     int ckk = in.c * nd->kernel * nd->kernel, ohw = out.h * out.w;
     size_t insz = eg_shape_size(in), outsz = eg_shape_size(out), cols = col_floats(nd);
-    const eg_node *pool = fused_pool(g, nd);
-    if (pool)  /* dy, whole, from the fused pool's */
+    if (s->pool_into)  /* dy, whole, from the fused pool's */
         for (int i = lo; i < hi; i++)
-            unpool_planes(nd->dy + (size_t)i * outsz, pool, i, 1, out.c * out.h, out.w, 0, out.w, outsz);
+            unpool_planes(s->dy + (size_t)i * outsz, g, s, i, 1, out.c * out.h, out.w, 0, out.w, outsz);
     /* dW += sum over images of dy_i col_i^T; db += sums of dy */
     float *dw = eg_tgrad(g, nd, 0), *db = eg_tgrad(g, nd, 1);
-    eg_k->gemm_nt_batch(hi - lo, out.c, ckk, ohw, nd->dy + (size_t)lo * outsz, ohw, outsz,
-                     nd->saved + (size_t)lo * cols, ohw, cols, dw, ckk);
+    eg_k->gemm_nt_batch(hi - lo, out.c, ckk, ohw, s->dy + (size_t)lo * outsz, ohw, outsz, s->saved + (size_t)lo * cols,
+                        ohw, cols, dw, ckk);
     for (int i = lo; i < hi; i++)
-        for (int co = 0; co < out.c; co++) db[co] += eg_k->sum(nd->dy + (size_t)i * outsz + (size_t)co * ohw, (size_t)ohw);
-    if (!nd->needs_dx) return;
+        for (int co = 0; co < out.c; co++)
+            db[co] += eg_k->sum(s->dy + (size_t)i * outsz + (size_t)co * ohw, (size_t)ohw);
+    if (!s->needs_dx) return;
     /* dx = col2im(W^T dy), image by image */
     float *dcol = eg_scratch(g), *wt = dcol + cols;
     for (int co = 0; co < out.c; co++)
         for (int r = 0; r < ckk; r++) wt[(size_t)r * out.c + co] = nd->param[0][(size_t)co * ckk + r];
     for (int i = lo; i < hi; i++) {
         memset(dcol, 0, cols * sizeof *dcol);
-        eg_k->gemm_nn(ckk, ohw, out.c, wt, out.c, nd->dy + (size_t)i * outsz, ohw, dcol, ohw);
-        float *dx = src->dy + (size_t)i * insz;
-        if (!nd->dx_add[0]) memset(dx, 0, insz * sizeof *dx);
+        eg_k->gemm_nn(ckk, ohw, out.c, wt, out.c, s->dy + (size_t)i * outsz, ohw, dcol, ohw);
+        float *dx = eg_input_step(g, nd, 0)->dy + (size_t)i * insz;
+        if (!s->dx_add[0]) memset(dx, 0, insz * sizeof *dx);
         eg_k->col2im_add(dx, dcol, in.c, in.h, in.w, nd->kernel, nd->stride, nd->pad, out.h, out.w);
     }
 }
 
-static void conv2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void conv2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    if (hi > lo) (is_rowconv(nd) ? row_forward : im2col_forward)(g, nd, lo, hi);
+    if (hi > lo) (s->run == EG_RUN_IM2COL ? im2col_forward : row_forward)(g, nd, s, lo, hi);
 }
 
-static void conv2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void conv2d_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    if (hi > lo) (is_rowconv(nd) ? row_backward : im2col_backward)(g, nd, lo, hi);
+    if (hi > lo) (s->run == EG_RUN_IM2COL ? im2col_backward : row_backward)(g, nd, s, lo, hi);
 }
 
 /* weight [out, in, k, k]: output channels are its first axis. */

@@ -10,18 +10,18 @@ static int flatten_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void flatten_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void flatten_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape);
-    memcpy(nd->y + lo * per, g->nodes[nd->inputs[0]].y + lo * per, (size_t)(hi - lo) * per * sizeof(float));
+    memcpy(s->y + lo * per, eg_input_step(g, nd, 0)->y + lo * per, (size_t)(hi - lo) * per * sizeof(float));
 }
 
-static void flatten_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void flatten_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
-    float *dx = g->nodes[nd->inputs[0]].dy + lo * per;
-    const float *dy = nd->dy + lo * per;
-    if (nd->dx_add[0])
+    float *dx = eg_input_step(g, nd, 0)->dy + lo * per;
+    const float *dy = s->dy + lo * per;
+    if (s->dx_add[0])
         for (size_t i = 0; i < n; i++) dx[i] += dy[i];
     else
         memcpy(dx, dy, n * sizeof *dx);

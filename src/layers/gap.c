@@ -9,21 +9,21 @@ static int gap_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void gap_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void gap_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w, C = (size_t)nd->in_shape.c;
-    const float *x = g->nodes[nd->inputs[0]].y;
-    for (size_t p = (size_t)lo * C; p < (size_t)hi * C; p++) nd->y[p] = eg_k->sum(x + p * hw, hw) / (float)hw;
+    const float *x = eg_input_step(g, nd, 0)->y;
+    for (size_t p = (size_t)lo * C; p < (size_t)hi * C; p++) s->y[p] = eg_k->sum(x + p * hw, hw) / (float)hw;
 }
 
-static void gap_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void gap_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t hw = (size_t)nd->in_shape.h * nd->in_shape.w, C = (size_t)nd->in_shape.c;
-    float *dx = g->nodes[nd->inputs[0]].dy;
+    float *dx = eg_input_step(g, nd, 0)->dy;
     for (size_t p = (size_t)lo * C; p < (size_t)hi * C; p++) {
-        float d = nd->dy[p] / (float)hw;
+        float d = s->dy[p] / (float)hw;
         float *dxp = dx + p * hw;
-        if (nd->dx_add[0])
+        if (s->dx_add[0])
             for (size_t k = 0; k < hw; k++) dxp[k] += d;
         else
             for (size_t k = 0; k < hw; k++) dxp[k] = d;

@@ -37,42 +37,39 @@ static size_t linear_scratch(const eg_node *nd, int n)
     return most > wt ? most : wt;
 }
 
-/* The dense forward multiplies x by W^T, which inference keeps
- * (eg_graph_build_copies) and training transposes into scratch on every call,
- * rather than taking row-by-row dot products with W (eg_gemm_nt): those
- * sum each output across a vector's lanes at the end and stream all of W
- * past every four rows of x, while x W^T broadcasts x and reads W^T in
- * order (SimpleCNN's fc1 on 32 rows: 15 -> 8.7 us, plus 2.9 us to transpose).
- * Always the same product, so an image's output does not depend on the
- * batch or the thread count. */
+/* The dense forward multiplies x by W^T, which the plan keeps in inference
+ * and training transposes into scratch on every call, rather than taking
+ * row-by-row dot products with W (gemm_nt): those sum each output across a
+ * vector's lanes at the end and stream all of W past every four rows of x,
+ * while x W^T broadcasts x and reads W^T in order. Always the same product,
+ * so an image's output does not depend on the batch or the thread count. */
 
-static void linear_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void linear_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y, *w = nd->param[0], *b = nd->param[1];
+    const float *x = eg_input_step(g, nd, 0)->y, *w = nd->param[0], *b = nd->param[1];
     int in = nd->in_shape.c, out = nd->out;
     if (hi <= lo) return;
-    for (int i = lo; i < hi; i++) memcpy(nd->y + (size_t)i * out, b, (size_t)out * sizeof *b);
-    /* a pruned layer in inference multiplies only its kept weights (the copy
-     * is rebuilt by every prepare for inference: see eg_graph_build_copies) */
-    if (nd->csr && !g->training) {
-        eg_k->csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, nd->csr_rowptr, nd->csr_col, nd->csr_val,
-                        nd->y + (size_t)lo * out, out, eg_scratch(g));
+    for (int i = lo; i < hi; i++) memcpy(s->y + (size_t)i * out, b, (size_t)out * sizeof *b);
+    /* a pruned layer in inference multiplies only its kept weights (the plan
+     * rebuilds the copy in every prepare for inference) */
+    if (s->weights == EG_WEIGHTS_CSR && !g->plan.training) {
+        eg_k->csr_matmul_t(hi - lo, out, in, x + (size_t)lo * in, in, s->csr_rowptr, s->csr_col, s->csr_val,
+                        s->y + (size_t)lo * out, out, eg_scratch(g));
         return;
     }
-    if (nd->nm_n && !g->training) {  /* an N:M copy, likewise */
-        eg_k->nm_matmul_t(hi - lo, out, in, nd->nm_n, nd->nm_m, x + (size_t)lo * in, in, nd->nm_val, nd->nm_idx,
-                       nd->y + (size_t)lo * out, out, eg_scratch(g));
+    if (s->weights == EG_WEIGHTS_NM && !g->plan.training) {  /* an N:M copy, likewise */
+        eg_k->nm_matmul_t(hi - lo, out, in, s->nm_n, s->nm_m, x + (size_t)lo * in, in, s->nm_val, s->nm_idx,
+                       s->y + (size_t)lo * out, out, eg_scratch(g));
         return;
     }
-    float *wt = nd->wt;
-    if (g->training) eg_k->transpose(wt = eg_scratch(g), out, w, in, out, in);
-    eg_k->gemm_nn(hi - lo, out, in, x + (size_t)lo * in, in, wt, out, nd->y + (size_t)lo * out, out);
+    float *wt = s->wt;
+    if (g->plan.training) eg_k->transpose(wt = eg_scratch(g), out, w, in, out, in);
+    eg_k->gemm_nn(hi - lo, out, in, x + (size_t)lo * in, in, wt, out, s->y + (size_t)lo * out, out);
 }
 
-static void linear_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void linear_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    eg_node *src = &g->nodes[nd->inputs[0]];
-    const float *x = src->y, *dy = nd->dy, *w = nd->param[0];
+    const float *x = eg_input_step(g, nd, 0)->y, *dy = s->dy, *w = nd->param[0];
     int in = nd->in_shape.c, out = nd->out, m = hi - lo;
     if (m <= 0) return;
     /* dW += dy^T x and db += column sums of dy, over this thread's rows */
@@ -80,10 +77,10 @@ static void linear_backward(eg_graph *g, eg_node *nd, int lo, int hi)
     eg_k->transpose(dyt, m, dy + (size_t)lo * out, out, m, out);
     for (int o = 0; o < out; o++) db[o] += eg_k->sum(dyt + (size_t)o * m, (size_t)m);
     eg_k->gemm_nn(out, in, m, dyt, m, x + (size_t)lo * in, in, dw, in);
-    if (!nd->needs_dx) return;
+    if (!s->needs_dx) return;
     /* dx = dy W */
-    float *dx = src->dy + (size_t)lo * in;
-    if (nd->dx_add[0]) eg_k->gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
+    float *dx = eg_input_step(g, nd, 0)->dy + (size_t)lo * in;
+    if (s->dx_add[0]) eg_k->gemm_nn(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
     else eg_k->gemm_nn_set(m, in, out, dy + (size_t)lo * out, out, w, in, dx, in);
 }
 

@@ -40,33 +40,33 @@ static int chunk_planes(const eg_node *nd)
  * is the same value, on a quarter of the elements. */
 static int maxpool2d_folds_relu(const eg_node *nd) { return is_2x2(nd); }
 
-static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void maxpool2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    const float *x = g->nodes[nd->inputs[0]].y;
+    const float *x = eg_input_step(g, nd, 0)->y;
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int k = nd->kernel, s = nd->stride, ihw = in.h * in.w, ohw = out.h * out.w;
+    int k = nd->kernel, st = nd->stride, ihw = in.h * in.w, ohw = out.h * out.w;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
-    if (nd->pooled_in) return;  /* its conv wrote y (pool_fusion.c) */
+    if (s->pooled_in) return;  /* its conv wrote y (the plan fused them) */
     if (is_2x2(nd)) {
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
             long np = planes - p0 < per ? planes - p0 : per;
-            eg_k->pool2x2_forward(nd->y + p0 * ohw, g->training ? nd->argmax + p0 * ohw : NULL, eg_scratch(g),
-                               x + p0 * ihw, (int)np * in.h, in.w, nd->relu_in);
+            eg_k->pool2x2_forward(s->y + p0 * ohw, g->plan.training ? s->argmax + p0 * ohw : NULL, eg_scratch(g),
+                               x + p0 * ihw, (int)np * in.h, in.w, s->relu_in);
         }
         return;
     }
     for (long pl = first; pl < planes; pl++) {
         const float *xp = x + (size_t)pl * ihw;
-        float *yp = nd->y + (size_t)pl * ohw;
-        int32_t *ap = g->training ? nd->argmax + (size_t)pl * ohw : NULL;
+        float *yp = s->y + (size_t)pl * ohw;
+        int32_t *ap = g->plan.training ? s->argmax + (size_t)pl * ohw : NULL;
         for (int oy = 0; oy < out.h; oy++)
             for (int ox = 0; ox < out.w; ox++) {
-                int best = oy * s * in.w + ox * s;
+                int best = oy * st * in.w + ox * st;
                 float m = xp[best];
                 for (int ky = 0; ky < k; ky++)
                     for (int kx = 0; kx < k; kx++) {
-                        int at = (oy * s + ky) * in.w + ox * s + kx;
+                        int at = (oy * st + ky) * in.w + ox * st + kx;
                         if (xp[at] > m) m = xp[at], best = at;
                     }
                 yp[oy * out.w + ox] = m;
@@ -75,33 +75,33 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, int lo, int hi)
     }
 }
 
-static void maxpool2d_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void maxpool2d_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
-    float *dx = g->nodes[nd->inputs[0]].dy;
+    float *dx = eg_input_step(g, nd, 0)->dy;
     eg_shape in = nd->in_shape, out = nd->out_shape;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
     int ohw = out.h * out.w, ihw = in.h * in.w;
-    if (nd->pooled_in) return;  /* its conv reads dy (pool_fusion.c) */
+    if (s->pooled_in) return;  /* its conv reads dy (the plan fused them) */
     if (is_2x2(nd)) {
         int per = chunk_planes(nd);
         for (long p0 = first; p0 < planes; p0 += per) {
             long np = planes - p0 < per ? planes - p0 : per;
-            eg_k->pool2x2_backward(dx + p0 * ihw, nd->dy + p0 * ohw, nd->argmax + p0 * ohw, eg_scratch(g),
-                                (int)np * in.h, in.w, nd->dx_add[0]);
+            eg_k->pool2x2_backward(dx + p0 * ihw, s->dy + p0 * ohw, s->argmax + p0 * ohw, eg_scratch(g),
+                                (int)np * in.h, in.w, s->dx_add[0]);
         }
         return;
     }
     for (long pl = first; pl < planes; pl++) {
         float *dxp = dx + (size_t)pl * ihw;
-        const float *dyp = nd->dy + (size_t)pl * ohw;
-        const int32_t *ap = nd->argmax + (size_t)pl * ohw;
-        if (!nd->dx_add[0]) memset(dxp, 0, (size_t)ihw * sizeof *dxp);
+        const float *dyp = s->dy + (size_t)pl * ohw;
+        const int32_t *ap = s->argmax + (size_t)pl * ohw;
+        if (!s->dx_add[0]) memset(dxp, 0, (size_t)ihw * sizeof *dxp);
         for (int o = 0; o < ohw; o++) dxp[ap[o]] += dyp[o];
     }
 }
 
 /* One int32 winner index per output element, kept in the float arena (one
- * byte each when its conv computes it: pool_fusion.c). */
+ * byte each when its conv computes it: graph/plan.c). */
 static size_t maxpool2d_saved(const eg_node *nd) { return eg_shape_size(nd->out_shape); }
 
 static size_t maxpool2d_scratch(const eg_node *nd, int n)

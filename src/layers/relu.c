@@ -8,21 +8,21 @@ static int relu_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-static void relu_forward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void relu_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
-    const float *restrict x = g->nodes[nd->inputs[0]].y + (size_t)lo * per;
-    float *restrict y = nd->y + (size_t)lo * per;
+    const float *restrict x = eg_input_step(g, nd, 0)->y + (size_t)lo * per;
+    float *restrict y = s->y + (size_t)lo * per;
     for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
 }
 
-static void relu_backward(eg_graph *g, eg_node *nd, int lo, int hi)
+static void relu_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     /* local restrict pointers and unconditional loads let the loops vectorize */
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
-    float *restrict dx = g->nodes[nd->inputs[0]].dy + (size_t)lo * per;
-    const float *restrict y = nd->y + (size_t)lo * per, *restrict dy = nd->dy + (size_t)lo * per;
-    if (nd->dx_add[0]) {
+    float *restrict dx = eg_input_step(g, nd, 0)->dy + (size_t)lo * per;
+    const float *restrict y = s->y + (size_t)lo * per, *restrict dy = s->dy + (size_t)lo * per;
+    if (s->dx_add[0]) {
         for (size_t i = 0; i < n; i++) {
             float d = dy[i];
             dx[i] += y[i] > 0 ? d : 0;

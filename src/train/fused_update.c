@@ -13,7 +13,7 @@ void eg_reduce_and_update(eg_graph *g, eg_optim *o, size_t lo, size_t hi, int nt
 {
     for (size_t a = lo; a < hi; a += CHUNK) {
         size_t b = hi - a < CHUNK ? hi : a + CHUNK;
-        eg_k->reduce_blocks(g->grads, g->tgrads, g->nparam, nt, a, b, 0);
+        eg_k->reduce_blocks(g->grads, g->plan.tgrads, g->nparam, nt, a, b, 0);
         if (o) eg_optim_update(o, g->params, g->grads, a, b);
     }
 }

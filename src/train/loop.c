@@ -35,8 +35,8 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
                         const int32_t *order, int n, int ahead, float *xb, uint8_t *labels, double *losses,
                         double *pen_term)
 {
-    eg_node *out = &g->nodes[g->nnodes - 1];
-    int k = out->out_shape.c, teams = 1;
+    eg_step *out = &g->plan.steps[g->nnodes - 1];
+    int k = g->nodes[g->nnodes - 1].out_shape.c, teams = 1;
     size_t insz = (size_t)ds->c * ds->h * ds->w;
     int ranks = eg_dist_active() ? eg_dist_size() : 1, rlo = 0, rhi = n;
     if (ranks > 1) eg_split(n, eg_dist_rank(), ranks, &rlo, &rhi);
@@ -44,7 +44,7 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
     ahead -= rlo;
     eg_graph_set_input(g, xb);
     if (o) o->step++;
-#pragma omp parallel num_threads(g->threads)
+#pragma omp parallel num_threads(g->plan.threads)
     {
         unsigned fp_mode = eg_denormals_flush();
         int t = eg_thread_id(), nt = eg_team_size(), lo, hi;
@@ -200,7 +200,7 @@ eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accu
     for (int start = lo; start < hi; start += batch) {
         int m = hi - start < batch ? hi - start : batch;
         eg_graph_forward(g, ds->x + (size_t)start * insz, m);
-        const float *z = eg_graph_output(g)->y;
+        const float *z = eg_graph_y(g);
         for (int i = 0; i < m; i++) {
             int best = 0;  /* the first maximum, as torch.argmax */
             for (int j = 1; j < k; j++)
