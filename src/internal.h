@@ -19,9 +19,56 @@ typedef enum {
 /* Attributes an op may take in a spec, as a bit set. */
 enum { EG_ATTR_OUT = 1, EG_ATTR_KERNEL = 2, EG_ATTR_STRIDE = 4, EG_ATTR_PAD = 8, EG_ATTR_SHAPE = 16 };
 
+/* ONNX attributes an op's ONNX node carries, as a bit set: kernel_shape,
+ * strides, pads (symmetric), dilations (1) from the node's kernel, stride
+ * and pad; axis = 1; transB = 1; epsilon = 1e-5 (io/onnx_export.c). */
+enum {
+    EG_ONNX_KERNEL = 1, EG_ONNX_STRIDES = 2, EG_ONNX_PADS = 4, EG_ONNX_DILATIONS = 8,
+    EG_ONNX_AXIS1 = 16, EG_ONNX_TRANSB = 32, EG_ONNX_EPSILON = 64,
+};
+
+/* The op's ONNX node, both ways. */
+typedef struct {
+    const char *type;      /* its op_type ("Conv"); NULL: it has none (input) */
+    unsigned attrs;        /* EG_ONNX_* */
+    const char *inits[4];  /* the initializers' name suffixes: its parameters, then its buffers */
+    int rank;              /* its output's rank in ONNX: 4 ([N, C, H, W]), 2 ([N, features]), 0: its input's */
+    int needs_4d;          /* its input must be [N, C, H, W] */
+    int flattens;          /* a 4-D input is flattened first (Gemm takes [N, features]) */
+    /* a one-input op without parameters or attributes, imported from its
+     * op_type alone (io/onnx_import.c): relu, sigmoid */
+    int plain;
+} eg_onnx_form;
+
+/* How the C export (io/export_c.c) places an op's output: a new tensor;
+ * over its input (when nothing else reads that); a new tensor or over its
+ * input, whichever needs less memory (output j reads only inputs j and
+ * later); or the same floats, nothing moved. 0: no C export. */
+typedef enum { EG_C_NONE, EG_C_NEW, EG_C_OVER_INPUT, EG_C_NEW_OR_OVER, EG_C_SAME } eg_c_place;
+
+typedef struct eg_csrc eg_csrc;  /* the C source being written (io/csrc.h) */
+
+typedef struct {
+    eg_c_place place;
+    int weights;  /* param 0 is a weight matrix (rows: outputs) the export stores dense or CSR, param 1 a bias */
+    /* Writes the node's const arrays besides the weights (may be NULL). */
+    void (*params)(eg_csrc *s, const eg_node *nd);
+    /* Nonzero with why (naming the node) when the node's values cannot be
+     * exported (may be NULL; weights and biases are checked finite for every op). */
+    int (*check)(const eg_node *nd, char *why, size_t len);
+    /* Declares the kernels the node calls (eg_csrc_kernel) and writes its
+     * call into NAME_infer: x (x2: add's second input) to y; flow says
+     * where its tensors are, for the comment. */
+    void (*code)(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2, const char *y,
+                 const char *flow);
+} eg_c_form;
+
 typedef struct {
     const char *name;
+    const char *summary;   /* what it computes, for help texts: "max(x, 0)" */
     eg_channel_rule channels;
+    int scales;            /* commutes with a positive scale of each channel (relu, pooling,
+                            * flatten): LSH merging may fold a unit into its twin across it */
     int attrs;        /* EG_ATTR_* the spec may set */
     int required;     /* EG_ATTR_* the spec must set */
     int ninputs;      /* inputs it takes (0: one, or none for input) */
@@ -52,12 +99,17 @@ typedef struct {
      * channels / input channels; the node's attributes are not changed. */
     void (*keep_out)(eg_node *nd, float **p, const int *keep, int nkeep);
     void (*keep_in)(eg_node *nd, float **p, const int *keep, int nkeep, int block);
+    eg_onnx_form onnx;
+    eg_c_form c;
 } eg_op_def;
 
+/* The op table, indexed by eg_op_type (layers/registry.c). */
 extern const eg_op_def *const eg_ops[EG_OP_COUNT];
-extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d,
-    eg_op_flatten;
-extern const eg_op_def eg_op_batchnorm2d, eg_op_add, eg_op_gap;
+/* The op named name, its type in *type (may be NULL); NULL when none is. */
+const eg_op_def *eg_op_find(const char *name, eg_op_type *type);
+/* The names of the ops keep takes (NULL: every op), or their ONNX op_types
+ * when they have one, sep between them, snprintf-style into buf. */
+void eg_op_names(char *buf, size_t len, const char *sep, int onnx, int (*keep)(const eg_op_def *op));
 
 /* Threads: wrappers so the code builds with and without OpenMP. */
 int eg_thread_id(void);

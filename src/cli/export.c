@@ -15,20 +15,31 @@ static const char help[] =
     "  int NAME_infer(const float *input, float *output, float *scratch);\n"
     "for one image, which needs NAME_SCRATCH_FLOATS floats of scratch, no allocation\n"
     "and no C library. The same model gives the same bytes.\n"
-    "With --format onnx it writes one ONNX file (opset 13: Conv, Relu, MaxPool,\n"
-    "Flatten, Gemm, BatchNormalization, Add, GlobalAveragePool), masked weights\n"
-    "stored as their zeros.\n"
+    "With --format onnx it writes one ONNX file (opset 13), masked weights stored\n"
+    "as their zeros.\n"
     "  --format F    c (C99 source) or onnx\n"
     "  --out NAME    [folder/]NAME: writes NAME.h and NAME.c (both, or on failure\n"
     "                neither); NAME must be a C identifier\n"
     "  --seed N      a spec's parameters are initialised with this seed (default 0);\n"
     "                a model file (.edg) keeps its own\n";
 
+static int exported(const eg_op_def *op) { return op->c.place != EG_C_NONE; }
+
+/* The help, with the ops each format takes, from the op table. */
+static void print_help(FILE *f)
+{
+    char onnx[512], c[512];
+    eg_op_names(onnx, sizeof onnx, ", ", 1, NULL);
+    eg_op_names(c, sizeof c, ", ", 0, exported);
+    fprintf(f, "%s\nC export ops: %s\nONNX nodes written: %s\n", help, c, onnx);
+}
+
 static int usage_error(const char *fmt, const char *a)
 {
     fprintf(stderr, "edagari export: ");
     fprintf(stderr, fmt, a);
-    fprintf(stderr, "\n%s", help);
+    fprintf(stderr, "\n");
+    print_help(stderr);
     return 2;
 }
 
@@ -38,7 +49,7 @@ int eg_cmd_export(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(help, stdout);
+            print_help(stdout);
             return 0;
         }
         const char **slot = !strcmp(a, "--format") ? &format : !strcmp(a, "--out") ? &out

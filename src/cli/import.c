@@ -9,19 +9,28 @@
 static const char help[] =
     "usage: edagari import M.onnx --out M.edg\n"
     "\n"
-    "Reads an ONNX model as torch.onnx.export writes it (Conv, Relu, MaxPool,\n"
-    "Flatten or Reshape, Gemm or MatMul + Add, BatchNormalization, Add,\n"
-    "GlobalAveragePool, Identity, Constant) and writes it as\n"
-    "a model file, to prune, fine-tune, evaluate and export like any other. Nodes\n"
+    "Reads an ONNX model as torch.onnx.export writes it (the nodes below) and\n"
+    "writes it as a model file, to prune, fine-tune, evaluate and export like any\n"
+    "other. Nodes\n"
     "are named after their weights (PyTorch's module names: conv1.weight gives\n"
     "conv1). Every other command also reads a .onnx file where it takes a model.\n"
     "  --out M.edg   the model file to write (atomically)\n";
+
+/* The help, with the ONNX nodes it reads, from the op table. */
+static void print_help(FILE *f)
+{
+    char onnx[512];
+    eg_op_names(onnx, sizeof onnx, ", ", 1, NULL);
+    fprintf(f, "%s\nONNX nodes read: %s, Reshape (to a flatten), MatMul + Add (a bias), Identity, Constant\n", help,
+            onnx);
+}
 
 static int usage_error(const char *fmt, const char *a)
 {
     fprintf(stderr, "edagari import: ");
     fprintf(stderr, fmt, a);
-    fprintf(stderr, "\n%s", help);
+    fprintf(stderr, "\n");
+    print_help(stderr);
     return 2;
 }
 
@@ -31,7 +40,7 @@ int eg_cmd_import(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(help, stdout);
+            print_help(stdout);
             return 0;
         }
         if (!strcmp(a, "--out")) {

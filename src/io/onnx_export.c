@@ -2,13 +2,14 @@
  * packed by the protobuf-c code generated from Debian's onnx.proto.
  *
  * One ONNX node per edagari node, named as it and writing a value of the
- * same name: conv2d -> Conv, linear -> Gemm (transB=1, so the weight keeps
- * edagari's [out, in] layout), relu -> Relu, maxpool2d -> MaxPool, flatten
- * -> Flatten, batchnorm2d -> BatchNormalization (epsilon 1e-5, its running
- * statistics as "<node>.running_mean" and "<node>.running_var"), add ->
- * Add, gap -> GlobalAveragePool (whose [N, C, 1, 1] a later linear flattens). A linear node whose input is still a [C, H, W] tensor in ONNX
- * terms (a spec may feed an input of Cx1x1 straight to a linear) gets a
- * Flatten "<node>_flat" first, since Gemm wants rank 2. Parameters are
+ * same name, as its op's table entry describes it (eg_onnx_form: conv2d ->
+ * Conv, linear -> Gemm with transB=1 so the weight keeps edagari's [out,
+ * in] layout, batchnorm2d -> BatchNormalization with its running
+ * statistics as "<node>.running_mean" and "<node>.running_var", gap ->
+ * GlobalAveragePool, whose [N, C, 1, 1] a later linear flattens, ...). A
+ * linear node whose input is still a [C, H, W] tensor in ONNX terms (a spec
+ * may feed an input of Cx1x1 straight to a linear) gets a Flatten
+ * "<node>_flat" first, since Gemm wants rank 2. Parameters are
  * float32 initializers in raw little-endian bytes, masked weights included
  * as the zeros they are, so a masked or channel-pruned model is exported as
  * what it computes. */
@@ -212,109 +213,59 @@ static int add_init(builder *b, const char *name, const float *v, const int *sha
     return 0;
 }
 
-/* Adds node i of g; rank[i] gets the rank of its ONNX value (4 or 2). */
+/* Adds node i of g as its op's ONNX form says (eg_onnx_form); rank[i]
+ * gets the rank of its ONNX value (4 or 2). */
 static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg_error *err)
 {
     const eg_node *nd = &g->nodes[i];
+    const eg_onnx_form *f = &eg_ops[nd->op]->onnx;
     if (nd->op == EG_OP_INPUT) {
         rank[i] = 4;
         return EG_OK;
     }
-    const char *in = g->nodes[nd->inputs[0]].name;
-    int in_rank = rank[nd->inputs[0]];
-    char wname[EG_NAME_MAX + 16], bname[EG_NAME_MAX + 16], flat[EG_NAME_MAX + 16];
-    char mname[EG_NAME_MAX + 16], vname[EG_NAME_MAX + 16];
-    snprintf(mname, sizeof mname, "%s.running_mean", nd->name);
-    snprintf(vname, sizeof vname, "%s.running_var", nd->name);
-    snprintf(wname, sizeof wname, "%s.weight", nd->name);
-    snprintf(bname, sizeof bname, "%s.bias", nd->name);
-    Onnx__NodeProto *n = NULL;
-    switch (nd->op) {
-    case EG_OP_CONV2D: {
-        if (in_rank != 4) break;
-        const char *ins[3] = {in, wname, bname};
-        int64_t k[2] = {nd->kernel, nd->kernel}, s[2] = {nd->stride, nd->stride};
-        int64_t p[4] = {nd->pad, nd->pad, nd->pad, nd->pad}, d[2] = {1, 1};
-        n = add_node(b, "Conv", nd->name, ins, 3, nd->name);
-        Onnx__AttributeProto *a[4] = {attr_ints(&b->pl, "kernel_shape", k, 2), attr_ints(&b->pl, "strides", s, 2),
-                                      attr_ints(&b->pl, "pads", p, 4), attr_ints(&b->pl, "dilations", d, 2)};
-        if (!n || set_attrs(b, n, a, 4) || add_init(b, wname, nd->param[0], nd->pshape[0], nd->pdims[0]) ||
-            add_init(b, bname, nd->param[1], nd->pshape[1], nd->pdims[1]))
-            n = NULL;
-        rank[i] = 4;
-        break;
+    if (!f->type)
+        return eg_fail(err, EG_ERR_ARG, "model %s: node %s: no ONNX export for op %s", g->name, nd->name,
+                       eg_ops[nd->op]->name);
+    const char *ins[EG_MAX_INPUTS + 4];
+    char names[4][EG_NAME_MAX + 16], flat[EG_NAME_MAX + 16];
+    int nin = 0, in_rank = rank[nd->inputs[0]], fits = 1;
+    for (int k = 0; k < nd->ninputs; k++) {
+        ins[nin++] = g->nodes[nd->inputs[k]].name;
+        fits &= rank[nd->inputs[k]] == in_rank;  /* an add of a flat and a 4-D tensor cannot be */
     }
-    case EG_OP_LINEAR: {
-        if (in_rank == 4) {  /* Gemm wants [batch, features] */
-            snprintf(flat, sizeof flat, "%s_flat", nd->name);
-            const char *fin[1] = {in};
-            Onnx__NodeProto *f = add_node(b, "Flatten", flat, fin, 1, flat);
-            Onnx__AttributeProto *fa[1] = {attr_int(&b->pl, "axis", 1)};
-            if (!f || set_attrs(b, f, fa, 1)) break;
-            in = flat;
-        }
-        const char *ins[3] = {in, wname, bname};
-        n = add_node(b, "Gemm", nd->name, ins, 3, nd->name);
-        Onnx__AttributeProto *a[1] = {attr_int(&b->pl, "transB", 1)};
-        if (!n || set_attrs(b, n, a, 1) || add_init(b, wname, nd->param[0], nd->pshape[0], nd->pdims[0]) ||
-            add_init(b, bname, nd->param[1], nd->pshape[1], nd->pdims[1]))
-            n = NULL;
-        rank[i] = 2;
-        break;
+    if (f->flattens && in_rank == 4) {  /* Gemm wants [batch, features] */
+        snprintf(flat, sizeof flat, "%s_flat", nd->name);
+        Onnx__NodeProto *fn = add_node(b, "Flatten", flat, ins, 1, flat);
+        Onnx__AttributeProto *fa[1] = {attr_int(&b->pl, "axis", 1)};
+        if (!fn || set_attrs(b, fn, fa, 1)) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
+        ins[0] = flat, in_rank = 2;
     }
-    case EG_OP_RELU:
-        n = add_node(b, "Relu", nd->name, &in, 1, nd->name);
-        rank[i] = in_rank;
-        break;
-    case EG_OP_MAXPOOL2D: {
-        if (in_rank != 4) break;
-        int64_t k[2] = {nd->kernel, nd->kernel}, s[2] = {nd->stride, nd->stride}, p[4] = {0, 0, 0, 0};
-        n = add_node(b, "MaxPool", nd->name, &in, 1, nd->name);
-        Onnx__AttributeProto *a[3] = {attr_ints(&b->pl, "kernel_shape", k, 2), attr_ints(&b->pl, "strides", s, 2),
-                                      attr_ints(&b->pl, "pads", p, 4)};
-        if (n && set_attrs(b, n, a, 3)) n = NULL;
-        rank[i] = 4;
-        break;
-    }
-    case EG_OP_FLATTEN: {
-        n = add_node(b, "Flatten", nd->name, &in, 1, nd->name);
-        Onnx__AttributeProto *a[1] = {attr_int(&b->pl, "axis", 1)};
-        if (n && set_attrs(b, n, a, 1)) n = NULL;
-        rank[i] = 2;
-        break;
-    }
-    case EG_OP_BATCHNORM2D: {
-        if (in_rank != 4) break;
-        const char *ins[5] = {in, wname, bname, mname, vname};
-        n = add_node(b, "BatchNormalization", nd->name, ins, 5, nd->name);
-        Onnx__AttributeProto *a[1] = {attr_float(&b->pl, "epsilon", 1e-5f)};
-        if (!n || set_attrs(b, n, a, 1) || add_init(b, wname, nd->param[0], nd->pshape[0], nd->pdims[0]) ||
-            add_init(b, bname, nd->param[1], nd->pshape[1], nd->pdims[1]) ||
-            add_init(b, mname, nd->buffer[0], nd->pshape[0], 1) || add_init(b, vname, nd->buffer[1], nd->pshape[0], 1))
-            n = NULL;
-        rank[i] = 4;
-        break;
-    }
-    case EG_OP_ADD: {
-        const char *ins[2] = {in, g->nodes[nd->inputs[1]].name};
-        if (rank[nd->inputs[1]] != in_rank) break;
-        n = add_node(b, "Add", nd->name, ins, 2, nd->name);
-        rank[i] = in_rank;
-        break;
-    }
-    case EG_OP_GAP:
-        if (in_rank != 4) break;
-        n = add_node(b, "GlobalAveragePool", nd->name, &in, 1, nd->name);
-        rank[i] = 4;
-        break;
-    default:
-        return eg_fail(err, EG_ERR_ARG, "model %s: node %s: no ONNX export for op %s yet", g->name, nd->name,
-                       (unsigned)nd->op < EG_OP_COUNT ? eg_ops[nd->op]->name : "?");
-    }
-    if (b->pl.oom) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
-    if (!n) /* an op that needs a [C, H, W] input after a flatten (specs cannot build one), or an add of a flat and a 4-D tensor */
+    fits &= !f->needs_4d || in_rank == 4;
+    if (!fits) /* an op that needs a [C, H, W] input after a flatten (specs cannot build one), or an add of the two */
         return eg_fail(err, EG_ERR_ARG, "model %s: node %s (%s): its input's ONNX rank does not fit the op (a flattened tensor "
                        "where [N, C, H, W] is needed, or an add of the two)", g->name, nd->name, eg_ops[nd->op]->name);
+    /* parameters, then buffers, as initializers named <node><suffix> */
+    int bad = 0;
+    for (int j = 0; j < 4 && f->inits[j]; j++) {
+        snprintf(names[j], sizeof names[j], "%s%s", nd->name, f->inits[j]);
+        ins[nin++] = names[j];
+        if (j < nd->nparams) bad |= add_init(b, names[j], nd->param[j], nd->pshape[j], nd->pdims[j]);
+        else bad |= add_init(b, names[j], nd->buffer[j - nd->nparams], (int[1]){(int)nd->bsize[j - nd->nparams]}, 1);
+    }
+    Onnx__NodeProto *n = add_node(b, f->type, nd->name, ins, nin, nd->name);
+    Onnx__AttributeProto *a[7];
+    int na = 0;
+    int64_t k[2] = {nd->kernel, nd->kernel}, st[2] = {nd->stride, nd->stride}, d[2] = {1, 1};
+    int64_t p[4] = {nd->pad, nd->pad, nd->pad, nd->pad};
+    if (f->attrs & EG_ONNX_KERNEL) a[na++] = attr_ints(&b->pl, "kernel_shape", k, 2);
+    if (f->attrs & EG_ONNX_STRIDES) a[na++] = attr_ints(&b->pl, "strides", st, 2);
+    if (f->attrs & EG_ONNX_PADS) a[na++] = attr_ints(&b->pl, "pads", p, 4);
+    if (f->attrs & EG_ONNX_DILATIONS) a[na++] = attr_ints(&b->pl, "dilations", d, 2);
+    if (f->attrs & EG_ONNX_AXIS1) a[na++] = attr_int(&b->pl, "axis", 1);
+    if (f->attrs & EG_ONNX_TRANSB) a[na++] = attr_int(&b->pl, "transB", 1);
+    if (f->attrs & EG_ONNX_EPSILON) a[na++] = attr_float(&b->pl, "epsilon", 1e-5f);
+    if (!n || bad || (na && set_attrs(b, n, a, na)) || b->pl.oom) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
+    rank[i] = f->rank ? f->rank : in_rank;
     return EG_OK;
 }
 

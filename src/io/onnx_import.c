@@ -728,7 +728,17 @@ static eg_status import_maxpool(importer *im, int i)
     return set_output(im, i, im->nnodes - 1, 4);
 }
 
-/* Relu, Identity, Flatten, Reshape */
+/* The plain op whose ONNX op_type is op, or EG_OP_COUNT. */
+static eg_op_type plain_op(const char *op)
+{
+    for (int k = 0; k < EG_OP_COUNT; k++)
+        if (eg_ops[k]->onnx.plain && !strcmp(eg_ops[k]->onnx.type, op)) return (eg_op_type)k;
+    return EG_OP_COUNT;
+}
+
+/* Identity, Flatten, Reshape, GlobalAveragePool, and the plain ops
+ * (eg_onnx_form.plain: one input, no parameters and no attributes, known
+ * from the op table by their op_type alone: Relu, Sigmoid, ...) */
 static eg_status import_simple(importer *im, int i, const char *op)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
@@ -754,10 +764,11 @@ static eg_status import_simple(importer *im, int i, const char *op)
         add_pnode(im, EG_OP_GAP, x->node, i, base_name(n, NULL, nb, sizeof nb));
         return set_output(im, i, im->nnodes - 1, 4);
     }
-    if (!strcmp(op, "Relu") || !strcmp(op, "Identity")) {
+    eg_op_type plain = plain_op(op);
+    if (plain != EG_OP_COUNT || !strcmp(op, "Identity")) {
         if ((st = get_attrs(im, i, NULL, 0))) return st;
-        if (op[0] == 'I') return set_output(im, i, x->node, x->rank);
-        add_pnode(im, EG_OP_RELU, x->node, i, base_name(n, NULL, nb, sizeof nb));
+        if (plain == EG_OP_COUNT) return set_output(im, i, x->node, x->rank);
+        add_pnode(im, plain, x->node, i, base_name(n, NULL, nb, sizeof nb));
         return set_output(im, i, im->nnodes - 1, x->rank);
     }
     long features = -1;
@@ -825,14 +836,16 @@ static eg_status import_node(importer *im, int i)
     if (!strcmp(op, "MatMul")) return import_linear(im, i, 0);
     if (!strcmp(op, "Add")) return import_add(im, i);
     if (!strcmp(op, "MaxPool")) return import_maxpool(im, i);
-    if (!strcmp(op, "Relu") || !strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape") ||
+    if (plain_op(op) != EG_OP_COUNT || !strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape") ||
         !strcmp(op, "GlobalAveragePool"))
         return import_simple(im, i, op);
     if (!strcmp(op, "BatchNormalization")) return import_batchnorm(im, i);
     if (!strcmp(op, "Constant")) return import_constant(im, i);
+    char known[512];
+    eg_op_names(known, sizeof known, ", ", 1, NULL);
     NODE_FAIL(im, i, EG_ERR_ARG,
-              "op is not supported; edagari imports Conv, Relu, MaxPool, Flatten, Reshape (to a flatten), Gemm, "
-              "MatMul + Add (a bias), BatchNormalization, Add, GlobalAveragePool, Identity and Constant");
+              "op is not supported; edagari imports %s, and Reshape (to a flatten), MatMul + Add (a bias), Identity "
+              "and Constant", known);
 }
 
 /* The graph input: the one input that is not an initializer, float32 [N, C, H, W] or [N, F]. */

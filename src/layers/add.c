@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io/csrc.h"
 
 static int add_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -36,11 +37,35 @@ static void add_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
     }
 }
 
+/* ----------------------------------------------------------- C export */
+
+static const char c_add[] =
+    "/* y = a + b over n floats; y may be a or b. */\n"
+    "static void add(const float *a, const float *b, float *y, long n)\n"
+    "{\n"
+    "    long i;\n"
+    "    for (i = 0; i < n; i++) y[i] = a[i] + b[i];\n"
+    "}\n\n";
+
+static void add_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2, const char *y,
+                  const char *flow)
+{
+    char a[32];
+    eg_csrc_shape(a, sizeof a, nd->in_shape);
+    eg_csrc_kernel(s, "add", c_add);
+    eg_text_add(&s->body, "    /* %s: add %s + %s, %s: %s */\n", nd->name, g->nodes[nd->inputs[0]].name,
+                g->nodes[nd->inputs[1]].name, a, flow);
+    eg_text_add(&s->body, "    add(%s, %s, %s, %zu);\n", x, x2, y, eg_shape_size(nd->in_shape));
+}
+
 const eg_op_def eg_op_add = {
     .name = "add",
+    .summary = "the sum of two inputs of one shape (a residual connection)",
     .channels = EG_CH_COUPLE,
     .ninputs = 2,
     .shape = add_shape,
     .forward = add_forward,
     .backward = add_backward,
+    .onnx = {"Add"},
+    .c = {EG_C_OVER_INPUT, .code = add_c},
 };

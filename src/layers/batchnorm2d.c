@@ -11,9 +11,11 @@
  * backward pass does the same for sum(dy) and sum(dy * xhat). */
 #include <assert.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "io/csrc.h"
 #include "core/vec16.h"
 
 #define BN_EPS 1e-5
@@ -195,8 +197,79 @@ static void batchnorm2d_keep_out(eg_node *nd, float **p, const int *keep, int nk
     eg_keep_slices(p[1], p[1], 1, (size_t)nd->in_shape.c, 1, keep, nkeep);
 }
 
+/* ----------------------------------------------------------- C export */
+
+static const char c_bn[] =
+    "/* batchnorm2d in inference: y = (x - mean) * inv * gamma + beta per channel,\n"
+    " * inv = 1 / sqrt(running variance + eps) worked out at export; y may be x. */\n"
+    "static void batchnorm2d(const float *x, float *y, const float *mean, const float *inv, const float *gamma,\n"
+    "                        const float *beta, int c, long hw)\n"
+    "{\n"
+    "    int i;\n"
+    "    long j;\n"
+    "    for (i = 0; i < c; i++)\n"
+    "        for (j = 0; j < hw; j++) y[i * hw + j] = (x[i * hw + j] - mean[i]) * inv[i] * gamma[i] + beta[i];\n"
+    "}\n\n";
+
+/* 1 / sqrt(running variance + eps), as the inference forward works it out. */
+static float inv_std(const eg_node *nd, size_t c) { return (float)(1 / sqrt((double)nd->buffer[1][c] + BN_EPS)); }
+
+/* <node>_mean, _inv, _gamma, _beta: what its inference computes with. */
+static void batchnorm2d_c_params(eg_csrc *s, const eg_node *nd)
+{
+    char id[EG_NAME_MAX + 8];
+    size_t c = nd->psize[0];
+    float *inv = malloc((c ? c : 1) * sizeof *inv);
+    if (!inv) {
+        s->params.oom = 1;
+        return;
+    }
+    for (size_t k = 0; k < c; k++) inv[k] = inv_std(nd, k);
+    eg_text_add(&s->params,
+                "/* %s: batchnorm2d of %zu channels: running mean, 1 / sqrt(running variance + 1e-5), scale, shift */\n",
+                nd->name, c);
+    snprintf(id, sizeof id, "%s_mean", nd->name);
+    eg_csrc_floats(s, id, nd->buffer[0], c);
+    snprintf(id, sizeof id, "%s_inv", nd->name);
+    eg_csrc_floats(s, id, inv, c);
+    snprintf(id, sizeof id, "%s_gamma", nd->name);
+    eg_csrc_floats(s, id, nd->param[0], c);
+    snprintf(id, sizeof id, "%s_beta", nd->name);
+    eg_csrc_floats(s, id, nd->param[1], c);
+    eg_text_add(&s->params, "\n");
+    free(inv);
+}
+
+static int batchnorm2d_c_check(const eg_node *nd, char *why, size_t len)
+{
+    for (size_t k = 0; k < nd->psize[0]; k++)
+        if (!isfinite(nd->param[0][k]) || !isfinite(nd->param[1][k]) || !isfinite(nd->buffer[0][k]) ||
+            !isfinite(inv_std(nd, k)) || !(nd->buffer[1][k] >= 0)) {
+            snprintf(why, len,
+                     "%s's channel %zu has scale %g, shift %g, running mean %g and variance %g; the C export needs "
+                     "finite values and a variance >= 0",
+                     nd->name, k, (double)nd->param[0][k], (double)nd->param[1][k], (double)nd->buffer[0][k],
+                     (double)nd->buffer[1][k]);
+            return -1;
+        }
+    return 0;
+}
+
+static void batchnorm2d_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2,
+                          const char *y, const char *flow)
+{
+    (void)g, (void)x2;
+    char a[32];
+    eg_csrc_shape(a, sizeof a, nd->in_shape);
+    eg_csrc_kernel(s, "batchnorm2d", c_bn);
+    eg_text_add(&s->body, "    /* %s: batchnorm2d over %s, running statistics: %s */\n", nd->name, a, flow);
+    eg_text_add(&s->body, "    batchnorm2d(%s, %s, %s_mean, %s_inv, %s_gamma, %s_beta, %d, %d);\n", x, y, nd->name,
+                nd->name, nd->name, nd->name, nd->in_shape.c, nd->in_shape.h * nd->in_shape.w);
+}
+
 const eg_op_def eg_op_batchnorm2d = {
     .name = "batchnorm2d",
+    .summary = "batch normalisation of each channel, as PyTorch's BatchNorm2d",
     .channels = EG_CH_PASS,
     .shape = batchnorm2d_shape,
     .saved_floats = batchnorm2d_saved,
@@ -204,4 +277,6 @@ const eg_op_def eg_op_batchnorm2d = {
     .forward = batchnorm2d_forward,
     .backward = batchnorm2d_backward,
     .keep_out = batchnorm2d_keep_out,
+    .onnx = {"BatchNormalization", EG_ONNX_EPSILON, {".weight", ".bias", ".running_mean", ".running_var"}, 4, 1},
+    .c = {EG_C_OVER_INPUT, .params = batchnorm2d_c_params, .check = batchnorm2d_c_check, .code = batchnorm2d_c},
 };

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io/csrc.h"
 
 static int conv2d_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -579,8 +580,114 @@ static void conv2d_keep_in(eg_node *nd, float **p, const int *keep, int nkeep, i
                    (size_t)nd->kernel * nd->kernel, keep, nkeep);
 }
 
+/* ----------------------------------------------------------- C export */
+
+static const char c_tap[] =
+    "/* A kernel tap reaches outputs o = first .. end-1 (of the on outputs): those\n"
+    " * whose input o*s + off lies in 0 .. n-1; the others read zero padding. */\n"
+    "static int tap_first(int off, int s)\n"
+    "{\n"
+    "    return off >= 0 ? 0 : (s - 1 - off) / s;\n"
+    "}\n"
+    "\n"
+    "static int tap_end(int off, int s, int n, int on)\n"
+    "{\n"
+    "    int e;\n"
+    "    if (off > n - 1) return 0;\n"
+    "    e = (n - 1 - off) / s + 1;\n"
+    "    return e < on ? e : on;\n"
+    "}\n"
+    "\n"
+    "/* One tap (ky, kx) of one filter on one input plane: y[oy][ox] += w *\n"
+    " * x[oy*s + ky - pad][ox*s + kx - pad] for every output whose input lies in\n"
+    " * the h x wd plane x (outside it the padding is zero and adds nothing). */\n"
+    "static void conv_tap(float *y, const float *x, float w, int h, int wd, int oh, int ow, int ky, int kx,\n"
+    "                     int s, int pad)\n"
+    "{\n"
+    "    int y0 = tap_first(ky - pad, s), y1 = tap_end(ky - pad, s, h, oh);\n"
+    "    int x0 = tap_first(kx - pad, s), x1 = tap_end(kx - pad, s, wd, ow);\n"
+    "    int oy, ox;\n"
+    "    for (oy = y0; oy < y1; oy++) {\n"
+    "        const float *xr = x + (long)(oy * s + ky - pad) * wd;\n"
+    "        float *yr = y + (long)oy * ow;\n"
+    "        for (ox = x0; ox < x1; ox++) yr[ox] += w * xr[ox * s + kx - pad];\n"
+    "    }\n"
+    "}\n\n";
+
+static const char c_dense[] =
+    "/* conv2d, dense weights w [m][c][k][k] and bias b [m]: x [c][h][wd] ->\n"
+    " * y [m][oh][ow], stride s, zero padding pad. Each output plane starts as its\n"
+    " * bias; then every weight adds its tap, in the order (input channel, ky, kx). */\n"
+    "static void conv2d_dense(const float *x, float *y, const float *w, const float *b, int c, int h, int wd,\n"
+    "                         int m, int oh, int ow, int k, int s, int pad)\n"
+    "{\n"
+    "    long plane = (long)oh * ow, p;\n"
+    "    int o, i, ky, kx;\n"
+    "    for (o = 0; o < m; o++) {\n"
+    "        float *yo = y + o * plane;\n"
+    "        for (p = 0; p < plane; p++) yo[p] = b[o];\n"
+    "        for (i = 0; i < c; i++)\n"
+    "            for (ky = 0; ky < k; ky++)\n"
+    "                for (kx = 0; kx < k; kx++) conv_tap(yo, x + i * ((long)h * wd), *w++, h, wd, oh, ow, ky, kx, s, pad);\n"
+    "    }\n"
+    "}\n\n";
+
+static const char c_csr[] =
+    "/* conv2d, CSR weights with @N-bit indices: the kept weights of filter o are\n"
+    " * vals[rows[o] .. rows[o+1]-1], at columns cols[] = (input channel * k + ky) * k\n"
+    " * + kx; bias b [m]. x [h][wd] planes -> y [m][oh][ow], stride s, padding pad. */\n"
+    "static void conv2d_csr@N(const float *x, float *y, const @T *rows, const @T *cols,\n"
+    "                         const float *vals, const float *b, int h, int wd, int m, int oh, int ow, int k,\n"
+    "                         int s, int pad)\n"
+    "{\n"
+    "    long plane = (long)oh * ow, p, j;\n"
+    "    int o;\n"
+    "    for (o = 0; o < m; o++) {\n"
+    "        float *yo = y + o * plane;\n"
+    "        for (p = 0; p < plane; p++) yo[p] = b[o];\n"
+    "        for (j = (long)rows[o]; j < (long)rows[o + 1]; j++) {\n"
+    "            long col = (long)cols[j], i = col / ((long)k * k);\n"
+    "            int t = (int)(col - i * k * k);\n"
+    "            conv_tap(yo, x + i * ((long)h * wd), vals[j], h, wd, oh, ow, t / k, t % k, s, pad);\n"
+    "        }\n"
+    "    }\n"
+    "}\n\n";
+
+/* The C export's call: the tap kernel and the dense or CSR one (by the
+ * index width the weights were stored with). */
+static void conv2d_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2, const char *y,
+                     const char *flow)
+{
+    (void)g, (void)x2;
+    eg_c_layer l;
+    eg_export_c_layer(nd, &l);
+    char a[32], b[32];
+    eg_csrc_shape(a, sizeof a, nd->in_shape);
+    eg_csrc_shape(b, sizeof b, nd->out_shape);
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    eg_csrc_kernel(s, "conv_tap", c_tap);
+    eg_text_add(&s->body, "    /* %s: conv2d %s -> %s, kernel %d, stride %d, padding %d, %s weights: %s */\n", nd->name, a,
+                b, nd->kernel, nd->stride, nd->pad, l.csr ? "CSR" : "dense", flow);
+    if (!l.csr) {
+        eg_csrc_kernel(s, "conv2d_dense", c_dense);
+        eg_text_add(&s->body, "    conv2d_dense(%s, %s, %s_w, %s_b, %d, %d, %d, %d, %d, %d, %d, %d, %d);\n", x, y,
+                    nd->name, nd->name, in.c, in.h, in.w, out.c, out.h, out.w, nd->kernel, nd->stride, nd->pad);
+        return;
+    }
+    eg_csrc_kernel_typed(s, "conv2d_csr", c_csr, l.index_bytes);
+    if (l.kept)
+        eg_text_add(&s->body, "    conv2d_csr%d(%s, %s, %s_rows, %s_cols, %s_vals, %s_b, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                    8 * l.index_bytes, x, y, nd->name, nd->name, nd->name, nd->name, in.h, in.w, out.c, out.h, out.w,
+                    nd->kernel, nd->stride, nd->pad);
+    else
+        eg_text_add(&s->body, "    conv2d_csr%d(%s, %s, %s_rows, 0, 0, %s_b, %d, %d, %d, %d, %d, %d, %d, %d);\n",
+                    8 * l.index_bytes, x, y, nd->name, nd->name, in.h, in.w, out.c, out.h, out.w, nd->kernel,
+                    nd->stride, nd->pad);
+}
+
 const eg_op_def eg_op_conv2d = {
     .name = "conv2d",
+    .summary = "2-D convolution with bias (out, kernel, stride, pad)",
     .channels = EG_CH_PRODUCE,
     .attrs = EG_ATTR_OUT | EG_ATTR_KERNEL | EG_ATTR_STRIDE | EG_ATTR_PAD,
     .required = EG_ATTR_OUT | EG_ATTR_KERNEL,
@@ -593,4 +700,6 @@ const eg_op_def eg_op_conv2d = {
     .backward = conv2d_backward,
     .keep_out = conv2d_keep_out,
     .keep_in = conv2d_keep_in,
+    .onnx = {"Conv", EG_ONNX_KERNEL | EG_ONNX_STRIDES | EG_ONNX_PADS | EG_ONNX_DILATIONS, {".weight", ".bias"}, 4, 1},
+    .c = {EG_C_NEW, 1, .code = conv2d_c},
 };

@@ -27,10 +27,15 @@ static void flatten_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int h
         memcpy(dx, dy, n * sizeof *dx);
 }
 
+
 const eg_op_def eg_op_flatten = {
     .name = "flatten",
+    .summary = "C x H x W maps as C*H*W features",
+    .scales = 1,
     .channels = EG_CH_FLATTEN,
     .shape = flatten_shape,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .onnx = {"Flatten", EG_ONNX_AXIS1, {NULL}, 2},
+    .c = {EG_C_SAME},
 };

@@ -14,6 +14,7 @@ static int input_shape(eg_node *nd, char *why, size_t whylen)
 
 const eg_op_def eg_op_input = {
     .name = "input",
+    .summary = "the data: shape=CxHxW",
     .channels = EG_CH_SOURCE,
     .attrs = EG_ATTR_SHAPE,
     .required = EG_ATTR_SHAPE,

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io/csrc.h"
 
 static int linear_shape(eg_node *nd, char *why, size_t whylen)
 {
@@ -98,8 +99,62 @@ static void linear_keep_in(eg_node *nd, float **p, const int *keep, int nkeep, i
                    (size_t)block, keep, nkeep);
 }
 
+/* ----------------------------------------------------------- C export */
+
+static const char c_dense[] =
+    "/* linear, dense weights w [m][n] and bias b [m]: y[o] = b[o] + sum of w[o][i] x[i]. */\n"
+    "static void linear_dense(const float *x, float *y, const float *w, const float *b, long n, long m)\n"
+    "{\n"
+    "    long o, i;\n"
+    "    for (o = 0; o < m; o++, w += n) {\n"
+    "        float acc = b[o];\n"
+    "        for (i = 0; i < n; i++) acc += w[i] * x[i];\n"
+    "        y[o] = acc;\n"
+    "    }\n"
+    "}\n\n";
+
+static const char c_csr[] =
+    "/* linear, CSR weights with @N-bit indices: the kept weights of output o are\n"
+    " * vals[rows[o] .. rows[o+1]-1], at inputs cols[]; bias b [m]. */\n"
+    "static void linear_csr@N(const float *x, float *y, const @T *rows, const @T *cols,\n"
+    "                         const float *vals, const float *b, long m)\n"
+    "{\n"
+    "    long o, j;\n"
+    "    for (o = 0; o < m; o++) {\n"
+    "        float acc = b[o];\n"
+    "        for (j = (long)rows[o]; j < (long)rows[o + 1]; j++) acc += vals[j] * x[cols[j]];\n"
+    "        y[o] = acc;\n"
+    "    }\n"
+    "}\n\n";
+
+static void linear_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2, const char *y,
+                     const char *flow)
+{
+    (void)g, (void)x2;
+    eg_c_layer l;
+    eg_export_c_layer(nd, &l);
+    char a[32], b[32];
+    eg_csrc_shape(a, sizeof a, nd->in_shape);
+    eg_csrc_shape(b, sizeof b, nd->out_shape);
+    int in = nd->in_shape.c, out = nd->out_shape.c;
+    eg_text_add(&s->body, "    /* %s: linear %s -> %s, %s weights: %s */\n", nd->name, a, b, l.csr ? "CSR" : "dense", flow);
+    if (!l.csr) {
+        eg_csrc_kernel(s, "linear_dense", c_dense);
+        eg_text_add(&s->body, "    linear_dense(%s, %s, %s_w, %s_b, %d, %d);\n", x, y, nd->name, nd->name, in, out);
+        return;
+    }
+    eg_csrc_kernel_typed(s, "linear_csr", c_csr, l.index_bytes);
+    if (l.kept)
+        eg_text_add(&s->body, "    linear_csr%d(%s, %s, %s_rows, %s_cols, %s_vals, %s_b, %d);\n", 8 * l.index_bytes, x, y,
+                    nd->name, nd->name, nd->name, nd->name, out);
+    else
+        eg_text_add(&s->body, "    linear_csr%d(%s, %s, %s_rows, 0, 0, %s_b, %d);\n", 8 * l.index_bytes, x, y, nd->name,
+                    nd->name, out);
+}
+
 const eg_op_def eg_op_linear = {
     .name = "linear",
+    .summary = "fully connected: x W^T + b (out)",
     .channels = EG_CH_PRODUCE,
     .attrs = EG_ATTR_OUT,
     .required = EG_ATTR_OUT,
@@ -109,4 +164,6 @@ const eg_op_def eg_op_linear = {
     .backward = linear_backward,
     .keep_out = linear_keep_out,
     .keep_in = linear_keep_in,
+    .onnx = {"Gemm", EG_ONNX_TRANSB, {".weight", ".bias"}, 2, .flattens = 1},
+    .c = {EG_C_NEW, 1, .code = linear_c},
 };

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io/csrc.h"
 
 #define POOL_SCRATCH 16384  /* floats of scratch for the 2x2 kernel: 64 KiB */
 
@@ -111,8 +112,46 @@ static size_t maxpool2d_scratch(const eg_node *nd, int n)
     return one > POOL_SCRATCH ? one : POOL_SCRATCH;
 }
 
+/* ----------------------------------------------------------- C export */
+
+static const char c_pool[] =
+    "/* k x k max pooling with stride s, no padding: x [c][h][wd] -> y [c][oh][ow];\n"
+    " * the first largest value of a window wins. y may be x (in place): output j\n"
+    " * reads only inputs j and later, which nothing before it has overwritten. */\n"
+    "static void maxpool2d(const float *x, float *y, int c, int h, int wd, int oh, int ow, int k, int s)\n"
+    "{\n"
+    "    int i, oy, ox, ky, kx;\n"
+    "    for (i = 0; i < c; i++)\n"
+    "        for (oy = 0; oy < oh; oy++)\n"
+    "            for (ox = 0; ox < ow; ox++) {\n"
+    "                const float *win = x + ((long)i * h + (long)oy * s) * wd + (long)ox * s;\n"
+    "                float best = win[0];\n"
+    "                for (ky = 0; ky < k; ky++)\n"
+    "                    for (kx = 0; kx < k; kx++)\n"
+    "                        if (win[(long)ky * wd + kx] > best) best = win[(long)ky * wd + kx];\n"
+    "                y[((long)i * oh + oy) * ow + ox] = best;\n"
+    "            }\n"
+    "}\n\n";
+
+static void maxpool2d_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2, const char *y,
+                        const char *flow)
+{
+    (void)g, (void)x2;
+    char a[32], b[32];
+    eg_csrc_shape(a, sizeof a, nd->in_shape);
+    eg_csrc_shape(b, sizeof b, nd->out_shape);
+    eg_shape in = nd->in_shape, out = nd->out_shape;
+    eg_csrc_kernel(s, "maxpool2d", c_pool);
+    eg_text_add(&s->body, "    /* %s: maxpool2d %s -> %s, window %d, stride %d: %s */\n", nd->name, a, b, nd->kernel,
+                nd->stride, flow);
+    eg_text_add(&s->body, "    maxpool2d(%s, %s, %d, %d, %d, %d, %d, %d, %d);\n", x, y, in.c, in.h, in.w, out.h, out.w,
+                nd->kernel, nd->stride);
+}
+
 const eg_op_def eg_op_maxpool2d = {
     .name = "maxpool2d",
+    .summary = "the maximum of each k x k window (kernel, stride)",
+    .scales = 1,
     .channels = EG_CH_PASS,
     .attrs = EG_ATTR_KERNEL | EG_ATTR_STRIDE,
     .required = EG_ATTR_KERNEL,
@@ -122,4 +161,6 @@ const eg_op_def eg_op_maxpool2d = {
     .folds_relu = maxpool2d_folds_relu,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
+    .onnx = {"MaxPool", EG_ONNX_KERNEL | EG_ONNX_STRIDES | EG_ONNX_PADS, {NULL}, 4, 1},
+    .c = {EG_C_NEW_OR_OVER, .code = maxpool2d_c},
 };

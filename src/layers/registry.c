@@ -1,7 +1,15 @@
-/* The op table, indexed by eg_op_type: adding an op is one line here. */
+/* The op table, indexed by eg_op_type: adding an op is its own file, one
+ * value in eg_op_type and one line here. Every backend (spec parsing,
+ * shapes, planning, surgery, dependency groups, ONNX both ways, the C
+ * export) reaches the op through its entry. */
+#include <string.h>
+
 #include "internal.h"
 
-const eg_op_def *const eg_ops[EG_OP_COUNT] = {
+extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d, eg_op_flatten,
+    eg_op_batchnorm2d, eg_op_add, eg_op_gap;
+
+const eg_op_def *const eg_ops[] = {
     [EG_OP_INPUT] = &eg_op_input,
     [EG_OP_CONV2D] = &eg_op_conv2d,
     [EG_OP_LINEAR] = &eg_op_linear,
@@ -12,5 +20,27 @@ const eg_op_def *const eg_ops[EG_OP_COUNT] = {
     [EG_OP_ADD] = &eg_op_add,
     [EG_OP_GAP] = &eg_op_gap,
 };
+/* an op in eg_op_type without its line here fails to compile */
 _Static_assert(sizeof eg_ops / sizeof eg_ops[0] == EG_OP_COUNT, "one table entry per op");
 
+const eg_op_def *eg_op_find(const char *name, eg_op_type *type)
+{
+    for (int i = 0; i < EG_OP_COUNT; i++)
+        if (!strcmp(eg_ops[i]->name, name)) {
+            if (type) *type = (eg_op_type)i;
+            return eg_ops[i];
+        }
+    return NULL;
+}
+
+void eg_op_names(char *buf, size_t len, const char *sep, int onnx, int (*keep)(const eg_op_def *op))
+{
+    size_t at = 0;
+    if (len) buf[0] = 0;
+    for (int i = 0; i < EG_OP_COUNT; i++) {
+        const char *name = onnx ? eg_ops[i]->onnx.type : eg_ops[i]->name;
+        if (!name || (keep && !keep(eg_ops[i]))) continue;
+        int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s", at ? sep : "", name);
+        if (n > 0) at += (size_t)n;
+    }
+}

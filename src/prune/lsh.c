@@ -41,8 +41,10 @@ static double gaussian(eg_rng *rng)
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
+static int scales(const eg_op_def *op) { return op->scales; }
+
 /* Merging is exact only if every op between the unit and its consumers
- * commutes with a positive per-channel scale: relu, max-pooling, flatten. */
+ * commutes with a positive per-channel scale (eg_op_def.scales). */
 static eg_status check_path(const eg_graph *g, int root, eg_error *err)
 {
     int stack[64], top = 0;
@@ -54,10 +56,13 @@ static eg_status check_path(const eg_graph *g, int root, eg_error *err)
             int uses = 0;
             for (int s = 0; s < vn->ninputs; s++) uses |= vn->inputs[s] == u;
             if (!uses || vn->op == EG_OP_CONV2D || vn->op == EG_OP_LINEAR) continue;
-            if (vn->op != EG_OP_RELU && vn->op != EG_OP_MAXPOOL2D && vn->op != EG_OP_FLATTEN)
+            if (!eg_ops[vn->op]->scales) {
+                char exact[256];
+                eg_op_names(exact, sizeof exact, ", ", 0, scales);
                 return eg_fail(err, EG_ERR_ARG,
-                               "lsh merging of '%s': its channels pass through '%s', a %s; merging is exact only through relu, maxpool2d and flatten",
-                               g->nodes[root].name, vn->name, eg_ops[vn->op]->name);
+                               "lsh merging of '%s': its channels pass through '%s', a %s; merging is exact only through %s",
+                               g->nodes[root].name, vn->name, eg_ops[vn->op]->name, exact);
+            }
             if (top == 64) return eg_fail(err, EG_ERR_ARG, "lsh merging of '%s': the graph fans out too widely", g->nodes[root].name);
             stack[top++] = v;
         }
