@@ -87,162 +87,14 @@ void eg_dataset_free(eg_dataset *ds);
 
 /* ---------------------------------------------------------------- graph */
 
-typedef enum {
-    EG_OP_INPUT,
-    EG_OP_CONV2D,
-    EG_OP_LINEAR,
-    EG_OP_RELU,
-    EG_OP_MAXPOOL2D,
-    EG_OP_FLATTEN,
-    EG_OP_BATCHNORM2D,
-    EG_OP_ADD,
-    EG_OP_GAP,
-    EG_OP_COUNT
-} eg_op_type;
-
 typedef struct { int c, h, w; } eg_shape;  /* per sample; features are c x 1 x 1 */
 
 #define EG_NAME_MAX 32
-#define EG_MAX_INPUTS 2
-#define EG_MAX_PARAMS 2
 
-/* One named node of the model DAG. Parameters and their gradients are views
- * into the graph's flat blocks; y/dy are views into the graph's arena. */
-typedef struct eg_node {
-    char name[EG_NAME_MAX];
-    eg_op_type op;
-    int ninputs, inputs[EG_MAX_INPUTS];  /* indices of earlier nodes */
-    int line;                            /* spec line, for messages */
-    /* attributes (each op reads those it declares) */
-    int out;       /* conv: output channels; linear: output features */
-    int kernel, stride, pad;
-    eg_shape in_shape, out_shape;
-    /* parameters: weight then bias */
-    int nparams;
-    int pdims[EG_MAX_PARAMS], pshape[EG_MAX_PARAMS][4];
-    size_t psize[EG_MAX_PARAMS];
-    float *param[EG_MAX_PARAMS], *grad[EG_MAX_PARAMS];
-    float *mask[EG_MAX_PARAMS];  /* 1 kept, 0 pruned; NULL while the graph has no masks */
-    /* buffers: state that is not trained (batchnorm2d: running mean, then
-     * running variance), views into the graph's buffer block */
-    int nbuffers;
-    size_t bsize[EG_MAX_PARAMS];
-    float *buffer[EG_MAX_PARAMS];
-    float *shared;    /* per-pass memory the threads exchange partial sums through (batchnorm2d) */
-    /* per-batch buffers */
-    float *y, *dy;    /* output [N, out_shape] and dloss/dy */
-    float *saved;     /* saved for backward (im2col columns) */
-    int32_t *argmax;  /* maxpool: index of each output's source */
-    int dx_add[EG_MAX_INPUTS]; /* backward adds into the input's dy (else writes) */
-    int needs_dx;     /* some input wants a gradient */
-    int relu_folded;  /* a relu whose consumer applies it (its y/dy alias its input's) */
-    int relu_in;      /* applies the relu folded into its input */
-    int pool_into;    /* conv2d writing the pooled output of this 2x2 pool node (0: none) */
-    int pooled_in;    /* a 2x2 pool its producing conv2d computes (pool_fusion.c) */
-    int padded_out;   /* such a pool: the conv2d whose zero-padded input planes it writes instead of y (0: none) */
-    int padded_in;    /* conv2d whose padded input planes its producer writes (pool_fusion.c) */
-    double fwd_seconds, bwd_seconds;  /* accumulated when the graph profiles */
-    /* inference only: the kept weights in compressed sparse rows, in the
-     * arena, rebuilt by every eg_graph_prepare with training 0; csr says the
-     * forward uses them (see linear.c) */
-    int csr;
-    int32_t *csr_rowptr, *csr_col;
-    float *csr_val;
-    /* inference only, likewise: an N:M copy (at most nm_n kept weights in
-     * every nm_m consecutive weights of a row; see src/kernels/nm.c), used
-     * by the forward when nm_n > 0 */
-    int nm_n, nm_m;
-    float *nm_val;
-    uint8_t *nm_idx;
-    /* inference only, likewise: a linear layer's weight transposed, [in, out]
-     * (training transposes it in scratch on every forward; see linear.c) */
-    float *wt;
-} eg_node;
-
-typedef struct {
-    char name[64];
-    eg_node *nodes;
-    int nnodes;
-    float *params, *grads;   /* flat blocks, same layout; grads NULL until a prepare for training */
-    float *masks;            /* same layout again once anything is pruned unstructured, else NULL */
-    size_t nparam;
-    float *buffers;          /* every node's buffers (nbuffer floats), in node order */
-    size_t nbuffer;
-    /* arena for per-batch buffers, sized by eg_graph_prepare */
-    float *arena;
-    size_t arena_floats;
-    int batch, training, threads;
-    int profile;             /* time every node's forward and backward */
-    int unfused;             /* for tests: every conv2d and 2x2 pool run apart (set before eg_graph_prepare) */
-    float *tgrads;           /* per-thread gradient blocks: threads x nparam */
-    float *scratch;          /* per-thread scratch: threads x scratch_per_thread */
-    size_t scratch_per_thread;
-    size_t csr_floats;       /* arena floats reserved for the nodes' inference copies (CSR, N:M, W^T) */
-    int chunk_rows;          /* inference over more images than threads x 32: the per-batch buffers
-                              * hold only this many rows (one chunk per thread), the input is
-                              * staged in `stage`, the output node computes into `chunk_out` and
-                              * its y holds the whole batch (see eg_graph_forward) */
-    float *stage, *chunk_out;
-    float *lanes;            /* inference in batch lanes: per-thread buffers, lanes_floats each (NULL:
-                              * the graph runs image by image; see src/graph/lanes.c) */
-    size_t lanes_floats;
-    int no_lanes;            /* for benches: inference image by image even where lanes could run
-                              * (set before eg_graph_prepare) */
-    int sparse;              /* for tests and benches: 1 forces the CSR path for every masked conv2d and
-                              * linear node in inference, 2 the N:M path (m = 4), -1 the dense one;
-                              * 0 (the default) decides by density and pattern (src/graph/sparse_choice.c) */
-    char *history;           /* what was done to the model, text lines each ending in '\n', or NULL:
-                              * kept by model files, freed by eg_graph_free (see eg_model_note) */
-} eg_graph;
-
-/* Parses a model spec (see models/simplecnn): one node per line,
- *   <op> <name> [in=<node>[,<node>]] [key=value ...]
- * '#' starts a comment. A node's input defaults to the previous node. Shapes
- * are inferred and checked; errors name the file, line and column. */
-eg_status eg_graph_load_spec(eg_graph *g, const char *path, eg_error *err);
-eg_status eg_graph_parse_spec(eg_graph *g, const char *text, const char *filename, eg_error *err);
-void eg_graph_free(eg_graph *g);
-/* Writes a spec for g whose parse re-creates its nodes (ops, names, inputs,
- * attributes, hence every shape), snprintf-style: at most len bytes with the
- * NUL into buf (may be NULL when len is 0); returns the length of the whole
- * text. Model files store it. */
-size_t eg_graph_write_spec(const eg_graph *g, char *buf, size_t len);
-
-/* Initialises parameters as PyTorch does by default for Conv2d and Linear:
- * weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-void eg_graph_init_params(eg_graph *g, eg_rng *rng);
-
-/* Sizes the arena for batch n; training also allocates gradient and
- * saved-for-backward buffers (and, the first time, g->grads: a graph that
- * is only evaluated never has any). Reallocates only when something changed. */
-eg_status eg_graph_prepare(eg_graph *g, int n, int training, int threads);
-
-int eg_graph_find(const eg_graph *g, const char *name);       /* index or -1 */
-const eg_node *eg_graph_output(const eg_graph *g);
-
-/* x: [n, input shape]. The output is eg_graph_output(g)->y, [n, classes].
- * In inference over more than threads x 32 images the other nodes' y hold
- * only the last chunks, not the whole batch (see chunk_rows). */
-void eg_graph_forward(eg_graph *g, const float *x, int n);
-/* dout: dloss/doutput [n, classes]. Adds parameter gradients into g->grads. */
-void eg_graph_backward(eg_graph *g, const float *dout, int n);
-void eg_graph_zero_grad(eg_graph *g);
-
-/* Gives the graph a mask block of ones (no-op if it has one). Masked
- * parameters stay exactly zero through training: see eg_optim_step. */
-eg_status eg_graph_enable_masks(eg_graph *g, eg_error *err);
-/* Non-zero weights (param 0) of a node. */
-size_t eg_node_nonzeros(const eg_node *nd);
-
-size_t eg_node_macs(const eg_node *nd);    /* multiply-accumulates per sample */
-size_t eg_node_params(const eg_node *nd);
-size_t eg_graph_macs(const eg_graph *g);
-size_t eg_graph_param_count(const eg_graph *g);
-/* Prints a table of nodes with shapes, parameters and MACs. */
-void eg_graph_print(const eg_graph *g, FILE *f);
-
-/* Re-infers every shape and parameter size after attributes changed. */
-eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err);
+/* A model: a DAG of named nodes, their parameters, and how it runs
+ * (src/graph/graph.h). */
+typedef struct eg_graph eg_graph;
+typedef struct eg_node eg_node;
 
 /* ----------------------------------------------------------------- loss */
 
@@ -579,7 +431,7 @@ typedef struct {
 typedef struct {
     char name[EG_NAME_MAX];
     int node;
-    eg_op_type op;
+    char op[16];           /* its op's name */
     long units;            /* channels (structured) or weights (magnitude) of the layer */
 } eg_sens_layer;
 

@@ -7,6 +7,21 @@
 
 #include "edagari.h"
 
+/* The ops, in the order of the op table (layers/registry.c); a new one
+ * goes last. */
+typedef enum {
+    EG_OP_INPUT,
+    EG_OP_CONV2D,
+    EG_OP_LINEAR,
+    EG_OP_RELU,
+    EG_OP_MAXPOOL2D,
+    EG_OP_FLATTEN,
+    EG_OP_BATCHNORM2D,
+    EG_OP_ADD,
+    EG_OP_GAP,
+    EG_OP_COUNT
+} eg_op_type;
+
 #define EG_MAX_INPUTS 2
 #define EG_MAX_PARAMS 2
 

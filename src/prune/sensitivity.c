@@ -230,7 +230,7 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
         const eg_node *nd = &g->nodes[nodes[l]];
         snprintf(s->layers[l].name, sizeof s->layers[l].name, "%s", nd->name);
         s->layers[l].node = nodes[l];
-        s->layers[l].op = nd->op;
+        snprintf(s->layers[l].op, sizeof s->layers[l].op, "%s", eg_ops[nd->op]->name);
         s->layers[l].units = s->magnitude ? (long)nd->psize[0] : nd->out_shape.c;
     }
     free(nodes);
@@ -316,7 +316,7 @@ eg_status eg_sensitivity_write_json(const eg_sensitivity *s, const char *path, e
         const eg_sens_layer *L = &s->layers[l];
         eg_json_object(&j, NULL);
         eg_json_str(&j, "name", L->name);
-        eg_json_str(&j, "op", eg_ops[L->op]->name);
+        eg_json_str(&j, "op", L->op);
         eg_json_num(&j, s->magnitude ? "weights" : "channels", (double)L->units);
         eg_json_array(&j, "results");
         for (int r = 0; r < s->nratios; r++) {
