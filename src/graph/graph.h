@@ -19,6 +19,7 @@ typedef enum {
     EG_OP_BATCHNORM2D,
     EG_OP_ADD,
     EG_OP_GAP,
+    EG_OP_SIGMOID,
     EG_OP_COUNT
 } eg_op_type;
 
