@@ -472,6 +472,24 @@ static void test_crafted(void)
         free(h);
         eg_graph_free(&g);
     }
+    /* sigmoid, in place, with the exported code's own e^x: the outputs match
+     * edagari's as every model's do (check_model's tolerance) */
+    static const char sigmoid[] =
+        "input     x  shape=2x6x6\n"
+        "conv2d    c  out=4 kernel=3 pad=1\n"
+        "sigmoid   s\n"
+        "maxpool2d p  kernel=2\n"
+        "flatten   f\n"
+        "linear    l  out=6\n"
+        "sigmoid   t\n";
+    if (!load(&g, sigmoid, 1, 12)) {
+        check_model("sigmoid", &g);
+        char *c = util_read_text(at("sigmoid/sigmoid.c"), NULL);
+        CHECK(c && strstr(c, "sigmoid(buf_a, buf_a, 144);") && strstr(c, "static inline float sigmoid_exp(float x)"),
+              "sigmoid: no in-place sigmoid call or no e^x of its own in sigmoid.c");
+        free(c);
+        eg_graph_free(&g);
+    }
     /* a pool as the last op writes the output; the relu after it works there */
     static const char lastpool[] =
         "input     x  shape=2x6x6\n"

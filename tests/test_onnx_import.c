@@ -367,6 +367,7 @@ int main(void)
     pytorch_case("lenet5", 13, 61706);
     pytorch_case("mlp_matmul", 5, 25450);
     pytorch_case("resbn", 11, 786);
+    pytorch_case("sigmoid_cnn", 5, 2 * 9 + 2 + 1352 * 10 + 10);
     size_t len = 0;
     uint8_t *file = util_read_file("tests/fixtures/onnx/simplecnn.onnx", &len);
     CHECK(file && len > 1000, "read simplecnn.onnx");

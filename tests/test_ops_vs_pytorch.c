@@ -24,7 +24,7 @@ static const op_case cases[] = {
     {"conv2d_k3p0", EG_OP_CONV2D},   {"conv2d_k5p1", EG_OP_CONV2D},     {"conv2d_k3p2", EG_OP_CONV2D},
     {"conv2d_k4p1", EG_OP_CONV2D},   {"linear", EG_OP_LINEAR},
     {"relu", EG_OP_RELU},            {"maxpool2d_k2", EG_OP_MAXPOOL2D}, {"maxpool2d_k3s2", EG_OP_MAXPOOL2D},
-    {"maxpool2d_k2s1", EG_OP_MAXPOOL2D}, {"flatten", EG_OP_FLATTEN},
+    {"maxpool2d_k2s1", EG_OP_MAXPOOL2D}, {"flatten", EG_OP_FLATTEN}, {"sigmoid", EG_OP_SIGMOID},
 };
 
 static const int thread_counts[] = {1, 2, 3};
@@ -67,7 +67,7 @@ static int build_spec(char *spec, size_t len, const op_case *c, const fixture *f
                  (int)fx_scalar(f, "stride", 0));
         break;
     case EG_OP_FLATTEN: snprintf(op, sizeof op, "flatten op\n"); break;
-    default: return -1;
+    default: snprintf(op, sizeof op, "%s op\nflatten flat\n", eg_ops[c->op]->name); break;  /* elementwise */
     }
     snprintf(spec, len, "input x shape=%dx%dx%d\n%s%s", C, H, W, identity ? "maxpool2d id kernel=1\n" : "", op);
     return 0;
