@@ -1,10 +1,17 @@
-/* Private interfaces shared between edagari's modules: the op table and the kernels. */
+/* Private interfaces shared between edagari's modules: every module's
+ * header, the op table, threads, reports and atomic writes. */
 #ifndef EG_INTERNAL_H
 #define EG_INTERNAL_H
 
 #include "edagari.h"
+#include "edagari_plot.h"
+#include "edagari_recipe.h"
+#include "edagari_sensitivity.h"
 #include "graph/graph.h"
+#include "io/io.h"
 #include "kernels/kernels.h"
+#include "prune/prune.h"
+#include "train/train.h"
 
 /* How an op treats the channels of its input, which is what dependency
  * groups follow. */

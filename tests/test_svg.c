@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "edagari.h"
+#include "edagari_plot.h"
 
 static int count(const char *text, const char *what)
 {

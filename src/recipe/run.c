@@ -1059,3 +1059,35 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     eg_dataset_free(&test);
     return st;
 }
+
+eg_status eg_graph_stage(eg_graph *g, const char *stage, const eg_stage_opts *o, eg_error *err)
+{
+    eg_recipe r = {0};
+    snprintf(r.path, sizeof r.path, "stage '%.900s'", stage);
+    r.from_flags = 1;
+    eg_status st = eg_recipe_parse_line(&r, stage, 1, err);
+    if (st) return st;
+    if (r.nstages != 1) return eg_fail(err, EG_ERR_ARG, "%s: expected a train, prune or eval stage", r.path);
+    const eg_stage *s = &r.stages[0];
+    int taylor = s->kind == EG_STAGE_PRUNE && !strcmp(s->method, "taylor");
+    if ((s->kind == EG_STAGE_TRAIN || taylor) && !o->train)
+        return eg_fail(err, EG_ERR_ARG, "%s: reads a training set; none given", r.path);
+    if ((s->kind == EG_STAGE_EVAL || (s->kind == EG_STAGE_PRUNE && s->layer_count > 0)) && !o->test)
+        return eg_fail(err, EG_ERR_ARG, "%s: reads a test set; none given", r.path);
+    if ((st = check_prunes(&r, g, err))) return st;
+    FILE *out = o->log ? o->log : fopen("/dev/null", "w");
+    if (!out) return eg_fail(err, EG_ERR_IO, "/dev/null: cannot open it for the stage's log");
+    if (o->threads > 0) eg_set_threads(o->threads);
+    eg_rng rng;
+    eg_rng_seed(&rng, o->seed);
+    eg_run_opts ro = {.seed = o->seed, .threads = o->threads, .out = out};
+    eg_dataset none = {0}, *train = o->train ? (eg_dataset *)o->train : &none, *test = o->test ? (eg_dataset *)o->test : &none;
+    eg_json j = {0};
+    eg_json_object(&j, NULL);
+    runner R = {&r, &ro, g, train, test, &rng, &j, out, -1, -1, -1, 0, 0, 0, 1, "", NULL, NULL};
+    st = s->kind == EG_STAGE_TRAIN ? run_train(&R, s, err) : s->kind == EG_STAGE_PRUNE ? run_prune(&R, s, err)
+                                                                                     : run_eval(&R, s, err);
+    eg_json_free(&j);
+    if (!o->log) fclose(out);
+    return st;
+}
