@@ -7,12 +7,34 @@
 #include "internal.h"
 
 static const char help[] =
-    "usage: edagari info SPEC|M.edg\n"
+    "usage: edagari info SPEC|M.edg|M.onnx\n"
+    "       edagari info --ops\n"
     "\n"
     "Prints the model's nodes, shapes, parameters and MACs per image. For a model\n"
     "file (.edg) also the non-zero weights and sparsity of each layer, its masks,\n"
     "the spec it stores and its history; for a checkpoint, the optimizer's state and\n"
-    "the data position a --resume goes on from.\n";
+    "the data position a --resume goes on from. Then what the C export needs, and\n"
+    "how inference runs it on this machine: the kernels (the CPU's best, or what\n"
+    "EG_ISA names), and for each node its kernel, its weights (dense, CSR or N:M)\n"
+    "and what it is fused with, at a batch of 1000 on every core.\n"
+    "--ops lists every op: its inputs, spec attributes, ONNX node and summary.\n";
+
+/* The op table, as users write specs against it. */
+static void list_ops(void)
+{
+    static const char *const attr_names[] = {"out", "kernel", "stride", "pad", "shape"};
+    printf("%-12s %-6s %-26s %-19s %-5s %s\n", "op", "inputs", "attributes (* required)", "ONNX", "C", "computes");
+    for (int i = 0; i < EG_OP_COUNT; i++) {
+        const eg_op_def *op = eg_ops[i];
+        char attrs[64] = "";
+        for (int a = 0, at = 0; a < 5; a++)
+            if (op->attrs & (1 << a))
+                at += snprintf(attrs + at, sizeof attrs - (size_t)at, "%s%s%s", at ? " " : "", attr_names[a],
+                               op->required & (1 << a) ? "*" : "");
+        printf("%-12s %-6d %-26s %-19s %-5s %s\n", op->name, i == EG_OP_INPUT ? 0 : op->ninputs ? op->ninputs : 1,
+               *attrs ? attrs : "-", op->onnx.type ? op->onnx.type : "-", op->c.place ? "yes" : "-", op->summary);
+    }
+}
 
 /* A model file's weights layer by layer, the spec it stores and its history. */
 static void file_details(const eg_graph *g)
@@ -111,6 +133,10 @@ int eg_cmd_info(int argc, char **argv)
         fputs(help, argc == 2 ? stdout : stderr);
         return argc == 2 ? 0 : 2;
     }
+    if (!strcmp(argv[1], "--ops")) {
+        list_ops();
+        return 0;
+    }
     eg_graph g;
     eg_error err = {0};
     int edg = eg_model_path_is_file(argv[1]), from_file = edg, ckpt = 0;
@@ -134,6 +160,9 @@ int eg_cmd_info(int argc, char **argv)
     if (from_file) file_details(&g);
     if (ckpt) checkpoint_details(&o, &pos);
     export_needs(&g);
+    printf("kernels: %s, %d floats a vector (this CPU runs: %s; EG_ISA chooses)\n", eg_isa_name(),
+           eg_isa_vector_floats(), eg_isa_available());
+    if (g.nnodes > 1 && !eg_graph_prepare(&g, 1000, 0, eg_thread_count())) eg_plan_print(&g, stdout);
     eg_graph_free(&g);
     eg_optim_free(&o);
     return 0;

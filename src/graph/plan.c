@@ -464,9 +464,11 @@ void eg_plan_print(const eg_graph *g, FILE *f)
 {
     const eg_plan *p = &g->plan;
     if (!p->steps) return;
-    fprintf(f, "plan: batch %d, %s, %d thread%s, %s kernels (%d floats a vector)%s\n", p->batch,
-            p->training ? "training" : "inference", p->threads, p->threads == 1 ? "" : "s", eg_k->name, eg_k->vl,
-            p->lanes ? "; inference in batch lanes" : "");
+    fprintf(f, "plan: batch %d, %s, %d thread%s, %s kernels (%d floats a vector)\n", p->batch,
+            p->training ? "training" : "inference", p->threads, p->threads == 1 ? "" : "s", eg_k->name, eg_k->vl);
+    if (p->lanes)
+        fprintf(f, "  whole groups of %d images run through the model in batch lanes; the kernels below take the rest\n",
+                eg_k->vl);
     fprintf(f, "  %-8s %-11s %-20s %-7s %s\n", "node", "op", "kernel", "weights", "fused / lanes");
     for (int i = 1; i < g->nnodes; i++) {
         const eg_node *nd = &g->nodes[i];
@@ -482,6 +484,7 @@ void eg_plan_print(const eg_graph *g, FILE *f)
             snprintf(fused, sizeof fused, "pools into %s%s%s", g->nodes[s->pool_into].name,
                      p->steps[s->pool_into].padded_out ? " (into the next conv's planes)" : "",
                      s->lanes_train ? "; trains in lanes" : "");
-        fprintf(f, "  %-8s %-11s %-20s %-7s %s\n", nd->name, eg_ops[nd->op]->name, run_name(nd, s), w, fused);
+        if (*fused) fprintf(f, "  %-8s %-11s %-20s %-7s %s\n", nd->name, eg_ops[nd->op]->name, run_name(nd, s), w, fused);
+        else fprintf(f, "  %-8s %-11s %-20s %s\n", nd->name, eg_ops[nd->op]->name, run_name(nd, s), w);
     }
 }
