@@ -141,6 +141,8 @@ static const char *vector_isa(void)
     return "AVX2+FMA";
 #elif defined(__AVX__)
     return "AVX, no FMA";
+#elif defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)
+    return "NEON+FMA";
 #else
     return "this build's SIMD, no FMA";
 #endif
