@@ -23,18 +23,19 @@ usage() { sed -n '2,13s/^# \{0,1\}//p' "$self"; }
 # apt-get the Debian packages of whatever is missing: tools found by
 # command -v (command:package), the zlib headers by dpkg.
 install_deps() {
-  local need=() pair
+  local need=() pair arch
+  arch=$(dpkg --print-architecture)  # dpkg -s needs it once arm64 twins are installed
   for pair in cmake:cmake gcc:build-essential make:build-essential npm:npm jq:jq; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
-  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
-  dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
+  dpkg -s "zlib1g-dev:$arch" >/dev/null 2>&1 || need+=(zlib1g-dev)
+  dpkg -s "libopenmpi-dev:$arch" >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
   command -v mpirun >/dev/null || need+=(openmpi-bin)
   command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
   # ONNX in and out (optional: the build turns it off without them)
   command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
-  dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
-  dpkg -s libonnx-dev >/dev/null 2>&1 || need+=(libonnx-dev)
+  dpkg -s "libprotobuf-c-dev:$arch" >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
+  dpkg -s "libonnx-dev:$arch" >/dev/null 2>&1 || need+=(libonnx-dev)
   apt_install "${need[@]}"
 }
 
