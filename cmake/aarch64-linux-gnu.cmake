@@ -23,6 +23,6 @@ set(CMAKE_CROSSCOMPILING_EMULATOR ${EG_QEMU_AARCH64} -L /)
 # -march=native would name the build machine's CPU; the default target,
 # armv8-a, runs on any 64-bit ARM (Raspberry Pi 3 and later, every Graviton).
 set(EG_NATIVE OFF CACHE BOOL "tune the kernels for this machine's CPU (-march=native)")
-# Debian's libopenmpi-dev:arm64 cannot be installed beside the amd64 one, and
-# mpirun could not start arm64 ranks here: the single-process build.
+# Debian's libopenmpi-dev:arm64 cannot be installed beside the amd64 one
+# (apt would remove it): the single-process build; the native one tests MPI.
 set(EG_MPI OFF CACHE BOOL "data-parallel runs under mpirun when Open MPI (libopenmpi-dev) is found")
