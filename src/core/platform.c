@@ -49,7 +49,7 @@ void eg_set_threads(int n)
 
 unsigned eg_denormals_flush(void)
 {
-#if defined(__SSE__)
+#ifdef __SSE__
     unsigned mode = _mm_getcsr();
     _mm_setcsr(mode | 0x8040);  /* flush-to-zero and denormals-are-zero */
     return mode;
@@ -66,7 +66,7 @@ unsigned eg_denormals_flush(void)
 
 void eg_denormals_restore(unsigned mode)
 {
-#if defined(__SSE__)
+#ifdef __SSE__
     _mm_setcsr(mode);
 #elif defined(__aarch64__)
     __asm__ volatile("msr fpcr, %0" : : "r"((uint64_t)mode));
