@@ -2,8 +2,10 @@
 # edagari.sh -- set up, build, test and demo edagari on Debian.
 #
 #   ./edagari.sh demo [run options...]  install, fetch MNIST, build, run recipes/seed.recipe
-#   ./edagari.sh test                   install, fetch MNIST, build, run ctest in build/
-#                                       and again in build-asan/ (ASan + UBSan)
+#   ./edagari.sh test                   install, fetch MNIST, build, run ctest in build/,
+#                                       again in build-asan/ (ASan + UBSan), and in
+#                                       build-aarch64/ (aarch64 cross-build, under qemu)
+#   ./edagari.sh test-aarch64           the aarch64 stage alone (docs/aarch64.md)
 #   ./edagari.sh build                  install and build only
 #   ./edagari.sh help                   this text
 #
@@ -16,34 +18,66 @@ cd "$(dirname "$0")"
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'edagari.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,11s/^# \{0,1\}//p' "$self"; }
+usage() { sed -n '2,13s/^# \{0,1\}//p' "$self"; }
 
 # apt-get the Debian packages of whatever is missing: tools found by
 # command -v (command:package), the zlib headers by dpkg.
 install_deps() {
-  local need=() pair
+  local need=() pair arch
+  arch=$(dpkg --print-architecture)  # dpkg -s needs it once arm64 twins are installed
   for pair in cmake:cmake gcc:build-essential make:build-essential npm:npm jq:jq; do
     command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
-  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
-  dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
+  dpkg -s "zlib1g-dev:$arch" >/dev/null 2>&1 || need+=(zlib1g-dev)
+  dpkg -s "libopenmpi-dev:$arch" >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
   command -v mpirun >/dev/null || need+=(openmpi-bin)
   command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
   # ONNX in and out (optional: the build turns it off without them)
   command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
-  dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
-  dpkg -s libonnx-dev >/dev/null 2>&1 || need+=(libonnx-dev)
+  dpkg -s "libprotobuf-c-dev:$arch" >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
+  dpkg -s "libonnx-dev:$arch" >/dev/null 2>&1 || need+=(libonnx-dev)
+  apt_install "${need[@]}"
+}
+
+# The aarch64 cross-build's: Debian's cross compiler and qemu-user, and the
+# arm64 libraries it links (multiarch packages, which bring the arm64 libc
+# that qemu runs the programs with). Open MPI's arm64 package cannot sit
+# beside the amd64 one, so the cross-build has no MPI.
+install_cross_deps() {
+  local need=() pkg
+  command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+  dpkg -s libc6-dev-arm64-cross >/dev/null 2>&1 || need+=(libc6-dev-arm64-cross)  # only recommended by the compiler
+  command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+  for pkg in zlib1g-dev libgomp1 libprotobuf-c-dev; do
+    dpkg -s "$pkg:arm64" >/dev/null 2>&1 || need+=("$pkg:arm64")
+  done
+  [ ${#need[@]} -eq 0 ] && return
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    say "adding the arm64 architecture to dpkg"
+    as_root dpkg --add-architecture arm64 || die "dpkg --add-architecture arm64 failed"
+  fi
+  apt_install "${need[@]}"
+}
+
+# as_root command...: runs it as root, through sudo when we are not
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  else
+    command -v sudo >/dev/null || die "need root (or sudo) to run: $*"
+    sudo "$@"
+  fi
+}
+
+# apt_install package...: apt-get update and install them (none: nothing)
+apt_install() {
+  local need=("$@")
   [ ${#need[@]} -eq 0 ] && return
   mapfile -t need < <(printf '%s\n' "${need[@]}" | sort -u)
   say "installing: ${need[*]}"
-  local sudo=()
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || die "need root (or sudo) to install: ${need[*]}"
-    sudo=(sudo)
-  fi
   export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -q </dev/null || die "apt-get update failed"
-  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null ||
+  as_root apt-get update -q </dev/null || die "apt-get update failed"
+  as_root apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null ||
     die "apt-get install ${need[*]} failed"
 }
 
@@ -68,6 +102,16 @@ setup() {
   build build
 }
 
+# test_aarch64: the cross-build in build-aarch64/ and its ctest under qemu
+# (the bash tests too: tests/CMakeLists.txt); returns ctest's status.
+test_aarch64() {
+  install_cross_deps
+  build build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
+  ctest --test-dir build-aarch64 --output-on-failure
+}
+
+result() { [ "$1" -eq 0 ] && echo passed || echo "FAILED (ctest status $1)"; }
+
 cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case $cmd in
@@ -79,18 +123,34 @@ case $cmd in
   test)
     [ $# -eq 0 ] || die "test takes no arguments"
     setup
-    say "stage 1/2: ctest in build/ (Release)"
-    plain=0
+    say "stage 1/3: ctest in build/ (Release)"
+    plain=0 t0=$SECONDS
     ctest --test-dir build --output-on-failure || plain=$?
-    say "stage 2/2: ctest in build-asan/ (Release, -DEG_SANITIZE=ON: ASan + UBSan)"
+    say "stage 2/3: ctest in build-asan/ (Release, -DEG_SANITIZE=ON: ASan + UBSan)"
+    t1=$SECONDS
     build build-asan -DEG_SANITIZE=ON
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
     asan=0
     ctest --test-dir build-asan --output-on-failure || asan=$?
-    result() { [ "$1" -eq 0 ] && echo passed || echo "FAILED (ctest status $1)"; }
-    say "stage 1 (build/): $(result $plain); stage 2 (build-asan/): $(result $asan)"
-    [ "$plain" -ne 0 ] && exit "$plain"
-    exit "$asan"
+    say "stage 3/3: aarch64 cross-build in build-aarch64/, ctest under qemu-aarch64"
+    t2=$SECONDS
+    arm=0
+    test_aarch64 || arm=$?
+    t3=$SECONDS
+    say "stage 1 (build/): $(result $plain), $((t1 - t0)) s; stage 2 (build-asan/): $(result $asan), $((t2 - t1)) s;" \
+      "stage 3 (build-aarch64/): $(result $arm), $((t3 - t2)) s"
+    for rc in "$plain" "$asan" "$arm"; do [ "$rc" -ne 0 ] && exit "$rc"; done
+    exit 0
+    ;;
+  test-aarch64)
+    [ $# -eq 0 ] || die "test-aarch64 takes no arguments"
+    install_deps  # cmake, jq, protoc-c and onnx.proto for the cross-build too
+    fetch_data
+    say "aarch64 cross-build in build-aarch64/, ctest under qemu-aarch64"
+    arm=0 t0=$SECONDS
+    test_aarch64 || arm=$?
+    say "build-aarch64/: $(result $arm), $((SECONDS - t0)) s"
+    exit "$arm"
     ;;
   build)
     [ $# -eq 0 ] || die "build takes no arguments"

@@ -123,12 +123,12 @@ int eg_thread_id(void);
 int eg_thread_count(void);   /* threads a parallel region will get */
 int eg_team_size(void);      /* threads in the current parallel region */
 void eg_set_threads(int n);
-/* Every thread that computes a pass flushes denormal floats to zero (on x86,
- * as TensorFlow does by default) and restores its own mode afterwards:
- * eg_denormals_flush returns the mode eg_denormals_restore puts back. An
- * operation on a denormal costs ~100 cycles, and Adam's first moment of a
- * weight whose gradient stays zero decays into them (0.9^t): the second
- * epoch of SimpleCNN ran 10% slower than the first. */
+/* Every thread that computes a pass flushes denormal floats to zero (on x86
+ * and aarch64, as TensorFlow does by default) and restores its own mode
+ * afterwards: eg_denormals_flush returns the mode eg_denormals_restore puts
+ * back. An operation on a denormal costs ~100 cycles, and Adam's first
+ * moment of a weight whose gradient stays zero decays into them (0.9^t):
+ * the second epoch of SimpleCNN ran 10% slower than the first. */
 unsigned eg_denormals_flush(void);
 void eg_denormals_restore(unsigned mode);
 

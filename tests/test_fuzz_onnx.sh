@@ -3,8 +3,8 @@
 # committed seeds in tests/fuzz/onnx_seeds/ (tiny PyTorch and edagari
 # exports); any crash, leak, undefined behaviour or refusal without a
 # message fails it, and the input that did it is kept in build/tests/fuzz_onnx-crashes/.
-# Exits 77 (skipped) where the target is not built: no clang, no ONNX, or a
-# sanitizer build (the plain build runs it).
+# Exits 77 (skipped) where the target is not built: no clang, no ONNX, a
+# sanitizer build (the plain build runs it) or a cross-build.
 # usage: bash test_fuzz_onnx.sh <edagari binary> <source dir> <build test dir>
 set -u
 bin=$1 src=$2 bt=$3
@@ -15,6 +15,7 @@ if [ ! -x "$fz" ]; then
   why="edagari was built without ONNX"
   command -v clang >/dev/null || why="clang is missing (apt-get install clang)"
   grep -q 'EG_SANITIZE:BOOL=ON' "$bt/../CMakeCache.txt" 2>/dev/null && why="this is the sanitizer build; the plain build runs it"
+  [ -n "${EG_EMULATOR:-}" ] && why="a cross-build, run under $EG_EMULATOR; the native build fuzzes"
   echo "$suite: skipped: no fuzz target: $why"
   exit 77
 fi

@@ -7,9 +7,10 @@
  * it gets inside a larger batch on two threads; a batch larger than the
  * chunk buffers goes through them and still gives those bits; passes flush
  * denormal floats to zero and leave the caller's floating-point mode as
- * they found it. */
+ * they found it (x86's MXCSR, aarch64's FPCR). */
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #ifdef __SSE__
 #include <xmmintrin.h>
 #endif
@@ -110,19 +111,34 @@ static void test_staged(void)
     eg_graph_free(&g);
 }
 
+/* The register that holds the floating-point mode: MXCSR on x86, FPCR on
+ * aarch64. */
+#if defined(__SSE__)
+#define HAVE_FP_MODE 1
+static unsigned fp_mode(void) { return _mm_getcsr(); }
+#elif defined(__aarch64__)
+#define HAVE_FP_MODE 1
+static unsigned fp_mode(void)
+{
+    uint64_t r;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(r));
+    return (unsigned)r;
+}
+#endif
+
 /* A linear layer with a zero bias fed denormal inputs: flushed, they give
  * exactly zero (not 8e-39); the caller's mode is unchanged after batch-1
  * and threaded forwards and a backward. */
 static void test_denormals(void)
 {
-#ifdef __SSE__
+#ifdef HAVE_FP_MODE
     eg_graph g;
     if (util_graph(&g, "denormals", "input x shape=8x1x1\nlinear fc out=3\n", 5, 0)) return;
     for (int i = 0; i < 24; i++) g.nodes[1].param[0][i] = 1.0f;
     for (int i = 0; i < 3; i++) g.nodes[1].param[1][i] = 0.0f;
     float x[4 * 8], dy[4 * 3] = {0};
     for (int i = 0; i < 4 * 8; i++) x[i] = 1e-39f;  /* below FLT_MIN: denormal */
-    unsigned before = _mm_getcsr();
+    unsigned before = fp_mode();
     for (int n = 1; n <= 4; n += 3) {
         eg_graph_prepare(&g, n, 0, 2);
         eg_graph_forward(&g, x, n);
@@ -134,7 +150,7 @@ static void test_denormals(void)
     eg_graph_forward(&g, x, 4);
     eg_graph_zero_grad(&g);
     eg_graph_backward(&g, dy, 4);
-    CHECK(_mm_getcsr() == before, "the floating-point mode changed: %#x, was %#x", _mm_getcsr(), before);
+    CHECK(fp_mode() == before, "the floating-point mode changed: %#x, was %#x", fp_mode(), before);
     eg_graph_free(&g);
 #endif
 }

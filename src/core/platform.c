@@ -1,5 +1,6 @@
 /* Threads, clocks and the floating-point mode, so the rest builds the same
  * with or without OpenMP and on any processor. */
+#include <stdint.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -52,6 +53,12 @@ unsigned eg_denormals_flush(void)
     unsigned mode = _mm_getcsr();
     _mm_setcsr(mode | 0x8040);  /* flush-to-zero and denormals-are-zero */
     return mode;
+#elif defined(__aarch64__)
+    uint64_t mode;  /* FPCR's upper 32 bits are reserved, zero */
+    __asm__ volatile("mrs %0, fpcr" : "=r"(mode));
+    /* FZ (bit 24) flushes denormal inputs and results alike: x86's FTZ and DAZ */
+    __asm__ volatile("msr fpcr, %0" : : "r"(mode | (1u << 24)));
+    return (unsigned)mode;
 #else
     return 0;
 #endif
@@ -61,6 +68,8 @@ void eg_denormals_restore(unsigned mode)
 {
 #ifdef __SSE__
     _mm_setcsr(mode);
+#elif defined(__aarch64__)
+    __asm__ volatile("msr fpcr, %0" : : "r"((uint64_t)mode));
 #else
     (void)mode;
 #endif
