@@ -5,7 +5,7 @@
  *       one node's) forward on
  *       the dense kernel, on CSR and on N:M (m = 4), at 0-99% magnitude
  *       sparsity and at 2:4, batches 1, 64 and 1000, with the path the
- *       automatic choice takes (src/graph/sparse_choice.c);
+ *       automatic choice takes (src/graph/plan.c);
  *   sparse_speedup model [spec]   the whole model's forward, dense against
  *       pruned: magnitude sparsity 50-99% on every layer (each layer alone),
  *       2:4 on every layer, and 25/50/75% of the channels of every layer
@@ -216,7 +216,7 @@ static void run_lanes(eg_graph *g, int node, int batch, const float *x)
 
 /* Each conv2d and linear node's (or one node's) dense and CSR kernels in
  * lanes, batches 64 and 1000: the figures the shares of
- * src/graph/sparse_choice.c for batches that run in lanes come from. */
+ * src/graph/plan.c for batches that run in lanes come from. */
 static int lanes_layers(const char *spec, const char *only)
 {
     static const double sparsity[] = {0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99};

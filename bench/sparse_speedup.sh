@@ -12,7 +12,7 @@
 # Usage: bench/sparse_speedup.sh [--layers]
 #   --layers  also every conv2d and linear layer of both models alone, image
 #             by image and in batch lanes (the figures
-#             src/graph/sparse_choice.c's shares come from)
+#             src/graph/plan.c's shares come from)
 # Builds in build-sparse (Release) unless BUILD names another build tree.
 set -euo pipefail
 cd "$(dirname "$0")/.."

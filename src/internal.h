@@ -86,12 +86,12 @@ typedef struct {
     size_t (*saved_floats)(const eg_node *nd);
     size_t (*scratch_floats)(const eg_node *nd, int n);
     /* Floats per sample it keeps in inference too (may be NULL: none), in
-     * nd->saved: conv2d's zero-padded input planes, whose borders
+     * its step's saved block: conv2d's zero-padded input planes, whose borders
      * eg_graph_prepare zeroes once (both modes). */
     size_t (*padded_floats)(const eg_node *nd);
     /* Floats of memory the threads of a training pass share for this node,
      * for up to `threads` threads (may be NULL: none), zeroed when
-     * allocated; nd->shared points to it (NULL in inference). */
+     * allocated; its step's shared points to it (NULL in inference). */
     size_t (*shared_floats)(const eg_node *nd, int threads);
     /* Both run inside one parallel region per pass, each thread on its own
      * images [lo, hi) of the batch, with the node's step s of the plan
@@ -127,8 +127,8 @@ void eg_set_threads(int n);
  * and aarch64, as TensorFlow does by default) and restores its own mode
  * afterwards: eg_denormals_flush returns the mode eg_denormals_restore puts
  * back. An operation on a denormal costs ~100 cycles, and Adam's first
- * moment of a weight whose gradient stays zero decays into them (0.9^t):
- * the second epoch of SimpleCNN ran 10% slower than the first. */
+ * moment of a weight whose gradient stays zero decays into them (0.9^t),
+ * so a second epoch would run slower than the first. */
 unsigned eg_denormals_flush(void);
 void eg_denormals_restore(unsigned mode);
 
@@ -283,7 +283,7 @@ size_t eg_lanes_floats(const eg_graph *g);
  * lanes, if g runs in lanes: rows of the input at x, of the output at y;
  * returns the first row not done. */
 int eg_lanes_forward(eg_graph *g, const float *x, float *y, int lo, int hi);
-/* Whether a conv2d reads its input as zero-padded planes in nd->saved
+/* Whether a conv2d reads its input as zero-padded planes in its saved block
  * (stride 1: the row-offset product of conv2d.c), which a fused pool before
  * it can write directly. */
 int eg_conv2d_pads_input(const eg_node *nd);

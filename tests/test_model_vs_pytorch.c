@@ -31,12 +31,11 @@
  * 1 and 2 threads): every difference is <= 6.3e-7 of its tensor's largest
  * value (conv1.b; most tensors 1e-7..3e-7), the elementwise relative
  * difference of entries above 1% of that largest value <= 1e-5; the worst
- * element uses 0.12 of the bounds below (dx, conv2.w), 0.13 in a build
- * without -march=native (no FMA). That leaves ~8x headroom for other vector
- * widths and sum orders, and stays far below what a wrong winner, a relu
- * applied in the wrong place or a lost term gives: a whole window's or
- * image's contribution, >= 1e-3 relative. (The 1e-4 first planned passes
- * as well; it is 10x looser than needed.) */
+ * element uses 0.12 of the bounds below (dx, conv2.w), 0.13 on kernels
+ * without FMA. That leaves ~8x headroom for other vector widths and sum
+ * orders, and stays far below what a wrong winner, a relu applied in the
+ * wrong place or a lost term gives: a whole window's or image's
+ * contribution, >= 1e-3 relative. */
 #define RTOL 1e-5
 #define FLOOR 1e-6
 /* The loss is summed in double from float32 logits (measured: equal). */
@@ -232,7 +231,7 @@ static void model_out_free(model_out *o)
 }
 
 /* Forward, mean cross-entropy, backward of the fixture's batch at `threads`,
- * with each conv and its pool fused (src/graph/pool_fusion.c) or apart; apart,
+ * with each conv and its pool fused (src/graph/plan.c) or apart; apart,
  * the pools' outputs and winners are checked against their rule. */
 static int run_model(const fixture *f, int identity, int fused, int threads, model_out *o)
 {

@@ -1,5 +1,5 @@
 /* A conv2d is fused with the 2x2 max pool after it (directly or through a
- * folded relu; src/graph/pool_fusion.c). The fused inference forward must
+ * folded relu; the planner, src/graph/plan.c). The fused inference forward must
  * give what the unfused forward gives (within 1e-5), at batch 1, at a batch
  * the chunk buffers hold and at one staged through them, on one and two
  * threads; fused training must give the unfused outputs and parameter

@@ -84,7 +84,7 @@ static void test_not_stale(const float *x)
     eg_graph_free(&g);
 }
 
-/* The automatic choice (sparse_choice.c: CSR at density <= 0.4 with a lane
+/* The automatic choice (graph/plan.c: CSR at density <= 0.4 with a lane
  * group of rows or more per thread of a model that runs in lanes, <= 0.35
  * with four rows or more, <= 0.04 with fewer): at 37 rows (in lanes) dense
  * at 40% sparsity, CSR at 60%; at 8 rows dense at 60% (CSR in lanes, where

@@ -140,8 +140,8 @@ INLINE void nn_rows(int R, int mr, int N, int K, const float *A, int lda, const 
     if (rest % VL && N >= VL) {
         /* the columns left as whole vectors, the last ending at N: plain
          * loads in the same block as the vectors before it (a one-vector
-         * tail of partial loads, a single chain per row, made conv2's 2
-         * extra columns of 210 cost a sixth of its input gradient) */
+         * tail of partial loads would be a single chain per row, whose
+         * latency a few extra columns would pay in full) */
         int nv = rest / VL + 1, back = VL - rest % VL;
         if (nv > 4) nn_block(R, 4, 0, mr, j, K, a, B, ldb, boff, C, ldc, o), j += 4 * VL, nv -= 4;
         if (nv == 4) nn_block(R, 4, back, mr, j, K, a, B, ldb, boff, C, ldc, o);

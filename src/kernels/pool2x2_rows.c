@@ -2,7 +2,7 @@
  * straight from a convolution's output rows, which may lie ld floats apart
  * (the padded rows of conv2d.c's row-offset product): the conv writes its
  * pooled result instead of writing, cropping and re-reading its whole output
- * (pool_fusion.c). Inference keeps no winner; training keeps each window's
+ * (graph/plan.c fuses them). Inference keeps no winner; training keeps each window's
  * winner in one byte, coded as pool2x2_forward does (pool_vec.h). The
  * backward spreads dy back onto the winners' places, in the same strided
  * rows, writing zero everywhere else. Rows of at most VL floats go two row

@@ -35,11 +35,10 @@ typedef struct {
 
 /* Where the input is: padded planes, plane floats apart with rows wp wide
  * (DIRECT 0), or the unpadded C x h x w input, read in place as if it had
- * pad zeros around it (DIRECT 1: no copy into planes, which cost a
- * one-channel conv1 as much as a third of its time). DIRECT 2 is 1 for a
+ * pad zeros around it (DIRECT 1: no copy into planes, which would cost a
+ * one-channel conv a good part of its time). DIRECT 2 is 1 for a
  * two-vector strip whose first vector lies inside the input's rows from
- * kx = pad = KS / 2 on: plain loads there (SimpleCNN with 75% of its
- * channels cut, batch 1000: 372 -> 360 ns an image). */
+ * kx = pad = KS / 2 on: plain loads there, cheaper than masked ones. */
 typedef struct {
     const float *x;
     size_t plane;
@@ -131,9 +130,9 @@ INLINE void rows_block(int M, int C, int KS, int T, int NV, int DIRECT, const vf
 /* Rows up to 16 wide take one vector a row, wider ones two. A 3x3 conv
  * takes T rows a block for 8 chains (two outputs and two vectors: 16
  * accumulators and 18 weights fill the registers); a 5x5 one, with 25
- * weights in registers, takes 6 rows of one vector or 4 of two (LeNet-5's
- * c1 cut to one channel: 518 -> about 300 ns an image; 4 rows beat 2 and
- * matched 6). This is the strip of columns [x0, x0 + NV VL). */
+ * weights in registers, takes 6 rows of one vector or 4 of two (enough
+ * chains to hide the multiply-adds' latency). This is the strip of columns
+ * [x0, x0 + NV VL). */
 INLINE void strip(int M, int C, int KS, int NV, int DIRECT, int oh, int wp, const vf w[2][25], const float *bias,
                   const source *src, int x0, float *out, const pooled *pool)
 {

@@ -124,8 +124,8 @@ static size_t conv2d_saved(const eg_node *nd)
  * time through padded dy planes of its own (dgrad_planes), zeroed once by
  * eg_graph_prepare: the borders stay zero, since only interiors are
  * written, and a chunk's planes stay in cache from one chunk to the next
- * (planes for all the images, written once a step, went cold between
- * steps: conv1's unpooling took 650 ns an image instead of 220). */
+ * (planes for all the images, written once a step, would go cold between
+ * steps). */
 #define DY_CHUNK 8
 static size_t lanes_floats(const eg_node *nd);
 

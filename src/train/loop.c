@@ -54,8 +54,8 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
             labels[i] = ds->y[order[i]];
         }
         /* the images of the same rows of the next batch, into L2 while this
-         * one computes: a gather from a shuffled 188 MB set waits on memory
-         * (and page walks) otherwise */
+         * one computes: a gather from a shuffled data set of many megabytes
+         * waits on memory (and page walks) otherwise */
         for (int i = n + lo; i < n + hi && i < ahead; i++)
             for (size_t b = 0; b < insz * sizeof *xb; b += 64)
                 __builtin_prefetch((const char *)(ds->x + (size_t)order[i] * insz) + b, 0, 1);
