@@ -9,6 +9,7 @@
 static const char help[] =
     "usage: edagari info SPEC|M.edg|M.onnx\n"
     "       edagari info --ops\n"
+    "       edagari info --isa\n"
     "\n"
     "Prints the model's nodes, shapes, parameters and MACs per image. For a model\n"
     "file (.edg) also the non-zero weights and sparsity of each layer, its masks,\n"
@@ -17,7 +18,9 @@ static const char help[] =
     "how inference runs it on this machine: the kernels (the CPU's best, or what\n"
     "EG_ISA names), and for each node its kernel, its weights (dense, CSR or N:M)\n"
     "and what it is fused with, at a batch of 1000 on every core.\n"
-    "--ops lists every op: its inputs, spec attributes, ONNX node and summary.\n";
+    "--ops lists every op: its inputs, spec attributes, ONNX node and summary.\n"
+    "--isa lists the kernel variants this CPU runs, best first, one a line (the\n"
+    "values EG_ISA takes here).\n";
 
 /* The op table, as users write specs against it. */
 static void list_ops(void)
@@ -135,6 +138,11 @@ int eg_cmd_info(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--ops")) {
         list_ops();
+        return 0;
+    }
+    if (!strcmp(argv[1], "--isa")) {
+        for (const char *p = eg_isa_available(); *p; p++) putchar(*p == ' ' ? '\n' : *p);
+        putchar('\n');
         return 0;
     }
     eg_graph g;
