@@ -140,6 +140,22 @@ eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *
 eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const int *protect, int nprotect,
                                FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err);
 
+/* Readers open files through these (src/io/file_read.c): without blocking,
+ * then anything but a regular file (a folder, a FIFO, a device) is refused,
+ * so a FIFO never hangs a reader and /dev/zero never fills memory. Errors
+ * read "<path>: cannot open <what>: <why>", the why from eg_path_why.
+ * eg_open_regular gives the descriptor (the caller closes it) and the
+ * file's size; eg_check_regular only checks, for readers that open the
+ * path themselves; eg_read_regular reads the whole file (at most max
+ * bytes, else EG_ERR_FORMAT) into a malloc'ed buffer. */
+eg_status eg_open_regular(const char *path, const char *what, int *fd, size_t *size, eg_error *err);
+eg_status eg_check_regular(const char *path, const char *what, eg_error *err);
+eg_status eg_read_regular(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, eg_error *err);
+/* Why path could not be opened, errno e, into buf: "permission denied",
+ * "a symlink loop ...", "no such folder DIR", "no such file", "DIR is not a
+ * folder", ... */
+const char *eg_path_why(const char *path, int e, char *buf, size_t len);
+
 /* Writes to a temporary file beside path, syncs, then renames over path:
  * a failure never leaves a half-written file. */
 eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err);
@@ -191,6 +207,11 @@ void eg_reduce_and_update(eg_graph *g, eg_optim *o, size_t lo, size_t hi, int nt
 /* Cross-entropy of `rows` rows: returns the sum of their losses and, if
  * dlogits is not NULL, writes their gradient of the mean over n rows. */
 double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k, int n, float *dlogits);
+
+/* EG_ERR_ARG unless ds's images have g's input shape and every label is
+ * one of g's outputs; the message names the data file (and the label's
+ * byte) when ds was read from one. */
+eg_status eg_data_fits(const eg_graph *g, const eg_dataset *ds, eg_error *err);
 
 /* The gradient of the mean cross-entropy over the samples order[0..n) of ds
  * (under MPI: the whole batch's, summed across ranks) into g->grads, with no

@@ -97,7 +97,7 @@ no_file "prune: output layer" "$m/x.edg"
 expect "train: bad label (fails while training)" 1 "label 42 of sample 2" -- \
   "$bin" train --model "$spec" --data "$tmp/bad-label" --out "$m/x.edg" --no-progress
 no_file "train: bad label" "$m/x.edg"
-expect "train: missing data" 1 "$tmp/nowhere: no train-images-idx3-ubyte" -- \
+expect "train: missing data" 1 "$tmp/nowhere: cannot open the data folder: no such folder" -- \
   "$bin" train --model "$spec" --data "$tmp/nowhere" --out "$m/x.edg"
 no_file "train: missing data" "$m/x.edg"
 expect "train: --out in a missing folder" 1 "model file $tmp/nodir/x.edg: folder $tmp/nodir" -- \

@@ -353,7 +353,7 @@ int eg_cmd_bench(int argc, char **argv)
 
     eg_graph g;
     eg_error err = {0};
-    if (eg_graph_load_spec(&g, spec, &err)) {
+    if (eg_check_regular(spec, "model spec", &err) || eg_graph_load_spec(&g, spec, &err)) {
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }

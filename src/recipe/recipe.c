@@ -226,25 +226,35 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     return EG_OK;
 }
 
+/* A recipe is at most 64 stages of lines under 1024 characters, with comments. */
+#define MAX_RECIPE ((size_t)1 << 20)
+
 eg_status eg_recipe_load(eg_recipe *r, const char *path, eg_error *err)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->path, sizeof r->path, "%s", path);
-    FILE *f = fopen(path, "r");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot open recipe: %s", path, strerror(errno));
+    uint8_t *text;
+    size_t n;
+    eg_status st = eg_read_regular(path, "recipe", MAX_RECIPE, &text, &n, err);
+    if (st) return st;
     char buf[1024];
     int line = 0;
-    eg_status st = EG_OK;
-    while (!st && fgets(buf, sizeof buf, f)) {
+    for (size_t at = 0; !st && at < n;) {
         line++;
-        size_t n = strlen(buf);
-        if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
+        const uint8_t *nl = memchr(text + at, '\n', n - at), *nul = memchr(text + at, 0, n - at);
+        size_t len = (nl ? (size_t)(nl - text) + 1 : n) - at;
+        if (nul && nul < text + at + len)
+            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: byte %zu: a NUL byte; expected a text recipe", path, line,
+                         (size_t)(nul - text));
+        else if (len > sizeof buf - 2 + (nl != NULL))
             st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: line longer than %zu characters", path, line, sizeof buf - 2);
-            break;
-        }
+        if (st) break;
+        memcpy(buf, text + at, len);
+        buf[len] = 0;
         st = parse_line(r, line, buf, err);
+        at += len;
     }
-    fclose(f);
+    free(text);
     if (!st && !r->model[0]) st = eg_fail(err, EG_ERR_RECIPE, "%s: no 'model <spec>' line", path);
     if (!st && !r->nstages) st = eg_fail(err, EG_ERR_RECIPE, "%s: no stages (train, prune, eval)", path);
     return st;

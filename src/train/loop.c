@@ -6,16 +6,21 @@
 #include "internal.h"
 #include "dist/dist.h"
 
-static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error *err)
+eg_status eg_data_fits(const eg_graph *g, const eg_dataset *ds, eg_error *err)
 {
     const eg_node *in = &g->nodes[0], *out = eg_graph_output(g);
     if (in->out_shape.c != ds->c || in->out_shape.h != ds->h || in->out_shape.w != ds->w)
-        return eg_fail(err, EG_ERR_ARG, "model %s takes %dx%dx%d inputs but the data has %dx%dx%d images",
-                       g->name, in->out_shape.c, in->out_shape.h, in->out_shape.w, ds->c, ds->h, ds->w);
+        return eg_fail(err, EG_ERR_ARG, "model %s takes %dx%dx%d inputs but the data has %dx%dx%d images%s%s", g->name,
+                       in->out_shape.c, in->out_shape.h, in->out_shape.w, ds->c, ds->h, ds->w,
+                       ds->images_path[0] ? ": " : "", ds->images_path);
     for (int i = 0; i < ds->n; i++)
-        if (ds->y[i] >= out->out_shape.c)
-            return eg_fail(err, EG_ERR_ARG, "label %d of sample %d is outside the model's %d outputs",
-                           ds->y[i], i, out->out_shape.c);
+        if (ds->y[i] >= out->out_shape.c) {
+            if (!ds->labels_path[0])
+                return eg_fail(err, EG_ERR_ARG, "label %d of sample %d is outside the model's %d outputs", ds->y[i], i,
+                               out->out_shape.c);
+            return eg_fail(err, EG_ERR_ARG, "%s: byte %d: label %d of sample %d is outside the model's %d outputs (0 to %d)",
+                           ds->labels_path, 8 + i, ds->y[i], i, out->out_shape.c, out->out_shape.c - 1);
+        }
     return EG_OK;
 }
 
@@ -119,7 +124,7 @@ static void progress(long done, long total, double t0, double loss)
 eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const eg_train_opts *opts,
                          eg_rng *rng, eg_epoch_stats *st, eg_error *err)
 {
-    eg_status s = check_labels(g, ds, err);
+    eg_status s = eg_data_fits(g, ds, err);
     if (s) return s;
     int bs = opts->batch;
     if (bs < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", bs);
@@ -184,7 +189,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
 eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accuracy, double *loss,
                       eg_error *err)
 {
-    eg_status s = check_labels(g, ds, err);
+    eg_status s = eg_data_fits(g, ds, err);
     if (s) return s;
     if (batch < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", batch);
     if (batch > ds->n) batch = ds->n;
