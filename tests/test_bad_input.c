@@ -522,8 +522,25 @@ static void test_recipe(void)
     recipe_fails("fractional epochs", MODEL "train epochs=1.5\n", EG_ERR_RECIPE, "epochs: expected an integer", NULL);
     recipe_fails("huge epochs", MODEL "train epochs=99999999999999999999\n", EG_ERR_RECIPE,
                  "epochs: expected an integer", NULL);
-    recipe_fails("batch 0", MODEL "train batch=0\n", EG_ERR_RECIPE, "batch: expected an integer >= 1", NULL);
-    recipe_fails("negative lr", MODEL "train lr=-0.1\n", EG_ERR_RECIPE, "lr: expected a non-negative number", NULL);
+    recipe_fails("batch 0", MODEL "train batch=0\n", EG_ERR_RECIPE, "batch: expected an integer from 1 to 65536", NULL);
+    recipe_fails("negative lr", MODEL "train lr=-0.1\n", EG_ERR_RECIPE, "lr: expected a learning rate above 0", NULL);
+    /* the documented ranges (docs/reliability.md) */
+    recipe_fails("lr 1e20", MODEL "train lr=1e20\n", EG_ERR_RECIPE, ":2:7:", "lr: expected a learning rate above 0 and at most 10",
+                 "found '1e20'", NULL);
+    recipe_fails("lr 0", MODEL "train lr=0\n", EG_ERR_RECIPE, "found '0'", NULL);
+    recipe_fails("lr below float32", MODEL "train lr=1e-50\n", EG_ERR_RECIPE, "found '1e-50'", NULL);
+    recipe_fails("momentum 1", MODEL "train optimizer=sgd momentum=1\n", EG_ERR_RECIPE,
+                 "momentum: expected a number from 0 to below 1, found '1'", NULL);
+    recipe_fails("momentum 0.99999999", MODEL "train optimizer=sgd momentum=0.99999999\n", EG_ERR_RECIPE,
+                 "found '0.99999999'", NULL);  /* 1 as a float32 */
+    recipe_fails("weight decay 2", MODEL "train weight_decay=2\n", EG_ERR_RECIPE,
+                 "weight_decay: expected a number from 0 to below 1", NULL);
+    recipe_fails("epochs 10001", MODEL "train epochs=10001\n", EG_ERR_RECIPE, "epochs: expected an integer from 0 to 10000",
+                 NULL);
+    recipe_fails("batch 65537", MODEL "train batch=65537\n", EG_ERR_RECIPE, "batch: expected an integer from 1 to 65536",
+                 NULL);
+    recipe_fails("eval batch 1e6", MODEL "eval batch=1000000\n", EG_ERR_RECIPE, "batch: expected an integer from 1 to 65536",
+                 NULL);
     recipe_fails("infinite lr", MODEL "train lr=inf\n", EG_ERR_RECIPE, "lr:", "found 'inf'", NULL);
     recipe_fails("amount=0", MODEL "prune layer=conv1 amount=0\n", EG_ERR_RECIPE, ":2:19:", "amount:", "found '0'",
                  NULL);

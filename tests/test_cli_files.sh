@@ -137,7 +137,7 @@ done
 expect "train: no --out" 2 "edagari train: no --out FILE given" "usage: edagari train" -- "$bin" train --model "$spec"
 expect "train: no --model" 2 "edagari train: no model given" -- "$bin" train --out "$m/x.edg"
 expect "train: a positional model" 2 "unexpected argument '$spec'" -- "$bin" train "$spec" --out "$m/x.edg"
-expect "train: --epochs x" 2 "edagari train: epochs: expected an integer >= 0, found 'x'" "usage: edagari train" -- \
+expect "train: --epochs x" 2 "edagari train: epochs: expected an integer from 0 to 10000, found 'x'" "usage: edagari train" -- \
   "$bin" train --model "$spec" --out "$m/x.edg" --epochs x
 expect "train: --optimizer rmsprop" 2 "optimizer: expected adam or sgd, found 'rmsprop'" -- \
   "$bin" train --model "$spec" --out "$m/x.edg" --optimizer rmsprop

@@ -46,12 +46,25 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
 #define NEED_POS()                                                                           \
     if (!isnum || d < 0)                                                                    \
     RFAIL(col, "%s: expected a non-negative number, found '%s'", key, v)
+    /* the documented ranges (docs/reliability.md), checked as float32, as
+     * they are kept: beyond them training diverges or means nothing */
+#define NEED_INT_IN(lo, hi)                                                                  \
+    if (!isint || d < (lo) || d > (hi))                                                     \
+    RFAIL(col, "%s: expected an integer from %d to %d, found '%s'", key, (lo), (hi), v)
+#define NEED_FRACTION()                                                                      \
+    if (!isnum || d < 0 || !((float)d < 1))                                                 \
+    RFAIL(col, "%s: expected a number from 0 to below 1, found '%s'", key, v)
     if (s->kind == EG_STAGE_TRAIN) {
-        if (!strcmp(key, "epochs")) { NEED_INT(0); s->epochs = (int)d; return EG_OK; }
-        if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
-        if (!strcmp(key, "lr")) { NEED_POS(); s->lr = (float)d; return EG_OK; }
-        if (!strcmp(key, "momentum")) { NEED_POS(); s->momentum = (float)d; return EG_OK; }
-        if (!strcmp(key, "weight_decay")) { NEED_POS(); s->weight_decay = (float)d; return EG_OK; }
+        if (!strcmp(key, "epochs")) { NEED_INT_IN(0, EG_EPOCHS_MAX); s->epochs = (int)d; return EG_OK; }
+        if (!strcmp(key, "batch")) { NEED_INT_IN(1, EG_BATCH_MAX); s->batch = (int)d; return EG_OK; }
+        if (!strcmp(key, "lr")) {
+            if (!isnum || !((float)d > 0) || d > EG_LR_MAX)
+                RFAIL(col, "lr: expected a learning rate above 0 and at most %g, found '%s'", EG_LR_MAX, v);
+            s->lr = (float)d;
+            return EG_OK;
+        }
+        if (!strcmp(key, "momentum")) { NEED_FRACTION(); s->momentum = (float)d; return EG_OK; }
+        if (!strcmp(key, "weight_decay")) { NEED_FRACTION(); s->weight_decay = (float)d; return EG_OK; }
         /* penalties: a strength must also survive the conversion to float */
         if (!strcmp(key, "l1") || !strcmp(key, "l2") || !strcmp(key, "prox")) {
             NEED_POS();
@@ -85,7 +98,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize, checkpoint or checkpoint_every, or agp (agp_initial, agp_start, agp_end, agp_every, agp_scope, agp_layers, protect, floor)", key);
     }
     if (s->kind == EG_STAGE_EVAL) {
-        if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+        if (!strcmp(key, "batch")) { NEED_INT_IN(1, EG_BATCH_MAX); s->batch = (int)d; return EG_OK; }
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
@@ -125,7 +138,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     }
     /* taylor: the training batches its scores come from */
     if (!strcmp(key, "batches")) { NEED_INT(1); s->batches = (int)d; return EG_OK; }
-    if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+    if (!strcmp(key, "batch")) { NEED_INT_IN(1, EG_BATCH_MAX); s->batch = (int)d; return EG_OK; }
     if (!strcmp(key, "n") || !strcmp(key, "m")) {
         if (!isint || d < 1 || d > EG_NM_MAX_M)
             RFAIL(col, "%s: expected an integer from 1 to %d, found '%s'", key, EG_NM_MAX_M, v);
@@ -135,6 +148,8 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches, batch, protect, floor, bits, tables, threshold, count, n or m", key);
 #undef NEED_INT
 #undef NEED_POS
+#undef NEED_INT_IN
+#undef NEED_FRACTION
 }
 
 static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
