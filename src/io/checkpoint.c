@@ -155,6 +155,11 @@ eg_status eg_ckpt_read_optim(const char *path, const uint8_t *b, size_t off, siz
         size_t at = off + OPTIM_HEADER + 4 * (size_t)q * g->nparam;
         for (size_t k = 0; k < g->nparam; k++) {
             float x = dst[k] = getf(b + at + 4 * k);
+            if (!isfinite(x)) {  /* a resume would train on nan from its first step */
+                eg_optim_free(o);
+                return bad(path, at + 4 * k, err, "optimizer: %s %zu is %g; expected a finite value",
+                           q ? "second moment" : type ? "first moment" : "momentum", k, x);
+            }
             if (q == 1 && x < 0) {
                 eg_optim_free(o);
                 return bad(path, at + 4 * k, err, "optimizer: second moment %zu is %g; expected a value >= 0", k, x);
