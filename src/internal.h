@@ -61,6 +61,7 @@ int eg_thread_id(void);
 int eg_thread_count(void);   /* threads a parallel region will get */
 int eg_team_size(void);      /* threads in the current parallel region */
 void eg_set_threads(int n);
+int eg_core_count(void);     /* cores this process may run on (its CPU affinity) */
 /* Every thread that computes a pass flushes denormal floats to zero (on x86,
  * as TensorFlow does by default) and restores its own mode afterwards:
  * eg_denormals_flush returns the mode eg_denormals_restore puts back. An
@@ -140,6 +141,17 @@ eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *
 eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const int *protect, int nprotect,
                                FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err);
 
+/* Appends to the message of an error already set (err may be NULL) and
+ * returns code, as eg_fail does. */
+eg_status eg_fail_more(eg_error *err, eg_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Finite checks (src/core/finite.c): the first element of x[0..n) that is
+ * a nan or an infinity, or n; and EG_ERR_NUMERIC naming the first such
+ * parameter or batchnorm statistic of g, "<what>: conv1's weight [17 of
+ * 36] is nan". */
+size_t eg_first_nonfinite(const float *x, size_t n);
+eg_status eg_graph_check_finite(const eg_graph *g, const char *what, eg_error *err);
+
 /* Readers open files through these (src/io/file_read.c): without blocking,
  * then anything but a regular file (a folder, a FIFO, a device) is refused,
  * so a FIFO never hangs a reader and /dev/zero never fills memory. Errors
@@ -166,6 +178,16 @@ eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_err
 eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err);
 void eg_temp_hold(const char *tmp);
 void eg_temp_release(const char *tmp);
+/* Graceful stops (temp_file.c): while eg_stop_catch(1) is in force, the
+ * first SIGINT or SIGTERM is only recorded, and eg_stop_signal() returns it
+ * (0 before one came); the training loop stops after the step in progress
+ * and returns EG_ERR_INTERRUPTED.
+ * A second signal, or one outside, ends the process at once. */
+void eg_stop_catch(int on);
+int eg_stop_signal(void);
+/* Records sig as the stop signal unless one came already (under MPI: a
+ * stop another rank caught). */
+void eg_stop_request(int sig);
 
 /* Model files with a checkpoint's sections (src/io/model_file.c): saved
  * with o and pos (both, or neither: a plain model file); loaded, o and pos

@@ -120,6 +120,7 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
                 fputs(c->help, stderr);
                 return 2;
             }
+            threads = eg_cli_clamp_threads(threads);
         } else if (d->group == EG_SF_PROGRESS) {
             progress = 0;
         } else if (!d->key) {
@@ -162,10 +163,5 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
     }
     eg_run_opts o = {.seed = (uint64_t)seed, .threads = (int)threads, .data = data, .json = json,
                      .progress = progress, .out = stdout, .save = out, .resume = resume};
-    if (eg_recipe_run(&r, &o, &err)) {
-        fflush(stdout);
-        fprintf(stderr, "edagari: error: %s\n", err.msg);
-        return 1;
-    }
-    return 0;
+    return eg_recipe_run(&r, &o, &err) ? eg_cli_failed(&err) : 0;
 }

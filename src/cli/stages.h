@@ -46,7 +46,7 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv);
     "                      --agp-every steps (100), from --agp-initial (0); --agp-scope global\n" \
     "                      (default) or local, --agp-layers, --protect, --floor as in a recipe\n"
 #define EG_HELP_TRAIN_TAIL \
-    "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n" \
+    "  --threads N         threads, at most one per core (default: OMP_NUM_THREADS or every core)\n" \
     "  --json FILE         also write the figures as a JSON report\n" \
     "  --no-progress       no progress bar\n" \
     "  --checkpoint FILE   with --checkpoint-every N: write a checkpoint (the model, the\n" \

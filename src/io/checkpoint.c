@@ -247,6 +247,13 @@ eg_status eg_checkpoint_save(const eg_graph *g, const eg_optim *o, const eg_trai
     if (o->n != g->nparam)
         return eg_fail(err, EG_ERR_ARG, "%s: cannot save a checkpoint: the optimizer has state for %zu parameters, model %s has %zu",
                        path, o->n, g->name, g->nparam);
+    for (int q = 0; q < 2; q++) {
+        const float *x = q ? o->v : o->m;
+        size_t k = x ? eg_first_nonfinite(x, o->n) : o->n;
+        if (k < o->n)
+            return eg_fail(err, EG_ERR_NUMERIC, "%s: cannot save a checkpoint: the optimizer's %s %zu is %g", path,
+                           q ? "second moment" : o->type == EG_OPTIM_ADAM ? "first moment" : "momentum", k, (double)x[k]);
+    }
     return eg_model_save_sections(g, o, p, path, err);
 }
 

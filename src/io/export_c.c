@@ -1014,26 +1014,17 @@ static eg_status sb_source(sb *s, const eg_graph *g, const c_plan *p, const eg_c
 
 static eg_status check_params(const eg_graph *g, const c_plan *p, eg_error *err)
 {
-    for (int i = 0; i < p->n; i++) {
+    char what[128];
+    snprintf(what, sizeof what, "model %s: cannot export it as C", g->name);
+    eg_status st = eg_graph_check_finite(g, what, err);
+    for (int i = 0; i < p->n && !st; i++) {
         const eg_node *nd = &g->nodes[p->steps[i].node];
-        if (nd->op == EG_OP_BATCHNORM2D)
-            for (size_t k = 0; k < nd->psize[0]; k++) {
-                float inv = (float)(1 / sqrt((double)nd->buffer[1][k] + 1e-5));
-                if (!isfinite(nd->param[0][k]) || !isfinite(nd->param[1][k]) || !isfinite(nd->buffer[0][k]) ||
-                    !isfinite(inv) || !(nd->buffer[1][k] >= 0))
-                    return eg_fail(err, EG_ERR_ARG, "model %s: %s's channel %zu has scale %g, shift %g, running mean %g and "
-                                   "variance %g; the C export needs finite values and a variance >= 0", g->name, nd->name, k,
-                                   (double)nd->param[0][k], (double)nd->param[1][k], (double)nd->buffer[0][k],
-                                   (double)nd->buffer[1][k]);
-            }
-        if (!has_weights(nd)) continue;
-        for (int q = 0; q < nd->nparams; q++)
-            for (size_t k = 0; k < nd->psize[q]; k++)
-                if (!isfinite(nd->param[q][k]))
-                    return eg_fail(err, EG_ERR_ARG, "model %s: %s's %s[%zu] is %g; a C float constant cannot hold it",
-                                   g->name, nd->name, q ? "bias" : "weight", k, (double)nd->param[q][k]);
+        for (size_t k = 0; nd->op == EG_OP_BATCHNORM2D && k < nd->psize[0]; k++)
+            if (!(nd->buffer[1][k] >= 0))
+                return eg_fail(err, EG_ERR_ARG, "model %s: %s's channel %zu has running variance %g; the C export needs a "
+                               "variance >= 0", g->name, nd->name, k, (double)nd->buffer[1][k]);
     }
-    return EG_OK;
+    return st;
 }
 
 eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)

@@ -274,6 +274,10 @@ static eg_status check_spec(const eg_graph *g, const char *spec, const char *pat
 /* What a reader would refuse is refused before writing, so every file saved reads back. */
 static eg_status check_graph(const eg_graph *g, const char *path, eg_error *err)
 {
+    char what[4200];
+    snprintf(what, sizeof what, "%s: cannot save model %s", path, g->name);
+    eg_status st = eg_graph_check_finite(g, what, err);  /* a model file never holds what diverged */
+    if (st) return st;
     size_t hl = g->history ? strlen(g->history) : 0;
     if (hl > MAX_HISTORY)
         return eg_fail(err, EG_ERR_ARG, "%s: cannot save: the history is %zu bytes, at most %zu", path, hl, MAX_HISTORY);
