@@ -3,7 +3,10 @@
 #
 #   ./edagari.sh demo [run options...]  install, fetch MNIST, build, run recipes/seed.recipe
 #   ./edagari.sh test                   install, fetch MNIST, build, run ctest in build/
-#                                       and again in build-asan/ (ASan + UBSan)
+#                                       and again in build-asan/ (ASan + UBSan), fuzz
+#                                       every reader, the threaded tests under TSan
+#                                       (build-tsan/), a pipeline under valgrind
+#                                       (build-valgrind/)
 #   ./edagari.sh build                  install and build only
 #   ./edagari.sh help                   this text
 #
@@ -28,7 +31,9 @@ install_deps() {
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
   dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
   command -v mpirun >/dev/null || need+=(openmpi-bin)
-  command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
+  command -v clang >/dev/null || need+=(clang)  # the libFuzzer harnesses (tests/fuzz)
+  command -v valgrind >/dev/null || need+=(valgrind)
+  dpkg -s libomp-dev >/dev/null 2>&1 || need+=(libomp-dev)  # libomp and its Archer tool, for the TSan build
   # ONNX in and out (optional: the build turns it off without them)
   command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
   dpkg -s libprotobuf-c-dev >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
@@ -51,14 +56,32 @@ fetch_data() {
   bash scripts/fetch_mnist.sh || die "fetching MNIST (scripts/fetch_mnist.sh) failed"
 }
 
-# build DIR [cmake options...]: configure once, then an incremental build.
+# build DIR [cmake options...] [-- build options...]: configure once, then
+# an incremental build.
 build() {
-  local dir=$1
+  local dir=$1 opts=()
   shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
   if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" || die "configuring $dir/ failed"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${opts[@]}" || die "configuring $dir/ failed"
   fi
-  cmake --build "$dir" -j "$(nproc)" || die "building $dir/ failed"
+  cmake --build "$dir" -j "$(nproc)" "$@" || die "building $dir/ failed"
+}
+
+# The test stages after the plain build's (see test below); each fails at
+# its first failing step.
+asan_stage() {
+  build build-asan -DEG_SANITIZE=ON && ctest --test-dir build-asan --output-on-failure -LE fuzz
+}
+tsan_stage() {
+  build build-tsan -DEG_TSAN=ON -DEG_MPI=OFF -- --target threaded_tests &&
+    ctest --test-dir build-tsan --output-on-failure -L threads
+}
+# without -march=native: valgrind knows no AVX-512
+valgrind_stage() {
+  build build-valgrind -DEG_NATIVE=OFF -DEG_MPI=OFF -- --target edagari_cli &&
+    bash tests/valgrind_pipeline.sh build-valgrind/edagari .
 }
 
 setup() {
@@ -79,18 +102,29 @@ case $cmd in
   test)
     [ $# -eq 0 ] || die "test takes no arguments"
     setup
-    say "stage 1/2: ctest in build/ (Release)"
-    plain=0
-    ctest --test-dir build --output-on-failure || plain=$?
-    say "stage 2/2: ctest in build-asan/ (Release, -DEG_SANITIZE=ON: ASan + UBSan)"
-    build build-asan -DEG_SANITIZE=ON
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-    asan=0
-    ctest --test-dir build-asan --output-on-failure || asan=$?
-    result() { [ "$1" -eq 0 ] && echo passed || echo "FAILED (ctest status $1)"; }
-    say "stage 1 (build/): $(result $plain); stage 2 (build-asan/): $(result $asan)"
-    [ "$plain" -ne 0 ] && exit "$plain"
-    exit "$asan"
+    names=() statuses=() seconds=()
+    # stage NAME COMMAND...: runs one stage in a subshell, keeping its status and time
+    stage() {
+      local name=$1 t0=$SECONDS rc=0
+      shift
+      say "stage $((${#names[@]} + 1))/5: $name"
+      ("$@") || rc=$?
+      names+=("$name") statuses+=("$rc") seconds+=($((SECONDS - t0)))
+    }
+    stage "ctest in build/ (Release)" ctest --test-dir build --output-on-failure -LE fuzz
+    stage "ctest in build-asan/ (ASan + UBSan)" asan_stage
+    stage "fuzz: each reader's libFuzzer harness, build/" ctest --test-dir build --output-on-failure -L fuzz
+    stage "ThreadSanitizer: the threaded tests, build-tsan/" tsan_stage
+    stage "valgrind: a short pipeline, build-valgrind/" valgrind_stage
+    failed=0
+    say "summary"
+    for i in "${!names[@]}"; do
+      printf '  stage %d, %s: %s (%d s)\n' $((i + 1)) "${names[$i]}" \
+        "$([ "${statuses[$i]}" -eq 0 ] && echo passed || echo "FAILED (status ${statuses[$i]})")" "${seconds[$i]}"
+      [ "${statuses[$i]}" -eq 0 ] || failed=1
+    done
+    exit $failed
     ;;
   build)
     [ $# -eq 0 ] || die "build takes no arguments"
