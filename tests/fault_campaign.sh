@@ -20,8 +20,7 @@ make_tmp eg_faults_by_hand
 RANDOM=$seed
 echo "seed $seed, $kills kills"
 
-printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/pix"
-for _ in $(seq 13); do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
+ramp 13
 mkset "$tmp/data" 2500 10
 run=(train --model "$src/models/simplecnn" --data "$tmp/data" --batch 16 --epochs 3 --seed 5 --threads 2 --no-progress)
 mkdir "$tmp/ref"

@@ -40,8 +40,7 @@ fi
 
 # ---------------------------------------------------------------- signals
 # 2500 training images of 28x28 from a 2 MiB ramp: 157 batches of 16 an epoch
-printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/pix"
-for _ in $(seq 13); do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
+ramp 13
 mkset "$tmp/data" 2500 10
 run=(train --model "$src/models/simplecnn" --data "$tmp/data" --batch 16 --epochs 3 --seed 3 --threads 2 --no-progress)
 mkdir "$tmp/full"

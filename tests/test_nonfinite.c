@@ -40,11 +40,7 @@ static void training_diverges(void)
     eg_graph g;
     eg_rng r;
     eg_rng_seed(&r, 1);
-    if (eg_graph_load_spec(&g, "models/simplecnn", NULL)) {
-        CHECK(0, "models/simplecnn");
-        return;
-    }
-    eg_graph_init_params(&g, &r);
+    if (util_graph(&g, "models/simplecnn", NULL, 1, 0)) return;
     eg_node *fc2 = &g.nodes[eg_graph_find(&g, "fc2")];
     for (size_t k = 0; k < fc2->psize[0]; k++) fc2->param[0][k] = 3e38f;  /* logits overflow to inf */
     eg_dataset ds;
@@ -104,8 +100,7 @@ static void nan_model_refused(void)
     eg_graph g;
     eg_rng r;
     eg_rng_seed(&r, 2);
-    if (eg_graph_load_spec(&g, "models/simplecnn", NULL)) return;
-    eg_graph_init_params(&g, &r);
+    if (util_graph(&g, "models/simplecnn", NULL, 2, 0)) return;
     const char *path = nan_model(&g);
     eg_graph h;
     eg_error err = {0};
@@ -155,8 +150,7 @@ static void stop_request(void)
     eg_graph g;
     eg_rng r;
     eg_rng_seed(&r, 3);
-    if (eg_graph_load_spec(&g, "models/simplecnn", NULL)) return;
-    eg_graph_init_params(&g, &r);
+    if (util_graph(&g, "models/simplecnn", NULL, 3, 0)) return;
     eg_dataset ds;
     util_random_dataset(&ds, 64, &r, -1, 1, 10);
     eg_optim o;
