@@ -2,9 +2,13 @@
 # edagari.sh -- set up, build, test and demo edagari on Debian.
 #
 #   ./edagari.sh demo [run options...]  install, fetch MNIST, build, run recipes/seed.recipe
-#   ./edagari.sh test                   install, fetch MNIST, build, run ctest in build/,
-#                                       again in build-asan/ (ASan + UBSan), and in
-#                                       build-aarch64/ (aarch64 cross-build, under qemu)
+#   ./edagari.sh test                   install, fetch MNIST, build, then the test stages:
+#                                       ctest in build/, again under each lower ISA
+#                                       (EG_ISA), in build-asan/ (ASan + UBSan), fuzz
+#                                       every reader, the threaded tests under TSan
+#                                       (build-tsan/), a pipeline under valgrind
+#                                       (build-valgrind/), the aarch64 cross-build
+#                                       under qemu (build-aarch64/)
 #   ./edagari.sh test-aarch64           the aarch64 stage alone (docs/aarch64.md)
 #   ./edagari.sh build                  install and build only
 #   ./edagari.sh help                   this text
@@ -18,7 +22,7 @@ cd "$(dirname "$0")"
 say() { printf '\n==> %s\n' "$*"; }
 die() { printf 'edagari.sh: error: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,13s/^# \{0,1\}//p' "$self"; }
+usage() { sed -n '2,17s/^# \{0,1\}//p' "$self"; }
 
 # apt-get the Debian packages of whatever is missing: tools found by
 # command -v (command:package), the zlib headers by dpkg.
@@ -31,7 +35,9 @@ install_deps() {
   dpkg -s "zlib1g-dev:$arch" >/dev/null 2>&1 || need+=(zlib1g-dev)
   dpkg -s "libopenmpi-dev:$arch" >/dev/null 2>&1 || need+=(libopenmpi-dev)  # optional: mpirun -np N edagari ...
   command -v mpirun >/dev/null || need+=(openmpi-bin)
-  command -v clang >/dev/null || need+=(clang)  # optional: the libFuzzer harness (tests/fuzz), skipped without it
+  command -v clang >/dev/null || need+=(clang)  # the libFuzzer harnesses (tests/fuzz)
+  command -v valgrind >/dev/null || need+=(valgrind)
+  dpkg -s libomp-dev >/dev/null 2>&1 || need+=(libomp-dev)  # libomp and its Archer tool, for the TSan build
   # ONNX in and out (optional: the build turns it off without them)
   command -v protoc-c >/dev/null || need+=(protobuf-c-compiler)
   dpkg -s "libprotobuf-c-dev:$arch" >/dev/null 2>&1 || need+=(libprotobuf-c-dev)
@@ -85,14 +91,32 @@ fetch_data() {
   bash scripts/fetch_mnist.sh || die "fetching MNIST (scripts/fetch_mnist.sh) failed"
 }
 
-# build DIR [cmake options...]: configure once, then an incremental build.
+# build DIR [cmake options...] [-- build options...]: configure once, then
+# an incremental build.
 build() {
-  local dir=$1
+  local dir=$1 opts=()
   shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
   if [ ! -f "$dir/CMakeCache.txt" ]; then
-    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "$@" || die "configuring $dir/ failed"
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release "${opts[@]}" || die "configuring $dir/ failed"
   fi
-  cmake --build "$dir" -j "$(nproc)" || die "building $dir/ failed"
+  cmake --build "$dir" -j "$(nproc)" "$@" || die "building $dir/ failed"
+}
+
+# The test stages after the plain build's (see test below); each fails at
+# its first failing step.
+asan_stage() {
+  build build-asan -DEG_SANITIZE=ON && ctest --test-dir build-asan --output-on-failure -LE fuzz
+}
+tsan_stage() {
+  build build-tsan -DEG_TSAN=ON -DEG_MPI=OFF -- --target threaded_tests &&
+    ctest --test-dir build-tsan --output-on-failure -L threads
+}
+# valgrind reports no AVX-512 in CPUID, so the AVX2 kernels run
+valgrind_stage() {
+  build build-valgrind -DEG_MPI=OFF -- --target edagari_cli &&
+    bash tests/valgrind_pipeline.sh build-valgrind/edagari .
 }
 
 setup() {
@@ -103,11 +127,13 @@ setup() {
 }
 
 # test_aarch64: the cross-build in build-aarch64/ and its ctest under qemu
-# (the bash tests too: tests/CMakeLists.txt); returns ctest's status.
+# (the bash tests too: tests/CMakeLists.txt), two tests at a time: qemu
+# emulates one instruction stream at a time and is the bottleneck, not the
+# cores. Returns ctest's status.
 test_aarch64() {
   install_cross_deps
   build build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
-  ctest --test-dir build-aarch64 --output-on-failure
+  ctest --test-dir build-aarch64 --output-on-failure -j 2 -LE fuzz
 }
 
 result() { [ "$1" -eq 0 ] && echo passed || echo "FAILED (ctest status $1)"; }
@@ -123,24 +149,34 @@ case $cmd in
   test)
     [ $# -eq 0 ] || die "test takes no arguments"
     setup
-    say "stage 1/3: ctest in build/ (Release)"
-    plain=0 t0=$SECONDS
-    ctest --test-dir build --output-on-failure || plain=$?
-    say "stage 2/3: ctest in build-asan/ (Release, -DEG_SANITIZE=ON: ASan + UBSan)"
-    t1=$SECONDS
-    build build-asan -DEG_SANITIZE=ON
     export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-    asan=0
-    ctest --test-dir build-asan --output-on-failure || asan=$?
-    say "stage 3/3: aarch64 cross-build in build-aarch64/, ctest under qemu-aarch64"
-    t2=$SECONDS
-    arm=0
-    test_aarch64 || arm=$?
-    t3=$SECONDS
-    say "stage 1 (build/): $(result $plain), $((t1 - t0)) s; stage 2 (build-asan/): $(result $asan), $((t2 - t1)) s;" \
-      "stage 3 (build-aarch64/): $(result $arm), $((t3 - t2)) s"
-    for rc in "$plain" "$asan" "$arm"; do [ "$rc" -ne 0 ] && exit "$rc"; done
-    exit 0
+    names=() statuses=() seconds=()
+    # stage NAME COMMAND...: runs one stage in a subshell, keeping its status and time
+    stage() {
+      local name=$1 t0=$SECONDS rc=0
+      shift
+      say "stage $((${#names[@]} + 1)): $name"
+      ("$@") || rc=$?
+      names+=("$name") statuses+=("$rc") seconds+=($((SECONDS - t0)))
+    }
+    stage "ctest in build/ (Release, $(build/edagari info --isa | head -n 1))" \
+      ctest --test-dir build --output-on-failure -LE fuzz
+    for isa in $(build/edagari info --isa | tail -n +2); do
+      stage "ctest in build/ with EG_ISA=$isa" env EG_ISA="$isa" ctest --test-dir build --output-on-failure -LE fuzz
+    done
+    stage "ctest in build-asan/ (ASan + UBSan)" asan_stage
+    stage "fuzz: each reader's libFuzzer harness, build/" ctest --test-dir build --output-on-failure -L fuzz
+    stage "ThreadSanitizer: the threaded tests, build-tsan/" tsan_stage
+    stage "valgrind: a short pipeline, build-valgrind/" valgrind_stage
+    stage "aarch64: the cross-build in build-aarch64/, ctest under qemu-aarch64" test_aarch64
+    failed=0
+    say "summary"
+    for i in "${!names[@]}"; do
+      printf '  stage %d, %s: %s (%d s)\n' $((i + 1)) "${names[$i]}" \
+        "$([ "${statuses[$i]}" -eq 0 ] && echo passed || echo "FAILED (status ${statuses[$i]})")" "${seconds[$i]}"
+      [ "${statuses[$i]}" -eq 0 ] || failed=1
+    done
+    exit $failed
     ;;
   test-aarch64)
     [ $# -eq 0 ] || die "test-aarch64 takes no arguments"

@@ -22,6 +22,8 @@ typedef enum {
     EG_ERR_RECIPE,  /* a recipe is malformed or names something that does not exist */
     EG_ERR_ARG,     /* a bad argument: flag, amount, layer name */
     EG_ERR_NOMEM,
+    EG_ERR_NUMERIC,     /* a loss, parameter or statistic is not finite (training diverged) */
+    EG_ERR_INTERRUPTED, /* SIGINT or SIGTERM stopped training after a step (eg_stop_signal) */
 } eg_status;
 
 typedef struct {
@@ -70,17 +72,23 @@ typedef struct {
     int n, c, h, w;   /* n samples of c x h x w */
     float *x;         /* [n, c, h, w], normalised */
     uint8_t *y;       /* [n] */
+    /* the files it was read from, for messages ("" when built in memory) */
+    char images_path[1024], labels_path[1024];
 } eg_dataset;
 
 /* Reads an IDX image file (ubyte, 3 dims) and its label file (ubyte, 1 dim),
  * raw or gzip (zlib detects it), checks magic numbers, sizes and that the
- * counts agree, and normalises x = (pixel/255 - mean) / std. */
+ * counts agree, and normalises x = (pixel/255 - mean) / std. Only regular
+ * files are read; each header is checked against the file's size (for
+ * gzip: against the most it can inflate to, and the stream is inflated no
+ * further than the header says) before the payload is. */
 eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const char *labels_path,
                               float mean, float std, eg_error *err);
 
 /* Loads the MNIST-layout pair from dir: "<prefix>-images-idx3-ubyte" and
  * "<prefix>-labels-idx1-ubyte", each raw or with ".gz" appended. prefix is
- * "train" or "t10k". */
+ * "train" or "t10k". A folder that is missing, unreadable or not a folder
+ * is named as such; only missing files get the hint to fetch MNIST. */
 eg_status eg_dataset_load_dir(eg_dataset *ds, const char *dir, const char *prefix,
                               float mean, float std, eg_error *err);
 void eg_dataset_free(eg_dataset *ds);

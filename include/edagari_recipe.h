@@ -23,6 +23,14 @@
  * relative to the recipe's folder's parent when they do not exist as given. */
 typedef enum { EG_STAGE_TRAIN, EG_STAGE_PRUNE, EG_STAGE_EVAL } eg_stage_kind;
 
+/* What a recipe (or a command's flags) may set: 0 < lr <= EG_LR_MAX;
+ * momentum and weight_decay from 0 to below 1; epochs 0 to EG_EPOCHS_MAX;
+ * batch (train, eval, taylor) 1 to EG_BATCH_MAX. Anything else is an error
+ * naming the line and column. */
+#define EG_LR_MAX 10.0
+#define EG_EPOCHS_MAX 10000
+#define EG_BATCH_MAX 65536
+
 typedef struct {
     eg_stage_kind kind;
     int line;

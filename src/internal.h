@@ -123,6 +123,7 @@ int eg_thread_id(void);
 int eg_thread_count(void);   /* threads a parallel region will get */
 int eg_team_size(void);      /* threads in the current parallel region */
 void eg_set_threads(int n);
+int eg_core_count(void);     /* cores this process may run on (its CPU affinity) */
 /* Every thread that computes a pass flushes denormal floats to zero (on x86
  * and aarch64, as TensorFlow does by default) and restores its own mode
  * afterwards: eg_denormals_flush returns the mode eg_denormals_restore puts
@@ -202,6 +203,33 @@ eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *
 eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const int *protect, int nprotect,
                                FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err);
 
+/* Appends to the message of an error already set (err may be NULL) and
+ * returns code, as eg_fail does. */
+eg_status eg_fail_more(eg_error *err, eg_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Finite checks (src/core/finite.c): the first element of x[0..n) that is
+ * a nan or an infinity, or n; and EG_ERR_NUMERIC naming the first such
+ * parameter or batchnorm statistic of g, "<what>: conv1's weight [17 of
+ * 36] is nan". */
+size_t eg_first_nonfinite(const float *x, size_t n);
+eg_status eg_graph_check_finite(const eg_graph *g, const char *what, eg_error *err);
+
+/* Readers open files through these (src/io/file_read.c): without blocking,
+ * then anything but a regular file (a folder, a FIFO, a device) is refused,
+ * so a FIFO never hangs a reader and /dev/zero never fills memory. Errors
+ * read "<path>: cannot open <what>: <why>", the why from eg_path_why.
+ * eg_open_regular gives the descriptor (the caller closes it) and the
+ * file's size; eg_check_regular only checks, for readers that open the
+ * path themselves; eg_read_regular reads the whole file (at most max
+ * bytes, else EG_ERR_FORMAT) into a malloc'ed buffer. */
+eg_status eg_open_regular(const char *path, const char *what, int *fd, size_t *size, eg_error *err);
+eg_status eg_check_regular(const char *path, const char *what, eg_error *err);
+eg_status eg_read_regular(const char *path, const char *what, size_t max, uint8_t **buf, size_t *len, eg_error *err);
+/* Why path could not be opened, errno e, into buf: "permission denied",
+ * "a symlink loop ...", "no such folder DIR", "no such file", "DIR is not a
+ * folder", ... */
+const char *eg_path_why(const char *path, int e, char *buf, size_t len);
+
 /* Writes to a temporary file beside path, syncs, then renames over path:
  * a failure never leaves a half-written file. */
 eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_error *err);
@@ -212,6 +240,16 @@ eg_status eg_write_atomic(const char *path, const void *data, size_t len, eg_err
 eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err);
 void eg_temp_hold(const char *tmp);
 void eg_temp_release(const char *tmp);
+/* Graceful stops (temp_file.c): while eg_stop_catch(1) is in force, the
+ * first SIGINT or SIGTERM is only recorded, and eg_stop_signal() returns it
+ * (0 before one came); the training loop stops after the step in progress
+ * and returns EG_ERR_INTERRUPTED.
+ * A second signal, or one outside, ends the process at once. */
+void eg_stop_catch(int on);
+int eg_stop_signal(void);
+/* Records sig as the stop signal unless one came already (under MPI: a
+ * stop another rank caught). */
+void eg_stop_request(int sig);
 
 /* Model files with a checkpoint's sections (src/io/model_file.c): saved
  * with o and pos (both, or neither: a plain model file); loaded, o and pos
@@ -253,6 +291,11 @@ void eg_reduce_and_update(eg_graph *g, eg_optim *o, size_t lo, size_t hi, int nt
 /* Cross-entropy of `rows` rows: returns the sum of their losses and, if
  * dlogits is not NULL, writes their gradient of the mean over n rows. */
 double eg_xent_rows(const float *logits, const uint8_t *labels, int rows, int k, int n, float *dlogits);
+
+/* EG_ERR_ARG unless ds's images have g's input shape and every label is
+ * one of g's outputs; the message names the data file (and the label's
+ * byte) when ds was read from one. */
+eg_status eg_data_fits(const eg_graph *g, const eg_dataset *ds, eg_error *err);
 
 /* The gradient of the mean cross-entropy over the samples order[0..n) of ds
  * (under MPI: the whole batch's, summed across ranks) into g->grads, with no

@@ -67,13 +67,17 @@ no_file() {
 # be32 V: V as 4 big-endian bytes
 be32() { printf "$(printf '\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)))"; }
 
+# ramp K: $tmp/pix, a 0..255 ramp repeated 2^K times (K = 8: 64 KiB, 83
+# images of 28x28; K = 13: 2 MiB, 2,600 of them)
+ramp() {
+  printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/pix"
+  for _ in $(seq "$1"); do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
+}
+
 # images N H W > file: an IDX image file whose pixels come, in order, from
-# $tmp/pix, 64 KiB of a 0..255 ramp (made on first use), so every image differs
+# $tmp/pix (ramp 8 on first use), so every image differs
 images() {
-  if [ ! -f "$tmp/pix" ]; then
-    printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/pix"
-    for _ in 1 2 3 4 5 6 7 8; do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
-  fi
+  [ -f "$tmp/pix" ] || ramp 8
   be32 $((0x803)); be32 "$1"; be32 "$2"; be32 "$3"
   head -c $(($1 * $2 * $3)) "$tmp/pix"
 }

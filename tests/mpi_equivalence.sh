@@ -113,7 +113,7 @@ for bad_rank in 1 0; do
     >"$tmp/fail.log" 2>&1
   rc=$?
   [ $rc -ne 0 ] && [ $rc -ne 124 ] && ok || bad "bad data on rank $bad_rank: exit status $rc (124: it hung)"
-  grep -q "$tmp/missing: no train-images-idx3-ubyte" "$tmp/fail.log" && ok || bad "bad data on rank $bad_rank: the message does not name the path: $(head -5 "$tmp/fail.log")"
+  grep -q "$tmp/missing: cannot open the data folder: no such folder" "$tmp/fail.log" && ok || bad "bad data on rank $bad_rank: the message does not name the path: $(head -5 "$tmp/fail.log")"
   grep -q "rank $bad_rank of 2 failed (exit status 1): stopping every rank" "$tmp/fail.log" && ok ||
     bad "bad data on rank $bad_rank: no word of stopping: $(head -5 "$tmp/fail.log")"
   no_file "bad data on rank $bad_rank" "$tmp/never.edg"

@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -218,7 +220,7 @@ static void test_idx(void)
 
     /* A folder: the pair is found raw or .gz; a missing file gives the hint. */
     st = eg_dataset_load_dir(&ds, at("nowhere"), "train", MEAN, STD, &err);
-    expect("missing folder", st, &err, EG_ERR_IO, "nowhere", "train-images-idx3-ubyte", "hint",
+    expect("missing folder", st, &err, EG_ERR_IO, "nowhere: cannot open the data folder: no such folder", "hint",
            "fetch_mnist.sh", "--data", NULL);
     write_file("t10k-images-idx3-ubyte", img, idx_images(img, 0x803, 5, 3, 4, 0));
     st = eg_dataset_load_dir(&ds, tmpdir, "t10k", MEAN, STD, &err);
@@ -227,6 +229,86 @@ static void test_idx(void)
     st = eg_dataset_load_dir(&ds, tmpdir, "t10k", MEAN, STD, &err);
     CHECK(st == EG_OK && ds.n == 5, "raw images + gzipped labels in a folder: %s", err.msg);
     if (!st) eg_dataset_free(&ds);
+}
+
+/* n bytes of zeros as one gzip member, into out (room for n / 500 + 64
+ * bytes); returns its length. */
+static size_t gzip_zeros(uint8_t *out, size_t room, size_t n)
+{
+    z_stream z = {0};
+    uint8_t *zeros = calloc(n, 1);
+    if (!zeros || deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(zeros);
+        return 0;
+    }
+    z.next_in = zeros, z.avail_in = (uInt)n, z.next_out = out, z.avail_out = (uInt)room;
+    int rc = deflate(&z, Z_FINISH);
+    size_t len = rc == Z_STREAM_END ? z.total_out : 0;
+    deflateEnd(&z);
+    free(zeros);
+    return len;
+}
+
+/* A header's claim is checked before the payload is read: a small gzip
+ * file cannot claim more than it can inflate to, and a stream that goes on
+ * inflating past the claim (512 MiB of zeros behind a 4x4 image) is refused
+ * without taking more memory than the claim. */
+static void test_idx_claims(void)
+{
+    uint8_t img[64], lab[16];
+    size_t ll = idx_labels(lab, 1, 10);
+    const char *labels = write_file("claim-labels", lab, ll);
+    eg_dataset ds;
+    eg_error err = {0};
+
+    idx_images(img, 0x803, 60000, 28, 28, -47039990);  /* MNIST's header, 10 pixels */
+    const char *p = write_gz("claims-mnist.gz", img, 26);
+    eg_status st = eg_dataset_load_idx(&ds, p, labels, MEAN, STD, &err);
+    expect("a small gzip file claiming 60000 images", st, &err, EG_ERR_FORMAT, p, "need 47040000 bytes of pixels",
+           "a gzip file of", "holds at most", NULL);
+
+    size_t member = 0, room = (1 << 20) / 500 + 64;
+    uint8_t *zeros = malloc(room), *bomb = malloc(512 * room + 256);
+    if (zeros) member = gzip_zeros(zeros, room, 1 << 20);
+    CHECK(member > 0 && bomb, "cannot deflate 1 MiB of zeros");
+    if (!member || !bomb) {
+        free(zeros), free(bomb);
+        return;
+    }
+    const char *head = write_gz("bomb-head.gz", img, idx_images(img, 0x803, 1, 4, 4, 0));
+    size_t hl = 0, bl;
+    uint8_t *h = util_read_file(head, &hl);
+    if (h) memcpy(bomb, h, hl);
+    bl = hl;
+    for (int k = 0; k < 512; k++) memcpy(bomb + bl, zeros, member), bl += member;  /* gzip members concatenate */
+    free(h), free(zeros);
+    p = write_file("bomb.gz", bomb, bl);
+    free(bomb);
+    int fd[2];
+    CHECK(pipe(fd) == 0, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct rusage before, after;
+        getrusage(RUSAGE_SELF, &before);
+        st = eg_dataset_load_idx(&ds, p, labels, MEAN, STD, &err);
+        getrusage(RUSAGE_SELF, &after);
+        long grew_kb = after.ru_maxrss - before.ru_maxrss;
+        int ok = st == EG_ERR_FORMAT && strstr(err.msg, "trailing data: the data goes on past the 16 bytes") &&
+                 strstr(err.msg, "byte offset 32");
+        dprintf(fd[1], "%d %ld %s", ok, grew_kb, err.msg);
+        _exit(0);
+    }
+    close(fd[1]);
+    char msg[1200] = "";
+    ssize_t n = read(fd[0], msg, sizeof msg - 1);
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+    msg[n > 0 ? n : 0] = 0;
+    int ok = 0;
+    long grew_kb = -1;
+    sscanf(msg, "%d %ld", &ok, &grew_kb);
+    CHECK(ok, "512 MiB inflating behind a 4x4 image: %s", msg);
+    CHECK(grew_kb >= 0 && grew_kb < 64 * 1024, "512 MiB inflating behind a 4x4 image: the load took %ld KiB more", grew_kb);
 }
 
 /* Data that loads but does not fit the model: caught before any forward. */
@@ -440,8 +522,25 @@ static void test_recipe(void)
     recipe_fails("fractional epochs", MODEL "train epochs=1.5\n", EG_ERR_RECIPE, "epochs: expected an integer", NULL);
     recipe_fails("huge epochs", MODEL "train epochs=99999999999999999999\n", EG_ERR_RECIPE,
                  "epochs: expected an integer", NULL);
-    recipe_fails("batch 0", MODEL "train batch=0\n", EG_ERR_RECIPE, "batch: expected an integer >= 1", NULL);
-    recipe_fails("negative lr", MODEL "train lr=-0.1\n", EG_ERR_RECIPE, "lr: expected a non-negative number", NULL);
+    recipe_fails("batch 0", MODEL "train batch=0\n", EG_ERR_RECIPE, "batch: expected an integer from 1 to 65536", NULL);
+    recipe_fails("negative lr", MODEL "train lr=-0.1\n", EG_ERR_RECIPE, "lr: expected a learning rate above 0", NULL);
+    /* the documented ranges (docs/reliability.md) */
+    recipe_fails("lr 1e20", MODEL "train lr=1e20\n", EG_ERR_RECIPE, ":2:7:", "lr: expected a learning rate above 0 and at most 10",
+                 "found '1e20'", NULL);
+    recipe_fails("lr 0", MODEL "train lr=0\n", EG_ERR_RECIPE, "found '0'", NULL);
+    recipe_fails("lr below float32", MODEL "train lr=1e-50\n", EG_ERR_RECIPE, "found '1e-50'", NULL);
+    recipe_fails("momentum 1", MODEL "train optimizer=sgd momentum=1\n", EG_ERR_RECIPE,
+                 "momentum: expected a number from 0 to below 1, found '1'", NULL);
+    recipe_fails("momentum 0.99999999", MODEL "train optimizer=sgd momentum=0.99999999\n", EG_ERR_RECIPE,
+                 "found '0.99999999'", NULL);  /* 1 as a float32 */
+    recipe_fails("weight decay 2", MODEL "train weight_decay=2\n", EG_ERR_RECIPE,
+                 "weight_decay: expected a number from 0 to below 1", NULL);
+    recipe_fails("epochs 10001", MODEL "train epochs=10001\n", EG_ERR_RECIPE, "epochs: expected an integer from 0 to 10000",
+                 NULL);
+    recipe_fails("batch 65537", MODEL "train batch=65537\n", EG_ERR_RECIPE, "batch: expected an integer from 1 to 65536",
+                 NULL);
+    recipe_fails("eval batch 1e6", MODEL "eval batch=1000000\n", EG_ERR_RECIPE, "batch: expected an integer from 1 to 65536",
+                 NULL);
     recipe_fails("infinite lr", MODEL "train lr=inf\n", EG_ERR_RECIPE, "lr:", "found 'inf'", NULL);
     recipe_fails("amount=0", MODEL "prune layer=conv1 amount=0\n", EG_ERR_RECIPE, ":2:19:", "amount:", "found '0'",
                  NULL);
@@ -560,6 +659,7 @@ int main(void)
         return 1;
     }
     test_idx();
+    test_idx_claims();
     test_data_vs_model();
     test_spec();
     test_recipe();

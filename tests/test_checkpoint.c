@@ -363,6 +363,11 @@ static void test_hostile(void)
         char w[96];
         snprintf(w, sizeof w, "optimizer: second moment %zu is -1; expected a value >= 0", k);
         expect_bad("adam-negative-v", a, adam_len, util_byte_at(ao + 56 + 4 * (np + k)), w, NULL);
+        /* and a first moment that is not finite, which a resume would train on */
+        memcpy(a, adam_file, adam_len);
+        wr32(a + ao + 56 + 4 * k, 0x7f800000u), edg_fix_crc(a, adam_len);
+        snprintf(w, sizeof w, "optimizer: first moment %zu is inf; expected a finite value", k);
+        expect_bad("adam-infinite-m", a, adam_len, util_byte_at(ao + 56 + 4 * k), w, NULL);
         free(a);
     }
     /* one section without the other: turn the position section into an unknown optional one */

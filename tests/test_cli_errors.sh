@@ -117,20 +117,20 @@ expect "recipe: no model line" 1 "$tmp/no-model.recipe: no 'model <spec>' line" 
 r=$(recipe output-layer "train epochs=1" "prune layer=fc2 amount=1")
 expect "recipe: prune fc2" 1 "$r:3:" "'fc2' is the model's output" -- "$bin" run "$r" --data "$tmp/tiny"
 r=$(recipe ok "eval batch=16")
-expect "recipe: missing data folder" 1 "$tmp/nowhere: no train-images-idx3-ubyte" "hint: fetch MNIST with scripts/fetch_mnist.sh or pass --data DIR" -- \
+expect "recipe: missing data folder" 1 "$tmp/nowhere: cannot open the data folder: no such folder" "hint: fetch MNIST with scripts/fetch_mnist.sh or pass --data DIR" -- \
   "$bin" run "$r" --data "$tmp/nowhere"
 expect "recipe: missing file" 1 "$tmp/nope.recipe: cannot open recipe" -- "$bin" run "$tmp/nope.recipe"
 
 # ---------------------------------------------------------- data problems
 mkset "$tmp/small-images" 8 8 3 4
-expect "data: 3x4 images for a 28x28 model" 1 "takes 1x28x28 inputs but the data has 1x3x4 images" -- \
+expect "data: 3x4 images for a 28x28 model" 1 "takes 1x28x28 inputs but the data has 1x3x4 images: $tmp/small-images/" -- \
   "$bin" run "$r" --data "$tmp/small-images" --no-progress
 mkdir -p "$tmp/bad-label"
 images 8 28 28 >"$tmp/bad-label/train-images-idx3-ubyte"
 labels 8 >"$tmp/bad-label/train-labels-idx1-ubyte"
 images 8 28 28 >"$tmp/bad-label/t10k-images-idx3-ubyte"
 labels 8 40 >"$tmp/bad-label/t10k-labels-idx1-ubyte"   # sample 2 is class 42
-expect "data: label 42" 1 "label 42 of sample 2 is outside the model's 10 outputs" -- \
+expect "data: label 42" 1 "$tmp/bad-label/t10k-labels-idx1-ubyte: byte 10: label 42 of sample 2 is outside the model's 10 outputs (0 to 9)" -- \
   "$bin" run "$r" --data "$tmp/bad-label" --no-progress
 mkset "$tmp/count" 8 8 28 28
 labels 7 >"$tmp/count/t10k-labels-idx1-ubyte"

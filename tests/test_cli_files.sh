@@ -97,7 +97,7 @@ no_file "prune: output layer" "$m/x.edg"
 expect "train: bad label (fails while training)" 1 "label 42 of sample 2" -- \
   "$bin" train --model "$spec" --data "$tmp/bad-label" --out "$m/x.edg" --no-progress
 no_file "train: bad label" "$m/x.edg"
-expect "train: missing data" 1 "$tmp/nowhere: no train-images-idx3-ubyte" -- \
+expect "train: missing data" 1 "$tmp/nowhere: cannot open the data folder: no such folder" -- \
   "$bin" train --model "$spec" --data "$tmp/nowhere" --out "$m/x.edg"
 no_file "train: missing data" "$m/x.edg"
 expect "train: --out in a missing folder" 1 "model file $tmp/nodir/x.edg: folder $tmp/nodir" -- \
@@ -137,7 +137,7 @@ done
 expect "train: no --out" 2 "edagari train: no --out FILE given" "usage: edagari train" -- "$bin" train --model "$spec"
 expect "train: no --model" 2 "edagari train: no model given" -- "$bin" train --out "$m/x.edg"
 expect "train: a positional model" 2 "unexpected argument '$spec'" -- "$bin" train "$spec" --out "$m/x.edg"
-expect "train: --epochs x" 2 "edagari train: epochs: expected an integer >= 0, found 'x'" "usage: edagari train" -- \
+expect "train: --epochs x" 2 "edagari train: epochs: expected an integer from 0 to 10000, found 'x'" "usage: edagari train" -- \
   "$bin" train --model "$spec" --out "$m/x.edg" --epochs x
 expect "train: --optimizer rmsprop" 2 "optimizer: expected adam or sgd, found 'rmsprop'" -- \
   "$bin" train --model "$spec" --out "$m/x.edg" --optimizer rmsprop

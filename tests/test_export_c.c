@@ -658,7 +658,7 @@ static void test_failures(void)
     CHECK(st == EG_ERR_IO && strstr(err.msg, "does not exist"), "missing folder: status %d, %s", st, err.msg);
     g.nodes[eg_graph_find(&g, "fc1")].param[1][3] = NAN;
     st = eg_export_c(&g, at("fail/net"), &err);
-    CHECK(st == EG_ERR_ARG && strstr(err.msg, "fc1's bias[3] is nan"), "a NaN bias: status %d, %s", st, err.msg);
+    CHECK(st == EG_ERR_NUMERIC && strstr(err.msg, "fc1's bias [3 of 64] is nan"), "a NaN bias: status %d, %s", st, err.msg);
     CHECK(count_files(at("fail")) == 0, "failed exports left %d files", count_files(at("fail")));
     /* a file in the way of the temporary file: neither file is written, nothing is left */
     g.nodes[eg_graph_find(&g, "fc1")].param[1][3] = 0;

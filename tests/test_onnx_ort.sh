@@ -41,7 +41,7 @@ for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn; do
 done
 # the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
 for m in tiny_cnn:1 tiny_view_mm:2 tiny_stride:1 tiny_res:1; do
-  same "torch ${m%:*}: import vs onnxruntime" "$src/tests/fuzz/onnx_seeds/${m%:*}.onnx" "$src/tests/fuzz/onnx_seeds/${m%:*}.onnx" --batch "${m#*:}"
+  same "torch ${m%:*}: import vs onnxruntime" "$src/tests/fuzz/corpus/onnx/${m%:*}.onnx" "$src/tests/fuzz/corpus/onnx/${m%:*}.onnx" --batch "${m#*:}"
 done
 
 # ------------------------------------------- specs, exported

@@ -369,7 +369,7 @@ static void test_adam(int threads)
         ok &= xs[s] && ls[s] && loss[s] && xs[s]->dims[0] == 16;
     }
     if (ok) {
-        eg_dataset ds = {48, 1, 28, 28, malloc(48 * 784 * sizeof(float)), malloc(48)};
+        eg_dataset ds = {.n = 48, .c = 1, .h = 28, .w = 28, .x = malloc(48 * 784 * sizeof(float)), .y = malloc(48)};
         for (int s = 0; s < 3; s++) {
             memcpy(ds.x + (size_t)s * 16 * 784, xs[s]->v, 16 * 784 * sizeof(float));
             for (int i = 0; i < 16; i++) ds.y[s * 16 + i] = (uint8_t)ls[s]->v[i];

@@ -14,8 +14,7 @@ make_tmp eg_resume
 
 # 2500 training images of 28x28 cut from a 2 MiB ramp (lib.sh's images takes
 # them from $tmp/pix), so an epoch has 157 batches of 16
-printf "$(printf '\\x%02x' $(seq 0 255))" >"$tmp/pix"
-for _ in $(seq 13); do cat "$tmp/pix" "$tmp/pix" >"$tmp/pix2"; mv "$tmp/pix2" "$tmp/pix"; done
+ramp 13
 mkset "$tmp/data" 2500 10
 mkset "$tmp/other" 2500 10 28 28 3   # one label differs
 spec=$src/models/simplecnn

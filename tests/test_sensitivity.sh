@@ -176,7 +176,7 @@ expect "--json in a missing folder" 1 "--json $tmp/nodir/s.json: folder $tmp/nod
   "$bin" sensitivity "$m" --data "$d" --json "$tmp/nodir/s.json"
 grep -q '^dense' "$tmp/out" && bad "--json in a missing folder: the analysis ran first" || ok
 expect "--svg is a folder" 1 "expected a file name, found a folder" -- "$bin" sensitivity "$m" --data "$d" --svg "$tmp"
-expect "missing data" 1 "no t10k-images-idx3-ubyte" -- \
+expect "missing data" 1 "$tmp/nowhere: cannot open the data folder: no such folder" -- \
   "$bin" sensitivity "$m" --data "$tmp/nowhere" --json "$tmp/x.json" --svg "$tmp/x.svg"
 no_file "missing data" "$tmp/x.json"
 no_file "missing data" "$tmp/x.svg"
@@ -187,7 +187,7 @@ expect "truncated model file" 1 "$tmp/cut.edg: byte 3000: truncated" -- \
 no_file "truncated model file" "$tmp/x.json"
 # a failing run keeps the file it would have replaced
 echo old >"$tmp/keep.json"
-expect "failure keeps the old file" 1 "no t10k-images-idx3-ubyte" -- \
+expect "failure keeps the old file" 1 "$tmp/nowhere: cannot open the data folder: no such folder" -- \
   "$bin" sensitivity "$m" --data "$tmp/nowhere" --json "$tmp/keep.json"
 [ "$(cat "$tmp/keep.json")" = old ] && ok || bad "a failed run changed keep.json"
 

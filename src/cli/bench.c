@@ -31,7 +31,7 @@ static const char help[] =
     "    and the fraction of the peak.\n"
     "Each figure is the median of 7 timed rounds after a warm-up.\n"
     "  --model SPEC   model spec (default models/simplecnn)\n"
-    "  --threads N    threads to use (default: OMP_NUM_THREADS or every core)\n"
+    "  --threads N    threads, at most one per core (default: OMP_NUM_THREADS or every core)\n"
     "  --seconds S    time to spend measuring, roughly (default 3; each round runs at\n"
     "                 least one step, so a large model can take longer)\n"
     "  --json FILE    also write the figures as JSON (written atomically)\n"
@@ -293,7 +293,7 @@ int eg_cmd_bench(int argc, char **argv)
                 fputs(help, stderr);
                 return 2;
             }
-            threads = (int)v;
+            threads = (int)eg_cli_clamp_threads(v);
         } else if (!strcmp(a, "--seconds")) {
             if (parse_seconds(i + 1 < argc ? argv[++i] : NULL, &budget)) {
                 fputs(help, stderr);
@@ -319,7 +319,7 @@ int eg_cmd_bench(int argc, char **argv)
 
     eg_graph g;
     eg_error err = {0};
-    if (eg_graph_load_spec(&g, spec, &err)) {
+    if (eg_check_regular(spec, "model spec", &err) || eg_graph_load_spec(&g, spec, &err)) {
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }

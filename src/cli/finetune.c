@@ -16,7 +16,7 @@ static const char help[] =
     "fresh (a checkpoint keeps its state, for --resume).\n"
     "  --out F.edg         the model file to write (atomically; may be M.edg itself)\n"
     "  --data DIR          folder with the IDX files, raw or .gz (default data/mnist)\n"
-    "  --epochs N          epochs (default 1)\n"
+    "  --epochs N          epochs, 0 to 10000 (default 1)\n"
     "  --optimizer NAME    adam (default) or sgd\n"
     EG_HELP_TRAIN_KNOBS
     "  --seed N            seed for shuffling (default 0)\n"

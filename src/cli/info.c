@@ -165,6 +165,8 @@ int eg_cmd_info(int argc, char **argv)
     printf("model %s: %zu parameters, %zu MACs per image\n", from_file ? g.name : argv[1], eg_graph_param_count(&g),
            eg_graph_macs(&g));
     eg_graph_print(&g, stdout);
+    if (eg_graph_check_finite(&g, "not finite", &err))
+        printf("%s: edagari does not train, prune, evaluate or export this model\n", err.msg);
     if (from_file) file_details(&g);
     if (ckpt) checkpoint_details(&o, &pos);
     export_needs(&g);

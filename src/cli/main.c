@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "dist/dist.h"
+#include "internal.h"
 
 static const eg_command commands[] = {
     {"run", eg_cmd_run, "run a recipe: train, prune, retrain, evaluate"},
@@ -33,6 +34,26 @@ int eg_cli_int(const char *flag, const char *v, long lo, long hi, long *out)
     }
     *out = x;
     return 0;
+}
+
+int eg_cli_failed(const eg_error *err)
+{
+    fflush(stdout);
+    if (err->code != EG_ERR_INTERRUPTED) {
+        fprintf(stderr, "edagari: error: %s\n", err->msg);
+        return 1;
+    }
+    fprintf(stderr, "edagari: %s\n", err->msg);
+    return 128 + eg_stop_signal();  /* what a shell reports for a process the signal ended: 130, 143 */
+}
+
+long eg_cli_clamp_threads(long n)
+{
+    long cores = eg_core_count();
+    if (n <= cores) return n;
+    fprintf(stderr, "edagari: warning: --threads %ld is more than the %ld core%s this process may run on; using %ld "
+            "(threads beyond the cores only wait for each other)\n", n, cores, cores == 1 ? "" : "s", cores);
+    return cores;
 }
 
 static void usage(FILE *f)

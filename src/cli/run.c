@@ -13,7 +13,7 @@ static const char help[] =
     "The recipe's model is a spec (initialised with the seed) or a model file (.edg).\n"
     "  --seed N      seed for initialisation and shuffling (default 0); the same seed\n"
     "                and thread count give the same bits\n"
-    "  --threads N   threads to use (default: OMP_NUM_THREADS or every core)\n"
+    "  --threads N   threads, at most one per core (default: OMP_NUM_THREADS or every core)\n"
     "  --data DIR    folder with the four IDX files, raw or .gz (overrides the recipe)\n"
     "  --json FILE   also write the figures as a JSON report (written atomically)\n"
     "  --save FILE   write the final model to a model file (.edg, written atomically;\n"
@@ -41,7 +41,7 @@ int eg_cmd_run(int argc, char **argv)
                 fputs(help, stderr);
                 return 2;
             }
-            o.threads = (int)v;
+            o.threads = (int)eg_cli_clamp_threads(v);
         } else if (!strcmp(a, "--data") || !strcmp(a, "--json") || !strcmp(a, "--save")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "edagari run: %s needs a value\n%s", a, help);
@@ -63,10 +63,5 @@ int eg_cmd_run(int argc, char **argv)
     }
     eg_recipe r;
     eg_error err = {0};
-    if (eg_recipe_load(&r, recipe, &err) || eg_recipe_run(&r, &o, &err)) {
-        fflush(stdout);
-        fprintf(stderr, "edagari: error: %s\n", err.msg);
-        return 1;
-    }
-    return 0;
+    return eg_recipe_load(&r, recipe, &err) || eg_recipe_run(&r, &o, &err) ? eg_cli_failed(&err) : 0;
 }

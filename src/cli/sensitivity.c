@@ -31,7 +31,7 @@ static const char help[] =
     "  --ratios LIST   increasing fractions in (0, 1) (default 0.1,0.2,...,0.9)\n"
     "  --layers LIST   the layers to analyse (default: every one the method can prune)\n"
     "  --batch N       evaluation batch size (default 1000)\n"
-    "  --threads N     threads to use (default: OMP_NUM_THREADS or every core)\n"
+    "  --threads N     threads, at most one per core (default: OMP_NUM_THREADS or every core)\n"
     "  --seed N        seed for random (each prune draws as edagari prune --seed N)\n"
     "  --json FILE     write every figure as JSON (atomically)\n"
     "  --svg FILE      write a plot of accuracy against ratio, a line per layer (atomically)\n";
@@ -134,6 +134,7 @@ int eg_cmd_sensitivity(int argc, char **argv)
                 fputs(help, stderr);  /* eg_cli_int said what was wrong */
                 return 2;
             }
+            if (f == 5) threads = eg_cli_clamp_threads(threads);
             break;
         case 7: json = v; break;
         default: svg = v;

@@ -3,13 +3,13 @@
  * line (--weight-decay 0.01 is weight_decay=0.01), which the recipe parser
  * checks as it checks a recipe's; the runner then runs that one stage. */
 #include <ctype.h>
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "internal.h"
 #include "stages.h"
 
 typedef struct {
@@ -120,6 +120,7 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
                 fputs(c->help, stderr);
                 return 2;
             }
+            threads = eg_cli_clamp_threads(threads);
         } else if (d->group == EG_SF_PROGRESS) {
             progress = 0;
         } else if (!d->key) {
@@ -140,9 +141,10 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
     if (!model)
         return usage_error(c, "%s", c->flags & EG_SF_MODEL ? "no model given (--model SPEC or model file)" : "no model file given");
     if ((c->flags & EG_SF_OUT) && !out) return usage_error(c, "no --out FILE given for the model it writes");
+    eg_error err = {0};
     if (c->needs_file && !eg_model_path_is_file(model) && !eg_onnx_path(model)) {
-        if (access(model, R_OK)) {
-            fprintf(stderr, "edagari: error: %s: cannot open model file: %s\n", model, strerror(errno));
+        if (eg_check_regular(model, "model file", &err)) {
+            fprintf(stderr, "edagari: error: %s\n", err.msg);
             return 1;
         }
         return usage_error(c, "%s is a model spec, not a model file (.edg); start from a spec with edagari train --model SPEC",
@@ -155,17 +157,11 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
     snprintf(r.path, sizeof r.path, "edagari %s", c->name);
     if (strlen(model) >= sizeof r.model) return usage_error(c, "model path '%s' is too long", model);
     strcpy(r.model, model);
-    eg_error err = {0};
     if (eg_recipe_parse_line(&r, line, 0, &err)) {
         fprintf(stderr, "%s\n%s", err.msg, c->help);
         return 2;
     }
     eg_run_opts o = {.seed = (uint64_t)seed, .threads = (int)threads, .data = data, .json = json,
                      .progress = progress, .out = stdout, .save = out, .resume = resume};
-    if (eg_recipe_run(&r, &o, &err)) {
-        fflush(stdout);
-        fprintf(stderr, "edagari: error: %s\n", err.msg);
-        return 1;
-    }
-    return 0;
+    return eg_recipe_run(&r, &o, &err) ? eg_cli_failed(&err) : 0;
 }

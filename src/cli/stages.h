@@ -34,9 +34,9 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv);
 /* The help lines edagari train and edagari finetune share (the options
  * both take alike), so a new training option is described once. */
 #define EG_HELP_TRAIN_KNOBS \
-    "  --lr F              learning rate (default 0.001)\n" \
-    "  --momentum F, --weight-decay F   as in a recipe (default 0)\n" \
-    "  --batch N           batch size (default 64)\n" \
+    "  --lr F              learning rate, above 0 and at most 10 (default 0.001)\n" \
+    "  --momentum F, --weight-decay F   as in a recipe, from 0 to below 1 (default 0)\n" \
+    "  --batch N           batch size, 1 to 65536 (default 64)\n" \
     "  --no-shuffle        keep the data's order\n" \
     "  --l1 F, --l2 F, --prox F   penalties on the weights (F*sum|w|, F/2*sum w^2, or L1 by\n" \
     "                      its soft threshold after each step), as the recipe's l1=, l2=, prox=\n" \
@@ -46,7 +46,7 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv);
     "                      --agp-every steps (100), from --agp-initial (0); --agp-scope global\n" \
     "                      (default) or local, --agp-layers, --protect, --floor as in a recipe\n"
 #define EG_HELP_TRAIN_TAIL \
-    "  --threads N         threads to use (default: OMP_NUM_THREADS or every core)\n" \
+    "  --threads N         threads, at most one per core (default: OMP_NUM_THREADS or every core)\n" \
     "  --json FILE         also write the figures as a JSON report\n" \
     "  --no-progress       no progress bar\n" \
     "  --checkpoint FILE   with --checkpoint-every N: write a checkpoint (the model, the\n" \

@@ -16,7 +16,7 @@ static const char help[] =
     "  --model SPEC|M.edg  the model to train\n"
     "  --out M.edg         the model file to write (atomically; nothing is written on failure)\n"
     "  --data DIR          folder with the IDX files, raw or .gz (default data/mnist)\n"
-    "  --epochs N          epochs (default 1)\n"
+    "  --epochs N          epochs, 0 to 10000 (default 1)\n"
     "  --optimizer NAME    adam (default) or sgd; a fresh optimizer, as every train stage\n"
     EG_HELP_TRAIN_KNOBS
     "  --seed N            seed for initialisation and shuffling (default 0)\n"

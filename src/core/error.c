@@ -1,6 +1,7 @@
 /* Errors from user input: a status code and a message that says where and what. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "edagari.h"
 
@@ -14,4 +15,15 @@ eg_status eg_fail(eg_error *err, eg_status code, const char *fmt, ...)
         err->code = code;
     }
     return code;
+}
+
+eg_status eg_fail_more(eg_error *err, eg_status code, const char *fmt, ...)
+{
+    if (!err) return code;
+    size_t l = strlen(err->msg);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg + l, sizeof err->msg - l, fmt, ap);
+    va_end(ap);
+    return err->code = code;
 }

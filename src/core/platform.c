@@ -1,7 +1,10 @@
 /* Threads, clocks and the floating-point mode, so the rest builds the same
  * with or without OpenMP and on any processor. */
+#define _GNU_SOURCE  /* sched_getaffinity */
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -36,6 +39,14 @@ int eg_team_size(void)
 #else
     return 1;
 #endif
+}
+
+int eg_core_count(void)
+{
+    cpu_set_t set;
+    if (!sched_getaffinity(0, sizeof set, &set) && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 void eg_set_threads(int n)

@@ -155,6 +155,11 @@ eg_status eg_ckpt_read_optim(const char *path, const uint8_t *b, size_t off, siz
         size_t at = off + OPTIM_HEADER + 4 * (size_t)q * g->nparam;
         for (size_t k = 0; k < g->nparam; k++) {
             float x = dst[k] = getf(b + at + 4 * k);
+            if (!isfinite(x)) {  /* a resume would train on nan from its first step */
+                eg_optim_free(o);
+                return bad(path, at + 4 * k, err, "optimizer: %s %zu is %g; expected a finite value",
+                           q ? "second moment" : type ? "first moment" : "momentum", k, x);
+            }
             if (q == 1 && x < 0) {
                 eg_optim_free(o);
                 return bad(path, at + 4 * k, err, "optimizer: second moment %zu is %g; expected a value >= 0", k, x);
@@ -242,6 +247,13 @@ eg_status eg_checkpoint_save(const eg_graph *g, const eg_optim *o, const eg_trai
     if (o->n != g->nparam)
         return eg_fail(err, EG_ERR_ARG, "%s: cannot save a checkpoint: the optimizer has state for %zu parameters, model %s has %zu",
                        path, o->n, g->name, g->nparam);
+    for (int q = 0; q < 2; q++) {
+        const float *x = q ? o->v : o->m;
+        size_t k = x ? eg_first_nonfinite(x, o->n) : o->n;
+        if (k < o->n)
+            return eg_fail(err, EG_ERR_NUMERIC, "%s: cannot save a checkpoint: the optimizer's %s %zu is %g", path,
+                           q ? "second moment" : o->type == EG_OPTIM_ADAM ? "first moment" : "momentum", k, (double)x[k]);
+    }
     return eg_model_save_sections(g, o, p, path, err);
 }
 

@@ -755,19 +755,16 @@ static eg_status sb_source(eg_text *s, const eg_graph *g, const c_plan *p, const
 
 static eg_status check_params(const eg_graph *g, const c_plan *p, eg_error *err)
 {
-    for (int i = 0; i < p->n; i++) {
+    char what[128];
+    snprintf(what, sizeof what, "model %s: cannot export it as C", g->name);
+    eg_status st = eg_graph_check_finite(g, what, err);
+    for (int i = 0; i < p->n && !st; i++) {
         const eg_node *nd = &g->nodes[p->steps[i].node];
         char why[512];
         if (eg_ops[nd->op]->c.check && eg_ops[nd->op]->c.check(nd, why, sizeof why))
             return eg_fail(err, EG_ERR_ARG, "model %s: %s", g->name, why);
-        if (!has_weights(nd)) continue;
-        for (int q = 0; q < nd->nparams; q++)
-            for (size_t k = 0; k < nd->psize[q]; k++)
-                if (!isfinite(nd->param[q][k]))
-                    return eg_fail(err, EG_ERR_ARG, "model %s: %s's %s[%zu] is %g; a C float constant cannot hold it",
-                                   g->name, nd->name, q ? "bias" : "weight", k, (double)nd->param[q][k]);
     }
-    return EG_OK;
+    return st;
 }
 
 eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)

@@ -56,11 +56,10 @@
  * The writer picks the smallest encoding for each tensor, so masked weights
  * at high sparsity go sparse and masks go as bitmaps. A change to any of
  * this that an older reader would misread bumps the version. */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "internal.h"
@@ -78,6 +77,8 @@ enum { ENC_DENSE = 0, ENC_SPARSE = 1, ENC_BITMAP = 2, ENC_SPARSE_SIGNED = 3 };
 static const char *const enc_names[] = {"dense", "sparse", "bitmap", "sparse with signed zeros"};
 #define MAX_SPEC ((size_t)1 << 20)
 #define MAX_HISTORY ((size_t)1 << 16)
+/* above what a model of 2^28 parameters with masks and Adam's state takes */
+#define MAX_FILE ((size_t)1 << 33)
 #define MAX_NAME (sizeof(((eg_graph *)0)->name) - 1)
 
 static const char *const section_names[] = {"?", "name", "spec", "params", "masks", "history", "optimizer", "position", "buffers"};
@@ -273,6 +274,10 @@ static eg_status check_spec(const eg_graph *g, const char *spec, const char *pat
 /* What a reader would refuse is refused before writing, so every file saved reads back. */
 static eg_status check_graph(const eg_graph *g, const char *path, eg_error *err)
 {
+    char what[4200];
+    snprintf(what, sizeof what, "%s: cannot save model %s", path, g->name);
+    eg_status st = eg_graph_check_finite(g, what, err);  /* a model file never holds what diverged */
+    if (st) return st;
     size_t hl = g->history ? strlen(g->history) : 0;
     if (hl > MAX_HISTORY)
         return eg_fail(err, EG_ERR_ARG, "%s: cannot save: the history is %zu bytes, at most %zu", path, hl, MAX_HISTORY);
@@ -768,33 +773,11 @@ eg_status eg_model_load_sections(eg_graph *g, eg_optim *o, eg_train_position *po
                                  eg_error *err)
 {
     memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot open model file: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb)) {
-        int e = errno;
-        fclose(f);
-        return eg_fail(err, EG_ERR_IO, "%s: cannot read model file: %s", path, strerror(e));
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return eg_fail(err, EG_ERR_IO, "%s: cannot read model file: %s", path,
-                       S_ISDIR(sb.st_mode) ? "it is a folder" : "not a regular file");
-    }
-    size_t n = (size_t)sb.st_size;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        fclose(f);
-        return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for a %zu-byte model file", path, n);
-    }
-    size_t got = fread(buf, 1, n, f);
-    int rd_err = ferror(f);
-    fclose(f);
-    if (rd_err || got != n) {
-        free(buf);
-        return eg_fail(err, EG_ERR_IO, "%s: read error after %zu of %zu bytes", path, got, n);
-    }
-    eg_status st = eg_model_parse(g, o, pos, has_ckpt, buf, n, path, err);
+    uint8_t *buf;
+    size_t n;
+    eg_status st = eg_read_regular(path, "model file", MAX_FILE, &buf, &n, err);
+    if (st) return st;
+    st = eg_model_parse(g, o, pos, has_ckpt, buf, n, path, err);
     free(buf);
     return st;
 }
@@ -804,10 +787,11 @@ int eg_model_path_is_file(const char *path)
     size_t n = strlen(path);
     if (n >= 4 && !strcmp(path + n - 4, ".edg")) return 1;
     uint8_t head[8];
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
-    int is = fread(head, 1, 8, f) == 8 && !memcmp(head, MAGIC, 8);
-    fclose(f);
+    int fd;
+    size_t size;
+    if (eg_open_regular(path, "model file", &fd, &size, NULL)) return 0;  /* the spec reader says why */
+    int is = size >= 8 && read(fd, head, 8) == 8 && !memcmp(head, MAGIC, 8);
+    close(fd);
     return is;
 }
 
@@ -816,7 +800,9 @@ eg_status eg_model_open(eg_graph *g, const char *path, int *from_file, eg_error 
     int file = eg_model_path_is_file(path);
     if (from_file) *from_file = file || eg_onnx_path(path);
     if (!file && eg_onnx_path(path)) return eg_onnx_import(g, path, err);  /* src/io/onnx_import.c */
-    return file ? eg_model_load(g, path, err) : eg_graph_load_spec(g, path, err);
+    if (file) return eg_model_load(g, path, err);
+    eg_status st = eg_check_regular(path, "model spec", err);  /* the spec reader's own open would block on a FIFO */
+    return st ? (memset(g, 0, sizeof *g), st) : eg_graph_load_spec(g, path, err);
 }
 
 eg_status eg_model_note(eg_graph *g, const char *fmt, ...)

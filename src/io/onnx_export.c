@@ -273,8 +273,11 @@ eg_status eg_onnx_export(const eg_graph *g, const char *path, eg_error *err)
 {
     if (g->nnodes < 2 || g->nodes[0].op != EG_OP_INPUT)
         return eg_fail(err, EG_ERR_ARG, "model %s: nothing to export (an input node and at least one op)", g->name);
+    char what[4200];
+    snprintf(what, sizeof what, "%s: cannot export model %s", path, g->name);
+    eg_status st = eg_graph_check_finite(g, what, err);
+    if (st) return st;
     builder b = {0};
-    eg_status st = EG_OK;
     int *rank = calloc((size_t)g->nnodes, sizeof *rank);
     b.nodes = pool_alloc(&b.pl, 2 * (size_t)g->nnodes * sizeof *b.nodes);
     b.inits = pool_alloc(&b.pl, 4 * (size_t)g->nnodes * sizeof *b.inits);

@@ -40,7 +40,6 @@ eg_status eg_onnx_import(eg_graph *g, const char *path, eg_error *err)
 
 #else
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -1068,35 +1067,11 @@ eg_status eg_onnx_import_buffer(eg_graph *g, const void *data, size_t len, const
 eg_status eg_onnx_import(eg_graph *g, const char *path, eg_error *err)
 {
     memset(g, 0, sizeof *g);
-    FILE *f = fopen(path, "rb");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= MAX_FILE) {
-                fclose(f), free(buf);
-                return eg_fail(err, EG_ERR_FORMAT, "%s: over 1 GiB; edagari reads smaller ONNX files", path);
-            }
-            cap = cap ? 2 * cap : 1 << 16;
-            uint8_t *nb = realloc(buf, cap);
-            if (!nb) {
-                fclose(f), free(buf);
-                return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (!got) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return eg_fail(err, EG_ERR_IO, "%s: read error", path);
-    }
-    eg_status st = eg_onnx_import_buffer(g, buf, len, path, err);
+    uint8_t *buf;
+    size_t len;
+    eg_status st = eg_read_regular(path, "ONNX file", MAX_FILE, &buf, &len, err);
+    if (st) return st;
+    st = eg_onnx_import_buffer(g, buf, len, path, err);
     free(buf);
     return st;
 }

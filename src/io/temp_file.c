@@ -3,11 +3,18 @@
  * file exists it is held here, and SIGINT, SIGTERM or SIGHUP arriving
  * meanwhile removes it before the process ends as the signal would end it,
  * so an interrupted write leaves neither a half-written target nor a stray
- * temporary. (SIGKILL cannot be caught: a kill -9 during a write leaves the
- * NAME.tmp.PID it was writing; the target is still intact.) */
+ * temporary. SIGKILL cannot be caught: a kill -9 during a write leaves the
+ * NAME.tmp.PID it was writing (the target is intact), and the next write to
+ * NAME removes it, since its process is gone.
+ *
+ * While training runs (eg_stop_catch), the first SIGINT or SIGTERM only
+ * sets a flag, so that the step in progress finishes and a checkpoint can
+ * be written; a second one ends the process as above. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,9 +23,14 @@
 enum { HELD = 4, PATH = 4200 };  /* a C export holds two at once */
 static char held[HELD][PATH];
 static volatile sig_atomic_t in_use[HELD];
+static volatile sig_atomic_t catching, caught;
 
 static void on_signal(int sig)
 {
+    if (catching && !caught && sig != SIGHUP) {
+        caught = sig;
+        return;
+    }
     for (int i = 0; i < HELD; i++)
         if (in_use[i]) unlink(held[i]);  /* async-signal-safe */
     signal(sig, SIG_DFL);
@@ -43,6 +55,19 @@ static void install_once(void)
     }
 }
 
+void eg_stop_catch(int on)
+{
+    install_once();
+    catching = on;
+}
+
+int eg_stop_signal(void) { return caught; }
+
+void eg_stop_request(int sig)
+{
+    if (!caught) caught = sig;
+}
+
 void eg_temp_hold(const char *tmp)
 {
     install_once();
@@ -63,8 +88,30 @@ void eg_temp_release(const char *tmp)
         }
 }
 
+/* Removes path.tmp.PID files whose process is gone (a kill -9 during a
+ * write): those of living processes may be being written. */
+static void remove_stale(const char *path)
+{
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    char dir[PATH], stale[PATH + 256];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (slash == path ? 1 : (int)(slash - path)) : 1, slash ? path : ".");
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *n = e->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5) || !n[bl + 5]) continue;
+        char *end;
+        long pid = strtol(n + bl + 5, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        snprintf(stale, sizeof stale, "%s/%s", dir, n);
+        unlink(stale);
+    }
+    if (d) closedir(d);
+}
+
 eg_status eg_write_temp(const char *path, const char *tmp, const void *data, size_t len, eg_error *err)
 {
+    remove_stale(path);
     eg_temp_hold(tmp);
     FILE *f = fopen(tmp, "wb");
     if (!f) {

@@ -190,6 +190,10 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
 {
     double t0 = eg_now();
     memset(s, 0, sizeof *s);
+    char what[128];
+    snprintf(what, sizeof what, "model %s: cannot analyse it", g->name);
+    eg_status fst = eg_graph_check_finite(g, what, err);
+    if (fst) return fst;
     const char *method = o->method ? o->method : "l1";
     if (o->nratios < 1 || o->nratios > EG_SENS_MAX_RATIOS)
         return eg_fail(err, EG_ERR_ARG, "ratios: expected 1 to %d of them, found %d", EG_SENS_MAX_RATIOS, o->nratios);

@@ -24,14 +24,8 @@ eg_status eg_taylor_scores(eg_graph *g, const eg_dataset *ds, int batches, int b
     if (batches < 1) return eg_fail(err, EG_ERR_ARG, "taylor: batches must be at least 1, found %d", batches);
     if (batch < 1) return eg_fail(err, EG_ERR_ARG, "taylor: batch must be at least 1, found %d", batch);
     if (ds->n < 1) return eg_fail(err, EG_ERR_ARG, "taylor: the training set is empty");
-    const eg_node *in = &g->nodes[0], *out = eg_graph_output(g);
-    if (in->out_shape.c != ds->c || in->out_shape.h != ds->h || in->out_shape.w != ds->w)
-        return eg_fail(err, EG_ERR_ARG, "taylor: model %s takes %dx%dx%d inputs but the data has %dx%dx%d images", g->name,
-                       in->out_shape.c, in->out_shape.h, in->out_shape.w, ds->c, ds->h, ds->w);
-    for (int i = 0; i < ds->n; i++)
-        if (ds->y[i] >= out->out_shape.c)
-            return eg_fail(err, EG_ERR_ARG, "taylor: label %d of sample %d is outside the model's %d outputs", ds->y[i], i,
-                           out->out_shape.c);
+    eg_status st = eg_data_fits(g, ds, err);
+    if (st) return st;
     const eg_node *nd = channel_scores ? &g->nodes[node] : NULL;
     if (nd && nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR)
         return eg_fail(err, EG_ERR_ARG, "taylor: '%s' is a %s; expected a conv2d or linear node", nd->name,
@@ -42,7 +36,6 @@ eg_status eg_taylor_scores(eg_graph *g, const eg_dataset *ds, int batches, int b
     float *xb = malloc((size_t)batch * insz * sizeof *xb);
     uint8_t *labels = malloc((size_t)batch);
     double *losses = malloc(2 * (size_t)eg_thread_count() * sizeof *losses);
-    eg_status st = EG_OK;
     if (!order || !rows || !xb || !labels || !losses || eg_graph_prepare(g, batch, 1, eg_thread_count())) {
         st = eg_fail(err, EG_ERR_NOMEM, "taylor: out of memory at batch %d", batch);
         goto done;

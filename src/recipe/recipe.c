@@ -46,12 +46,25 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
 #define NEED_POS()                                                                           \
     if (!isnum || d < 0)                                                                    \
     RFAIL(col, "%s: expected a non-negative number, found '%s'", key, v)
+    /* the documented ranges (docs/reliability.md), checked as float32, as
+     * they are kept: beyond them training diverges or means nothing */
+#define NEED_INT_IN(lo, hi)                                                                  \
+    if (!isint || d < (lo) || d > (hi))                                                     \
+    RFAIL(col, "%s: expected an integer from %d to %d, found '%s'", key, (lo), (hi), v)
+#define NEED_FRACTION()                                                                      \
+    if (!isnum || d < 0 || !((float)d < 1))                                                 \
+    RFAIL(col, "%s: expected a number from 0 to below 1, found '%s'", key, v)
     if (s->kind == EG_STAGE_TRAIN) {
-        if (!strcmp(key, "epochs")) { NEED_INT(0); s->epochs = (int)d; return EG_OK; }
-        if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
-        if (!strcmp(key, "lr")) { NEED_POS(); s->lr = (float)d; return EG_OK; }
-        if (!strcmp(key, "momentum")) { NEED_POS(); s->momentum = (float)d; return EG_OK; }
-        if (!strcmp(key, "weight_decay")) { NEED_POS(); s->weight_decay = (float)d; return EG_OK; }
+        if (!strcmp(key, "epochs")) { NEED_INT_IN(0, EG_EPOCHS_MAX); s->epochs = (int)d; return EG_OK; }
+        if (!strcmp(key, "batch")) { NEED_INT_IN(1, EG_BATCH_MAX); s->batch = (int)d; return EG_OK; }
+        if (!strcmp(key, "lr")) {
+            if (!isnum || !((float)d > 0) || d > EG_LR_MAX)
+                RFAIL(col, "lr: expected a learning rate above 0 and at most %g, found '%s'", EG_LR_MAX, v);
+            s->lr = (float)d;
+            return EG_OK;
+        }
+        if (!strcmp(key, "momentum")) { NEED_FRACTION(); s->momentum = (float)d; return EG_OK; }
+        if (!strcmp(key, "weight_decay")) { NEED_FRACTION(); s->weight_decay = (float)d; return EG_OK; }
         /* penalties: a strength must also survive the conversion to float */
         if (!strcmp(key, "l1") || !strcmp(key, "l2") || !strcmp(key, "prox")) {
             NEED_POS();
@@ -85,7 +98,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
         RFAIL(col, "train has no key '%s'; expected epochs, optimizer, lr, momentum, weight_decay, batch, shuffle, l1, l2, prox, penalize, checkpoint or checkpoint_every, or agp (agp_initial, agp_start, agp_end, agp_every, agp_scope, agp_layers, protect, floor)", key);
     }
     if (s->kind == EG_STAGE_EVAL) {
-        if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+        if (!strcmp(key, "batch")) { NEED_INT_IN(1, EG_BATCH_MAX); s->batch = (int)d; return EG_OK; }
         RFAIL(col, "eval has no key '%s'; expected batch", key);
     }
     if (!strcmp(key, "method")) {
@@ -125,7 +138,7 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     }
     /* taylor: the training batches its scores come from */
     if (!strcmp(key, "batches")) { NEED_INT(1); s->batches = (int)d; return EG_OK; }
-    if (!strcmp(key, "batch")) { NEED_INT(1); s->batch = (int)d; return EG_OK; }
+    if (!strcmp(key, "batch")) { NEED_INT_IN(1, EG_BATCH_MAX); s->batch = (int)d; return EG_OK; }
     if (!strcmp(key, "n") || !strcmp(key, "m")) {
         if (!isint || d < 1 || d > EG_NM_MAX_M)
             RFAIL(col, "%s: expected an integer from 1 to %d, found '%s'", key, EG_NM_MAX_M, v);
@@ -135,6 +148,8 @@ static eg_status stage_kv(eg_recipe *r, eg_stage *s, int line, int col, const ch
     RFAIL(col, "prune has no key '%s'; expected method, layer, amount, scope, layers, value, batches, batch, protect, floor, bits, tables, threshold, count, n or m", key);
 #undef NEED_INT
 #undef NEED_POS
+#undef NEED_INT_IN
+#undef NEED_FRACTION
 }
 
 static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
@@ -226,25 +241,35 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
     return EG_OK;
 }
 
+/* A recipe is at most 64 stages of lines under 1024 characters, with comments. */
+#define MAX_RECIPE ((size_t)1 << 20)
+
 eg_status eg_recipe_load(eg_recipe *r, const char *path, eg_error *err)
 {
     memset(r, 0, sizeof *r);
     snprintf(r->path, sizeof r->path, "%s", path);
-    FILE *f = fopen(path, "r");
-    if (!f) return eg_fail(err, EG_ERR_IO, "%s: cannot open recipe: %s", path, strerror(errno));
+    uint8_t *text;
+    size_t n;
+    eg_status st = eg_read_regular(path, "recipe", MAX_RECIPE, &text, &n, err);
+    if (st) return st;
     char buf[1024];
     int line = 0;
-    eg_status st = EG_OK;
-    while (!st && fgets(buf, sizeof buf, f)) {
+    for (size_t at = 0; !st && at < n;) {
         line++;
-        size_t n = strlen(buf);
-        if (n == sizeof buf - 1 && buf[n - 1] != '\n') {
+        const uint8_t *nl = memchr(text + at, '\n', n - at), *nul = memchr(text + at, 0, n - at);
+        size_t len = (nl ? (size_t)(nl - text) + 1 : n) - at;
+        if (nul && nul < text + at + len)
+            st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: byte %zu: a NUL byte; expected a text recipe", path, line,
+                         (size_t)(nul - text));
+        else if (len > sizeof buf - 2 + (nl != NULL))
             st = eg_fail(err, EG_ERR_RECIPE, "%s:%d: line longer than %zu characters", path, line, sizeof buf - 2);
-            break;
-        }
+        if (st) break;
+        memcpy(buf, text + at, len);
+        buf[len] = 0;
         st = parse_line(r, line, buf, err);
+        at += len;
     }
-    fclose(f);
+    free(text);
     if (!st && !r->model[0]) st = eg_fail(err, EG_ERR_RECIPE, "%s: no 'model <spec>' line", path);
     if (!st && !r->nstages) st = eg_fail(err, EG_ERR_RECIPE, "%s: no stages (train, prune, eval)", path);
     return st;

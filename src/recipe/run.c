@@ -3,6 +3,7 @@
  * report. */
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -344,23 +345,65 @@ static void stage_text(const eg_stage *s, uint64_t seed, char *buf, size_t len)
 }
 
 /* The per-step hook of a train stage with checkpoint_every: a checkpoint
- * after every Nth optimizer step. */
+ * after every Nth optimizer step (and one where a signal stops it). */
 typedef struct {
     const eg_stage *s;
     eg_train_position pos;  /* everything but the batch and the losses, kept up to date by run_train */
     int written;
+    long saved_step;        /* the optimizer step of the last checkpoint written (-1: none) */
+    eg_step_info last;      /* the last step done */
 } checkpointer;
+
+static eg_status write_checkpoint(checkpointer *c, const eg_graph *g, const eg_optim *o, eg_error *err)
+{
+    c->pos.batch = c->last.batch + 1;
+    c->pos.batches = c->last.batches;
+    c->pos.loss_sum = c->last.loss_sum;
+    c->pos.penalty_sum = c->last.penalty_sum;
+    c->written++;
+    c->saved_step = o->step;
+    return eg_dist_root() ? eg_checkpoint_save(g, o, &c->pos, c->s->checkpoint, err) : EG_OK;  /* rank 0 writes */
+}
 
 static eg_status checkpoint_step(void *ctx, eg_graph *g, eg_optim *o, const eg_step_info *si, eg_error *err)
 {
     checkpointer *c = ctx;
-    if (o->step % c->s->checkpoint_every) return EG_OK;
-    c->pos.batch = si->batch + 1;
-    c->pos.batches = si->batches;
-    c->pos.loss_sum = si->loss_sum;
-    c->pos.penalty_sum = si->penalty_sum;
-    c->written++;
-    return eg_dist_root() ? eg_checkpoint_save(g, o, &c->pos, c->s->checkpoint, err) : EG_OK;  /* rank 0 writes */
+    c->last = *si;
+    return o->step % c->s->checkpoint_every ? EG_OK : write_checkpoint(c, g, o, err);
+}
+
+/* A train stage that stopped early, at a step that diverged (EG_ERR_NUMERIC)
+ * or on a signal (EG_ERR_INTERRUPTED; then a last checkpoint is written
+ * when the stage keeps them): err's message, which says where in the
+ * epoch, with the stage, the epoch and what was kept. */
+static eg_status stopped(runner *R, const eg_stage *s, checkpointer *ck, const eg_graph *g, const eg_optim *o,
+                         int epoch, eg_status st, eg_error *err)
+{
+    char where[1100], what[1100], kept[2400];
+    snprintf(what, sizeof what, "%s", err->msg);
+    loc(R->r, s, where, sizeof where);
+    int sig = eg_stop_signal();
+    if (st == EG_ERR_INTERRUPTED && s->checkpoint_every && ck->last.batches && ck->saved_step != o->step) {
+        eg_status cs = write_checkpoint(ck, g, o, err);
+        if (cs) return cs;
+    }
+    if (!s->checkpoint_every)
+        snprintf(kept, sizeof kept, "; nothing was written (--checkpoint FILE --checkpoint-every N, or a recipe's "
+                 "checkpoint= and checkpoint_every=, keep a run's state)");
+    else if (ck->saved_step < 0)
+        snprintf(kept, sizeof kept, "; no checkpoint was written yet, and nothing else was");
+    else if (st == EG_ERR_NUMERIC)
+        snprintf(kept, sizeof kept, "; the last good checkpoint, %s (step %ld), is kept; nothing else was written",
+                 s->checkpoint, ck->saved_step);
+    else
+        snprintf(kept, sizeof kept, "; checkpoint written to %s (step %ld)%s%s", s->checkpoint, ck->saved_step,
+                 R->r->from_flags ? ": to go on, run the same command with --resume " : "",
+                 R->r->from_flags ? s->checkpoint : "");
+    if (st == EG_ERR_INTERRUPTED)
+        return eg_fail(err, st, "%s: stopped by %s in epoch %d of %d, %s%s", where, sig == SIGINT ? "SIGINT" : "SIGTERM",
+                       epoch + 1, s->epochs, what, kept);
+    return eg_fail(err, st, "%s: training diverged in epoch %d of %d, at %s (%s lr %g: a smaller one may help)%s", where,
+                   epoch + 1, s->epochs, what, s->optim == EG_OPTIM_ADAM ? "adam" : "sgd", s->lr, kept);
 }
 
 /* A resume runs the stage the checkpoint was written by, on the same data. */
@@ -395,7 +438,7 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     eg_train_opts to = {.batch = s->batch, .shuffle = s->shuffle, .progress = R->o->progress && eg_dist_size() == 1};
     eg_status st = EG_OK;
     /* where the stage stands: for checkpoints and for a resume's checks */
-    checkpointer ck = {s, {0}, 0};
+    checkpointer ck = {s, {0}, 0, -1, {0}};
     ck.pos.epochs = s->epochs;
     ck.pos.threads = eg_thread_count();
     ck.pos.seed = R->o->seed;
@@ -494,7 +537,9 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
     double secs = 0, last = 0;
     uint64_t sent0 = eg_dist_bytes_sent();  /* under MPI: what this rank hands to the allreduces */
     double mpi0 = eg_dist_seconds();
-    for (int e = first_epoch; e < s->epochs && !st; e++) {
+    eg_stop_catch(1);  /* a signal now finishes the step, and the stage stops there */
+    int e = first_epoch;
+    for (; e < s->epochs && !st; e++) {
         eg_epoch_stats es;
         ck.pos.epoch = e;
         ck.pos.rng = *R->rng;  /* as the epoch begins, before its shuffle */
@@ -509,6 +554,7 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         else
             fprintf(R->out, "  epoch %d/%d: mean loss %.4f  (%.3f s, %.0f images/s)\n", e + 1, s->epochs,
                     es.loss, es.seconds, (es.seconds > 0 ? es.images / es.seconds : 0));
+        fflush(R->out);  /* a log file sees each epoch as it ends */
         eg_json_object(R->j, NULL);
         eg_json_num(R->j, "epoch", e + 1);
         eg_json_num(R->j, "loss", es.loss);
@@ -517,6 +563,10 @@ static eg_status run_train(runner *R, const eg_stage *s, eg_error *err)
         eg_json_num(R->j, "images_per_s", (es.seconds > 0 ? es.images / es.seconds : 0));
         eg_json_object_end(R->j);
     }
+    eg_stop_catch(0);
+    if (!st && eg_stop_signal())  /* came after the last step */
+        st = eg_fail(err, EG_ERR_INTERRUPTED, "after its last step (%ld)", opt.step), e -= e > first_epoch;
+    if (st == EG_ERR_NUMERIC || st == EG_ERR_INTERRUPTED) st = stopped(R, s, &ck, R->g, &opt, e, st, err);
     eg_json_array_end(R->j);
     eg_json_num(R->j, "seconds", secs);
     if (eg_dist_size() > 1 && !st && s->epochs > 0) {
@@ -931,7 +981,12 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         st = resume_model(&g, model_path, o->resume, &ck_optim, &ck_pos, err);
         if (st) return st;
     }
-    st = check_prunes(r, &g, err);
+    /* a model that is not finite (a file from a run that diverged) is neither trained, pruned nor evaluated */
+    char what[2200];
+    snprintf(what, sizeof what, "%s", o->resume ? o->resume : model_path);
+    if (eg_graph_check_finite(&g, what, err))
+        st = eg_fail_more(err, EG_ERR_NUMERIC, "; a model that is not finite is neither trained, pruned nor evaluated");
+    if (!st) st = check_prunes(r, &g, err);
     if (st) {
         eg_graph_free(&g);
         eg_optim_free(&ck_optim);

@@ -1,4 +1,6 @@
 /* The training epoch and the evaluation pass. */
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -6,17 +8,43 @@
 #include "internal.h"
 #include "dist/dist.h"
 
-static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error *err)
+eg_status eg_data_fits(const eg_graph *g, const eg_dataset *ds, eg_error *err)
 {
     const eg_node *in = &g->nodes[0], *out = eg_graph_output(g);
     if (in->out_shape.c != ds->c || in->out_shape.h != ds->h || in->out_shape.w != ds->w)
-        return eg_fail(err, EG_ERR_ARG, "model %s takes %dx%dx%d inputs but the data has %dx%dx%d images",
-                       g->name, in->out_shape.c, in->out_shape.h, in->out_shape.w, ds->c, ds->h, ds->w);
+        return eg_fail(err, EG_ERR_ARG, "model %s takes %dx%dx%d inputs but the data has %dx%dx%d images%s%s", g->name,
+                       in->out_shape.c, in->out_shape.h, in->out_shape.w, ds->c, ds->h, ds->w,
+                       ds->images_path[0] ? ": " : "", ds->images_path);
     for (int i = 0; i < ds->n; i++)
-        if (ds->y[i] >= out->out_shape.c)
-            return eg_fail(err, EG_ERR_ARG, "label %d of sample %d is outside the model's %d outputs",
-                           ds->y[i], i, out->out_shape.c);
+        if (ds->y[i] >= out->out_shape.c) {
+            if (!ds->labels_path[0])
+                return eg_fail(err, EG_ERR_ARG, "label %d of sample %d is outside the model's %d outputs", ds->y[i], i,
+                               out->out_shape.c);
+            return eg_fail(err, EG_ERR_ARG, "%s: byte %d: label %d of sample %d is outside the model's %d outputs (0 to %d)",
+                           ds->labels_path, 8 + i, ds->y[i], i, out->out_shape.c, out->out_shape.c - 1);
+        }
     return EG_OK;
+}
+
+/* What a training step reports besides its loss: whether a rank caught a
+ * stop signal (eg_stop_signal) by its end, the same on every rank, and
+ * whether a parameter it wrote is not finite. */
+typedef struct {
+    int stop, nonfinite;
+} step_end;
+
+/* After optimizer step `step`, batch b of nb of the epoch (all: at its
+ * end, when the batchnorm statistics are checked too): EG_ERR_NUMERIC
+ * naming the first parameter or statistic that is not finite, or the loss
+ * when it alone is not. */
+static eg_status check_step(const eg_graph *g, float loss, const step_end *e, long step, int b, int nb, int all,
+                            eg_error *err)
+{
+    if (isfinite(loss) && !e->nonfinite && !all) return EG_OK;
+    char where[96];
+    snprintf(where, sizeof where, "step %ld, batch %d of %d", step, b + 1, nb);
+    if (eg_graph_check_finite(g, where, err)) return eg_fail_more(err, EG_ERR_NUMERIC, "; the batch's loss was %g", (double)loss);
+    return isfinite(loss) ? EG_OK : eg_fail(err, EG_ERR_NUMERIC, "%s: the loss is %g", where, (double)loss);
 }
 
 /* One optimizer step on the samples order[0..n) of ds, in a single parallel
@@ -30,13 +58,15 @@ static eg_status check_labels(const eg_graph *g, const eg_dataset *ds, eg_error 
  * Under MPI each rank takes its share of the batch's rows, and the ranks'
  * gradients (and losses) are summed after the threads' and before the
  * optimizer, which every rank then applies alike. Without o it only leaves
- * the batch's gradient in g->grads. */
+ * the batch's gradient in g->grads. Each thread then scans the parameters
+ * it updated, still in its cache, for values that are not finite. */
 static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const eg_dataset *ds,
                         const int32_t *order, int n, int ahead, float *xb, uint8_t *labels, double *losses,
-                        double *pen_term)
+                        double *pen_term, step_end *end)
 {
     eg_step *out = &g->plan.steps[g->nnodes - 1];
     int k = g->nodes[g->nnodes - 1].out_shape.c, teams = 1;
+    int stop = 0, nonfinite = 0;
     size_t insz = (size_t)ds->c * ds->h * ds->w;
     int ranks = eg_dist_active() ? eg_dist_size() : 1, rlo = 0, rhi = n;
     if (ranks > 1) eg_split(n, eg_dist_rank(), ranks, &rlo, &rhi);
@@ -74,10 +104,13 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
 #pragma omp barrier
 #pragma omp master
             {
-                double sum = 0;
-                for (int u = 0; u < nt; u++) sum += losses[u], losses[u] = 0;
-                eg_dist_sum_doubles(&sum, 1);
-                losses[0] = sum;
+                /* the stop flag rides with the loss, so every rank stops after the same step */
+                double sums[2] = {0, eg_stop_signal() != 0};
+                for (int u = 0; u < nt; u++) sums[0] += losses[u], losses[u] = 0;
+                eg_dist_sum_doubles(sums, 2);
+                losses[0] = sums[0];
+                stop = sums[1] > 0;
+                if (stop && !eg_stop_signal()) eg_stop_request(SIGTERM);  /* another rank caught one */
                 eg_dist_sum_floats(g->grads, g->nparam);
             }
 #pragma omp barrier
@@ -87,8 +120,14 @@ static float train_step(eg_graph *g, eg_optim *o, const eg_penalty *pen, const e
         if (pen) eg_penalty_prox(pen, g->params, o->lr, (size_t)lo, (size_t)hi);
         if (t == 0) teams = nt;
     done:
+        if (o && eg_first_nonfinite(g->params + lo, (size_t)(hi - lo)) < (size_t)(hi - lo)) {
+#pragma omp atomic write
+            nonfinite = 1;
+        }
         eg_denormals_restore(fp_mode);
     }
+    end->stop = ranks == 1 ? eg_stop_signal() != 0 : stop;
+    end->nonfinite = nonfinite;
     double total = 0, penalty = 0;
     for (int t = 0; t < teams; t++) total += losses[t];
     for (int t = 0; pen && t < teams; t++) penalty += losses[teams + t];
@@ -100,7 +139,8 @@ double eg_batch_gradient(eg_graph *g, const eg_dataset *ds, const int32_t *order
                          uint8_t *labels, double *losses)
 {
     double pen_term;
-    return train_step(g, NULL, NULL, ds, order, n, n, xb, labels, losses, &pen_term);
+    step_end end;
+    return train_step(g, NULL, NULL, ds, order, n, n, xb, labels, losses, &pen_term, &end);
 }
 
 /* The bar after `done` of `total` images. */
@@ -119,7 +159,7 @@ static void progress(long done, long total, double t0, double loss)
 eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const eg_train_opts *opts,
                          eg_rng *rng, eg_epoch_stats *st, eg_error *err)
 {
-    eg_status s = check_labels(g, ds, err);
+    eg_status s = eg_data_fits(g, ds, err);
     if (s) return s;
     int bs = opts->batch;
     if (bs < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", bs);
@@ -154,22 +194,28 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
     }
     /* a resumed epoch: the same shuffle, the batches before start_batch already done */
     double t0 = eg_now(), total = opts->start_loss, pen_total = opts->start_penalty;
-    for (int b = opts->start_batch; b < nbatches; b++) {
+    for (int b = opts->start_batch; b < nbatches && !s; b++) {
         int start = b * bs, m = ds->n - start < bs ? ds->n - start : bs;
         double pen_term = 0;
-        total += train_step(g, o, pen, ds, order + start, m, ds->n - start, xb, yb, losses, &pen_term);
+        step_end end;
+        float loss = train_step(g, o, pen, ds, order + start, m, ds->n - start, xb, yb, losses, &pen_term, &end);
+        total += loss;
         pen_total += pen_term;
-        if (opts->after_step) {
+        /* before the step's callback: no checkpoint ever holds what diverged */
+        s = check_step(g, loss, &end, o->step, b, nbatches, b == nbatches - 1, err);
+        if (!s && opts->after_step) {
             eg_step_info si = {b, nbatches, total, pen_total};
             s = opts->after_step(opts->step_ctx, g, o, &si, err);
-            if (s) {
-                if (opts->progress) fprintf(stdout, "\n");
-                free(order), free(xb), free(losses), free(yb);
-                return s;
-            }
         }
-        if (opts->progress && (b % every == 0 || b == nbatches - 1))
+        if (!s && end.stop)
+            s = eg_fail(err, EG_ERR_INTERRUPTED, "after step %ld, batch %d of %d", o->step, b + 1, nbatches);
+        if (opts->progress && !s && (b % every == 0 || b == nbatches - 1))
             progress(start + m, ds->n, t0, total / (b + 1));
+    }
+    if (s) {
+        if (opts->progress) fprintf(stdout, "\n");
+        free(order), free(xb), free(losses), free(yb);
+        return s;
     }
     if (opts->progress) fprintf(stdout, "\r%*s\r", 80, "");
     st->seconds = eg_now() - t0;
@@ -184,7 +230,7 @@ eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const e
 eg_status eg_evaluate(eg_graph *g, const eg_dataset *ds, int batch, double *accuracy, double *loss,
                       eg_error *err)
 {
-    eg_status s = check_labels(g, ds, err);
+    eg_status s = eg_data_fits(g, ds, err);
     if (s) return s;
     if (batch < 1) return eg_fail(err, EG_ERR_ARG, "batch size must be at least 1, found %d", batch);
     if (batch > ds->n) batch = ds->n;

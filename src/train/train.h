@@ -95,7 +95,12 @@ typedef struct {
     long images;
 } eg_epoch_stats;
 
-/* One epoch over ds; shuffles with rng when opts->shuffle. */
+/* One epoch over ds; shuffles with rng when opts->shuffle. Stops with
+ * EG_ERR_NUMERIC at the first step whose loss or parameters are not finite
+ * (the batchnorm statistics too, at the epoch's last step), before
+ * after_step sees that step; and with EG_ERR_INTERRUPTED after the step in
+ * progress when a stop signal came (src/io/temp_file.c). err says which
+ * step and, for a nan, which parameter and value. */
 eg_status eg_train_epoch(eg_graph *g, eg_optim *o, const eg_dataset *ds, const eg_train_opts *opts,
                          eg_rng *rng, eg_epoch_stats *st, eg_error *err);
 #endif

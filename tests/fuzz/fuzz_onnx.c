@@ -1,7 +1,7 @@
 /* libFuzzer target for the ONNX reader (eg_onnx_import_buffer): any bytes
  * must give either a model or an error with a message, never a crash, a
  * leak or undefined behaviour (built with -fsanitize=fuzzer,address,undefined
- * by tests/CMakeLists.txt when clang is there; run by tests/test_fuzz_onnx.sh).
+ * by tests/fuzz/CMakeLists.txt when clang is there; run by tests/fuzz/run.sh).
  * A model that imports is also run on one zero image, so what the importer
  * lets through must be a graph the forward pass can execute. */
 #include <stdint.h>
