@@ -33,12 +33,16 @@
 # argument, not something this script checks.
 #
 # Usage: bench/inference_vs_pytorch.sh [--repeats N] [--seconds S] [--build]
-#                                      [--bin PATH]
+#                                      [--bin PATH] [--isa NAME]
 #   --repeats N    interleaved repeats of every setup (default 3)
 #   --seconds S    edagari bench --seconds for each model (default 3)
 #   --build        run `cmake --build <repo>/build` first (default: build only
 #                  when <repo>/build/edagari is missing)
 #   --bin PATH     the edagari binary to measure (default <repo>/build/edagari)
+#   --isa NAME     edagari runs its NAME kernels (EG_ISA=NAME: avx512, avx2,
+#                  generic); with avx2 PyTorch is held to AVX2 as well
+#                  (ONEDNN_MAX_CPU_ISA=AVX2, OPENBLAS_CORETYPE=Haswell), as on
+#                  a CPU without AVX-512 (default: each program at its best)
 # Needs: cmake + a C compiler, /usr/bin/python3 with torch, apt-get +
 # dpkg-deb (first run only), jq; MNIST in <repo>/data/mnist (fetched by
 # scripts/fetch_mnist.sh when missing).
@@ -49,6 +53,7 @@ repeats=3
 seconds=3
 rebuild=no
 bin_given=no
+isa=
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -57,6 +62,7 @@ while [ $# -gt 0 ]; do
                seconds=$2; shift 2 ;;
     --build)   rebuild=yes; shift ;;
     --bin)     [ $# -ge 2 ] || die "--bin needs a path"; edagari=$2; bin_given=yes; shift 2 ;;
+    --isa)     [ $# -ge 2 ] && is_isa "$2" || die "--isa needs avx512, avx2 or generic"; isa=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -90,6 +96,8 @@ sed -E 's/^(conv2d[[:space:]]+conv1[[:space:]].*)out=4/\1out=2/' "$dense_spec" >
 # OpenBLAS for pytorch-fast (bench/lib.sh, as bench/seed_vs_pytorch.sh; the same cache)
 # ----------------------------------------------------------------------------
 setup_openblas    # blas_dir, fast_env, fast_blas (see lib.sh)
+default_env=(env)
+hold_isa "$isa"   # edagari_env, isa_note; fast_env held to AVX2 for avx2 (lib.sh)
 
 # ----------------------------------------------------------------------------
 # Runs: each appends one row to $tmp/<setup>.tsv:
@@ -109,7 +117,7 @@ run_pytorch() {
 
 run_edagari() {
   local name=$1 spec=$2 r=$3 json=$tmp/edagari-$1-$3.json log=$tmp/edagari-$1-$3.log
-  if ! "$edagari" bench --model "$spec" --threads 2 --seconds "$seconds" --json "$json" >"$log" 2>&1; then
+  if ! "${edagari_env[@]}" "$edagari" bench --model "$spec" --threads 2 --seconds "$seconds" --json "$json" >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     die "edagari bench ($name) failed"
   fi
@@ -129,6 +137,7 @@ echo "== inference: edagari vs PyTorch  ($(date '+%Y-%m-%d %H:%M:%S'))"
 echo "machine:        $(machine) (start)"
 echo "edagari:        $edagari_src (built $edagari_built, sha256 $edagari_sum..., commit $git_desc + $git_dirty changed source files)"
 echo "                bench --threads 2 --seconds $seconds: random inputs, random weights, median of 7 rounds"
+echo "ISA:            $isa_note"
 echo "torch:          $("$python" -c 'import torch; print(torch.__version__)'), BLAS $fast_blas${OPENBLAS_CORETYPE:+, OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE}"
 echo "pytorch-fast:   --threads 2 --loader tensor --variant fixed --bench: MNIST test set, trained weights,"
 echo "                median of 3 passes over the 10,000 images"

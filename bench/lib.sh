@@ -140,3 +140,23 @@ fmt_ratio() {
     r = a / b
     if (r >= 10) printf "%.0fx", r; else if (r >= 1) printf "%.1fx", r; else printf "%.2fx", r }'
 }
+
+is_isa() { [[ $1 =~ ^(avx512|avx2|generic)$ ]]; }
+
+# hold_isa NAME: edagari runs its NAME kernels (edagari_env: EG_ISA=NAME);
+# for avx2 the PyTorch setups are held to AVX2 as well, as on a CPU without
+# AVX-512 (ONEDNN_MAX_CPU_ISA for oneDNN, OPENBLAS_CORETYPE for OpenBLAS),
+# appended to default_env and fast_env. Empty NAME: every program at its
+# best. Sets isa_note, a line for the header.
+hold_isa() {
+  edagari_env=(env)
+  isa_note="each program's best"
+  [ -n "$1" ] || return 0
+  edagari_env=(env "EG_ISA=$1")
+  isa_note="edagari $1; PyTorch at its default"
+  if [ "$1" = avx2 ]; then
+    isa_note="edagari avx2; PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell"
+    default_env+=(ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)
+    fast_env+=(ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)
+  fi
+}

@@ -79,8 +79,7 @@ while [ $# -gt 0 ]; do
     --quick)   repeats=1; seeds=2; shift ;;
     --build)   rebuild=yes; shift ;;
     --system-blas) system_blas=yes; shift ;;
-    --isa)     [ $# -ge 2 ] && [[ $2 =~ ^(avx512|avx2|generic)$ ]] || die "--isa needs avx512, avx2 or generic"
-               isa=$2; shift 2 ;;
+    --isa)     [ $# -ge 2 ] && is_isa "$2" || die "--isa needs avx512, avx2 or generic"; isa=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -143,18 +142,7 @@ else
   default_env=(env)
 fi
 
-# --isa: edagari's kernels, and PyTorch's held to the same ISA for avx2
-edagari_env=(env)
-isa_note="each program's best"
-[ -n "$isa" ] && isa_note="edagari $isa; PyTorch at its default"
-[ "$isa" = avx2 ] && isa_note="edagari avx2; PyTorch ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell"
-if [ -n "$isa" ]; then
-  edagari_env=(env "EG_ISA=$isa")
-  if [ "$isa" = avx2 ]; then
-    default_env+=(ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)
-    fast_env+=(ONEDNN_MAX_CPU_ISA=AVX2 OPENBLAS_CORETYPE=Haswell)
-  fi
-fi
+hold_isa "$isa"   # edagari_env, isa_note; default_env and fast_env held to AVX2 for avx2 (lib.sh)
 
 default_blas=$(loaded_blas "${default_env[@]}")
 
