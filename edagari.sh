@@ -4,7 +4,8 @@
 #   ./edagari.sh demo [run options...]  install, fetch MNIST, build, run recipes/seed.recipe
 #   ./edagari.sh test                   install, fetch MNIST, build, then the test stages:
 #                                       ctest in build/, again under each lower ISA
-#                                       (EG_ISA), in build-asan/ (ASan + UBSan), fuzz
+#                                       (EG_ISA), in build-plain/ (no OpenMP, MPI or
+#                                       ONNX), in build-asan/ (ASan + UBSan), fuzz
 #                                       every reader, the threaded tests under TSan
 #                                       (build-tsan/), a pipeline under valgrind
 #                                       (build-valgrind/), the aarch64 cross-build
@@ -109,6 +110,10 @@ build() {
 asan_stage() {
   build build-asan -DEG_SANITIZE=ON && ctest --test-dir build-asan --output-on-failure -LE fuzz
 }
+# what a user without libgomp, Open MPI or the ONNX packages builds
+plain_stage() {
+  build build-plain -DEG_OPENMP=OFF -DEG_MPI=OFF -DEG_ONNX=OFF && ctest --test-dir build-plain --output-on-failure -j 2 -LE fuzz
+}
 tsan_stage() {
   build build-tsan -DEG_TSAN=ON -DEG_MPI=OFF -- --target threaded_tests &&
     ctest --test-dir build-tsan --output-on-failure -L threads
@@ -164,6 +169,7 @@ case $cmd in
     for isa in $(build/edagari info --isa | tail -n +2); do
       stage "ctest in build/ with EG_ISA=$isa" env EG_ISA="$isa" ctest --test-dir build --output-on-failure -LE fuzz
     done
+    stage "ctest in build-plain/ (no OpenMP, MPI or ONNX)" plain_stage
     stage "ctest in build-asan/ (ASan + UBSan)" asan_stage
     stage "fuzz: each reader's libFuzzer harness, build/" ctest --test-dir build --output-on-failure -L fuzz
     stage "ThreadSanitizer: the threaded tests, build-tsan/" tsan_stage

@@ -24,6 +24,9 @@ recipe() { # recipe NAME LINE... : a recipe for SimpleCNN with these lines
 # ------------------------------------------------------------------ CLI
 expect "no command" 2 "usage: edagari" -- "$bin"
 expect "unknown command" 2 "unknown command 'frobnicate'" "usage: edagari" "commands:" -- "$bin" frobnicate
+expect "--version" 0 "edagari 0." "threads  " "kernels  $("$bin" info --isa | tr '\n' ' ' | sed 's/ $//') ($("$bin" info --isa | head -n 1) runs)" \
+  -- "$bin" --version
+expect "--version, a forced ISA" 0 "(generic runs)" -- env EG_ISA=generic "$bin" --version
 r=$(recipe ok "eval batch=16")
 expect "unknown flag" 2 "unexpected argument '--frob'" "usage: edagari run" -- "$bin" run "$r" --frob
 expect "two recipes" 2 "unexpected argument" "usage: edagari run" -- "$bin" run "$r" "$r"

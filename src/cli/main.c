@@ -49,6 +49,12 @@ int eg_cli_failed(const eg_error *err)
 
 long eg_cli_clamp_threads(long n)
 {
+#ifndef _OPENMP
+    if (n > 1)
+        fprintf(stderr, "edagari: warning: --threads %ld: this edagari is built without OpenMP (EG_OPENMP=OFF) "
+                "and runs one thread\n", n);
+    return 1;
+#endif
     long cores = eg_core_count();
     if (n <= cores) return n;
     fprintf(stderr, "edagari: warning: --threads %ld is more than the %ld core%s this process may run on; using %ld "
@@ -56,9 +62,22 @@ long eg_cli_clamp_threads(long n)
     return cores;
 }
 
+/* What this binary was built with, as a bug report or a test needs it. */
+static void version(void)
+{
+    printf("edagari %s\n", EG_VERSION);
+#ifdef _OPENMP
+    printf("threads  %d (OpenMP: the cores this process may run on)\n", eg_core_count());
+#else
+    printf("threads  1 (built without OpenMP)\n");
+#endif
+    printf("kernels  %s (%s runs)\n", eg_isa_available(), eg_isa_name());
+}
+
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: edagari <command> [options]   (edagari <command> --help for its options)\n\ncommands:\n");
+    fprintf(f, "usage: edagari <command> [options]   (edagari <command> --help for its options)\n"
+            "       edagari --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
 }
@@ -97,6 +116,10 @@ int main(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return finish(argc < 2 ? 2 : 0);
+    }
+    if (!strcmp(argv[1], "--version")) {
+        version();
+        return finish(0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return finish(commands[i].run(argc - 1, argv + 1));
