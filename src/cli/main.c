@@ -54,12 +54,13 @@ long eg_cli_clamp_threads(long n)
         fprintf(stderr, "edagari: warning: --threads %ld: this edagari is built without OpenMP (EG_OPENMP=OFF) "
                 "and runs one thread\n", n);
     return 1;
-#endif
+#else
     long cores = eg_core_count();
     if (n <= cores) return n;
     fprintf(stderr, "edagari: warning: --threads %ld is more than the %ld core%s this process may run on; using %ld "
             "(threads beyond the cores only wait for each other)\n", n, cores, cores == 1 ? "" : "s", cores);
     return cores;
+#endif
 }
 
 /* What this binary was built with, as a bug report or a test needs it. */
