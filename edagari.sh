@@ -106,17 +106,20 @@ build() {
 }
 
 # The test stages after the plain build's (see test below); each fails at
-# its first failing step.
+# its first failing step. ctest runs two tests at a time: no test depends
+# on wall time, and the stages fit the CI's time on two cores.
+ctest2() { ctest --output-on-failure -j 2 "$@"; }
+isa_stage() { EG_ISA=$1 ctest2 --test-dir build -LE fuzz; }
 asan_stage() {
-  build build-asan -DEG_SANITIZE=ON && ctest --test-dir build-asan --output-on-failure -LE fuzz
+  build build-asan -DEG_SANITIZE=ON && ctest2 --test-dir build-asan -LE fuzz
 }
 # what a user without libgomp, Open MPI or the ONNX packages builds
 plain_stage() {
-  build build-plain -DEG_OPENMP=OFF -DEG_MPI=OFF -DEG_ONNX=OFF && ctest --test-dir build-plain --output-on-failure -j 2 -LE fuzz
+  build build-plain -DEG_OPENMP=OFF -DEG_MPI=OFF -DEG_ONNX=OFF && ctest2 --test-dir build-plain -LE fuzz
 }
 tsan_stage() {
   build build-tsan -DEG_TSAN=ON -DEG_MPI=OFF -- --target threaded_tests &&
-    ctest --test-dir build-tsan --output-on-failure -L threads
+    ctest2 --test-dir build-tsan -L threads
 }
 # valgrind reports no AVX-512 in CPUID, so the AVX2 kernels run
 valgrind_stage() {
@@ -132,13 +135,12 @@ setup() {
 }
 
 # test_aarch64: the cross-build in build-aarch64/ and its ctest under qemu
-# (the bash tests too: tests/CMakeLists.txt), two tests at a time: qemu
-# emulates one instruction stream at a time and is the bottleneck, not the
-# cores. Returns ctest's status.
+# (the bash tests too: tests/CMakeLists.txt), but for the tests labelled
+# long (tests/CMakeLists.txt says why). Returns ctest's status.
 test_aarch64() {
   install_cross_deps
   build build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake
-  ctest --test-dir build-aarch64 --output-on-failure -j 2 -LE fuzz
+  ctest2 --test-dir build-aarch64 -LE 'fuzz|long'
 }
 
 result() { [ "$1" -eq 0 ] && echo passed || echo "FAILED (ctest status $1)"; }
@@ -165,13 +167,13 @@ case $cmd in
       names+=("$name") statuses+=("$rc") seconds+=($((SECONDS - t0)))
     }
     stage "ctest in build/ (Release, $(build/edagari info --isa | head -n 1))" \
-      ctest --test-dir build --output-on-failure -LE fuzz
+      ctest2 --test-dir build -LE fuzz
     for isa in $(build/edagari info --isa | tail -n +2); do
-      stage "ctest in build/ with EG_ISA=$isa" env EG_ISA="$isa" ctest --test-dir build --output-on-failure -LE fuzz
+      stage "ctest in build/ with EG_ISA=$isa" isa_stage "$isa"
     done
     stage "ctest in build-plain/ (no OpenMP, MPI or ONNX)" plain_stage
     stage "ctest in build-asan/ (ASan + UBSan)" asan_stage
-    stage "fuzz: each reader's libFuzzer harness, build/" ctest --test-dir build --output-on-failure -L fuzz
+    stage "fuzz: each reader's libFuzzer harness, build/" ctest2 --test-dir build -L fuzz
     stage "ThreadSanitizer: the threaded tests, build-tsan/" tsan_stage
     stage "valgrind: a short pipeline, build-valgrind/" valgrind_stage
     stage "aarch64: the cross-build in build-aarch64/, ctest under qemu-aarch64" test_aarch64
