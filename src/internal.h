@@ -43,8 +43,12 @@ typedef struct {
     int needs_4d;          /* its input must be [N, C, H, W] */
     int flattens;          /* a 4-D input is flattened first (Gemm takes [N, features]) */
     /* a one-input op without parameters or attributes, imported from its
-     * op_type alone (io/onnx_import.c): relu, sigmoid */
+     * op_type alone (io/onnx_import.c): relu, sigmoid; or from its op_type
+     * and the values of its constant inputs (relu6: Clip, min 0, max 6) */
     int plain;
+    float consts[2];       /* scalar inputs after x, exported as initializers and */
+    int nconsts;           /* matched on import: Clip's min and max */
+    int opset;             /* the opset its op_type needs, when above the export's default (HardSwish: 14) */
 } eg_onnx_form;
 
 /* How the C export (io/export_c.c) places an op's output: a new tensor;
@@ -76,6 +80,8 @@ typedef struct {
     eg_channel_rule channels;
     int scales;            /* commutes with a positive scale of each channel (relu, pooling,
                             * flatten): LSH merging may fold a unit into its twin across it */
+    int moves_zero;        /* f(0) != 0 (sigmoid): a removed channel's zeros would reach its
+                            * consumers as a constant, so channels cannot be removed through it */
     int attrs;        /* EG_ATTR_* the spec may set */
     int required;     /* EG_ATTR_* the spec must set */
     int ninputs;      /* inputs it takes (0: one, or none for input) */

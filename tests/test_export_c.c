@@ -490,6 +490,26 @@ static void test_crafted(void)
         free(c);
         eg_graph_free(&g);
     }
+    /* hardswish and relu6, in place; the convs' weights scaled up so that
+     * their outputs reach every piece of both (below -3, above 6) */
+    static const char mobile[] =
+        "input     x  shape=2x6x6\n"
+        "conv2d    c  out=4 kernel=3 pad=1\n"
+        "hardswish h\n"
+        "conv2d    d  out=4 kernel=3 pad=1\n"
+        "relu6     r\n"
+        "flatten   f\n"
+        "linear    l  out=5\n";
+    if (!load(&g, mobile, 1, 13)) {
+        for (int i = 1; i <= 3; i += 2)
+            for (size_t k = 0; k < g.nodes[i].psize[0]; k++) g.nodes[i].param[0][k] *= 16;
+        check_model("mobile", &g);
+        char *c = util_read_text(at("mobile/mobile.c"), NULL);
+        CHECK(c && strstr(c, "hardswish(buf_a, buf_a, 144);") && strstr(c, "relu6(buf_b, buf_b, 144);"),
+              "mobile: no in-place hardswish or relu6 call in mobile.c");
+        free(c);
+        eg_graph_free(&g);
+    }
     /* a pool as the last op writes the output; the relu after it works there */
     static const char lastpool[] =
         "input     x  shape=2x6x6\n"

@@ -36,7 +36,7 @@ same() {
 }
 
 # ------------------------------------------- PyTorch's exports, imported
-for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn; do
+for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
 # the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
@@ -59,6 +59,16 @@ same "export sigmoid" "$tmp/sig.spec" "$tmp/sig.onnx" --seed 5
 expect "import sigmoid" 0 -- "$bin" import "$tmp/sig.onnx" --out "$tmp/sig.edg"
 same "import sigmoid" "$tmp/sig.edg" "$tmp/sig.onnx"
 "$bin" info "$tmp/sig.edg" | grep -q "sigmoid" && ok || bad "the imported model has no sigmoid node"
+
+# hardswish (HardSwish, so opset 14) and relu6 (Clip with min 0 and max 6 as
+# initializers), both ways (mobile_cnn above reaches every piece of both)
+printf 'input x shape=1x8x8\nconv2d c out=3 kernel=3 pad=1\nhardswish h\nconv2d d out=3 kernel=3 pad=1\nrelu6 r\nflatten f\nlinear l out=4\n' >"$tmp/mob.spec"
+expect "export hardswish, relu6" 0 "wrote $tmp/mob.onnx: ONNX opset 14" -- "$bin" export --format onnx --out "$tmp/mob.onnx" --seed 5 "$tmp/mob.spec"
+same "export hardswish, relu6" "$tmp/mob.spec" "$tmp/mob.onnx" --seed 5
+expect "import hardswish, relu6" 0 -- "$bin" import "$tmp/mob.onnx" --out "$tmp/mob.edg"
+same "import hardswish, relu6" "$tmp/mob.edg" "$tmp/mob.onnx"
+"$bin" info "$tmp/mob.edg" >"$tmp/mob.info"
+grep -q " hardswish " "$tmp/mob.info" && grep -q " relu6 " "$tmp/mob.info" && ok || bad "the imported model lacks its hardswish or relu6 node"
 
 d=$tmp/data
 mkset "$d" 64 16

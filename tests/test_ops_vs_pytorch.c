@@ -25,6 +25,7 @@ static const op_case cases[] = {
     {"conv2d_k4p1", EG_OP_CONV2D},   {"linear", EG_OP_LINEAR},
     {"relu", EG_OP_RELU},            {"maxpool2d_k2", EG_OP_MAXPOOL2D}, {"maxpool2d_k3s2", EG_OP_MAXPOOL2D},
     {"maxpool2d_k2s1", EG_OP_MAXPOOL2D}, {"flatten", EG_OP_FLATTEN}, {"sigmoid", EG_OP_SIGMOID},
+    {"hardswish", EG_OP_HARDSWISH},  {"relu6", EG_OP_RELU6},
 };
 
 static const int thread_counts[] = {1, 2, 3};

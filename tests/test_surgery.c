@@ -340,6 +340,67 @@ static void test_select_keep(void)
     eg_graph_free(&g);
 }
 
+/* Channels removed through hardswish and relu6 (f(0) = 0 for both): the
+ * pruned model computes what the masked one does, its convs' weights scaled
+ * up so that their outputs reach every piece of both. Through a sigmoid
+ * (f(0) = 0.5) removing is refused. */
+static void test_activations(void)
+{
+    static const char mobile[] = "input x shape=1x28x28\n"
+                                 "conv2d c1 out=4 kernel=3 pad=1\nhardswish h\nmaxpool2d p kernel=2\n"
+                                 "conv2d c2 out=6 kernel=3 pad=1\nrelu6 r\nflatten f\nlinear fc out=10\n";
+    static const int keep1[] = {0, 2}, keep2[] = {1, 3, 4};
+    const char *layers[] = {"c1", "c2"};
+    const int *keeps[] = {keep1, keep2}, nkeeps[] = {2, 3};
+    for (int l = 0; l < 2; l++) {
+        eg_graph g, m;
+        eg_error err = {0};
+        eg_rng r;
+        if (eg_graph_parse_spec(&g, mobile, "mobile", &err) || eg_graph_parse_spec(&m, mobile, "mobile", &err)) {
+            CHECK(0, "mobile spec: %s", err.msg);
+            return;
+        }
+        eg_rng_seed(&r, 41);
+        eg_graph_init_params(&g, &r);
+        for (int i = 1; i <= 4; i += 3)
+            for (size_t k = 0; k < g.nodes[i].psize[0]; k++) g.nodes[i].param[0][k] *= 8;
+        memcpy(m.params, g.params, g.nparam * sizeof *g.params);
+        int nd = node(&g, layers[l]);
+        for (int c = 0, k = 0; c < g.nodes[nd].out; c++)
+            if (k < nkeeps[l] && keeps[l][k] == c) k++;
+            else util_zero_channel(&m, nd, c, 1);
+        float x[BATCH * 28 * 28], masked[BATCH * CLASSES], pruned[BATCH * CLASSES], before[BATCH * CLASSES];
+        eg_rng_seed(&r, 42);
+        for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = eg_rng_range(&r, -2.5f, 2.5f);
+        forward(&g, x, before);
+        forward(&m, x, masked);
+        eg_dep_group grp;
+        eg_status st = eg_depgroup_build(&g, nd, &grp, &err);
+        if (!st) st = eg_surgery_keep(&g, &grp, keeps[l], nkeeps[l], &err);
+        CHECK(st == EG_OK, "mobile %s: %s", layers[l], err.msg);
+        if (!st) {
+            forward(&g, x, pruned);
+            check_close(layers[l], pruned, masked, BATCH * CLASSES, 1e-6, 1e-6);
+            CHECK(util_max_abs_diff(pruned, before, BATCH * CLASSES) > 1e-4f, "mobile %s: removing changed nothing",
+                  layers[l]);
+        }
+        eg_graph_free(&g), eg_graph_free(&m);
+    }
+    eg_graph g;
+    eg_error err = {0};
+    eg_dep_group grp;
+    if (eg_graph_parse_spec(&g, "input x shape=1x8x8\nconv2d c out=4 kernel=3\nsigmoid s\nconv2d d out=3 kernel=3\n"
+                            "flatten f\nlinear fc out=10\n", "sig", &err)) {
+        CHECK(0, "sigmoid spec: %s", err.msg);
+        return;
+    }
+    eg_status st = eg_depgroup_build(&g, node(&g, "c"), &grp, &err);
+    CHECK(st == EG_ERR_ARG && strstr(err.msg, "pass through sigmoid 's'") && strstr(err.msg, "1 / (1 + e^-x)"),
+          "through a sigmoid: status %d, %s", st, err.msg);
+    CHECK(eg_depgroup_build(&g, node(&g, "d"), &grp, &err) == EG_OK, "d, after the sigmoid: %s", err.msg);
+    eg_graph_free(&g);
+}
+
 int main(void)
 {
     eg_set_threads(1);  /* prepare(..., 1) sizes scratch for one thread */
@@ -349,5 +410,6 @@ int main(void)
     test_chain();
     test_fan_out();
     test_select_keep();
+    test_activations();
     return check_report("surgery");
 }

@@ -95,7 +95,7 @@ int eg_cli_export_onnx(eg_graph *g, const char *model, const char *out, int from
                eg_graph_param_count(g), nz);
     else
         printf("edagari export: model %s: %zu parameters, initialised with seed %ld\n", model, eg_graph_param_count(g), seed);
-    printf("wrote %s: ONNX opset 13, input '%s' [batch, %d, %d, %d], output '%s'\n", out,
+    printf("wrote %s: ONNX opset %d, input '%s' [batch, %d, %d, %d], output '%s'\n", out, eg_onnx_opset(g),
            g->nodes[0].name, g->nodes[0].out_shape.c, g->nodes[0].out_shape.h, g->nodes[0].out_shape.w,
            g->nodes[g->nnodes - 1].name);
     eg_graph_free(g);

@@ -20,6 +20,8 @@ typedef enum {
     EG_OP_ADD,
     EG_OP_GAP,
     EG_OP_SIGMOID,
+    EG_OP_HARDSWISH,
+    EG_OP_RELU6,
     EG_OP_COUNT
 } eg_op_type;
 

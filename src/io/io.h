@@ -79,5 +79,8 @@ void eg_export_c_layer(const eg_node *nd, eg_c_layer *l);
 eg_status eg_onnx_import(eg_graph *g, const char *path, eg_error *err);
 /* The same from len bytes in memory; label names them in messages. */
 eg_status eg_onnx_import_buffer(eg_graph *g, const void *data, size_t len, const char *label, eg_error *err);
+/* The opset eg_onnx_export writes for g: 13, or the highest an op of g
+ * needs (eg_onnx_form.opset: HardSwish 14). */
+int eg_onnx_opset(const eg_graph *g);
 
 #endif

@@ -1,4 +1,4 @@
-/* ONNX export: a model as an ONNX ModelProto (opset 13, IR version 7),
+/* ONNX export: a model as an ONNX ModelProto (opset 13 or 14, IR version 7),
  * packed by the protobuf-c code generated from Debian's onnx.proto.
  *
  * One ONNX node per edagari node, named as it and writing a value of the
@@ -24,6 +24,14 @@ int eg_onnx_path(const char *path)
     return n >= 5 && !strcmp(path + n - 5, ".onnx");
 }
 
+int eg_onnx_opset(const eg_graph *g)
+{
+    int v = 13;
+    for (int i = 0; i < g->nnodes; i++)
+        if (eg_ops[g->nodes[i].op]->onnx.opset > v) v = eg_ops[g->nodes[i].op]->onnx.opset;
+    return v;
+}
+
 #ifndef EG_HAVE_ONNX
 
 int eg_onnx_available(void) { return 0; }
@@ -43,7 +51,6 @@ eg_status eg_onnx_export(const eg_graph *g, const char *path, eg_error *err)
 
 int eg_onnx_available(void) { return 1; }
 
-#define ONNX_OPSET 13
 #define ONNX_IR_VERSION 7
 #define ONNX_FLOAT 1
 
@@ -195,7 +202,7 @@ static int set_attrs(builder *b, Onnx__NodeProto *n, Onnx__AttributeProto **a, i
 static int add_init(builder *b, const char *name, const float *v, const int *shape, int ndims)
 {
     Onnx__TensorProto *t = pool_alloc(&b->pl, sizeof *t);
-    int64_t *dims = pool_alloc(&b->pl, (size_t)ndims * sizeof *dims);
+    int64_t *dims = pool_alloc(&b->pl, (size_t)(ndims ? ndims : 1) * sizeof *dims);  /* 0 dims: a scalar */
     if (!t || !dims) return -1;
     onnx__tensor_proto__init(t);
     size_t count = 1;
@@ -251,6 +258,13 @@ static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg
         ins[nin++] = names[j];
         if (j < nd->nparams) bad |= add_init(b, names[j], nd->param[j], nd->pshape[j], nd->pdims[j]);
         else bad |= add_init(b, names[j], nd->buffer[j - nd->nparams], (int[1]){(int)nd->bsize[j - nd->nparams]}, 1);
+    }
+    /* constant scalar inputs (Clip's min and max), named <node>_in<k> */
+    char cnames[2][EG_NAME_MAX + 16];
+    for (int j = 0; j < f->nconsts; j++) {
+        snprintf(cnames[j], sizeof cnames[j], "%s_in%d", nd->name, nin);
+        ins[nin++] = cnames[j];
+        bad |= add_init(b, cnames[j], &f->consts[j], NULL, 0);
     }
     Onnx__NodeProto *n = add_node(b, f->type, nd->name, ins, nin, nd->name);
     Onnx__AttributeProto *a[7];
@@ -311,7 +325,7 @@ eg_status eg_onnx_export(const eg_graph *g, const char *path, eg_error *err)
     graph->n_output = 1, graph->output = gout;
     onnx__operator_set_id_proto__init(opset);
     opset->domain = pool_str(&b.pl, "");
-    opset->has_version = 1, opset->version = ONNX_OPSET;
+    opset->has_version = 1, opset->version = eg_onnx_opset(g);
     opsets[0] = opset;
     onnx__model_proto__init(model);
     model->has_ir_version = 1, model->ir_version = ONNX_IR_VERSION;

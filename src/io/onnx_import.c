@@ -727,17 +727,56 @@ static eg_status import_maxpool(importer *im, int i)
     return set_output(im, i, im->nnodes - 1, 4);
 }
 
-/* The plain op whose ONNX op_type is op, or EG_OP_COUNT. */
-static eg_op_type plain_op(const char *op)
+/* The plain op whose ONNX op_type is op, or EG_OP_COUNT; with consts
+ * (nc values), the one whose constant inputs hold those values. */
+static eg_op_type plain_op(const char *op, const float *consts, int nc)
 {
-    for (int k = 0; k < EG_OP_COUNT; k++)
-        if (eg_ops[k]->onnx.plain && !strcmp(eg_ops[k]->onnx.type, op)) return (eg_op_type)k;
+    for (int k = 0; k < EG_OP_COUNT; k++) {
+        const eg_onnx_form *f = &eg_ops[k]->onnx;
+        if (!f->plain || strcmp(f->type, op) || (consts && f->nconsts != nc)) continue;
+        int same = 1;
+        for (int j = 0; consts && j < nc; j++) same &= f->consts[j] == consts[j];
+        if (same) return (eg_op_type)k;
+    }
     return EG_OP_COUNT;
 }
 
-/* Identity, Flatten, Reshape, GlobalAveragePool, and the plain ops
- * (eg_onnx_form.plain: one input, no parameters and no attributes, known
- * from the op table by their op_type alone: Relu, Sigmoid, ...) */
+/* The plain ops (eg_onnx_form.plain): one computed input and no
+ * attributes, known from the op table by their op_type (Relu, Sigmoid,
+ * HardSwish) and the values of their constant scalar inputs (relu6: Clip
+ * with min 0 and max 6). */
+static eg_status import_plain(importer *im, int i, const char *op)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    const eg_onnx_form *f = &eg_ops[plain_op(op, NULL, 0)]->onnx;
+    eg_status st = get_attrs(im, i, NULL, 0);
+    if (st) return st;
+    if (n->n_input != (size_t)(1 + f->nconsts))
+        NODE_FAIL(im, i, EG_ERR_FORMAT, "expected %d input(s), found %zu", 1 + f->nconsts, n->n_input);
+    float c[2] = {0, 0};
+    for (int k = 0; k < f->nconsts; k++) {
+        const Onnx__TensorProto *t;
+        float *v;
+        size_t cnt;
+        char why[200];
+        if ((st = const_input(im, i, (size_t)k + 1, &t))) return st;
+        if (tensor_floats(t, &v, &cnt, why, sizeof why)) NODE_FAIL(im, i, EG_ERR_FORMAT, "input %d: %s", k + 1, why);
+        c[k] = cnt == 1 ? v[0] : 0;
+        free(v);
+        if (cnt != 1) NODE_FAIL(im, i, EG_ERR_FORMAT, "input %d: expected one value, found %zu", k + 1, cnt);
+    }
+    eg_op_type plain = plain_op(op, c, f->nconsts);
+    if (plain == EG_OP_COUNT)  /* only Clip has constants: its min and max */
+        NODE_FAIL(im, i, EG_ERR_ARG, "min %g and max %g: edagari imports a Clip from %g to %g (%s) only", c[0], c[1],
+                  f->consts[0], f->consts[1], eg_ops[plain_op(op, NULL, 0)]->name);
+    value *x;
+    if ((st = act_input(im, i, 0, 0, &x))) return st;
+    char nb[EG_NAME_MAX + 8];
+    add_pnode(im, plain, x->node, i, base_name(n, NULL, nb, sizeof nb));
+    return set_output(im, i, im->nnodes - 1, x->rank);
+}
+
+/* Identity, Flatten, Reshape and GlobalAveragePool */
 static eg_status import_simple(importer *im, int i, const char *op)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
@@ -763,12 +802,9 @@ static eg_status import_simple(importer *im, int i, const char *op)
         add_pnode(im, EG_OP_GAP, x->node, i, base_name(n, NULL, nb, sizeof nb));
         return set_output(im, i, im->nnodes - 1, 4);
     }
-    eg_op_type plain = plain_op(op);
-    if (plain != EG_OP_COUNT || !strcmp(op, "Identity")) {
+    if (!strcmp(op, "Identity")) {
         if ((st = get_attrs(im, i, NULL, 0))) return st;
-        if (plain == EG_OP_COUNT) return set_output(im, i, x->node, x->rank);
-        add_pnode(im, plain, x->node, i, base_name(n, NULL, nb, sizeof nb));
-        return set_output(im, i, im->nnodes - 1, x->rank);
+        return set_output(im, i, x->node, x->rank);
     }
     long features = -1;
     if (flatten) {
@@ -835,8 +871,8 @@ static eg_status import_node(importer *im, int i)
     if (!strcmp(op, "MatMul")) return import_linear(im, i, 0);
     if (!strcmp(op, "Add")) return import_add(im, i);
     if (!strcmp(op, "MaxPool")) return import_maxpool(im, i);
-    if (plain_op(op) != EG_OP_COUNT || !strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape") ||
-        !strcmp(op, "GlobalAveragePool"))
+    if (plain_op(op, NULL, 0) != EG_OP_COUNT) return import_plain(im, i, op);
+    if (!strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape") || !strcmp(op, "GlobalAveragePool"))
         return import_simple(im, i, op);
     if (!strcmp(op, "BatchNormalization")) return import_batchnorm(im, i);
     if (!strcmp(op, "Constant")) return import_constant(im, i);

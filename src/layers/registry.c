@@ -7,7 +7,7 @@
 #include "internal.h"
 
 extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d, eg_op_flatten,
-    eg_op_batchnorm2d, eg_op_add, eg_op_gap, eg_op_sigmoid;
+    eg_op_batchnorm2d, eg_op_add, eg_op_gap, eg_op_sigmoid, eg_op_hardswish, eg_op_relu6;
 
 const eg_op_def *const eg_ops[] = {
     [EG_OP_INPUT] = &eg_op_input,
@@ -20,6 +20,8 @@ const eg_op_def *const eg_ops[] = {
     [EG_OP_ADD] = &eg_op_add,
     [EG_OP_GAP] = &eg_op_gap,
     [EG_OP_SIGMOID] = &eg_op_sigmoid,
+    [EG_OP_HARDSWISH] = &eg_op_hardswish,
+    [EG_OP_RELU6] = &eg_op_relu6,
 };
 /* an op in eg_op_type without its line here fails to compile */
 _Static_assert(sizeof eg_ops / sizeof eg_ops[0] == EG_OP_COUNT, "one table entry per op");

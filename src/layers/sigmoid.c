@@ -77,6 +77,7 @@ const eg_op_def eg_op_sigmoid = {
     .name = "sigmoid",
     .summary = "1 / (1 + e^-x)",
     .channels = EG_CH_PASS,
+    .moves_zero = 1,
     .shape = sigmoid_shape,
     .forward = sigmoid_forward,
     .backward = sigmoid_backward,

@@ -38,6 +38,10 @@ static eg_status join(search *s, int v)
     if (v == s->g->nnodes - 1)
         return eg_fail(s->err, EG_ERR_ARG, "the channels of '%s' reach the model output through '%s' and cannot be removed",
                        root, vn->name);
+    if (eg_ops[vn->op]->moves_zero)
+        return eg_fail(s->err, EG_ERR_ARG, "pruning '%s': its channels pass through %s '%s', which maps a removed "
+                       "channel's zeros to %s, so removing them would change what the model computes", root,
+                       eg_ops[vn->op]->name, vn->name, eg_ops[vn->op]->summary);
     if (vn->out_shape.c % s->grp->channels)
         return eg_fail(s->err, EG_ERR_ARG, "pruning '%s': the %d channels of '%s' do not line up with its %d",
                        root, vn->out_shape.c, vn->name, s->grp->channels);
