@@ -28,10 +28,11 @@ enum { EG_ATTR_OUT = 1, EG_ATTR_KERNEL = 2, EG_ATTR_STRIDE = 4, EG_ATTR_PAD = 8,
 
 /* ONNX attributes an op's ONNX node carries, as a bit set: kernel_shape,
  * strides, pads (symmetric), dilations (1) from the node's kernel, stride
- * and pad; axis = 1; transB = 1; epsilon = 1e-5 (io/onnx_export.c). */
+ * and pad; axis = 1; transB = 1; epsilon = 1e-5; count_include_pad = 1
+ * (io/onnx_export.c). */
 enum {
     EG_ONNX_KERNEL = 1, EG_ONNX_STRIDES = 2, EG_ONNX_PADS = 4, EG_ONNX_DILATIONS = 8,
-    EG_ONNX_AXIS1 = 16, EG_ONNX_TRANSB = 32, EG_ONNX_EPSILON = 64,
+    EG_ONNX_AXIS1 = 16, EG_ONNX_TRANSB = 32, EG_ONNX_EPSILON = 64, EG_ONNX_COUNT_PAD = 128,
 };
 
 /* The op's ONNX node, both ways. */

@@ -510,6 +510,23 @@ static void test_crafted(void)
         free(c);
         eg_graph_free(&g);
     }
+    /* average pools, padded (the padding counted in the mean) and not */
+    static const char avg[] =
+        "input     x  shape=2x9x9\n"
+        "conv2d    c  out=4 kernel=3 pad=1\n"
+        "avgpool2d p  kernel=3 stride=2 pad=1\n"   /* 4x5x5 */
+        "relu      r\n"
+        "avgpool2d q  kernel=2\n"                  /* 4x2x2 */
+        "flatten   f\n"
+        "linear    l  out=3\n";
+    if (!load(&g, avg, 1, 14)) {
+        check_model("avgpool", &g);
+        char *c = util_read_text(at("avgpool/avgpool.c"), NULL);
+        CHECK(c && strstr(c, "4, 9, 9, 5, 5, 3, 2, 1);") && strstr(c, "4, 5, 5, 2, 2, 2, 2, 0);"),
+              "avgpool: no avgpool2d calls with the shapes, kernels, strides and pads in avgpool.c");
+        free(c);
+        eg_graph_free(&g);
+    }
     /* a pool as the last op writes the output; the relu after it works there */
     static const char lastpool[] =
         "input     x  shape=2x6x6\n"

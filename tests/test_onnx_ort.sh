@@ -36,7 +36,7 @@ same() {
 }
 
 # ------------------------------------------- PyTorch's exports, imported
-for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn; do
+for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
 # the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
@@ -69,6 +69,14 @@ expect "import hardswish, relu6" 0 -- "$bin" import "$tmp/mob.onnx" --out "$tmp/
 same "import hardswish, relu6" "$tmp/mob.edg" "$tmp/mob.onnx"
 "$bin" info "$tmp/mob.edg" >"$tmp/mob.info"
 grep -q " hardswish " "$tmp/mob.info" && grep -q " relu6 " "$tmp/mob.info" && ok || bad "the imported model lacks its hardswish or relu6 node"
+
+# avgpool2d: AveragePool with its pads and count_include_pad 1, both ways
+printf 'input x shape=2x9x9\nconv2d c out=3 kernel=3 pad=1\navgpool2d p kernel=3 stride=2 pad=1\navgpool2d q kernel=2\nflatten f\nlinear l out=4\n' >"$tmp/avg.spec"
+expect "export avgpool2d" 0 "wrote $tmp/avg.onnx: ONNX opset 13" -- "$bin" export --format onnx --out "$tmp/avg.onnx" --seed 5 "$tmp/avg.spec"
+same "export avgpool2d" "$tmp/avg.spec" "$tmp/avg.onnx" --seed 5
+expect "import avgpool2d" 0 -- "$bin" import "$tmp/avg.onnx" --out "$tmp/avg.edg"
+same "import avgpool2d" "$tmp/avg.edg" "$tmp/avg.onnx"
+"$bin" info "$tmp/avg.edg" | grep -q "avgpool2d .* 3x5x5" && ok || bad "the imported model lacks the padded avgpool2d"
 
 d=$tmp/data
 mkset "$d" 64 16
@@ -111,6 +119,9 @@ expect "C export of a .onnx" 0 "wrote $tmp/cnet.h" -- "$bin" export --format c -
 expect "unsupported op" 1 "unsupported.onnx" "node '/Tanh'" "Tanh" "not supported" -- \
   "$bin" import "$fx/unsupported.onnx" --out "$tmp/u.edg"
 no_file "unsupported op" "$tmp/u.edg"
+expect "a Pad before a max pool" 1 "pad_maxpool.onnx" "MaxPool" "is a Pad's output" "padding of the AveragePool" -- \
+  "$bin" import "$fx/pad_maxpool.onnx" --out "$tmp/pm.edg"
+no_file "a Pad before a max pool" "$tmp/pm.edg"
 head -c 5000 "$fx/simplecnn.onnx" >"$tmp/cut.onnx"
 expect "truncated" 1 "cut.onnx: byte" -- "$bin" import "$tmp/cut.onnx" --out "$tmp/c.edg"
 no_file "truncated" "$tmp/c.edg"

@@ -27,8 +27,11 @@ static void shape_str(char *buf, size_t len, const int *dims, int n)
 void eg_graph_print(const eg_graph *g, FILE *f)
 {
     char a[32], b[32];
-    fprintf(f, "  %-8s %-11s %-8s %-9s %-10s %9s %10s\n", "node", "op", "input", "output", "weight",
-            "params", "MACs");
+    int nw = 8;  /* the name columns: as wide as the longest name (an imported model's can be long) */
+    for (int i = 0; i < g->nnodes; i++)
+        if ((int)strlen(g->nodes[i].name) > nw) nw = (int)strlen(g->nodes[i].name);
+    fprintf(f, "  %-*s %-11s %-*s %-9s %-10s %9s %10s\n", nw, "node", "op", nw, "input", "output", "weight", "params",
+            "MACs");
     for (int i = 0; i < g->nnodes; i++) {
         const eg_node *nd = &g->nodes[i];
         char out[32], w[32] = "-";
@@ -38,10 +41,10 @@ void eg_graph_print(const eg_graph *g, FILE *f)
         else
             snprintf(out, sizeof out, "%dx%dx%d", s.c, s.h, s.w);
         if (nd->nparams) shape_str(w, sizeof w, nd->pshape[0], nd->pdims[0]);
-        fprintf(f, "  %-8s %-11s %-8s %-9s %-10s %9s %10s\n", nd->name, eg_ops[nd->op]->name,
+        fprintf(f, "  %-*s %-11s %-*s %-9s %-10s %9s %10s\n", nw, nd->name, eg_ops[nd->op]->name, nw,
                 nd->ninputs ? g->nodes[nd->inputs[0]].name : "-", out, w, commas(eg_node_params(nd), a),
                 commas(eg_node_macs(nd), b));
     }
-    fprintf(f, "  %-8s %-11s %-8s %-9s %-10s %9s %10s\n", "total", "", "", "", "",
-            commas(eg_graph_param_count(g), a), commas(eg_graph_macs(g), b));
+    fprintf(f, "  %-*s %-11s %-*s %-9s %-10s %9s %10s\n", nw, "total", "", nw, "", "", "", commas(eg_graph_param_count(g), a),
+            commas(eg_graph_macs(g), b));
 }

@@ -164,6 +164,8 @@ typedef struct {
     int node;                       /* V_ACT: the edagari node that computes it */
     int rank;                       /* V_ACT: 4 ([N, C, H, W]) or 2 ([N, F]) */
     const Onnx__TensorProto *t;     /* V_CONST */
+    int pad;                        /* V_ACT: zeros a Pad put on every side of H and W, which only the
+                                     * AveragePool after it may read (as its padding) */
 } value;
 
 /* An edagari node being built. */
@@ -384,8 +386,9 @@ static eg_status no_auto_pad(importer *im, int i, const attr *a)
     return EG_OK;
 }
 
-/* The computed tensor input k of node i, of rank want (0: any). */
-static eg_status act_input(importer *im, int i, size_t k, int want, value **out)
+/* The computed tensor input k of node i, of rank want (0: any); with pad,
+ * also the output of a Pad (its zeros on each side in *pad). */
+static eg_status padded_input(importer *im, int i, size_t k, int want, value **out, int *pad)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
     char b[96];
@@ -398,8 +401,17 @@ static eg_status act_input(importer *im, int i, size_t k, int want, value **out)
     if (want && v->rank != want)
         NODE_FAIL(im, i, EG_ERR_ARG, "input %zu '%s' has rank %d; expected rank %d (%s)", k, safe(n->input[k], b, sizeof b),
                   v->rank, want, want == 4 ? "N x C x H x W" : "N x features");
+    if (v->pad && !pad)
+        NODE_FAIL(im, i, EG_ERR_ARG, "input %zu '%s' is a Pad's output; edagari reads a Pad only as the padding of the "
+                  "AveragePool after it", k, safe(n->input[k], b, sizeof b));
+    if (pad) *pad = v->pad;
     *out = v;
     return EG_OK;
+}
+
+static eg_status act_input(importer *im, int i, size_t k, int want, value **out)
+{
+    return padded_input(im, i, k, want, out, NULL);
 }
 
 /* The constant input k of node i (an initializer or a Constant node's value). */
@@ -421,7 +433,7 @@ static eg_status add_value(importer *im, const char *name, int kind, int node, i
 {
     if (im->nvals == 3 * MAX_NODES + 2)
         return eg_fail(im->err, EG_ERR_ARG, "%s: more than %d values", im->label, 3 * MAX_NODES + 2);
-    im->vals[im->nvals++] = (value){name, kind, node, rank, t};
+    im->vals[im->nvals++] = (value){name, kind, node, rank, t, 0};
     return EG_OK;
 }
 
@@ -621,6 +633,7 @@ static eg_status import_add(importer *im, int i)
         if (!(k ? b : a))
             NODE_FAIL(im, i, EG_ERR_FORMAT, "input %d '%s' is not the graph input, an initializer or an earlier node's output", k,
                       safe(n->input[k], q, sizeof q));
+    if (a->pad || b->pad) return act_input(im, i, a->pad ? 0 : 1, 0, &a);  /* refused, with the reason */
     if (a->kind == V_ACT && b->kind == V_ACT) {  /* a residual connection; the spec parser checks the shapes agree */
         if (a->rank != b->rank)
             NODE_FAIL(im, i, EG_ERR_ARG, "adds a rank-%d and a rank-%d tensor; edagari adds tensors of one shape", a->rank, b->rank);
@@ -702,29 +715,78 @@ static eg_status import_batchnorm(importer *im, int i)
     return set_output(im, i, im->nnodes - 1, 4);
 }
 
-static eg_status import_maxpool(importer *im, int i)
+/* MaxPool (no padding) and AveragePool (symmetric pads counted in the mean,
+ * as PyTorch's AvgPool2d by default), square, floor mode. */
+static eg_status import_pool(importer *im, int i, eg_op_type op)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
     if (n->n_input != 1) NODE_FAIL(im, i, EG_ERR_FORMAT, "expected 1 input, found %zu", n->n_input);
     value *x;
-    eg_status st = act_input(im, i, 0, 4, &x);
+    int avg = op == EG_OP_AVGPOOL2D, zeros = 0;  /* a Pad's before an AveragePool */
+    eg_status st = avg ? padded_input(im, i, 0, 4, &x, &zeros) : act_input(im, i, 0, 4, &x);
     if (st) return st;
+    /* MaxPool's storage_order, AveragePool's count_include_pad */
     attr a[] = {{"kernel_shape", 0}, {"strides", 0}, {"pads", 0}, {"dilations", 0}, {"ceil_mode", 0},
-                {"storage_order", 0}, {"auto_pad", 0}};
-    long k[2] = {0}, s[2] = {0}, p[4] = {0}, d[2] = {0}, ceil = 0, order = 0;
+                {avg ? "count_include_pad" : "storage_order", 0}, {"auto_pad", 0}};
+    long k[2] = {0}, s[2] = {0}, p[4] = {0}, d[2] = {0}, ceil = 0, last = 0;
     const long one[2] = {1, 1}, zero[4] = {0, 0, 0, 0};
     if ((st = get_attrs(im, i, a, 7)) || (st = no_auto_pad(im, i, &a[6])) ||
         (st = attr_ints(im, i, &a[0], 2, 1, MAX_ATTR_INT, NULL, k)) ||
-        (st = attr_ints(im, i, &a[1], 2, 1, MAX_ATTR_INT, one, s)) || (st = attr_ints(im, i, &a[2], 4, 0, 0, zero, p)) ||
+        (st = attr_ints(im, i, &a[1], 2, 1, MAX_ATTR_INT, one, s)) ||
+        (st = attr_ints(im, i, &a[2], 4, 0, avg ? MAX_ATTR_INT : 0, zero, p)) ||
         (st = attr_ints(im, i, &a[3], 2, 1, 1, one, d)) || (st = attr_int(im, i, &a[4], 0, 0, 0, &ceil)) ||
-        (st = attr_int(im, i, &a[5], 0, 0, 0, &order)))
+        (st = attr_int(im, i, &a[5], 0, avg, 0, &last)))
         return st;
     if (k[0] != k[1] || s[0] != s[1])
-        NODE_FAIL(im, i, EG_ERR_ARG, "kernel %ldx%ld, strides %ldx%ld: edagari's maxpool2d is square", k[0], k[1], s[0], s[1]);
+        NODE_FAIL(im, i, EG_ERR_ARG, "kernel %ldx%ld, strides %ldx%ld: edagari's %s is square", k[0], k[1], s[0], s[1],
+                  eg_ops[op]->name);
+    if (p[0] != p[1] || p[0] != p[2] || p[0] != p[3])
+        NODE_FAIL(im, i, EG_ERR_ARG, "pads %ld, %ld, %ld, %ld: edagari pads every side alike", p[0], p[1], p[2], p[3]);
+    if (avg && p[0] && !last)  /* without the padding in the mean, border windows divide by less */
+        NODE_FAIL(im, i, EG_ERR_ARG, "pads %ld with count_include_pad 0: edagari's avgpool2d counts the padding, as "
+                  "PyTorch's AvgPool2d does by default", p[0]);
     char nb[EG_NAME_MAX + 8];
-    pnode *pn = add_pnode(im, EG_OP_MAXPOOL2D, x->node, i, base_name(n, NULL, nb, sizeof nb));
-    pn->kernel = (int)k[0], pn->stride = (int)s[0];
+    pnode *pn = add_pnode(im, op, x->node, i, base_name(n, NULL, nb, sizeof nb));
+    pn->kernel = (int)k[0], pn->stride = (int)s[0], pn->pad = (int)p[0] + zeros;
     return set_output(im, i, im->nnodes - 1, 4);
+}
+
+/* Pad (opset 11 on): zeros on every side of H and W alike, which is how
+ * PyTorch writes an AvgPool2d's padding (counted in the mean); the
+ * AveragePool after it takes them as its own (padded_input). */
+static eg_status import_pad(importer *im, int i)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    if (n->n_input < 2 || n->n_input > 3)
+        NODE_FAIL(im, i, EG_ERR_FORMAT, "expected 2 or 3 inputs (data, pads, constant_value; opset 11 or later), found %zu",
+                  n->n_input);
+    attr a[] = {{"mode", 0}};
+    eg_status st = get_attrs(im, i, a, 1);
+    if (st) return st;
+    if (a[0].a && (!a[0].a->has_s || a[0].a->s.len != 8 || memcmp(a[0].a->s.data, "constant", 8)))
+        NODE_FAIL(im, i, EG_ERR_ARG, "mode other than constant is not supported");
+    value *x;
+    const Onnx__TensorProto *t;
+    if ((st = act_input(im, i, 0, 4, &x)) || (st = const_input(im, i, 1, &t))) return st;
+    int64_t p[8];
+    size_t np;
+    char why[200];
+    if (tensor_ints(t, p, 8, &np, why, sizeof why)) NODE_FAIL(im, i, EG_ERR_FORMAT, "pads: %s", why);
+    if (np != 8 || p[0] || p[1] || p[4] || p[5] || p[2] != p[3] || p[2] != p[6] || p[2] != p[7] || p[2] < 0 ||
+        p[2] > MAX_ATTR_INT)
+        NODE_FAIL(im, i, EG_ERR_ARG, "pads: edagari pads H and W alike on every side, and not N or C");
+    if (n->n_input == 3 && *str(n->input[2])) {
+        float *v;
+        size_t cnt;
+        if ((st = const_input(im, i, 2, &t))) return st;
+        if (tensor_floats(t, &v, &cnt, why, sizeof why)) NODE_FAIL(im, i, EG_ERR_FORMAT, "constant_value: %s", why);
+        int zero = cnt == 1 && v[0] == 0;
+        free(v);
+        if (!zero) NODE_FAIL(im, i, EG_ERR_ARG, "constant_value: edagari pads with one zero");
+    }
+    if ((st = set_output(im, i, x->node, 4))) return st;
+    im->vals[im->nvals - 1].pad = (int)p[2];
+    return EG_OK;
 }
 
 /* The plain op whose ONNX op_type is op, or EG_OP_COUNT; with consts
@@ -870,7 +932,9 @@ static eg_status import_node(importer *im, int i)
     if (!strcmp(op, "Gemm")) return import_linear(im, i, 1);
     if (!strcmp(op, "MatMul")) return import_linear(im, i, 0);
     if (!strcmp(op, "Add")) return import_add(im, i);
-    if (!strcmp(op, "MaxPool")) return import_maxpool(im, i);
+    if (!strcmp(op, "MaxPool")) return import_pool(im, i, EG_OP_MAXPOOL2D);
+    if (!strcmp(op, "AveragePool")) return import_pool(im, i, EG_OP_AVGPOOL2D);
+    if (!strcmp(op, "Pad")) return import_pad(im, i);
     if (plain_op(op, NULL, 0) != EG_OP_COUNT) return import_plain(im, i, op);
     if (!strcmp(op, "Identity") || !strcmp(op, "Flatten") || !strcmp(op, "Reshape") || !strcmp(op, "GlobalAveragePool"))
         return import_simple(im, i, op);
@@ -879,8 +943,8 @@ static eg_status import_node(importer *im, int i)
     char known[512];
     eg_op_names(known, sizeof known, ", ", 1, NULL);
     NODE_FAIL(im, i, EG_ERR_ARG,
-              "op is not supported; edagari imports %s, and Reshape (to a flatten), MatMul + Add (a bias), Identity "
-              "and Constant", known);
+              "op is not supported; edagari imports %s, and Reshape (to a flatten), MatMul + Add (a bias), Pad (before "
+              "an AveragePool), Identity and Constant", known);
 }
 
 /* The graph input: the one input that is not an initializer, float32 [N, C, H, W] or [N, F]. */
@@ -927,27 +991,25 @@ static eg_status import_input(importer *im)
 /* The spec text of the nodes built (malloc'ed). */
 static char *spec_text(const importer *im)
 {
-    size_t cap = (size_t)im->nnodes * 160 + 1, n = 0;
+    size_t cap = (size_t)im->nnodes * (3 * EG_NAME_MAX + 80) + 1, n = 0;  /* three names and four numbers a line */
     char *s = malloc(cap);
     if (!s) return NULL;
     for (int i = 0; i < im->nnodes; i++) {
         const pnode *p = &im->nodes[i];
         const char *in = p->in >= 0 ? im->nodes[p->in].name : "";
-        int k;
-        switch (p->op) {
-        case EG_OP_INPUT: k = snprintf(s + n, cap - n, "input %s shape=%dx%dx%d\n", p->name, p->shape.c, p->shape.h, p->shape.w); break;
-        case EG_OP_CONV2D:
-            k = snprintf(s + n, cap - n, "conv2d %s in=%s out=%d kernel=%d stride=%d pad=%d\n", p->name, in, p->out, p->kernel,
-                         p->stride, p->pad);
-            break;
-        case EG_OP_LINEAR: k = snprintf(s + n, cap - n, "linear %s in=%s out=%d\n", p->name, in, p->out); break;
-        case EG_OP_MAXPOOL2D:
-            k = snprintf(s + n, cap - n, "maxpool2d %s in=%s kernel=%d stride=%d\n", p->name, in, p->kernel, p->stride);
-            break;
-        case EG_OP_ADD: k = snprintf(s + n, cap - n, "add %s in=%s,%s\n", p->name, in, im->nodes[p->in2].name); break;
-        default: k = snprintf(s + n, cap - n, "%s %s in=%s\n", eg_ops[p->op]->name, p->name, in); break;
+        int attrs = eg_ops[p->op]->attrs;
+        if (p->op == EG_OP_INPUT) {
+            n += (size_t)snprintf(s + n, cap - n, "input %s shape=%dx%dx%d\n", p->name, p->shape.c, p->shape.h, p->shape.w);
+            continue;
         }
-        n += (size_t)k;
+        n += (size_t)snprintf(s + n, cap - n, "%s %s in=%s", eg_ops[p->op]->name, p->name, in);
+        if (p->in2 >= 0) n += (size_t)snprintf(s + n, cap - n, ",%s", im->nodes[p->in2].name);
+        /* the attributes the op takes, from the table */
+        const char *names[] = {"out", "kernel", "stride", "pad"};
+        const int vals[] = {p->out, p->kernel, p->stride, p->pad};
+        for (int a = 0; a < 4; a++)
+            if (attrs & (1 << a)) n += (size_t)snprintf(s + n, cap - n, " %s=%d", names[a], vals[a]);
+        n += (size_t)snprintf(s + n, cap - n, "\n");
     }
     return s;
 }
@@ -1047,6 +1109,9 @@ static eg_status import_model(importer *im, const Onnx__ModelProto *m, eg_graph 
     if (!out || out->kind != V_ACT)
         return eg_fail(im->err, EG_ERR_FORMAT, "%s: graph output '%s' is not computed by any node", im->label,
                        safe(gp->output[0]->name, b, sizeof b));
+    if (out->pad)
+        return eg_fail(im->err, EG_ERR_ARG, "%s: graph output '%s' is a Pad's output; edagari reads a Pad only as the padding "
+                       "of the AveragePool after it", im->label, safe(gp->output[0]->name, b, sizeof b));
     if (out->node != im->nnodes - 1)
         return eg_fail(im->err, EG_ERR_ARG, "%s: graph output '%s' is computed by %s, but nodes after it compute something else",
                        im->label, safe(gp->output[0]->name, b, sizeof b), im->nodes[out->node].name);

@@ -7,7 +7,8 @@
 #include "internal.h"
 
 extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d, eg_op_flatten,
-    eg_op_batchnorm2d, eg_op_add, eg_op_gap, eg_op_sigmoid, eg_op_hardswish, eg_op_relu6;
+    eg_op_batchnorm2d, eg_op_add, eg_op_gap, eg_op_sigmoid, eg_op_hardswish, eg_op_relu6,
+    eg_op_avgpool2d;
 
 const eg_op_def *const eg_ops[] = {
     [EG_OP_INPUT] = &eg_op_input,
@@ -22,6 +23,7 @@ const eg_op_def *const eg_ops[] = {
     [EG_OP_SIGMOID] = &eg_op_sigmoid,
     [EG_OP_HARDSWISH] = &eg_op_hardswish,
     [EG_OP_RELU6] = &eg_op_relu6,
+    [EG_OP_AVGPOOL2D] = &eg_op_avgpool2d,
 };
 /* an op in eg_op_type without its line here fails to compile */
 _Static_assert(sizeof eg_ops / sizeof eg_ops[0] == EG_OP_COUNT, "one table entry per op");
