@@ -23,8 +23,22 @@ typedef enum {
     EG_CH_COUPLE,   /* add: channel c of every input and of the output is one channel */
 } eg_channel_rule;
 
-/* Attributes an op may take in a spec, as a bit set. */
-enum { EG_ATTR_OUT = 1, EG_ATTR_KERNEL = 2, EG_ATTR_STRIDE = 4, EG_ATTR_PAD = 8, EG_ATTR_SHAPE = 16 };
+/* Attributes an op may take in a spec, as a bit set: bit a is eg_attrs[a]. */
+enum {
+    EG_ATTR_OUT = 1, EG_ATTR_KERNEL = 2, EG_ATTR_STRIDE = 4, EG_ATTR_PAD = 8, EG_ATTR_SHAPE = 16,
+    EG_ATTR_GROUPS = 32, EG_ATTR_CEIL = 64,
+};
+#define EG_ATTR_COUNT 7
+
+/* A spec attribute: its name, the eg_node int it sets (shape: in_shape
+ * instead), the least value it takes, and the value a spec written back
+ * leaves it out at (-1: always written). Kept in graph/spec.c. */
+typedef struct {
+    const char *name;
+    size_t offset;
+    int min, omit_at;
+} eg_attr_def;
+extern const eg_attr_def eg_attrs[EG_ATTR_COUNT];
 
 /* ONNX attributes an op's ONNX node carries, as a bit set: kernel_shape,
  * strides, pads (symmetric), dilations (1) from the node's kernel, stride

@@ -25,14 +25,13 @@ static const char help[] =
 /* The op table, as users write specs against it. */
 static void list_ops(void)
 {
-    static const char *const attr_names[] = {"out", "kernel", "stride", "pad", "shape"};
     printf("%-12s %-6s %-26s %-19s %-5s %s\n", "op", "inputs", "attributes (* required)", "ONNX", "C", "computes");
     for (int i = 0; i < EG_OP_COUNT; i++) {
         const eg_op_def *op = eg_ops[i];
         char attrs[64] = "";
-        for (int a = 0, at = 0; a < 5; a++)
+        for (int a = 0, at = 0; a < EG_ATTR_COUNT; a++)
             if (op->attrs & (1 << a))
-                at += snprintf(attrs + at, sizeof attrs - (size_t)at, "%s%s%s", at ? " " : "", attr_names[a],
+                at += snprintf(attrs + at, sizeof attrs - (size_t)at, "%s%s%s", at ? " " : "", eg_attrs[a].name,
                                op->required & (1 << a) ? "*" : "");
         printf("%-12s %-6d %-26s %-19s %-5s %s\n", op->name, i == EG_OP_INPUT ? 0 : op->ninputs ? op->ninputs : 1,
                *attrs ? attrs : "-", op->onnx.type ? op->onnx.type : "-", op->c.place ? "yes" : "-", op->summary);

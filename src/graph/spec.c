@@ -62,7 +62,20 @@ static eg_status parse_shape(spec_ctx *c, int col, const char *v, size_t len, eg
     return EG_OK;
 }
 
-static const char *const attr_names[] = {"out", "kernel", "stride", "pad", "shape"};
+#include <stddef.h>
+
+const eg_attr_def eg_attrs[EG_ATTR_COUNT] = {
+    {"out", offsetof(eg_node, out), 0, -1},
+    {"kernel", offsetof(eg_node, kernel), 0, -1},
+    {"stride", offsetof(eg_node, stride), 1, -1},  /* 0 would silently mean the op's default (1, or the kernel) */
+    {"pad", offsetof(eg_node, pad), 0, -1},
+    {"shape", 0, 0, -1},
+    {"groups", offsetof(eg_node, groups), 1, 1},
+    {"ceil", offsetof(eg_node, ceil), 0, 0},
+};
+
+static int *attr_slot(eg_node *nd, int a) { return (int *)((char *)nd + eg_attrs[a].offset); }
+static int attr_value(const eg_node *nd, int a) { return *(const int *)((const char *)nd + eg_attrs[a].offset); }
 
 static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
 {
@@ -164,19 +177,19 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
             continue;
         }
         int a = -1;
-        for (int i = 0; i < 5; i++)
-            if ((int)strlen(attr_names[i]) == klen && !strncmp(attr_names[i], tok[t], (size_t)klen)) a = i;
+        for (int i = 0; i < EG_ATTR_COUNT; i++)
+            if ((int)strlen(eg_attrs[i].name) == klen && !strncmp(eg_attrs[i].name, tok[t], (size_t)klen)) a = i;
         if (a < 0 || !(eg_ops[op]->attrs & (1 << a))) {
             char allowed[128] = "in";
-            for (int i = 0; i < 5; i++)
-                if (eg_ops[op]->attrs & (1 << i)) strcat(strcat(allowed, ", "), attr_names[i]);
+            for (int i = 0; i < EG_ATTR_COUNT; i++)
+                if (eg_ops[op]->attrs & (1 << i)) strcat(strcat(allowed, ", "), eg_attrs[i].name);
             if (op == EG_OP_INPUT) strcpy(allowed, "shape");
             SPEC_FAIL(c, col[t], "op %s has no attribute '%.*s'; expected one of: %s", eg_ops[op]->name,
                       klen, tok[t], allowed);
         }
-        if (seen & (1 << a)) SPEC_FAIL(c, col[t], "attribute '%s' given twice", attr_names[a]);
+        if (seen & (1 << a)) SPEC_FAIL(c, col[t], "attribute '%s' given twice", eg_attrs[a].name);
         seen |= 1 << a;
-        if (a == 4) {
+        if (1 << a == EG_ATTR_SHAPE) {
             eg_status st = parse_shape(c, col[t] + klen + 1, v, (size_t)vlen, &nd->in_shape);
             if (st) return st;
             continue;
@@ -184,19 +197,18 @@ static eg_status parse_line(eg_graph *g, spec_ctx *c, char *line, int *cap)
         int val;
         if (parse_int(v, (size_t)vlen, &val))
             SPEC_FAIL(c, col[t] + klen + 1, "%s: expected a non-negative integer up to %d, found '%.*s'",
-                      attr_names[a], SPEC_INT_MAX, vlen, v);
-        /* 0 would silently mean the op's default (1, or the kernel) */
-        if (a == 2 && val == 0) SPEC_FAIL(c, col[t] + klen + 1, "stride: expected a positive integer, found '0'");
-        int *slot[] = {&nd->out, &nd->kernel, &nd->stride, &nd->pad};
-        *slot[a] = val;
+                      eg_attrs[a].name, SPEC_INT_MAX, vlen, v);
+        if (val < eg_attrs[a].min)  /* min is 0 or 1 */
+            SPEC_FAIL(c, col[t] + klen + 1, "%s: expected a positive integer, found '%d'", eg_attrs[a].name, val);
+        *attr_slot(nd, a) = val;
     }
     if (eg_ops[op]->ninputs > 1 && nd->ninputs != eg_ops[op]->ninputs)
         SPEC_FAIL(c, col[0], "op %s takes %d inputs, found %d; expected in=<node>,<node>", eg_ops[op]->name,
                   eg_ops[op]->ninputs, nd->ninputs);
     int missing = eg_ops[op]->required & ~seen;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < EG_ATTR_COUNT; i++)
         if (missing & (1 << i))
-            SPEC_FAIL(c, col[0], "op %s needs '%s='", eg_ops[op]->name, attr_names[i]);
+            SPEC_FAIL(c, col[0], "op %s needs '%s='", eg_ops[op]->name, eg_attrs[i].name);
     g->nnodes++;
     return EG_OK;
 }
@@ -309,16 +321,20 @@ size_t eg_graph_write_spec(const eg_graph *g, char *buf, size_t len)
         const eg_node *nd = &g->nodes[i];
         const eg_op_def *op = eg_ops[nd->op];
         OUT("%-9s %s", op->name, nd->name);
-        int more = (nd->ninputs && (nd->ninputs > 1 || nd->inputs[0] != i - 1)) || (op->attrs & 31);
+        /* the attributes it declares, but those at the value a spec may leave them out at */
+        int written = 0;
+        for (int a = 0; a < EG_ATTR_COUNT; a++)
+            if ((op->attrs & (1 << a)) && (1 << a == EG_ATTR_SHAPE || attr_value(nd, a) != eg_attrs[a].omit_at))
+                written |= 1 << a;
+        int more = (nd->ninputs && (nd->ninputs > 1 || nd->inputs[0] != i - 1)) || written;
         if (more && strlen(nd->name) < 6) OUT("%*s", (int)(6 - strlen(nd->name)), "");  /* names in a column */
         if (nd->ninputs && (nd->ninputs > 1 || nd->inputs[0] != i - 1)) {
             OUT(" in=");
             for (int s = 0; s < nd->ninputs; s++) OUT("%s%s", s ? "," : "", g->nodes[nd->inputs[s]].name);
         }
-        const int vals[] = {nd->out, nd->kernel, nd->stride, nd->pad};
-        for (int a = 0; a < 4; a++)
-            if (op->attrs & (1 << a)) OUT(" %s=%d", attr_names[a], vals[a]);
-        if (op->attrs & EG_ATTR_SHAPE) OUT(" shape=%dx%dx%d", nd->in_shape.c, nd->in_shape.h, nd->in_shape.w);
+        for (int a = 0; a < EG_ATTR_COUNT; a++)
+            if (written & (1 << a) && 1 << a != EG_ATTR_SHAPE) OUT(" %s=%d", eg_attrs[a].name, attr_value(nd, a));
+        if (written & EG_ATTR_SHAPE) OUT(" shape=%dx%dx%d", nd->in_shape.c, nd->in_shape.h, nd->in_shape.w);
         OUT("\n");
     }
 #undef OUT

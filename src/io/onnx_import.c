@@ -1004,11 +1004,10 @@ static char *spec_text(const importer *im)
         }
         n += (size_t)snprintf(s + n, cap - n, "%s %s in=%s", eg_ops[p->op]->name, p->name, in);
         if (p->in2 >= 0) n += (size_t)snprintf(s + n, cap - n, ",%s", im->nodes[p->in2].name);
-        /* the attributes the op takes, from the table */
-        const char *names[] = {"out", "kernel", "stride", "pad"};
+        /* the attributes the op takes (eg_attrs: out, kernel, stride, pad) */
         const int vals[] = {p->out, p->kernel, p->stride, p->pad};
         for (int a = 0; a < 4; a++)
-            if (attrs & (1 << a)) n += (size_t)snprintf(s + n, cap - n, " %s=%d", names[a], vals[a]);
+            if (attrs & (1 << a)) n += (size_t)snprintf(s + n, cap - n, " %s=%d", eg_attrs[a].name, vals[a]);
         n += (size_t)snprintf(s + n, cap - n, "\n");
     }
     return s;
