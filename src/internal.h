@@ -42,11 +42,12 @@ extern const eg_attr_def eg_attrs[EG_ATTR_COUNT];
 
 /* ONNX attributes an op's ONNX node carries, as a bit set: kernel_shape,
  * strides, pads (symmetric), dilations (1) from the node's kernel, stride
- * and pad; axis = 1; transB = 1; epsilon = 1e-5; count_include_pad = 1
- * (io/onnx_export.c). */
+ * and pad; axis = 1; transB = 1; epsilon = 1e-5; count_include_pad = 1;
+ * group (io/onnx_export.c). */
 enum {
     EG_ONNX_KERNEL = 1, EG_ONNX_STRIDES = 2, EG_ONNX_PADS = 4, EG_ONNX_DILATIONS = 8,
     EG_ONNX_AXIS1 = 16, EG_ONNX_TRANSB = 32, EG_ONNX_EPSILON = 64, EG_ONNX_COUNT_PAD = 128,
+    EG_ONNX_GROUP = 256,  /* group = the input's channels (a depthwise Conv) */
 };
 
 /* The op's ONNX node, both ways. */
@@ -136,7 +137,7 @@ extern const eg_op_def *const eg_ops[EG_OP_COUNT];
 /* The op named name, its type in *type (may be NULL); NULL when none is. */
 const eg_op_def *eg_op_find(const char *name, eg_op_type *type);
 /* The names of the ops keep takes (NULL: every op), or their ONNX op_types
- * when they have one, sep between them, snprintf-style into buf. */
+ * when they have one (each once), sep between them, snprintf-style into buf. */
 void eg_op_names(char *buf, size_t len, const char *sep, int onnx, int (*keep)(const eg_op_def *op));
 
 /* Threads: wrappers so the code builds with and without OpenMP. */

@@ -98,6 +98,8 @@ static void write_main(const char *path, const char *name, const eg_graph *g)
         if (g->nodes[i].op == EG_OP_BATCHNORM2D)
             fprintf(f, "    flash += sizeof %s_mean + sizeof %s_inv + sizeof %s_gamma + sizeof %s_beta;\n", g->nodes[i].name,
                     g->nodes[i].name, g->nodes[i].name, g->nodes[i].name);
+        else if (g->nodes[i].op == EG_OP_DWCONV2D)
+            fprintf(f, "    flash += sizeof %s_w + sizeof %s_b;\n", g->nodes[i].name, g->nodes[i].name);
     fprintf(f, "    if (argc != 3 || !(f = fopen(argv[1], \"rb\"))) return 2;\n"
                "    n = atol(argv[2]);\n"
                "    printf(\"flash %%lu\\n\", flash);\n"
@@ -507,6 +509,23 @@ static void test_crafted(void)
         char *c = util_read_text(at("mobile/mobile.c"), NULL);
         CHECK(c && strstr(c, "hardswish(buf_a, buf_a, 144);") && strstr(c, "relu6(buf_b, buf_b, 144);"),
               "mobile: no in-place hardswish or relu6 call in mobile.c");
+        free(c);
+        eg_graph_free(&g);
+    }
+    /* depthwise convs, strided and padded, then not */
+    static const char dw[] =
+        "input     x  shape=2x9x9\n"
+        "conv2d    c  out=4 kernel=3 pad=1\n"
+        "dwconv2d  d  kernel=3 stride=2 pad=1\n"  /* 4x5x5 */
+        "relu      r\n"
+        "dwconv2d  e  kernel=2\n"                 /* 4x4x4 */
+        "flatten   f\n"
+        "linear    l  out=3\n";
+    if (!load(&g, dw, 1, 15)) {
+        check_model("dwconv", &g);
+        char *c = util_read_text(at("dwconv/dwconv.c"), NULL);
+        CHECK(c && strstr(c, "d_w, d_b, 4, 9, 9, 5, 5, 3, 2, 1);") && strstr(c, "e_w, e_b, 4, 5, 5, 4, 4, 2, 1, 0);"),
+              "dwconv: no dwconv2d calls with the shapes, kernels, strides and pads in dwconv.c");
         free(c);
         eg_graph_free(&g);
     }

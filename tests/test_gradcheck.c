@@ -40,6 +40,8 @@ static const gc_case cases[] = {
     {"sigmoid", "input x shape=2x4x5\n" ID "sigmoid op\nflatten f\n", 2, 0},
     {"hardswish", "input x shape=2x6x8\n" ID "hardswish op\nflatten f\n", 2, 1},
     {"relu6", "input x shape=2x6x8\n" ID "relu6 op\nflatten f\n", 2, 1},
+    {"dwconv2d k3 s1 p1", "input x shape=3x5x6\n" ID "dwconv2d op kernel=3 pad=1\nflatten f\n", 2, 0},
+    {"dwconv2d k3 s2 p1", "input x shape=2x7x6\n" ID "dwconv2d op kernel=3 stride=2 pad=1\nflatten f\n", 2, 0},
     {"avgpool2d k2", "input x shape=2x5x7\n" ID "avgpool2d op kernel=2\nflatten f\n", 2, 0},
     {"avgpool2d k3 s2 p1", "input x shape=2x7x6\n" ID "avgpool2d op kernel=3 stride=2 pad=1\nflatten f\n", 2, 0},
     {"maxpool2d k2", "input x shape=2x5x7\n" ID "maxpool2d op kernel=2\nflatten f\n", 2, 1},

@@ -368,6 +368,8 @@ int main(void)
     pytorch_case("mlp_matmul", 5, 25450);
     pytorch_case("resbn", 11, 786);
     pytorch_case("sigmoid_cnn", 5, 2 * 9 + 2 + 1352 * 10 + 10);
+    /* a MobileNet block: a depthwise Conv (group 8) as a dwconv2d */
+    pytorch_case("dwconv_cnn", 13, 506);
     /* a padded AvgPool2d: torch 1.13 writes a Pad, then an AveragePool without pads */
     pytorch_case("avgpool_cnn", 9, 4 * 9 + 4 + 6 * 4 * 9 + 6 + 6 * 7 * 7 * 10 + 10);
     /* torch 1.13 writes F.relu6 as Relu then Clip(0, 6): relu, relu6 */

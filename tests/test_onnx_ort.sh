@@ -36,7 +36,7 @@ same() {
 }
 
 # ------------------------------------------- PyTorch's exports, imported
-for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn; do
+for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn dwconv_cnn; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
 # the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
@@ -69,6 +69,14 @@ expect "import hardswish, relu6" 0 -- "$bin" import "$tmp/mob.onnx" --out "$tmp/
 same "import hardswish, relu6" "$tmp/mob.edg" "$tmp/mob.onnx"
 "$bin" info "$tmp/mob.edg" >"$tmp/mob.info"
 grep -q " hardswish " "$tmp/mob.info" && grep -q " relu6 " "$tmp/mob.info" && ok || bad "the imported model lacks its hardswish or relu6 node"
+
+# dwconv2d: a Conv with group = its channels, both ways
+printf 'input x shape=3x9x9\nconv2d c out=4 kernel=3 pad=1\ndwconv2d d kernel=3 stride=2 pad=1\nrelu r\nflatten f\nlinear l out=4\n' >"$tmp/dw.spec"
+expect "export dwconv2d" 0 "wrote $tmp/dw.onnx" -- "$bin" export --format onnx --out "$tmp/dw.onnx" --seed 5 "$tmp/dw.spec"
+same "export dwconv2d" "$tmp/dw.spec" "$tmp/dw.onnx" --seed 5
+expect "import dwconv2d" 0 -- "$bin" import "$tmp/dw.onnx" --out "$tmp/dw.edg"
+same "import dwconv2d" "$tmp/dw.edg" "$tmp/dw.onnx"
+"$bin" info "$tmp/dw.edg" | grep -q "dwconv2d .* 4x5x5 .* 4x1x3x3" && ok || bad "the imported model lacks the dwconv2d"
 
 # avgpool2d: AveragePool with its pads and count_include_pad 1, both ways
 printf 'input x shape=2x9x9\nconv2d c out=3 kernel=3 pad=1\navgpool2d p kernel=3 stride=2 pad=1\navgpool2d q kernel=2\nflatten f\nlinear l out=4\n' >"$tmp/avg.spec"

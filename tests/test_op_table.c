@@ -29,9 +29,16 @@ int main(void)
         CHECK(op->c.place == EG_C_SAME || op->c.code, "%s: a C export form that writes no code", op->name);
         CHECK(!op->onnx.plain || (op->ninputs <= 1 && !op->onnx.attrs && !op->onnx.inits[0]),
               "%s: imported as plain but has inputs, attributes or parameters", op->name);
-        for (int j = 1; j < i && op->onnx.type; j++)
-            CHECK(!eg_ops[j]->onnx.type || strcmp(eg_ops[j]->onnx.type, op->onnx.type),
-                  "%s and %s write the same ONNX op_type %s", eg_ops[j]->name, op->name, op->onnx.type);
+        /* two ops of one op_type must differ in what the importer reads: the
+         * constants of plain ops (Clip), or the group attribute (Conv) */
+        for (int j = 1; j < i && op->onnx.type; j++) {
+            const eg_onnx_form *o = &eg_ops[j]->onnx;
+            int told_apart = o->nconsts != op->onnx.nconsts || (o->attrs ^ op->onnx.attrs) & EG_ONNX_GROUP;
+            for (int k = 0; k < o->nconsts && k < op->onnx.nconsts; k++) told_apart |= o->consts[k] != op->onnx.consts[k];
+            CHECK(!o->type || strcmp(o->type, op->onnx.type) || told_apart,
+                  "%s and %s write the same ONNX op_type %s, and nothing tells them apart", eg_ops[j]->name, op->name,
+                  op->onnx.type);
+        }
         CHECK(strstr(onnx, op->onnx.type) != NULL, "%s: its ONNX op_type missing from '%s'", op->name, onnx);
     }
     CHECK(eg_op_find("no-such-op", NULL) == NULL, "an unknown name found an op");

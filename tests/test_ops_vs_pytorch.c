@@ -26,6 +26,7 @@ static const op_case cases[] = {
     {"relu", EG_OP_RELU},            {"maxpool2d_k2", EG_OP_MAXPOOL2D}, {"maxpool2d_k3s2", EG_OP_MAXPOOL2D},
     {"maxpool2d_k2s1", EG_OP_MAXPOOL2D}, {"flatten", EG_OP_FLATTEN}, {"sigmoid", EG_OP_SIGMOID},
     {"hardswish", EG_OP_HARDSWISH},  {"relu6", EG_OP_RELU6},
+    {"dwconv2d_k3p1", EG_OP_DWCONV2D}, {"dwconv2d_k3s2p1", EG_OP_DWCONV2D}, {"dwconv2d_k5p0", EG_OP_DWCONV2D},
     {"avgpool2d_k2", EG_OP_AVGPOOL2D}, {"avgpool2d_k3s2p1", EG_OP_AVGPOOL2D}, {"avgpool2d_k3s1p1", EG_OP_AVGPOOL2D},
 };
 
@@ -68,9 +69,10 @@ static int build_spec(char *spec, size_t len, const op_case *c, const fixture *f
         snprintf(op, sizeof op, "maxpool2d op kernel=%d stride=%d\nflatten flat\n", (int)fx_scalar(f, "kernel", 0),
                  (int)fx_scalar(f, "stride", 0));
         break;
+    case EG_OP_DWCONV2D:
     case EG_OP_AVGPOOL2D:
-        snprintf(op, sizeof op, "avgpool2d op kernel=%d stride=%d pad=%d\nflatten flat\n", (int)fx_scalar(f, "kernel", 0),
-                 (int)fx_scalar(f, "stride", 0), (int)fx_scalar(f, "pad", 0));
+        snprintf(op, sizeof op, "%s op kernel=%d stride=%d pad=%d\nflatten flat\n", eg_ops[c->op]->name,
+                 (int)fx_scalar(f, "kernel", 0), (int)fx_scalar(f, "stride", 0), (int)fx_scalar(f, "pad", 0));
         break;
     case EG_OP_FLATTEN: snprintf(op, sizeof op, "flatten op\n"); break;
     default: snprintf(op, sizeof op, "%s op\nflatten flat\n", eg_ops[c->op]->name); break;  /* elementwise */

@@ -401,6 +401,58 @@ static void test_activations(void)
     eg_graph_free(&g);
 }
 
+/* A depthwise conv couples its input and output channels: removing conv
+ * c1's channels removes its filters and biases with them, and c2's inputs.
+ * The masked model silences a channel in both c1 and the depthwise conv
+ * (its bias would otherwise carry on as a constant). */
+static void test_depthwise(void)
+{
+    static const char spec[] = "input x shape=1x28x28\n"
+                               "conv2d c1 out=6 kernel=3 pad=1 stride=2\nrelu r1\ndwconv2d dw kernel=3 pad=1\nrelu r2\n"
+                               "conv2d c2 out=5 kernel=1\nrelu r3\nflatten f\nlinear fc out=10\n";
+    static const int keep[] = {1, 2, 4};
+    eg_graph g, m;
+    eg_error err = {0};
+    eg_rng r;
+    if (eg_graph_parse_spec(&g, spec, "dw", &err) || eg_graph_parse_spec(&m, spec, "dw", &err)) {
+        CHECK(0, "depthwise spec: %s", err.msg);
+        return;
+    }
+    eg_rng_seed(&r, 43);
+    eg_graph_init_params(&g, &r);
+    memcpy(m.params, g.params, g.nparam * sizeof *g.params);
+    int c1 = node(&g, "c1"), dw = node(&g, "dw");
+    for (int c = 0, k = 0; c < 6; c++) {
+        if (k < 3 && keep[k] == c) {
+            k++;
+            continue;
+        }
+        util_zero_channel(&m, c1, c, 1);
+        memset(m.nodes[dw].param[0] + c * 9, 0, 9 * sizeof(float));
+        m.nodes[dw].param[1][c] = 0;
+    }
+    float x[BATCH * 28 * 28], masked[BATCH * CLASSES], pruned[BATCH * CLASSES], before[BATCH * CLASSES];
+    eg_rng_seed(&r, 44);
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = eg_rng_range(&r, -2.5f, 2.5f);
+    forward(&g, x, before);
+    forward(&m, x, masked);
+    eg_dep_group grp;
+    eg_status st = eg_depgroup_build(&g, c1, &grp, &err);
+    if (!st) st = eg_surgery_keep(&g, &grp, keep, 3, &err);
+    CHECK(st == EG_OK, "depthwise: %s", err.msg);
+    if (!st) {
+        CHECK(g.nodes[dw].in_shape.c == 3 && g.nodes[dw].psize[0] == 27 && g.nodes[dw].psize[1] == 3,
+              "depthwise: dw has %d channels, %zu weights, %zu biases; want 3, 27, 3", g.nodes[dw].in_shape.c,
+              g.nodes[dw].psize[0], g.nodes[dw].psize[1]);
+        forward(&g, x, pruned);
+        check_close("depthwise", pruned, masked, BATCH * CLASSES, 1e-6, 1e-6);
+        CHECK(util_max_abs_diff(pruned, before, BATCH * CLASSES) > 1e-4f, "depthwise: removing changed nothing");
+    }
+    CHECK(eg_depgroup_build(&g, dw, &grp, &err) == EG_ERR_ARG && strstr(err.msg, "no channels of its own"),
+          "depthwise as a root: %s", err.msg);
+    eg_graph_free(&g), eg_graph_free(&m);
+}
+
 int main(void)
 {
     eg_set_threads(1);  /* prepare(..., 1) sizes scratch for one thread */
@@ -411,5 +463,6 @@ int main(void)
     test_fan_out();
     test_select_keep();
     test_activations();
+    test_depthwise();
     return check_report("surgery");
 }

@@ -136,9 +136,10 @@ void eg_graph_init_params(eg_graph *g, eg_rng *rng)
             for (size_t k = 0; k < nd->bsize[0]; k++) nd->buffer[0][k] = 0, nd->buffer[1][k] = 1;
             continue;
         }
-        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR) continue;
-        /* kaiming_uniform(a=sqrt(5)) and the bias rule both give 1/sqrt(fan_in) */
-        size_t fan_in = nd->psize[0] / (size_t)nd->out;
+        if (nd->op != EG_OP_CONV2D && nd->op != EG_OP_LINEAR && nd->op != EG_OP_DWCONV2D) continue;
+        /* kaiming_uniform(a=sqrt(5)) and the bias rule both give 1/sqrt(fan_in); a
+         * weight's first axis is its outputs (a depthwise conv's: its channels) */
+        size_t fan_in = nd->psize[0] / (size_t)nd->pshape[0][0];
         float bound = 1.0f / sqrtf((float)fan_in);
         for (int p = 0; p < nd->nparams; p++)
             for (size_t k = 0; k < nd->psize[p]; k++) nd->param[p][k] = eg_rng_range(rng, -bound, bound);
@@ -305,7 +306,7 @@ size_t eg_node_params(const eg_node *nd)
 size_t eg_node_macs(const eg_node *nd)
 {
     /* one multiply-accumulate per weight per output position */
-    if (nd->op == EG_OP_CONV2D) return nd->psize[0] * (size_t)nd->out_shape.h * nd->out_shape.w;
+    if (nd->op == EG_OP_CONV2D || nd->op == EG_OP_DWCONV2D) return nd->psize[0] * (size_t)nd->out_shape.h * nd->out_shape.w;
     if (nd->op == EG_OP_LINEAR) return nd->psize[0];
     return 0;
 }

@@ -23,6 +23,7 @@ typedef enum {
     EG_OP_HARDSWISH,
     EG_OP_RELU6,
     EG_OP_AVGPOOL2D,
+    EG_OP_DWCONV2D,
     EG_OP_COUNT
 } eg_op_type;
 

@@ -33,6 +33,8 @@ void eg_csrc_floats(eg_csrc *s, const char *name, const float *v, size_t n);
  * bytes and every "@N" with its bits (a CSR kernel per index width). */
 void eg_csrc_kernel(eg_csrc *s, const char *key, const char *text);
 void eg_csrc_kernel_typed(eg_csrc *s, const char *key, const char *text, int bytes);
+/* conv_tap, the C export's one-tap kernel, shared by conv2d and dwconv2d (layers/conv2d.c). */
+extern const char eg_csrc_conv_tap[];
 /* "4x28x28", or "10" for a flat shape. */
 void eg_csrc_shape(char *out, size_t cap, eg_shape sh);
 

@@ -543,7 +543,7 @@ static void sb_header(eg_text *s, const eg_graph *g, const c_plan *p, const eg_c
     eg_text_add(s, " * Flash: %zu bytes of parameters in const arrays (weights, biases", sz->flash_bytes);
     for (int i = 0; i < p->n; i++)
         if (eg_ops[g->nodes[p->steps[i].node].op]->c.params) {
-            eg_text_add(s, ", batchnorm\n * statistics");
+            eg_text_add(s, ", the other\n * layers' arrays");
             break;
         }
     if (sz->csr_layers)

@@ -525,7 +525,7 @@ static eg_status import_conv(importer *im, int i)
     const long one[2] = {1, 1}, zero[4] = {0, 0, 0, 0}, kk[2] = {k, k};
     if ((st = attr_ints(im, i, &a[0], 2, k, k, kk, ks)) || (st = attr_ints(im, i, &a[1], 2, 1, MAX_ATTR_INT, one, s)) ||
         (st = attr_ints(im, i, &a[2], 4, 0, MAX_ATTR_INT, zero, p)) || (st = attr_ints(im, i, &a[3], 2, 1, 1, one, d)) ||
-        (st = attr_int(im, i, &a[4], 1, 1, 1, &group))) {
+        (st = attr_int(im, i, &a[4], 1, MAX_ATTR_INT, 1, &group))) {
         free(wv);
         return st;
     }
@@ -533,6 +533,15 @@ static eg_status import_conv(importer *im, int i)
         free(wv);
         NODE_FAIL(im, i, EG_ERR_ARG, "strides %ldx%ld, pads %ld,%ld,%ld,%ld: edagari's conv2d has one stride and one pad for every side",
                   s[0], s[1], p[0], p[1], p[2], p[3]);
+    }
+    /* group 1: a conv2d; one group per output, one input each: a dwconv2d (fill_params
+     * checks that the groups are the input's channels) */
+    int depthwise = group > 1 && group == out && w->dims[1] == 1;
+    if (group > 1 && !depthwise) {
+        free(wv);
+        NODE_FAIL(im, i, EG_ERR_ARG, "group %ld with a %lldx%lldx%ldx%ld weight: edagari reads plain convs (group 1) and "
+                  "depthwise ones (one group per channel, weight [C, 1, k, k]), not other grouped convs", group,
+                  (long long)w->dims[0], (long long)w->dims[1], k, k);
     }
     if (b) {
         if (tensor_floats(b, &bv, &bn, why, sizeof why) || bn != (size_t)out) {
@@ -542,7 +551,7 @@ static eg_status import_conv(importer *im, int i)
         }
     }
     char nb[EG_NAME_MAX + 8];
-    pnode *pn = add_pnode(im, EG_OP_CONV2D, x->node, i, base_name(n, n->input[1], nb, sizeof nb));
+    pnode *pn = add_pnode(im, depthwise ? EG_OP_DWCONV2D : EG_OP_CONV2D, x->node, i, base_name(n, n->input[1], nb, sizeof nb));
     pn->out = (int)out, pn->kernel = (int)k, pn->stride = (int)s[0], pn->pad = (int)p[0];
     pn->w = wv, pn->b = bv;
     pn->wndims = 4;
@@ -1034,11 +1043,11 @@ static eg_status fill_params(importer *im, eg_graph *g)
             memcpy(nd->buffer[1], p->var, p->channels * sizeof(float));
             continue;
         }
-        if (p->op != EG_OP_CONV2D && p->op != EG_OP_LINEAR) continue;
+        if (p->op != EG_OP_CONV2D && p->op != EG_OP_LINEAR && p->op != EG_OP_DWCONV2D) continue;
         if (nd->pdims[0] != p->wndims) NODE_FAIL(im, p->onnx, EG_ERR_ARG, "weight has %d dims, expected %d", p->wndims, nd->pdims[0]);
         for (int k = 0; k < p->wndims; k++)
             if (p->wdims[k] != nd->pshape[0][k]) {
-                if (p->op == EG_OP_CONV2D)
+                if (p->op != EG_OP_LINEAR)
                     NODE_FAIL(im, p->onnx, EG_ERR_ARG, "weight is %lldx%lldx%lldx%lld; its %dx%dx%d input needs %dx%dx%dx%d",
                               (long long)p->wdims[0], (long long)p->wdims[1], (long long)p->wdims[2], (long long)p->wdims[3],
                               nd->in_shape.c, nd->in_shape.h, nd->in_shape.w, nd->pshape[0][0], nd->pshape[0][1],

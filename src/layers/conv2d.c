@@ -582,7 +582,7 @@ static void conv2d_keep_in(eg_node *nd, float **p, const int *keep, int nkeep, i
 
 /* ----------------------------------------------------------- C export */
 
-static const char c_tap[] =
+const char eg_csrc_conv_tap[] =
     "/* A kernel tap reaches outputs o = first .. end-1 (of the on outputs): those\n"
     " * whose input o*s + off lies in 0 .. n-1; the others read zero padding. */\n"
     "static int tap_first(int off, int s)\n"
@@ -665,7 +665,7 @@ static void conv2d_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const cha
     eg_csrc_shape(a, sizeof a, nd->in_shape);
     eg_csrc_shape(b, sizeof b, nd->out_shape);
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    eg_csrc_kernel(s, "conv_tap", c_tap);
+    eg_csrc_kernel(s, "conv_tap", eg_csrc_conv_tap);
     eg_text_add(&s->body, "    /* %s: conv2d %s -> %s, kernel %d, stride %d, padding %d, %s weights: %s */\n", nd->name, a,
                 b, nd->kernel, nd->stride, nd->pad, l.csr ? "CSR" : "dense", flow);
     if (!l.csr) {

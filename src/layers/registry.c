@@ -8,7 +8,7 @@
 
 extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d, eg_op_flatten,
     eg_op_batchnorm2d, eg_op_add, eg_op_gap, eg_op_sigmoid, eg_op_hardswish, eg_op_relu6,
-    eg_op_avgpool2d;
+    eg_op_avgpool2d, eg_op_dwconv2d;
 
 const eg_op_def *const eg_ops[] = {
     [EG_OP_INPUT] = &eg_op_input,
@@ -24,6 +24,7 @@ const eg_op_def *const eg_ops[] = {
     [EG_OP_HARDSWISH] = &eg_op_hardswish,
     [EG_OP_RELU6] = &eg_op_relu6,
     [EG_OP_AVGPOOL2D] = &eg_op_avgpool2d,
+    [EG_OP_DWCONV2D] = &eg_op_dwconv2d,
 };
 /* an op in eg_op_type without its line here fails to compile */
 _Static_assert(sizeof eg_ops / sizeof eg_ops[0] == EG_OP_COUNT, "one table entry per op");
@@ -45,6 +46,10 @@ void eg_op_names(char *buf, size_t len, const char *sep, int onnx, int (*keep)(c
     for (int i = 0; i < EG_OP_COUNT; i++) {
         const char *name = onnx ? eg_ops[i]->onnx.type : eg_ops[i]->name;
         if (!name || (keep && !keep(eg_ops[i]))) continue;
+        int again = 0;  /* an op_type two ops write (Conv) is listed once */
+        for (int j = 0; j < i && onnx; j++)
+            again |= (!keep || keep(eg_ops[j])) && eg_ops[j]->onnx.type && !strcmp(eg_ops[j]->onnx.type, name);
+        if (again) continue;
         int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s", at ? sep : "", name);
         if (n > 0) at += (size_t)n;
     }
