@@ -244,7 +244,13 @@ static void check_model(const char *name, eg_graph *g)
 
     /* the main, plain and sanitized */
     snprintf(path, sizeof path, "%s/main.c", dir);
-    write_main(path, name, g);
+    eg_graph folded;  /* the model the code computes: batchnorms after a layer folded into it */
+    if (eg_graph_clone(&folded, g, &err) || eg_graph_fold_batchnorm(&folded, NULL, &err)) {
+        CHECK(0, "%s: folding a copy: %s", name, err.msg);
+        return;
+    }
+    write_main(path, name, &folded);
+    eg_graph_free(&folded);
     for (int san = 0; san <= have_san; san++) {
         const char *how = san ? "sanitized" : "-O2";
         snprintf(cmd, sizeof cmd, "cd %s && " CC_STRICT " %s main.c -o main%d -lm", dir, san ? CC_SAN : "-O2", san);
@@ -626,7 +632,12 @@ static void test_residual(void)
         CHECK(h && strstr(h, "res1     add       8x14x14   8x14x14   C + B -> C") &&
                   strstr(h, "gap      gap       16x7x7    16        C -> A"),
               "resnet: the layer table does not show the add in place and gap");
+        CHECK(h && strstr(h, "for the C export: 6 batchnorms folded into the layers before"),
+              "resnet: the header's history does not say the batchnorms were folded");
         free(h);
+        char *c = util_read_text(at("resnet/resnet.c"), NULL);
+        CHECK(c && !strstr(c, "batchnorm2d("), "resnet: a batchnorm left in resnet.c, every one follows a conv");
+        free(c);
         /* pruned: the coupled group and an inner conv */
         const char *roots[2] = {"conv0", "conv3a"};
         for (int k = 0; k < 2; k++) {
@@ -677,6 +688,11 @@ static void test_residual(void)
         CHECK(s.buffer_rest == 0 && s.buffer_a == 36 && s.buffer_b == 48, "bn chain: A %zu, B %zu, rest %zu", s.buffer_a,
               s.buffer_b, s.buffer_rest);
         check_model("bnchain", &g);
+        /* b0 reads the input and stays; b1 folds into c */
+        char *c = util_read_text(at("bnchain/bnchain.c"), NULL);
+        const char *b = c ? strstr(c, "    batchnorm2d(") : NULL;
+        CHECK(b && !strstr(b + 1, "    batchnorm2d("), "bn chain: not one batchnorm2d call left in bnchain.c");
+        free(c);
         /* a running variance the code cannot hold */
         g.nodes[1].buffer[1][0] = -1;
         eg_status st = eg_export_c(&g, at("bnchain/bad"), &err);

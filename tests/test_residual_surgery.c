@@ -258,6 +258,35 @@ static void test_sensitivity_copy(void)
     eg_graph_free(&g);
 }
 
+/* Folding the batchnorms into the convs before them computes what the
+ * model computes in inference, with six nodes fewer and their parameters gone. */
+static void test_fold(void)
+{
+    eg_graph g, f;
+    eg_error err = {0};
+    if (load(&g, 21)) return;
+    if (eg_graph_clone(&f, &g, &err)) {
+        CHECK(0, "clone: %s", err.msg);
+        eg_graph_free(&g);
+        return;
+    }
+    int folded = 0;
+    CHECK(eg_graph_fold_batchnorm(&f, &folded, &err) == EG_OK, "fold: %s", err.msg);
+    /* scale and shift of 3 x 8 and 3 x 16 channels, and every running statistic */
+    CHECK(folded == 6 && f.nnodes == g.nnodes - 6 && f.nparam == g.nparam - 2 * (3 * 8 + 3 * 16) && f.nbuffer == 0,
+          "fold: %d folded, %d nodes of %d, %zu parameters of %zu, %zu statistics", folded, f.nnodes, g.nnodes, f.nparam,
+          g.nparam, f.nbuffer);
+    for (int i = 0; i < f.nnodes; i++) CHECK(f.nodes[i].op != EG_OP_BATCHNORM2D, "fold: %s is left", f.nodes[i].name);
+    eg_rng r;
+    eg_rng_seed(&r, 22);
+    float x[BATCH * PIXELS], a[BATCH * CLASSES], b[BATCH * CLASSES];
+    for (size_t i = 0; i < sizeof x / sizeof *x; i++) x[i] = eg_rng_range(&r, -2.5f, 2.5f);
+    forward(&g, x, a, 1);
+    forward(&f, x, b, 1);
+    check_close("folded", b, a, BATCH * CLASSES, 1e-5, 1e-5);
+    eg_graph_free(&g), eg_graph_free(&f);
+}
+
 int main(void)
 {
     /* an inner conv: its batchnorm and the next conv's inputs */
@@ -271,5 +300,6 @@ int main(void)
     test_spec_syntax();
     test_protected();
     test_sensitivity_copy();
+    test_fold();
     return check_report("residual_surgery");
 }

@@ -3,9 +3,9 @@
 
 #include "internal.h"
 
-/* A copy of src with its own parameter, buffer (and mask) blocks: the spec written
- * back and parsed again lays the parameters out the same way, then the
- * values are copied. */
+/* A copy of src with its own parameter, buffer (and mask) blocks and
+ * history: the spec written back and parsed again lays the parameters out
+ * the same way, then the values are copied. */
 eg_status eg_graph_clone(eg_graph *dst, const eg_graph *src, eg_error *err)
 {
     memset(dst, 0, sizeof *dst);
@@ -31,6 +31,10 @@ eg_status eg_graph_clone(eg_graph *dst, const eg_graph *src, eg_error *err)
             return st;
         }
         memcpy(dst->masks, src->masks, src->nparam * sizeof *src->masks);
+    }
+    if (src->history && !(dst->history = strdup(src->history))) {
+        eg_graph_free(dst);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory copying model %s", src->name);
     }
     snprintf(dst->name, sizeof dst->name, "%s", src->name);
     return EG_OK;

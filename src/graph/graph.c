@@ -319,3 +319,105 @@ size_t eg_graph_macs(const eg_graph *g)
 }
 
 size_t eg_graph_param_count(const eg_graph *g) { return g->nparam; }
+
+/* The arrays of a node that move with it: parameters, masks, buffers. */
+enum { KIND_PARAM, KIND_MASK, KIND_BUFFER, KINDS };
+static int count_of(const eg_node *nd, int kind) { return kind == KIND_BUFFER ? nd->nbuffers : nd->nparams; }
+static size_t size_of(const eg_node *nd, int kind, int p) { return kind == KIND_BUFFER ? nd->bsize[p] : nd->psize[p]; }
+static float *array_of(eg_node *nd, int kind, int p)
+{
+    return kind == KIND_PARAM ? nd->param[p] : kind == KIND_MASK ? nd->mask[p] : nd->buffer[p];
+}
+
+eg_status eg_graph_remove_nodes(eg_graph *g, const char *gone, const int *redirect, eg_error *err)
+{
+    int n = g->nnodes, *index = malloc((size_t)n * sizeof *index);
+    float *(*own)[KINDS][EG_MAX_PARAMS] = calloc((size_t)n, sizeof *own);
+    eg_status st = index && own ? EG_OK : eg_fail(err, EG_ERR_NOMEM, "out of memory removing nodes");
+    for (int i = 0; i < n && !st; i++)
+        for (int k = 0; k < KINDS && !st; k++) {
+            if (k == KIND_MASK && !g->masks) continue;
+            for (int p = 0; p < count_of(&g->nodes[i], k) && !st; p++) {
+                size_t sz = size_of(&g->nodes[i], k, p);
+                own[i][k][p] = malloc((sz ? sz : 1) * sizeof(float));
+                if (!own[i][k][p]) st = eg_fail(err, EG_ERR_NOMEM, "out of memory removing nodes");
+                else memcpy(own[i][k][p], array_of(&g->nodes[i], k, p), sz * sizeof(float));
+            }
+        }
+    if (!st) {
+        int m = 0;
+        for (int i = 0; i < n; i++) index[i] = gone[i] ? -1 : m++;
+        for (int i = 0; i < n; i++) {
+            if (gone[i]) {
+                for (int k = 0; k < KINDS; k++)
+                    for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]);
+                continue;
+            }
+            eg_node *nd = &g->nodes[i];
+            for (int s = 0; s < nd->ninputs; s++) {
+                int src = nd->inputs[s];
+                while (gone[src]) src = redirect[src];
+                nd->inputs[s] = index[src];
+            }
+            g->nodes[index[i]] = *nd;
+            memmove(own[index[i]], own[i], sizeof *own);
+        }
+        g->nnodes = m;
+        st = eg_graph_infer_shapes(g, g->name, err);
+        if (!st) st = eg_graph_alloc_params(g, err);
+        for (int i = 0; i < g->nnodes; i++)
+            for (int k = 0; k < KINDS; k++) {
+                if (k == KIND_MASK && !g->masks) continue;
+                for (int p = 0; p < count_of(&g->nodes[i], k); p++)
+                    if (!st) memcpy(array_of(&g->nodes[i], k, p), own[i][k][p], size_of(&g->nodes[i], k, p) * sizeof(float));
+            }
+        for (int i = 0; i < g->nnodes; i++)
+            for (int k = 0; k < KINDS; k++)
+                for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]), own[i][k][p] = NULL;
+    } else {
+        for (int i = 0; own && i < n; i++)
+            for (int k = 0; k < KINDS; k++)
+                for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]);
+    }
+    free(index), free(own);
+    return st;
+}
+
+/* Folds every batchnorm2d whose input is a conv2d, dwconv2d or linear read
+ * by it alone into that node: W' = W s and b' = (b - mean) s + beta per
+ * output channel, s = gamma / sqrt(var + eps), then drops the batchnorm.
+ * The model then computes what it computed in inference (not in training:
+ * the batch statistics are gone). */
+eg_status eg_graph_fold_batchnorm(eg_graph *g, int *folded, eg_error *err)
+{
+    int n = g->nnodes, count = 0;
+    char *gone = calloc((size_t)n, 1);
+    int *redirect = malloc((size_t)n * sizeof *redirect);
+    if (!gone || !redirect) {
+        free(gone), free(redirect);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory folding batchnorms");
+    }
+    for (int i = 0; i < n; i++) {
+        const eg_node *bn = &g->nodes[i];
+        if (bn->op != EG_OP_BATCHNORM2D) continue;
+        int src = bn->inputs[0], readers = 0;
+        eg_node *p = &g->nodes[src];
+        for (int j = 0; j < n; j++)
+            for (int k = 0; k < g->nodes[j].ninputs; k++) readers += g->nodes[j].inputs[k] == src;
+        if ((p->op != EG_OP_CONV2D && p->op != EG_OP_DWCONV2D && p->op != EG_OP_LINEAR) || readers != 1) continue;
+        size_t rows = (size_t)p->pshape[0][0], per = p->psize[0] / rows;
+        int sound = 1;  /* a variance no inference can use stays, for the exports' checks to name */
+        for (size_t c = 0; c < rows; c++) sound &= bn->buffer[1][c] + EG_BN_EPS > 0 && isfinite(bn->buffer[1][c]);
+        if (!sound) continue;
+        for (size_t c = 0; c < rows; c++) {
+            float s = (float)(bn->param[0][c] / sqrt((double)bn->buffer[1][c] + EG_BN_EPS));
+            for (size_t k = 0; k < per; k++) p->param[0][c * per + k] *= s;
+            p->param[1][c] = (p->param[1][c] - bn->buffer[0][c]) * s + bn->param[1][c];
+        }
+        gone[i] = 1, redirect[i] = src, count++;
+    }
+    eg_status st = count ? eg_graph_remove_nodes(g, gone, redirect, err) : EG_OK;
+    free(gone), free(redirect);
+    if (!st && folded) *folded = count;
+    return st;
+}

@@ -123,5 +123,17 @@ void eg_graph_print(const eg_graph *g, FILE *f);
 /* Re-infers every shape and parameter size after attributes changed. */
 eg_status eg_graph_infer_shapes(eg_graph *g, const char *filename, eg_error *err);
 
+/* Drops the nodes marked in gone; whatever read a dropped node reads
+ * redirect[it] instead. Every other node keeps its arrays (parameters,
+ * masks, buffers). */
+eg_status eg_graph_remove_nodes(eg_graph *g, const char *gone, const int *redirect, eg_error *err);
+
+#define EG_BN_EPS 1e-5  /* batchnorm2d's epsilon, PyTorch's default */
+
+/* Folds each batchnorm2d that alone reads a conv2d, dwconv2d or linear
+ * into its weights and bias, for inference and export (the C export folds
+ * a copy); *folded (may be NULL) gets how many. */
+eg_status eg_graph_fold_batchnorm(eg_graph *g, int *folded, eg_error *err);
+
 
 #endif

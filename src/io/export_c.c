@@ -287,14 +287,33 @@ static void fill_size(const eg_graph *g, const c_plan *p, eg_c_export_size *s)
     s->output_floats = eg_shape_size(g->nodes[g->nnodes - 1].out_shape);
 }
 
+/* What the C code computes: a copy of g with its batchnorms folded into
+ * the layers before them (eg_graph_fold_batchnorm), which the exported
+ * code then neither stores nor runs. */
+static eg_status folded_copy(const eg_graph *g, eg_graph *f, eg_error *err)
+{
+    int folded = 0;
+    eg_status st = eg_graph_clone(f, g, err);
+    if (st) return st;
+    if (!(st = eg_graph_fold_batchnorm(f, &folded, err)) && folded)
+        st = eg_model_note(f, "for the C export: %d batchnorm%s folded into the layer%s before", folded,
+                           folded == 1 ? "" : "s", folded == 1 ? "" : "s");
+    if (st) eg_graph_free(f);
+    return st;
+}
+
 eg_status eg_export_c_size(const eg_graph *g, eg_c_export_size *s, eg_error *err)
 {
+    eg_graph f;
     c_plan p;
-    eg_status st = plan_build(g, &p, err);
+    eg_status st = folded_copy(g, &f, err);
     if (st) return st;
-    fill_size(g, &p, s);
-    plan_free(&p);
-    return EG_OK;
+    if (!(st = plan_build(&f, &p, err))) {
+        fill_size(&f, &p, s);
+        plan_free(&p);
+    }
+    eg_graph_free(&f);
+    return st;
 }
 
 /* ------------------------------------------------------------ text */
@@ -767,6 +786,8 @@ static eg_status check_params(const eg_graph *g, const c_plan *p, eg_error *err)
     return st;
 }
 
+static eg_status write_c(const eg_graph *g, const char *out, const char *name, eg_error *err);
+
 eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)
 {
     const char *name = strrchr(out, '/');
@@ -788,6 +809,17 @@ eg_status eg_export_c(const eg_graph *g, const char *out, eg_error *err)
     if (*dir && (stat(dir, &sb_dir) || !S_ISDIR(sb_dir.st_mode)))
         return eg_fail(err, EG_ERR_IO, "%s: folder %s does not exist", out, dir);
 
+    eg_graph f;
+    eg_status st = folded_copy(g, &f, err);
+    if (st) return st;
+    st = write_c(&f, out, name, err);
+    eg_graph_free(&f);
+    return st;
+}
+
+/* eg_export_c's files, for the model it computes (folded_copy). */
+static eg_status write_c(const eg_graph *g, const char *out, const char *name, eg_error *err)
+{
     c_plan p;
     eg_status st = plan_build(g, &p, err);
     if (st) return st;

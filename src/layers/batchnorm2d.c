@@ -18,7 +18,6 @@
 #include "io/csrc.h"
 #include "core/vec16.h"
 
-#define BN_EPS 1e-5
 #define BN_MOMENTUM 0.1f
 
 static int batchnorm2d_shape(eg_node *nd, char *why, size_t whylen)
@@ -119,7 +118,7 @@ static void batchnorm2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, in
     if (!g->plan.training) {
         for (int i = lo; i < hi; i++)
             for (int c = 0; c < C; c++) {
-                float mean = nd->buffer[0][c], inv = (float)(1 / sqrt((double)nd->buffer[1][c] + BN_EPS));
+                float mean = nd->buffer[0][c], inv = (float)(1 / sqrt((double)nd->buffer[1][c] + EG_BN_EPS));
                 const float *xp = x + ((size_t)i * C + c) * hw;
                 float *yp = s->y + ((size_t)i * C + c) * hw;
                 for (size_t k = 0; k < hw; k++) yp[k] = (xp[k] - mean) * inv * gamma[c] + beta[c];
@@ -140,7 +139,7 @@ static void batchnorm2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, in
         double mean = s1 / count, var = s2 / count - mean * mean;
         if (var < 0) var = 0;
         st[c] = (float)mean;
-        st[C + c] = (float)(1 / sqrt(var + BN_EPS));
+        st[C + c] = (float)(1 / sqrt(var + EG_BN_EPS));
         if (t == 0) {
             double unbiased = count > 1 ? var * count / (count - 1) : var;
             nd->buffer[0][c] = (1 - BN_MOMENTUM) * nd->buffer[0][c] + BN_MOMENTUM * (float)mean;
@@ -212,7 +211,7 @@ static const char c_bn[] =
     "}\n\n";
 
 /* 1 / sqrt(running variance + eps), as the inference forward works it out. */
-static float inv_std(const eg_node *nd, size_t c) { return (float)(1 / sqrt((double)nd->buffer[1][c] + BN_EPS)); }
+static float inv_std(const eg_node *nd, size_t c) { return (float)(1 / sqrt((double)nd->buffer[1][c] + EG_BN_EPS)); }
 
 /* <node>_mean, _inv, _gamma, _beta: what its inference computes with. */
 static void batchnorm2d_c_params(eg_csrc *s, const eg_node *nd)

@@ -75,71 +75,6 @@ eg_status eg_layer_removable(const eg_graph *g, int node, eg_error *err)
     return EG_OK;
 }
 
-/* The arrays of a node that move with it: parameters, masks, buffers. */
-enum { KIND_PARAM, KIND_MASK, KIND_BUFFER, KINDS };
-static int count_of(const eg_node *nd, int kind) { return kind == KIND_BUFFER ? nd->nbuffers : nd->nparams; }
-static size_t size_of(const eg_node *nd, int kind, int p) { return kind == KIND_BUFFER ? nd->bsize[p] : nd->psize[p]; }
-static float *array_of(eg_node *nd, int kind, int p)
-{
-    return kind == KIND_PARAM ? nd->param[p] : kind == KIND_MASK ? nd->mask[p] : nd->buffer[p];
-}
-
-/* Drops the nodes marked in gone; whatever read a dropped node reads
- * redirect[it] instead. Every other node keeps its arrays. */
-static eg_status remove_nodes(eg_graph *g, const char *gone, const int *redirect, eg_error *err)
-{
-    int n = g->nnodes, *index = malloc((size_t)n * sizeof *index);
-    float *(*own)[KINDS][EG_MAX_PARAMS] = calloc((size_t)n, sizeof *own);
-    eg_status st = index && own ? EG_OK : eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
-    for (int i = 0; i < n && !st; i++)
-        for (int k = 0; k < KINDS && !st; k++) {
-            if (k == KIND_MASK && !g->masks) continue;
-            for (int p = 0; p < count_of(&g->nodes[i], k) && !st; p++) {
-                size_t sz = size_of(&g->nodes[i], k, p);
-                own[i][k][p] = malloc((sz ? sz : 1) * sizeof(float));
-                if (!own[i][k][p]) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
-                else memcpy(own[i][k][p], array_of(&g->nodes[i], k, p), sz * sizeof(float));
-            }
-        }
-    if (!st) {
-        int m = 0;
-        for (int i = 0; i < n; i++) index[i] = gone[i] ? -1 : m++;
-        for (int i = 0; i < n; i++) {
-            if (gone[i]) {
-                for (int k = 0; k < KINDS; k++)
-                    for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]);
-                continue;
-            }
-            eg_node *nd = &g->nodes[i];
-            for (int s = 0; s < nd->ninputs; s++) {
-                int src = nd->inputs[s];
-                while (gone[src]) src = redirect[src];
-                nd->inputs[s] = index[src];
-            }
-            g->nodes[index[i]] = *nd;
-            memmove(own[index[i]], own[i], sizeof *own);
-        }
-        g->nnodes = m;
-        st = eg_graph_infer_shapes(g, g->name, err);
-        if (!st) st = eg_graph_alloc_params(g, err);
-        for (int i = 0; i < g->nnodes; i++)
-            for (int k = 0; k < KINDS; k++) {
-                if (k == KIND_MASK && !g->masks) continue;
-                for (int p = 0; p < count_of(&g->nodes[i], k); p++)
-                    if (!st) memcpy(array_of(&g->nodes[i], k, p), own[i][k][p], size_of(&g->nodes[i], k, p) * sizeof(float));
-            }
-        for (int i = 0; i < g->nnodes; i++)
-            for (int k = 0; k < KINDS; k++)
-                for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]), own[i][k][p] = NULL;
-    } else {
-        for (int i = 0; own && i < n; i++)
-            for (int k = 0; k < KINDS; k++)
-                for (int p = 0; p < EG_MAX_PARAMS; p++) free(own[i][k][p]);
-    }
-    free(index), free(own);
-    return st;
-}
-
 eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err)
 {
     eg_status st = eg_layer_removable(g, node, err);
@@ -159,7 +94,7 @@ eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err)
         redirect[node] = g->nodes[node].inputs[0];
     }
     gone[node] = 1;
-    if (!st) st = remove_nodes(g, gone, redirect, err);
+    if (!st) st = eg_graph_remove_nodes(g, gone, redirect, err);
     free(gone), free(redirect);
     return st;
 }
