@@ -146,13 +146,44 @@ static void test_idx(void)
 
     /* a label file (1 dimension) given as the images */
     st = eg_dataset_load_idx(&ds, labels, labels, MEAN, STD, &err);
-    expect("labels as images", st, &err, EG_ERR_FORMAT, labels, "byte 0", "expected IDX magic 0x00000803",
-           "found 0x00000801", NULL);
-    /* float pixels (type 0x0d) */
-    n = idx_images(img, 0xd03, 5, 3, 4, 0);
-    p = write_file("float-magic", img, n);
+    expect("labels as images", st, &err, EG_ERR_FORMAT, labels, "byte 0", "expected IDX magic 0x0000080N or 0x00000d0N",
+           "N from 2 to 4", "found 0x00000801", NULL);
+    /* float32 values (type 0x0d), big-endian, 5 x 3 x 4: taken as they are, then normalised */
+    n = idx_images(img, 0xd03, 5, 3, 4, 3 * 60);
+    for (int i = 0; i < 60; i++) {
+        float v = 0.25f * (float)i - 3.0f;
+        uint32_t u;
+        memcpy(&u, &v, sizeof u);
+        put32(img + 16 + 4 * i, u);
+    }
+    p = write_file("floats", img, n);
     st = eg_dataset_load_idx(&ds, p, labels, MEAN, STD, &err);
-    expect("float magic", st, &err, EG_ERR_FORMAT, p, "byte 0", "found 0x00000d03", NULL);
+    CHECK(st == EG_OK && ds.n == 5 && ds.c == 1 && ds.h == 3 && ds.w == 4, "float32 images: %s", st ? err.msg : "bad shape");
+    if (!st) {
+        int same = 1;
+        for (int i = 0; i < 60; i++) same &= ds.x[i] == (0.25f * (float)i - 3.0f - MEAN) / STD;
+        CHECK(same, "float32 images: the values are not the file's, normalised");
+        eg_dataset_free(&ds);
+    }
+    /* a NaN among them */
+    put32(img + 16 + 4 * 7, 0x7fc00000u);
+    p = write_file("float-nan", img, n);
+    st = eg_dataset_load_idx(&ds, p, labels, MEAN, STD, &err);
+    expect("a NaN value", st, &err, EG_ERR_FORMAT, p, "byte 44", "value 7 is nan", "finite", NULL);
+    /* N x C x H x W unsigned bytes: 5 x 2 x 3 x 2 */
+    put32(img, 0x804), put32(img + 4, 5), put32(img + 8, 2), put32(img + 12, 3), put32(img + 16, 2);
+    for (int i = 0; i < 60; i++) img[20 + i] = (uint8_t)(4 * i);
+    p = write_file("nchw", img, 80);
+    st = eg_dataset_load_idx(&ds, p, labels, MEAN, STD, &err);
+    CHECK(st == EG_OK && ds.n == 5 && ds.c == 2 && ds.h == 3 && ds.w == 2 && ds.x[59] == (236.0f / 255.0f - MEAN) / STD,
+          "4-D images: %s", st ? err.msg : "bad shape or values");
+    if (!st) eg_dataset_free(&ds);
+    /* N x F: F features a sample */
+    put32(img, 0x802), put32(img + 4, 5), put32(img + 8, 12);
+    p = write_file("features", img, 72);
+    st = eg_dataset_load_idx(&ds, p, labels, MEAN, STD, &err);
+    CHECK(st == EG_OK && ds.n == 5 && ds.c == 12 && ds.h == 1 && ds.w == 1, "2-D features: %s", st ? err.msg : "bad shape");
+    if (!st) eg_dataset_free(&ds);
     /* images given as the labels */
     st = eg_dataset_load_idx(&ds, images, images, MEAN, STD, &err);
     expect("images as labels", st, &err, EG_ERR_FORMAT, images, "expected IDX magic 0x00000801",

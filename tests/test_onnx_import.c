@@ -368,6 +368,9 @@ int main(void)
     pytorch_case("mlp_matmul", 5, 25450);
     pytorch_case("resbn", 11, 786);
     pytorch_case("sigmoid_cnn", 5, 2 * 9 + 2 + 1352 * 10 + 10);
+    /* the reference architectures: MobileNetV1 (its BatchNorms folded by PyTorch) and ResNet-8 */
+    pytorch_case("mobilenet_v1_vww", 58, 210850);
+    pytorch_case("resnet8", 30, 78186);
     /* a MobileNet block: a depthwise Conv (group 8) as a dwconv2d */
     pytorch_case("dwconv_cnn", 13, 506);
     /* a padded AvgPool2d: torch 1.13 writes a Pad, then an AveragePool without pads */

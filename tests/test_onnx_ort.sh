@@ -36,7 +36,7 @@ same() {
 }
 
 # ------------------------------------------- PyTorch's exports, imported
-for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn dwconv_cnn; do
+for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn dwconv_cnn mobilenet_v1_vww resnet8; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
 # the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
@@ -45,7 +45,7 @@ for m in tiny_cnn:1 tiny_view_mm:2 tiny_stride:1 tiny_res:1; do
 done
 
 # ------------------------------------------- specs, exported
-for m in simplecnn lenet5 lenet300100 resnet_small; do
+for m in simplecnn lenet5 lenet300100 resnet_small mobilenet_v1_vww resnet8; do
   expect "export $m" 0 "wrote $tmp/$m.onnx" "opset 13" -- "$bin" export --format onnx --out "$tmp/$m.onnx" --seed 3 "$src/models/$m"
   same "export $m" "$src/models/$m" "$tmp/$m.onnx" --seed 3
 done

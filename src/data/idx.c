@@ -1,5 +1,6 @@
 /* IDX files (the MNIST format), raw or gzip, validated before any byte is trusted. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -46,24 +47,47 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Checks the header of an unsigned-byte IDX file with `ndims` dimensions
- * (the first len bytes of the file in b) and sets *total, the payload's
- * bytes the dimensions need. */
-static eg_status check_header(const char *path, const uint8_t *b, size_t len, int ndims, uint32_t *dims,
-                              uint64_t *total, eg_error *err)
+/* What an IDX file holds: its dimensions and whether its values are
+ * unsigned bytes (type 0x08) or big-endian float32 (type 0x0d). */
+typedef struct {
+    int ndims, floats;
+    uint32_t dims[4];
+} idx_kind;
+
+/* Checks the magic number of an IDX file that may have lo to hi dimensions,
+ * of unsigned bytes or (floats_ok) float32 (the first len bytes of the file
+ * in b), and sets k's type and rank. */
+static eg_status check_magic(const char *path, const uint8_t *b, size_t len, int lo, int hi, int floats_ok, idx_kind *k,
+                             eg_error *err)
 {
-    size_t hdr = 4 + 4 * (size_t)ndims;
     if (len < 4)
         return eg_fail(err, EG_ERR_FORMAT, "%s: %zu bytes, expected at least a 4-byte IDX magic number",
                        path, len);
-    uint32_t magic = be32(b), want = 0x0800u | (uint32_t)ndims;
-    if (magic != want)
-        return eg_fail(err, EG_ERR_FORMAT,
-                       "%s: byte 0: expected IDX magic 0x%08x (unsigned bytes, %d dimensions), found 0x%08x",
-                       path, want, ndims, magic);
+    uint32_t magic = be32(b), type = magic >> 8, nd = magic & 0xff;
+    if ((type != 0x08 && (type != 0x0d || !floats_ok)) || (int)nd < lo || (int)nd > hi) {
+        char want[96];
+        if (lo == hi && !floats_ok) snprintf(want, sizeof want, "0x%08x (unsigned bytes, %d dimension%s)", 0x800u | lo, lo,
+                                             lo == 1 ? "" : "s");
+        else snprintf(want, sizeof want, "0x0000080N or 0x00000d0N, N from %d to %d (unsigned bytes or float32 in N "
+                      "dimensions)", lo, hi);
+        return eg_fail(err, EG_ERR_FORMAT, "%s: byte 0: expected IDX magic %s, found 0x%08x", path, want, magic);
+    }
+    k->ndims = (int)nd, k->floats = type == 0x0d;
+    return EG_OK;
+}
+
+/* Checks the header of an IDX file of k's rank and type (the first len
+ * bytes of the file in b), sets its dimensions and *total, the payload's
+ * bytes they need. */
+static eg_status check_header(const char *path, const uint8_t *b, size_t len, idx_kind *k, uint64_t *total,
+                              eg_error *err)
+{
+    int ndims = k->ndims;
+    uint32_t *dims = k->dims;
+    size_t hdr = 4 + 4 * (size_t)ndims;
     if (len < hdr)
         return eg_fail(err, EG_ERR_FORMAT, "%s: truncated header: %zu bytes, expected %zu", path, len, hdr);
-    *total = 1;
+    *total = k->floats ? 4 : 1;
     for (int i = 0; i < ndims; i++) {
         dims[i] = be32(b + 4 + 4 * i);
         if (dims[i] == 0)
@@ -90,7 +114,8 @@ static eg_status payload_size_error(const char *path, size_t hdr, size_t have, u
  * than the claim (and one byte, to see that it ends there), into a buffer
  * that grows with what arrives, so a small file that inflates without end
  * costs no more memory than its header claims. */
-static eg_status read_idx(const char *path, int ndims, uint32_t *dims, uint8_t **payload, eg_error *err)
+static eg_status read_idx(const char *path, int lo, int hi, int floats_ok, idx_kind *k, uint8_t **payload,
+                          eg_error *err)
 {
     *payload = NULL;
     int fd;
@@ -102,11 +127,17 @@ static eg_status read_idx(const char *path, int ndims, uint32_t *dims, uint8_t *
         close(fd);
         return eg_fail(err, EG_ERR_NOMEM, "%s: out of memory", path);
     }
-    uint8_t head[16], *buf = NULL, extra;
-    size_t hdr = 4 + 4 * (size_t)ndims, got = 0, have = 0;
+    uint8_t head[20], *buf = NULL, extra;
+    size_t hdr = 4, got = 0, have = 0;
     uint64_t total = 0;
-    st = gz_fill(f, path, head, hdr, 0, &got, err);
-    if (!st) st = check_header(path, head, got, ndims, dims, &total, err);
+    st = gz_fill(f, path, head, 4, 0, &got, err);
+    if (!st) st = check_magic(path, head, got, lo, hi, floats_ok, k, err);
+    if (!st) {
+        hdr = 4 + 4 * (size_t)k->ndims;
+        st = gz_fill(f, path, head + 4, hdr - 4, 4, &got, err);
+        got += 4;
+    }
+    if (!st) st = check_header(path, head, got, k, &total, err);
     int raw = gzdirect(f);
     if (!st && raw && fsize - hdr != total) st = payload_size_error(path, hdr, fsize - hdr, total, err);
     if (!st && !raw && hdr + total > (uint64_t)GZIP_MAX_RATIO * fsize)
@@ -137,33 +168,51 @@ static eg_status read_idx(const char *path, int ndims, uint32_t *dims, uint8_t *
     return st;
 }
 
+/* The value of sample value i: a pixel scaled to [0, 1], or a float as it is. */
+static float idx_value(const idx_kind *k, const uint8_t *p, size_t i)
+{
+    if (!k->floats) return (float)p[i] / 255.0f;
+    uint32_t u = be32(p + 4 * i);
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
 eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const char *labels_path,
                               float mean, float std, eg_error *err)
 {
     memset(ds, 0, sizeof *ds);
     uint8_t *ib = NULL, *lb = NULL;
-    uint32_t idims[3] = {0}, ldims[1] = {0};
-    eg_status st = read_idx(images_path, 3, idims, &ib, err);
-    if (!st) st = read_idx(labels_path, 1, ldims, &lb, err);
-    if (!st && idims[0] != ldims[0])
-        st = eg_fail(err, EG_ERR_FORMAT, "%s holds %u images but %s holds %u labels", images_path,
-                     idims[0], labels_path, ldims[0]);
-    if (!st && idims[0] > (1u << 30))
-        st = eg_fail(err, EG_ERR_FORMAT, "%s: %u images is more than this reader takes", images_path,
-                     idims[0]);
+    idx_kind ik = {0}, lk = {0};
+    eg_status st = read_idx(images_path, 2, 4, 1, &ik, &ib, err);
+    if (!st) st = read_idx(labels_path, 1, 1, 0, &lk, &lb, err);
+    uint32_t n = ik.dims[0];
+    if (!st && n != lk.dims[0])
+        st = eg_fail(err, EG_ERR_FORMAT, "%s holds %u images but %s holds %u labels", images_path, n, labels_path,
+                     lk.dims[0]);
+    if (!st && n > (1u << 30))
+        st = eg_fail(err, EG_ERR_FORMAT, "%s: %u images is more than this reader takes", images_path, n);
+    /* N x F: F features; N x H x W: one channel; N x C x H x W */
+    uint32_t c = ik.ndims == 4 ? ik.dims[1] : ik.ndims == 2 ? ik.dims[1] : 1;
+    uint32_t h = ik.ndims == 2 ? 1 : ik.dims[ik.ndims - 2], w = ik.ndims == 2 ? 1 : ik.dims[ik.ndims - 1];
+    if (!st && ((uint64_t)c * h * w > (1u << 28) || c > (1u << 20) || h > (1u << 20) || w > (1u << 20)))
+        st = eg_fail(err, EG_ERR_FORMAT, "%s: samples of %ux%ux%u are larger than this reader takes", images_path, c, h, w);
     if (!st) {
-        ds->n = (int)idims[0];
-        ds->c = 1;
-        ds->h = (int)idims[1];
-        ds->w = (int)idims[2];
-        size_t pix = (size_t)ds->n * ds->h * ds->w;
+        ds->n = (int)n, ds->c = (int)c, ds->h = (int)h, ds->w = (int)w;
+        size_t pix = (size_t)n * c * h * w;
         ds->x = malloc(pix * sizeof *ds->x);
         ds->y = malloc((size_t)ds->n);
         if (!ds->x || !ds->y) {
-            st = eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu pixels", images_path, pix);
+            st = eg_fail(err, EG_ERR_NOMEM, "%s: out of memory for %zu values", images_path, pix);
         } else {
-            /* The same float32 operations as ToTensor + Normalize. */
-            for (size_t i = 0; i < pix; i++) ds->x[i] = ((float)ib[i] / 255.0f - mean) / std;
+            /* bytes: the same float32 operations as ToTensor + Normalize */
+            for (size_t i = 0; i < pix && !st; i++) {
+                float v = idx_value(&ik, ib, i);
+                if (!isfinite(v))
+                    st = eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: value %zu is %f; expected a finite float", images_path,
+                                 4 + 4 * (size_t)ik.ndims + 4 * i, i, v);
+                ds->x[i] = (v - mean) / std;
+            }
             memcpy(ds->y, lb, (size_t)ds->n);
             snprintf(ds->images_path, sizeof ds->images_path, "%s", images_path);
             snprintf(ds->labels_path, sizeof ds->labels_path, "%s", labels_path);
@@ -190,16 +239,25 @@ eg_status eg_dataset_load_dir(eg_dataset *ds, const char *dir, const char *prefi
     if (access(dir, X_OK))
         return eg_fail(err, EG_ERR_IO, "%s: cannot open the data folder: %s", dir, eg_path_why(dir, errno, why, sizeof why));
     char img[4096], lab[4096];
-    const char *kind[2] = {"images-idx3-ubyte", "labels-idx1-ubyte"};
-    char *path[2] = {img, lab};
-    for (int i = 0; i < 2; i++) {
-        /* raw if there is anything by that name (what it is, the reader
-         * says), else .gz */
-        snprintf(path[i], 4096, "%s/%s-%s", dir, prefix, kind[i]);
-        if (!lstat(path[i], &sb)) continue;
-        snprintf(path[i], 4096, "%s/%s-%s.gz", dir, prefix, kind[i]);
-        if (lstat(path[i], &sb))
-            return eg_fail(err, EG_ERR_IO, "%s: no %s-%s (raw or .gz); %s", dir, prefix, kind[i], hint);
+    /* the images under the first of these names there is (MNIST's first),
+     * raw if there is anything by that name (what it is, the reader says),
+     * else .gz */
+    static const char *const images[] = {"images-idx3-ubyte", "images-idx4-ubyte", "images-idx2-ubyte",
+                                         "images-idx3-float", "images-idx4-float", "images-idx2-float"};
+    int found = 0;
+    for (size_t k = 0; k < sizeof images / sizeof *images && !found; k++)
+        for (int gz = 0; gz < 2 && !found; gz++) {
+            snprintf(img, sizeof img, "%s/%s-%s%s", dir, prefix, images[k], gz ? ".gz" : "");
+            found = !lstat(img, &sb);
+        }
+    if (!found)
+        return eg_fail(err, EG_ERR_IO, "%s: no %s-images-idx3-ubyte (raw or .gz), nor idx2, idx4 or -float ones; %s",
+                       dir, prefix, hint);
+    snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    if (lstat(lab, &sb)) {
+        snprintf(lab, sizeof lab, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+        if (lstat(lab, &sb))
+            return eg_fail(err, EG_ERR_IO, "%s: no %s-labels-idx1-ubyte (raw or .gz); %s", dir, prefix, hint);
     }
     return eg_dataset_load_idx(ds, img, lab, mean, std, err);
 }
