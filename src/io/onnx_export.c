@@ -279,6 +279,7 @@ static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg
     if (f->attrs & EG_ONNX_TRANSB) a[na++] = attr_int(&b->pl, "transB", 1);
     if (f->attrs & EG_ONNX_EPSILON) a[na++] = attr_float(&b->pl, "epsilon", 1e-5f);
     if (f->attrs & EG_ONNX_COUNT_PAD) a[na++] = attr_int(&b->pl, "count_include_pad", 1);
+    if (f->attrs & EG_ONNX_CEIL) a[na++] = attr_int(&b->pl, "ceil_mode", nd->ceil);
     if (!n || bad || (na && set_attrs(b, n, a, na)) || b->pl.oom) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
     rank[i] = f->rank ? f->rank : in_rank;
     return EG_OK;
