@@ -528,12 +528,13 @@ static void test_crafted(void)
         eg_graph_free(&g);
     }
     /* max pools padded (never placed over their input), one in ceil mode; the
-     * 2x2 one on even planes is neither the 2x2 kernel nor fused with its conv */
+     * 2x2 one on even planes is neither fused with its conv nor the 2x2 kernel
+     * (folding the relu after it) */
     static const char maxpad[] =
         "input     x  shape=2x10x10\n"
         "conv2d    c  out=4 kernel=3 pad=1\n"
-        "relu      r\n"
         "maxpool2d p  kernel=2 pad=1\n"                   /* 4x6x6 */
+        "relu      r\n"
         "maxpool2d q  kernel=3 stride=2 pad=1 ceil=1\n"   /* 4x4x4, floor: 4x3x3 */
         "flatten   f\n"
         "linear    l  out=3\n";

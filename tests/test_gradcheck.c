@@ -50,6 +50,7 @@ static const gc_case cases[] = {
     {"maxpool2d k3 s2 p1 ceil", "input x shape=2x6x8\n" ID "maxpool2d op kernel=3 stride=2 pad=1 ceil=1\nflatten f\n", 2,
      1},
     {"maxpool2d k2 p1 ceil", "input x shape=2x6x7\n" ID "maxpool2d op kernel=2 pad=1 ceil=1\nflatten f\n", 2, 1},
+    {"maxpool2d k2 p1, even planes", "input x shape=2x6x8\n" ID "maxpool2d op kernel=2 pad=1\nflatten f\n", 2, 1},
     {"flatten", "input x shape=2x3x4\n" ID "flatten op\n", 2, 0},
     /* gradients flowing through several ops in a row */
     {"chain conv-conv-flatten-linear",

@@ -29,6 +29,7 @@ static const op_case cases[] = {
     {"avgpool2d_k2", EG_OP_AVGPOOL2D}, {"avgpool2d_k3s2p1", EG_OP_AVGPOOL2D}, {"avgpool2d_k3s1p1", EG_OP_AVGPOOL2D},
     {"maxpool2d_k3s2p1", EG_OP_MAXPOOL2D}, {"maxpool2d_k2s2_ceil", EG_OP_MAXPOOL2D},
     {"maxpool2d_k3s2p1_ceil", EG_OP_MAXPOOL2D}, {"maxpool2d_k2s2p1_ceil", EG_OP_MAXPOOL2D},
+    {"maxpool2d_k2s2p1", EG_OP_MAXPOOL2D},
 };
 
 static const int thread_counts[] = {1, 2, 3};
