@@ -43,11 +43,12 @@ extern const eg_attr_def eg_attrs[EG_ATTR_COUNT];
 /* ONNX attributes an op's ONNX node carries, as a bit set: kernel_shape,
  * strides, pads (symmetric), dilations (1) from the node's kernel, stride
  * and pad; axis = 1; transB = 1; epsilon = 1e-5; count_include_pad = 1;
- * group (io/onnx_export.c). */
+ * group = the input's channels (a depthwise Conv); ceil_mode from the
+ * node's ceil (io/onnx_export.c). */
 enum {
     EG_ONNX_KERNEL = 1, EG_ONNX_STRIDES = 2, EG_ONNX_PADS = 4, EG_ONNX_DILATIONS = 8,
     EG_ONNX_AXIS1 = 16, EG_ONNX_TRANSB = 32, EG_ONNX_EPSILON = 64, EG_ONNX_COUNT_PAD = 128,
-    EG_ONNX_GROUP = 256,  /* group = the input's channels (a depthwise Conv) */
+    EG_ONNX_GROUP = 256, EG_ONNX_CEIL = 512,
 };
 
 /* The op's ONNX node, both ways. */
@@ -88,6 +89,8 @@ typedef struct {
      * where its tensors are, for the comment. */
     void (*code)(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char *x, const char *x2, const char *y,
                  const char *flow);
+    /* The node's place when it differs from node to node (may be NULL: place). */
+    eg_c_place (*place_of)(const eg_node *nd);
 } eg_c_form;
 
 typedef struct {
@@ -172,6 +175,16 @@ static inline float *eg_tgrad(eg_graph *g, const eg_node *nd, int p)
 }
 
 static inline size_t eg_shape_size(eg_shape s) { return (size_t)s.c * s.h * s.w; }
+
+/* The window of pool output (oy, ox) clipped to the input plane: rows
+ * [*y0, *y1), columns [*x0, *x1), from the node's kernel, stride and pad. */
+static inline void eg_pool_window(const eg_node *nd, int oy, int ox, int *y0, int *y1, int *x0, int *x1)
+{
+    int k = nd->kernel, top = oy * nd->stride - nd->pad, left = ox * nd->stride - nd->pad;
+    *y0 = top < 0 ? 0 : top, *x0 = left < 0 ? 0 : left;
+    *y1 = top + k > nd->in_shape.h ? nd->in_shape.h : top + k;
+    *x1 = left + k > nd->in_shape.w ? nd->in_shape.w : left + k;
+}
 
 /* Copies a [a, c, b] tensor keeping slices keep[] (ascending) of its middle axis into dst
  * [a, nkeep, b]; dst may be src. Every channel hook is this with different a, c, b. */

@@ -448,6 +448,10 @@ static void test_spec(void)
                EG_ERR_SPEC, ":2:", "conv2d c", "kernel 11 does not fit the 1x8x8 input with padding 1", NULL);
     spec_fails("pool bigger than its input", HEAD "maxpool2d p kernel=9\nflatten f\nlinear l out=2\n", EG_ERR_SPEC,
                ":2:", "maxpool2d p", "kernel 9", "1x8x8", NULL);
+    spec_fails("pool padding over half its kernel", HEAD "maxpool2d p kernel=3 pad=2\nflatten f\nlinear l out=2\n",
+               EG_ERR_SPEC, ":2:", "maxpool2d p", "pad 2", "pad at most half the kernel", NULL);
+    spec_fails("ceil not 0 or 1", HEAD "maxpool2d p kernel=2 ceil=2\nflatten f\nlinear l out=2\n", EG_ERR_SPEC, ":2:",
+               "maxpool2d p", "ceil 2: expected 0", NULL);
     spec_fails("zero channels", HEAD "conv2d c out=0 kernel=3\nflatten f\nlinear l out=2\n", EG_ERR_SPEC, ":2:",
                "out >= 1", NULL);
     spec_fails("linear without flatten", HEAD "conv2d c out=2 kernel=3\nlinear l out=10\n", EG_ERR_SPEC, ":3:",

@@ -552,6 +552,25 @@ static void test_crafted(void)
         free(c);
         eg_graph_free(&g);
     }
+    /* max pools padded (never placed over their input), one in ceil mode; the
+     * 2x2 one on even planes is neither fused with its conv nor the 2x2 kernel
+     * (folding the relu after it) */
+    static const char maxpad[] =
+        "input     x  shape=2x10x10\n"
+        "conv2d    c  out=4 kernel=3 pad=1\n"
+        "maxpool2d p  kernel=2 pad=1\n"                   /* 4x6x6 */
+        "relu      r\n"
+        "maxpool2d q  kernel=3 stride=2 pad=1 ceil=1\n"   /* 4x4x4, floor: 4x3x3 */
+        "flatten   f\n"
+        "linear    l  out=3\n";
+    if (!load(&g, maxpad, 1, 15)) {
+        check_model("maxpad", &g);
+        char *c = util_read_text(at("maxpad/maxpad.c"), NULL);
+        CHECK(c && strstr(c, "4, 10, 10, 6, 6, 2, 2, 1);") && strstr(c, "4, 6, 6, 4, 4, 3, 2, 1);"),
+              "maxpad: no maxpool2d calls with the shapes, kernels, strides and pads in maxpad.c");
+        free(c);
+        eg_graph_free(&g);
+    }
     /* a pool as the last op writes the output; the relu after it works there */
     static const char lastpool[] =
         "input     x  shape=2x6x6\n"

@@ -46,6 +46,13 @@ static const gc_case cases[] = {
     {"avgpool2d k3 s2 p1", "input x shape=2x7x6\n" ID "avgpool2d op kernel=3 stride=2 pad=1\nflatten f\n", 2, 0},
     {"maxpool2d k2", "input x shape=2x5x7\n" ID "maxpool2d op kernel=2\nflatten f\n", 2, 1},
     {"maxpool2d k3 s2", "input x shape=2x7x7\n" ID "maxpool2d op kernel=3 stride=2\nflatten f\n", 2, 1},
+    /* windows clipped at the borders: padding, and ceil mode's last windows */
+    {"maxpool2d k3 s2 p1", "input x shape=2x7x8\n" ID "maxpool2d op kernel=3 stride=2 pad=1\nflatten f\n", 2, 1},
+    {"maxpool2d k2 ceil", "input x shape=2x5x7\n" ID "maxpool2d op kernel=2 ceil=1\nflatten f\n", 2, 1},
+    {"maxpool2d k3 s2 p1 ceil", "input x shape=2x6x8\n" ID "maxpool2d op kernel=3 stride=2 pad=1 ceil=1\nflatten f\n", 2,
+     1},
+    {"maxpool2d k2 p1 ceil", "input x shape=2x6x7\n" ID "maxpool2d op kernel=2 pad=1 ceil=1\nflatten f\n", 2, 1},
+    {"maxpool2d k2 p1, even planes", "input x shape=2x6x8\n" ID "maxpool2d op kernel=2 pad=1\nflatten f\n", 2, 1},
     {"flatten", "input x shape=2x3x4\n" ID "flatten op\n", 2, 0},
     /* gradients flowing through several ops in a row */
     {"chain conv-conv-flatten-linear",

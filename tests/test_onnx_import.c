@@ -213,6 +213,18 @@ static void crafted_cases(const uint8_t *file, size_t len)
         expect_error("kernel larger than input", m, "node '/MaxPool' (#2, MaxPool)", "kernel 30");
         ks->ints[0] = ks->ints[1] = v;
     }
+    Onnx__AttributeProto *cm = attr_named(gp->node[2], "ceil_mode"), *pd = attr_named(gp->node[2], "pads");
+    CHECK(cm && pd && pd->n_ints == 4, "pool1 has ceil_mode and pads");
+    if (cm && pd && pd->n_ints == 4) {
+        cm->i = 2;
+        expect_error("ceil_mode 2", m, "node '/MaxPool' (#2, MaxPool)", "ceil_mode is 2; edagari supports 0 to 1");
+        cm->i = 0;
+        pd->ints[2] = 1;
+        expect_error("pads not alike", m, "node '/MaxPool'", "pads 0, 0, 1, 0");
+        pd->ints[0] = pd->ints[1] = pd->ints[2] = pd->ints[3] = 2;  /* over half the 2x2 kernel: the spec parser's error */
+        expect_error("pads over half the kernel", m, "node '/MaxPool'", "pad at most half the kernel");
+        pd->ints[0] = pd->ints[1] = pd->ints[2] = pd->ints[3] = 0;
+    }
     char *oname = gp->output[0]->name;
     gp->output[0]->name = "/Relu_2_output_0";
     expect_error("output not the last node", m, "graph output", NULL);
@@ -377,6 +389,8 @@ int main(void)
     pytorch_case("avgpool_cnn", 9, 4 * 9 + 4 + 6 * 4 * 9 + 6 + 6 * 7 * 7 * 10 + 10);
     /* torch 1.13 writes F.relu6 as Relu then Clip(0, 6): relu, relu6 */
     pytorch_case("mobile_cnn", 9, 4 * 9 + 4 + 6 * 4 * 9 + 6 + 6 * 14 * 14 * 10 + 10);
+    /* MaxPool2d with padding and ceil_mode: MaxPool's pads and ceil_mode */
+    pytorch_case("maxpool_cnn", 9, 4 * 9 + 4 + 6 * 4 * 9 + 6 + 6 * 8 * 8 * 10 + 10);
     size_t len = 0;
     uint8_t *file = util_read_file("tests/fixtures/onnx/simplecnn.onnx", &len);
     CHECK(file && len > 1000, "read simplecnn.onnx");

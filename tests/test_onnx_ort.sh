@@ -36,7 +36,8 @@ same() {
 }
 
 # ------------------------------------------- PyTorch's exports, imported
-for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn dwconv_cnn mobilenet_v1_vww resnet8; do
+for m in simplecnn lenet5 mlp_matmul resbn sigmoid_cnn mobile_cnn avgpool_cnn dwconv_cnn mobilenet_v1_vww resnet8 \
+  maxpool_cnn; do
   same "torch $m: import vs onnxruntime" "$fx/$m.onnx" "$fx/$m.onnx" --inputs "onnx/$m"
 done
 # the fuzz seeds are PyTorch exports too (tiny_res: weights passed through Identity nodes); fixed batches
@@ -85,6 +86,15 @@ same "export avgpool2d" "$tmp/avg.spec" "$tmp/avg.onnx" --seed 5
 expect "import avgpool2d" 0 -- "$bin" import "$tmp/avg.onnx" --out "$tmp/avg.edg"
 same "import avgpool2d" "$tmp/avg.edg" "$tmp/avg.onnx"
 "$bin" info "$tmp/avg.edg" | grep -q "avgpool2d .* 3x5x5" && ok || bad "the imported model lacks the padded avgpool2d"
+
+# maxpool2d: MaxPool with its pads and ceil_mode, both ways (p: 5x5, not floor's 4x4; q: 3x3, as a fourth
+# window would start in the right padding)
+printf 'input x shape=2x8x8\nconv2d c out=3 kernel=3 pad=1\nmaxpool2d p kernel=3 stride=2 pad=1 ceil=1\nmaxpool2d q kernel=2 pad=1 ceil=1\nflatten f\nlinear l out=4\n' >"$tmp/max.spec"
+expect "export maxpool2d" 0 "wrote $tmp/max.onnx: ONNX opset 13" -- "$bin" export --format onnx --out "$tmp/max.onnx" --seed 5 "$tmp/max.spec"
+same "export maxpool2d" "$tmp/max.spec" "$tmp/max.onnx" --seed 5
+expect "import maxpool2d" 0 -- "$bin" import "$tmp/max.onnx" --out "$tmp/max.edg"
+same "import maxpool2d" "$tmp/max.edg" "$tmp/max.onnx"
+"$bin" info "$tmp/max.edg" | grep -q "maxpool2d .* 3x5x5" && ok || bad "the imported model lacks the padded ceil-mode maxpool2d"
 
 d=$tmp/data
 mkset "$d" 64 16

@@ -28,6 +28,9 @@ static const op_case cases[] = {
     {"hardswish", EG_OP_HARDSWISH},  {"relu6", EG_OP_RELU6},
     {"dwconv2d_k3p1", EG_OP_DWCONV2D}, {"dwconv2d_k3s2p1", EG_OP_DWCONV2D}, {"dwconv2d_k5p0", EG_OP_DWCONV2D},
     {"avgpool2d_k2", EG_OP_AVGPOOL2D}, {"avgpool2d_k3s2p1", EG_OP_AVGPOOL2D}, {"avgpool2d_k3s1p1", EG_OP_AVGPOOL2D},
+    {"maxpool2d_k3s2p1", EG_OP_MAXPOOL2D}, {"maxpool2d_k2s2_ceil", EG_OP_MAXPOOL2D},
+    {"maxpool2d_k3s2p1_ceil", EG_OP_MAXPOOL2D}, {"maxpool2d_k2s2p1_ceil", EG_OP_MAXPOOL2D},
+    {"maxpool2d_k2s2p1", EG_OP_MAXPOOL2D},
 };
 
 static const int thread_counts[] = {1, 2, 3};
@@ -65,10 +68,14 @@ static int build_spec(char *spec, size_t len, const op_case *c, const fixture *f
         break;
     case EG_OP_LINEAR: snprintf(op, sizeof op, "linear op out=%d\n", (int)fx_scalar(f, "out", 0)); break;
     case EG_OP_RELU: snprintf(op, sizeof op, "relu op\nflatten flat\n"); break;
-    case EG_OP_MAXPOOL2D:
-        snprintf(op, sizeof op, "maxpool2d op kernel=%d stride=%d\nflatten flat\n", (int)fx_scalar(f, "kernel", 0),
-                 (int)fx_scalar(f, "stride", 0));
+    case EG_OP_MAXPOOL2D: {
+        /* pad and ceil: 0 in the fixtures written before them, which lack them */
+        const fx_tensor *pad = fx_find(f, "pad"), *ceil = fx_find(f, "ceil");
+        snprintf(op, sizeof op, "maxpool2d op kernel=%d stride=%d pad=%d ceil=%d\nflatten flat\n",
+                 (int)fx_scalar(f, "kernel", 0), (int)fx_scalar(f, "stride", 0), pad ? (int)pad->v[0] : 0,
+                 ceil ? (int)ceil->v[0] : 0);
         break;
+    }
     case EG_OP_DWCONV2D:
     case EG_OP_AVGPOOL2D:
         snprintf(op, sizeof op, "%s op kernel=%d stride=%d pad=%d\nflatten flat\n", eg_ops[c->op]->name,

@@ -52,7 +52,8 @@ static void fold_relus(eg_graph *g)
 
 static int is_pool2x2(const eg_node *nd)
 {
-    return nd->op == EG_OP_MAXPOOL2D && nd->kernel == 2 && nd->stride == 2 && nd->in_shape.h % 2 == 0 &&
+    /* unpadded, on even planes, where ceil changes nothing */
+    return nd->op == EG_OP_MAXPOOL2D && nd->kernel == 2 && nd->stride == 2 && nd->pad == 0 && nd->in_shape.h % 2 == 0 &&
            nd->in_shape.w % 2 == 0;
 }
 

@@ -68,7 +68,7 @@ const eg_attr_def eg_attrs[EG_ATTR_COUNT] = {
     {"out", offsetof(eg_node, out), 0, -1},
     {"kernel", offsetof(eg_node, kernel), 0, -1},
     {"stride", offsetof(eg_node, stride), 1, -1},  /* 0 would silently mean the op's default (1, or the kernel) */
-    {"pad", offsetof(eg_node, pad), 0, -1},
+    {"pad", offsetof(eg_node, pad), 0, 0},
     {"shape", 0, 0, -1},
     {"groups", offsetof(eg_node, groups), 1, 1},
     {"ceil", offsetof(eg_node, ceil), 0, 0},

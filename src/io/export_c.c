@@ -70,7 +70,11 @@ typedef struct {
     int buf_big[MAX_BUFFERS];
 } c_plan;
 
-static eg_c_place place_of(const eg_graph *g, int node) { return eg_ops[g->nodes[node].op]->c.place; }
+static eg_c_place place_of(const eg_graph *g, int node)
+{
+    const eg_c_form *c = &eg_ops[g->nodes[node].op]->c;
+    return c->place_of ? c->place_of(&g->nodes[node]) : c->place;
+}
 
 /* Where the tensors go for one choice of in-place layers (bit i: the i-th
  * that may write over its input does, when it can); returns A + B. */

@@ -267,7 +267,7 @@ static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg
         bad |= add_init(b, cnames[j], &f->consts[j], NULL, 0);
     }
     Onnx__NodeProto *n = add_node(b, f->type, nd->name, ins, nin, nd->name);
-    Onnx__AttributeProto *a[9];
+    Onnx__AttributeProto *a[10];  /* one per EG_ONNX_* flag */
     int na = 0;
     int64_t k[2] = {nd->kernel, nd->kernel}, st[2] = {nd->stride, nd->stride}, d[2] = {1, 1};
     int64_t p[4] = {nd->pad, nd->pad, nd->pad, nd->pad};
@@ -280,6 +280,7 @@ static eg_status export_node(builder *b, const eg_graph *g, int i, int *rank, eg
     if (f->attrs & EG_ONNX_EPSILON) a[na++] = attr_float(&b->pl, "epsilon", 1e-5f);
     if (f->attrs & EG_ONNX_COUNT_PAD) a[na++] = attr_int(&b->pl, "count_include_pad", 1);
     if (f->attrs & EG_ONNX_GROUP) a[na++] = attr_int(&b->pl, "group", nd->in_shape.c);
+    if (f->attrs & EG_ONNX_CEIL) a[na++] = attr_int(&b->pl, "ceil_mode", nd->ceil);
     if (!n || bad || (na && set_attrs(b, n, a, na)) || b->pl.oom) return eg_fail(err, EG_ERR_NOMEM, "out of memory");
     rank[i] = f->rank ? f->rank : in_rank;
     return EG_OK;

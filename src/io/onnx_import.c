@@ -173,7 +173,7 @@ typedef struct {
     char name[EG_NAME_MAX];
     eg_op_type op;
     int in, in2;                    /* edagari node index of its input (add: and of its second, else -1) */
-    int out, kernel, stride, pad;
+    int out, kernel, stride, pad, ceil;
     eg_shape shape;                 /* input */
     int onnx;                       /* the ONNX node it comes from (-1: the graph input) */
     float *w, *b;                   /* weight [out, in] or [out, in, k, k] (owned); bias [out] (owned);
@@ -724,8 +724,9 @@ static eg_status import_batchnorm(importer *im, int i)
     return set_output(im, i, im->nnodes - 1, 4);
 }
 
-/* MaxPool (no padding) and AveragePool (symmetric pads counted in the mean,
- * as PyTorch's AvgPool2d by default), square, floor mode. */
+/* MaxPool (symmetric pads, floor or ceil mode) and AveragePool (symmetric
+ * pads counted in the mean, as PyTorch's AvgPool2d by default, floor mode),
+ * square. */
 static eg_status import_pool(importer *im, int i, eg_op_type op)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
@@ -742,8 +743,8 @@ static eg_status import_pool(importer *im, int i, eg_op_type op)
     if ((st = get_attrs(im, i, a, 7)) || (st = no_auto_pad(im, i, &a[6])) ||
         (st = attr_ints(im, i, &a[0], 2, 1, MAX_ATTR_INT, NULL, k)) ||
         (st = attr_ints(im, i, &a[1], 2, 1, MAX_ATTR_INT, one, s)) ||
-        (st = attr_ints(im, i, &a[2], 4, 0, avg ? MAX_ATTR_INT : 0, zero, p)) ||
-        (st = attr_ints(im, i, &a[3], 2, 1, 1, one, d)) || (st = attr_int(im, i, &a[4], 0, 0, 0, &ceil)) ||
+        (st = attr_ints(im, i, &a[2], 4, 0, MAX_ATTR_INT, zero, p)) ||
+        (st = attr_ints(im, i, &a[3], 2, 1, 1, one, d)) || (st = attr_int(im, i, &a[4], 0, !avg, 0, &ceil)) ||
         (st = attr_int(im, i, &a[5], 0, avg, 0, &last)))
         return st;
     if (k[0] != k[1] || s[0] != s[1])
@@ -756,7 +757,7 @@ static eg_status import_pool(importer *im, int i, eg_op_type op)
                   "PyTorch's AvgPool2d does by default", p[0]);
     char nb[EG_NAME_MAX + 8];
     pnode *pn = add_pnode(im, op, x->node, i, base_name(n, NULL, nb, sizeof nb));
-    pn->kernel = (int)k[0], pn->stride = (int)s[0], pn->pad = (int)p[0] + zeros;
+    pn->kernel = (int)k[0], pn->stride = (int)s[0], pn->pad = (int)p[0] + zeros, pn->ceil = (int)ceil;
     return set_output(im, i, im->nnodes - 1, 4);
 }
 
@@ -1013,10 +1014,12 @@ static char *spec_text(const importer *im)
         }
         n += (size_t)snprintf(s + n, cap - n, "%s %s in=%s", eg_ops[p->op]->name, p->name, in);
         if (p->in2 >= 0) n += (size_t)snprintf(s + n, cap - n, ",%s", im->nodes[p->in2].name);
-        /* the attributes the op takes (eg_attrs: out, kernel, stride, pad) */
-        const int vals[] = {p->out, p->kernel, p->stride, p->pad};
-        for (int a = 0; a < 4; a++)
-            if (attrs & (1 << a)) n += (size_t)snprintf(s + n, cap - n, " %s=%d", eg_attrs[a].name, vals[a]);
+        /* the attributes the op takes (eg_attrs; shape is the input's, groups are not imported), but
+         * those at the value a spec may leave them out at */
+        const int vals[EG_ATTR_COUNT] = {p->out, p->kernel, p->stride, p->pad, 0, 1, p->ceil};
+        for (int a = 0; a < EG_ATTR_COUNT; a++)
+            if ((attrs & (1 << a)) && 1 << a != EG_ATTR_SHAPE && vals[a] != eg_attrs[a].omit_at)
+                n += (size_t)snprintf(s + n, cap - n, " %s=%d", eg_attrs[a].name, vals[a]);
         n += (size_t)snprintf(s + n, cap - n, "\n");
     }
     return s;

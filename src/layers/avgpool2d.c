@@ -21,15 +21,6 @@ static int avgpool2d_shape(eg_node *nd, char *why, size_t whylen)
     return 0;
 }
 
-/* The window of output (oy, ox) clipped to the plane: rows [*y0, *y1), columns [*x0, *x1). */
-static void window(const eg_node *nd, int oy, int ox, int *y0, int *y1, int *x0, int *x1)
-{
-    int k = nd->kernel, top = oy * nd->stride - nd->pad, left = ox * nd->stride - nd->pad;
-    *y0 = top < 0 ? 0 : top, *x0 = left < 0 ? 0 : left;
-    *y1 = top + k > nd->in_shape.h ? nd->in_shape.h : top + k;
-    *x1 = left + k > nd->in_shape.w ? nd->in_shape.w : left + k;
-}
-
 static void avgpool2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     const float *x = eg_input_step(g, nd, 0)->y;
@@ -41,7 +32,7 @@ static void avgpool2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int 
         for (int oy = 0; oy < out.h; oy++)
             for (int ox = 0; ox < out.w; ox++) {
                 int y0, y1, x0, x1;
-                window(nd, oy, ox, &y0, &y1, &x0, &x1);
+                eg_pool_window(nd, oy, ox, &y0, &y1, &x0, &x1);
                 float sum = 0.0f;
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) sum += xp[iy * in.w + ix];
@@ -62,7 +53,7 @@ static void avgpool2d_backward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int
         for (int oy = 0; oy < out.h; oy++)
             for (int ox = 0; ox < out.w; ox++) {
                 int y0, y1, x0, x1;
-                window(nd, oy, ox, &y0, &y1, &x0, &x1);
+                eg_pool_window(nd, oy, ox, &y0, &y1, &x0, &x1);
                 float d = dyp[oy * out.w + ox] / area;
                 for (int iy = y0; iy < y1; iy++)
                     for (int ix = x0; ix < x1; ix++) dxp[iy * in.w + ix] += d;

@@ -1,5 +1,6 @@
-/* maxpool2d: the maximum over each k x k window (stride defaults to k, no
- * padding, floor division as PyTorch). Training remembers which input won,
+/* maxpool2d: the maximum over each k x k window (stride defaults to k),
+ * PyTorch's MaxPool2d: padding that never wins (-infinity), the output size
+ * rounded down, or up with ceil (ceil_mode). Training remembers which input won,
  * the first maximum in scan order, as PyTorch does: its index in the plane,
  * or for the common 2x2 stride-2 case (src/kernels/pool2x2.c) its place 0..3
  * in the window. */
@@ -10,23 +11,38 @@
 
 #define POOL_SCRATCH 16384  /* floats of scratch for the 2x2 kernel: 64 KiB */
 
+/* Outputs along a side of n inputs. In ceil mode the last window must start
+ * inside the input or the left padding, as PyTorch's rule. */
+static int out_size(const eg_node *nd, int n)
+{
+    int span = n + 2 * nd->pad - nd->kernel, s = nd->stride;
+    int out = (nd->ceil ? (span + s - 1) / s : span / s) + 1;
+    if (nd->ceil && (out - 1) * s >= n + nd->pad) out--;
+    return out;
+}
+
 static int maxpool2d_shape(eg_node *nd, char *why, size_t whylen)
 {
     eg_shape in = nd->in_shape;
     if (!nd->stride) nd->stride = nd->kernel;
-    if (nd->kernel < 1 || nd->stride < 1 || nd->kernel > in.h || nd->kernel > in.w) {
-        snprintf(why, whylen, "kernel %d, stride %d do not fit the %dx%dx%d input", nd->kernel,
-                 nd->stride, in.c, in.h, in.w);
+    int k = nd->kernel, p = nd->pad;
+    if (k < 1 || 2 * p > k || k > in.h + 2 * p || k > in.w + 2 * p) {
+        snprintf(why, whylen, "kernel %d, stride %d, pad %d do not fit the %dx%dx%d input (pad at most half the kernel, "
+                 "as PyTorch)", k, nd->stride, p, in.c, in.h, in.w);
         return -1;
     }
-    nd->out_shape = (eg_shape){in.c, (in.h - nd->kernel) / nd->stride + 1,
-                               (in.w - nd->kernel) / nd->stride + 1};
+    if (nd->ceil > 1) {
+        snprintf(why, whylen, "ceil %d: expected 0 (round the output size down) or 1 (up)", nd->ceil);
+        return -1;
+    }
+    nd->out_shape = (eg_shape){in.c, out_size(nd, in.h), out_size(nd, in.w)};
     return 0;
 }
 
+/* Unpadded, on even planes (where ceil changes nothing): the 2x2 kernel. */
 static int is_2x2(const eg_node *nd)
 {
-    return nd->kernel == 2 && nd->stride == 2 && nd->in_shape.h % 2 == 0 && nd->in_shape.w % 2 == 0;
+    return nd->kernel == 2 && nd->stride == 2 && nd->pad == 0 && nd->in_shape.h % 2 == 0 && nd->in_shape.w % 2 == 0;
 }
 
 /* Planes per 2x2 chunk: stacked planes of even height pool like one tall
@@ -45,7 +61,7 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int 
 {
     const float *x = eg_input_step(g, nd, 0)->y;
     eg_shape in = nd->in_shape, out = nd->out_shape;
-    int k = nd->kernel, st = nd->stride, ihw = in.h * in.w, ohw = out.h * out.w;
+    int ihw = in.h * in.w, ohw = out.h * out.w;
     long first = (long)lo * out.c, planes = (long)hi * out.c;
     if (s->pooled_in) return;  /* its conv wrote y (the plan fused them) */
     if (is_2x2(nd)) {
@@ -63,11 +79,14 @@ static void maxpool2d_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int 
         int32_t *ap = g->plan.training ? s->argmax + (size_t)pl * ohw : NULL;
         for (int oy = 0; oy < out.h; oy++)
             for (int ox = 0; ox < out.w; ox++) {
-                int best = oy * st * in.w + ox * st;
+                /* never empty: a window starts before the input's end and ends after its start */
+                int y0, y1, x0, x1;
+                eg_pool_window(nd, oy, ox, &y0, &y1, &x0, &x1);
+                int best = y0 * in.w + x0;
                 float m = xp[best];
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++) {
-                        int at = (oy * st + ky) * in.w + ox * st + kx;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) {
+                        int at = iy * in.w + ix;
                         if (xp[at] > m) m = xp[at], best = at;
                     }
                 yp[oy * out.w + ox] = m;
@@ -115,20 +134,26 @@ static size_t maxpool2d_scratch(const eg_node *nd, int n)
 /* ----------------------------------------------------------- C export */
 
 static const char c_pool[] =
-    "/* k x k max pooling with stride s, no padding: x [c][h][wd] -> y [c][oh][ow];\n"
-    " * the first largest value of a window wins. y may be x (in place): output j\n"
-    " * reads only inputs j and later, which nothing before it has overwritten. */\n"
-    "static void maxpool2d(const float *x, float *y, int c, int h, int wd, int oh, int ow, int k, int s)\n"
+    "/* k x k max pooling with stride s, padding p that never wins: x [c][h][wd]\n"
+    " * -> y [c][oh][ow], each window clipped to the plane; the first largest\n"
+    " * value of a window wins. Unpadded, y may be x (in place): output j reads\n"
+    " * only inputs j and later, which nothing before it has overwritten. */\n"
+    "static void maxpool2d(const float *x, float *y, int c, int h, int wd, int oh, int ow, int k, int s, int p)\n"
     "{\n"
-    "    int i, oy, ox, ky, kx;\n"
+    "    int i, oy, ox, iy, ix;\n"
     "    for (i = 0; i < c; i++)\n"
     "        for (oy = 0; oy < oh; oy++)\n"
     "            for (ox = 0; ox < ow; ox++) {\n"
-    "                const float *win = x + ((long)i * h + (long)oy * s) * wd + (long)ox * s;\n"
-    "                float best = win[0];\n"
-    "                for (ky = 0; ky < k; ky++)\n"
-    "                    for (kx = 0; kx < k; kx++)\n"
-    "                        if (win[(long)ky * wd + kx] > best) best = win[(long)ky * wd + kx];\n"
+    "                int y0 = oy * s - p, x0 = ox * s - p, y1 = y0 + k, x1 = x0 + k;\n"
+    "                float best;\n"
+    "                if (y0 < 0) y0 = 0;\n"
+    "                if (x0 < 0) x0 = 0;\n"
+    "                if (y1 > h) y1 = h;\n"
+    "                if (x1 > wd) x1 = wd;\n"
+    "                best = x[((long)i * h + y0) * wd + x0];\n"
+    "                for (iy = y0; iy < y1; iy++)\n"
+    "                    for (ix = x0; ix < x1; ix++)\n"
+    "                        if (x[((long)i * h + iy) * wd + ix] > best) best = x[((long)i * h + iy) * wd + ix];\n"
     "                y[((long)i * oh + oy) * ow + ox] = best;\n"
     "            }\n"
     "}\n\n";
@@ -142,18 +167,21 @@ static void maxpool2d_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const 
     eg_csrc_shape(b, sizeof b, nd->out_shape);
     eg_shape in = nd->in_shape, out = nd->out_shape;
     eg_csrc_kernel(s, "maxpool2d", c_pool);
-    eg_text_add(&s->body, "    /* %s: maxpool2d %s -> %s, window %d, stride %d: %s */\n", nd->name, a, b, nd->kernel,
-                nd->stride, flow);
-    eg_text_add(&s->body, "    maxpool2d(%s, %s, %d, %d, %d, %d, %d, %d, %d);\n", x, y, in.c, in.h, in.w, out.h, out.w,
-                nd->kernel, nd->stride);
+    eg_text_add(&s->body, "    /* %s: maxpool2d %s -> %s, window %d, stride %d, pad %d%s: %s */\n", nd->name, a, b,
+                nd->kernel, nd->stride, nd->pad, nd->ceil ? ", ceil" : "", flow);
+    eg_text_add(&s->body, "    maxpool2d(%s, %s, %d, %d, %d, %d, %d, %d, %d, %d);\n", x, y, in.c, in.h, in.w, out.h,
+                out.w, nd->kernel, nd->stride, nd->pad);
 }
+
+/* A padded window reads inputs before the output it writes: not in place. */
+static eg_c_place maxpool2d_c_place(const eg_node *nd) { return nd->pad ? EG_C_NEW : EG_C_NEW_OR_OVER; }
 
 const eg_op_def eg_op_maxpool2d = {
     .name = "maxpool2d",
-    .summary = "the maximum of each k x k window (kernel, stride)",
+    .summary = "the maximum of each k x k window, padding never wins (kernel, stride, pad, ceil)",
     .scales = 1,
     .channels = EG_CH_PASS,
-    .attrs = EG_ATTR_KERNEL | EG_ATTR_STRIDE,
+    .attrs = EG_ATTR_KERNEL | EG_ATTR_STRIDE | EG_ATTR_PAD | EG_ATTR_CEIL,
     .required = EG_ATTR_KERNEL,
     .shape = maxpool2d_shape,
     .saved_floats = maxpool2d_saved,
@@ -161,6 +189,6 @@ const eg_op_def eg_op_maxpool2d = {
     .folds_relu = maxpool2d_folds_relu,
     .forward = maxpool2d_forward,
     .backward = maxpool2d_backward,
-    .onnx = {"MaxPool", EG_ONNX_KERNEL | EG_ONNX_STRIDES | EG_ONNX_PADS, {NULL}, 4, 1},
-    .c = {EG_C_NEW_OR_OVER, .code = maxpool2d_c},
+    .onnx = {"MaxPool", EG_ONNX_KERNEL | EG_ONNX_STRIDES | EG_ONNX_PADS | EG_ONNX_CEIL, {NULL}, 4, 1},
+    .c = {EG_C_NEW_OR_OVER, .code = maxpool2d_c, .place_of = maxpool2d_c_place},
 };
