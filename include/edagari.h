@@ -92,6 +92,11 @@ eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const cha
 eg_status eg_dataset_load_dir(eg_dataset *ds, const char *dir, const char *prefix,
                               float mean, float std, eg_error *err);
 void eg_dataset_free(eg_dataset *ds);
+/* Every value of channel c becomes (x - mean[c]) / std[c]. */
+void eg_dataset_normalize(eg_dataset *ds, const float *mean, const float *std);
+/* Channel c's mean and (population) standard deviation over the set, in
+ * double precision; a channel that is constant gets std 1. */
+void eg_dataset_channel_stats(const eg_dataset *ds, float *mean, float *std);
 
 /* ---------------------------------------------------------------- graph */
 

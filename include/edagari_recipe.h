@@ -69,8 +69,14 @@ typedef struct {
 
 #define EG_RECIPE_MAX_STAGES 64
 
+#define EG_RECIPE_MAX_CHANNELS 64
+
 typedef struct {
     char path[1024], model[1024], data[1024];
+    /* normalize mean=M[,M...] std=S[,S...]: the input normalisation per
+     * channel (one value: every channel); norm_c 0: none given */
+    int norm_c;
+    float norm_mean[EG_RECIPE_MAX_CHANNELS], norm_std[EG_RECIPE_MAX_CHANNELS];
     int nstages;
     eg_stage stages[EG_RECIPE_MAX_STAGES];
     int from_flags;     /* built by a command (path is its name, e.g. "edagari prune"): messages

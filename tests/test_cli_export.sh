@@ -60,7 +60,11 @@ int main(int argc, char **argv)
         unsigned char pix[${up}_INPUT_SIZE];
         int label;
         if (fread(pix, 1, sizeof pix, fi) != sizeof pix || (label = fgetc(fl)) == EOF) return 3;
-        for (i = 0; i < ${up}_INPUT_SIZE; i++) input[i] = ((float)pix[i] / 255.0f - 0.1307f) / 0.3081f;
+        static const float mean[] = ${up}_INPUT_MEAN, sd[] = ${up}_INPUT_STD;
+        for (i = 0; i < ${up}_INPUT_SIZE; i++) {
+            int c = (int)(i / (${up}_INPUT_H * ${up}_INPUT_W));
+            input[i] = ((float)pix[i] / 255.0f - mean[c]) / sd[c];
+        }
         right += $1_infer(input, output, scratch) == label;
     }
     printf("accuracy %.2f%% (%ld of %ld)\n", 100.0 * (double)right / (double)n, right, n);

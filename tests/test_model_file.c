@@ -941,6 +941,46 @@ static void test_path_kinds(void)
     CHECK(st == EG_ERR_IO && strstr(err.msg, "it is a folder"), "a folder: %d %s", st, err.msg);
 }
 
+/* The normalisation a model was trained with: kept, then refused when the
+ * section does not fit the spec or holds a std that is not above 0. */
+static void test_normalize(void)
+{
+    eg_graph g, h;
+    eg_error err = {0};
+    make_graph(&g, 5);
+    int c = g.nodes[0].out_shape.c;
+    g.norm = malloc(2 * (size_t)c * sizeof *g.norm);
+    for (int k = 0; k < c; k++) g.norm[k] = 0.25f + (float)k, g.norm[c + k] = 0.5f;
+    g.norm_c = c;
+    const char *path = at("norm.edg");
+    eg_status st = eg_model_save(&g, path, &err);
+    CHECK(st == EG_OK, "save with a normalisation: %s", err.msg);
+    st = st ? st : eg_model_load(&h, path, &err);
+    CHECK(st == EG_OK, "load with a normalisation: %s", err.msg);
+    if (!st) {
+        CHECK(h.norm_c == c && !memcmp(h.norm, g.norm, 2 * (size_t)c * sizeof *g.norm),
+              "the normalisation came back as %d channels", h.norm_c);
+        eg_graph_free(&h);
+    }
+    size_t n, off, len;
+    uint8_t *b = util_read_file(path, &n);
+    if (b && edg_section(b, 9, &off, &len) >= 0) {
+        uint8_t *p = copy(b, n);
+        wr32(p + off, (uint32_t)c + 1);
+        edg_fix_crc(p, n);
+        expect_bad("norm-channels.edg", p, n, util_byte_at(off), "the normalize section", "for the spec's", NULL);
+        memcpy(p, b, n);
+        wr32(p + off + 8 + 4 * (size_t)c, 0);  /* channel 0's std: +0.0 */
+        edg_fix_crc(p, n);
+        expect_bad("norm-std.edg", p, n, util_byte_at(off + 8 + 4 * (size_t)c), "channel 0's std is 0", "above 0", NULL);
+        free(p);
+    } else {
+        CHECK(0, "norm.edg has no normalize section (id 9)");
+    }
+    free(b);
+    eg_graph_free(&g);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -954,6 +994,7 @@ int main(void)
     test_resume(1);
     test_atomic();
     test_history();
+    test_normalize();
     if (dense_file && masked_file) {
         test_header();
         test_sections();

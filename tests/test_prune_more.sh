@@ -119,7 +119,8 @@ expect "info r1.edg" 0 "6170 parameters" -- "$bin" info "$m/r1.edg"
 reads_from relu1 pool0 && ok || bad "after removing res1's branch, relu1 does not read pool0"
 grep -q "conv1a" "$tmp/out" && bad "conv1a is still in the pruned model" || ok
 expect "eval r1.edg" 0 "[eval] test accuracy" -- "$bin" eval "$m/r1.edg" --data "$tmp/tiny"
-expect "prune residual count" 0 "the 2 cheapest of 6 removable layers" "res1" "res3" "conv1a" -- \
+expect "prune residual count" 0 "the 2 cheapest of 6 removable layers" "res1" "res3" "conv1a" \
+  "removed with a branch" -- \
   "$bin" prune "$m/res.edg" --out "$m/r2.edg" --method layer --count 2 --data "$tmp/tiny"
 expect "layer: a relu" 1 "'relu1' is a relu" -- "$bin" prune "$m/res.edg" --out "$m/x.edg" --method layer --layer relu1
 no_file "residual errors" "$m/x.edg"

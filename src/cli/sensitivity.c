@@ -12,7 +12,7 @@
 #include "cli.h"
 #include "dist/dist.h"
 
-#define MNIST_MEAN 0.1307f  /* as the stage runner normalises */
+#define MNIST_MEAN 0.1307f  /* a model file without a normalisation of its own */
 #define MNIST_STD 0.3081f
 
 static const char help[] =
@@ -178,10 +178,23 @@ int eg_cmd_sensitivity(int argc, char **argv)
         return usage_error("%s", err.msg);
     }
     eg_dataset test = {0};
-    if (eg_dataset_load_dir(&test, data, "t10k", MNIST_MEAN, MNIST_STD, &err)) {
+    if (eg_dataset_load_dir(&test, data, "t10k", 0, 1, &err)) {
         eg_graph_free(&g);
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
+    }
+    /* as the stage runner normalises a model file's inputs: its own normalisation, else MNIST's */
+    if (test.c == g.nodes[0].out_shape.c) {
+        float *norm = malloc(2 * (size_t)test.c * sizeof *norm);
+        if (!norm) {
+            eg_graph_free(&g), eg_dataset_free(&test);
+            fprintf(stderr, "edagari: error: out of memory\n");
+            return 1;
+        }
+        for (int k = 0; k < test.c; k++)
+            norm[k] = g.norm_c ? g.norm[k] : MNIST_MEAN, norm[test.c + k] = g.norm_c ? g.norm[test.c + k] : MNIST_STD;
+        eg_dataset_normalize(&test, norm, norm + test.c);
+        free(norm);
     }
     printf("edagari sensitivity: model %s (%s, %zu parameters, %zu MACs per image), method %s, %d ratio%s\n", model, g.name,
            eg_graph_param_count(&g), eg_graph_macs(&g), method, nratios, nratios == 1 ? "" : "s");

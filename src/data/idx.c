@@ -262,6 +262,31 @@ eg_status eg_dataset_load_dir(eg_dataset *ds, const char *dir, const char *prefi
     return eg_dataset_load_idx(ds, img, lab, mean, std, err);
 }
 
+void eg_dataset_normalize(eg_dataset *ds, const float *mean, const float *std)
+{
+    size_t plane = (size_t)ds->h * ds->w;
+    for (size_t i = 0; i < (size_t)ds->n * ds->c; i++) {
+        int c = (int)(i % (size_t)ds->c);
+        float *x = ds->x + i * plane;
+        for (size_t k = 0; k < plane; k++) x[k] = (x[k] - mean[c]) / std[c];
+    }
+}
+
+void eg_dataset_channel_stats(const eg_dataset *ds, float *mean, float *std)
+{
+    size_t plane = (size_t)ds->h * ds->w;
+    for (int c = 0; c < ds->c; c++) {
+        double s = 0, s2 = 0;
+        for (int i = 0; i < ds->n; i++) {
+            const float *x = ds->x + ((size_t)i * ds->c + c) * plane;
+            for (size_t k = 0; k < plane; k++) s += x[k], s2 += (double)x[k] * x[k];
+        }
+        double n = (double)ds->n * plane, m = n ? s / n : 0, v = n ? s2 / n - m * m : 0;
+        mean[c] = (float)m;
+        std[c] = v > 1e-12 ? (float)sqrt(v) : 1.0f;
+    }
+}
+
 void eg_dataset_free(eg_dataset *ds)
 {
     free(ds->x);

@@ -3,8 +3,8 @@
 
 #include "internal.h"
 
-/* A copy of src with its own parameter, buffer (and mask) blocks and
- * history: the spec written back and parsed again lays the parameters out
+/* A copy of src with its own parameter, buffer (and mask) blocks, history
+ * and normalisation: the spec written back and parsed again lays the parameters out
  * the same way, then the values are copied. */
 eg_status eg_graph_clone(eg_graph *dst, const eg_graph *src, eg_error *err)
 {
@@ -32,7 +32,11 @@ eg_status eg_graph_clone(eg_graph *dst, const eg_graph *src, eg_error *err)
         }
         memcpy(dst->masks, src->masks, src->nparam * sizeof *src->masks);
     }
-    if (src->history && !(dst->history = strdup(src->history))) {
+    if (src->norm_c) {
+        dst->norm = malloc(2 * (size_t)src->norm_c * sizeof *dst->norm);
+        if (dst->norm) memcpy(dst->norm, src->norm, 2 * (size_t)src->norm_c * sizeof *dst->norm), dst->norm_c = src->norm_c;
+    }
+    if ((src->norm_c && !dst->norm) || (src->history && !(dst->history = strdup(src->history)))) {
         eg_graph_free(dst);
         return eg_fail(err, EG_ERR_NOMEM, "out of memory copying model %s", src->name);
     }

@@ -123,6 +123,7 @@ void eg_graph_free(eg_graph *g)
     free(g->masks);
     free(g->buffers);
     free(g->history);
+    free(g->norm);
     eg_plan_free(&g->plan);
     memset(g, 0, sizeof *g);
 }

@@ -70,6 +70,9 @@ struct eg_graph {
     size_t nbuffer;
     char *history;           /* what was done to the model, text lines each ending in '\n', or NULL:
                               * kept by model files, freed by eg_graph_free (see eg_model_note) */
+    int norm_c;              /* the input normalisation it was trained with, (x - mean) / std per
+                              * channel: norm[c] the means, norm[norm_c + c] the stds; 0: none */
+    float *norm;
     eg_plan plan;            /* how it runs: made by eg_graph_prepare (graph/plan.c) */
 };
 

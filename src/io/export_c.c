@@ -546,9 +546,10 @@ static void sb_header(eg_text *s, const eg_graph *g, const c_plan *p, const eg_c
               " *\n",
            name);
     eg_text_add(s, " * input    %s_INPUT_SIZE floats: one image as [C][H][W] = [%d][%d][%d],\n"
-              " *          normalised as the training data were (edagari's loader:\n"
-              " *          (pixel / 255 - 0.1307) / 0.3081)\n",
-           up, is.c, is.h, is.w);
+              " *          normalised as the training data were: channel c's values\n"
+              " *          (pixel / 255, or the data's floats) as (x - mean[c]) / std[c] with\n"
+              " *          mean[] = %s_INPUT_MEAN and std[] = %s_INPUT_STD\n",
+           up, is.c, is.h, is.w, up, up);
     eg_text_add(s, " * output   %s_OUTPUT_SIZE floats: the %zu scores (logits), one per class\n", up, sz->output_floats);
     if (sz->scratch_floats)
         eg_text_add(s, " * scratch  %s_SCRATCH_FLOATS floats of working memory (nothing is kept in it\n"
@@ -623,8 +624,17 @@ static void sb_header(eg_text *s, const eg_graph *g, const c_plan *p, const eg_c
               "#define %s_INPUT_W %d\n"
               "#define %s_INPUT_SIZE %zu    /* floats: [C][H][W] of one image */\n"
               "#define %s_OUTPUT_SIZE %zu    /* floats: one score per class */\n"
-              "#define %s_SCRATCH_FLOATS %zu    /* buffer A (%zu) + buffer B (%zu)%s */\n"
-              "\n"
+              "#define %s_SCRATCH_FLOATS %zu    /* buffer A (%zu) + buffer B (%zu)%s */\n",
+           up, up, up, is.c, up, is.h, up, is.w, up, sz->input_floats, up, sz->output_floats, up, sz->scratch_floats,
+           p->size_a, p->size_b, more);
+    /* the normalisation it was trained with (a model file that stores none: MNIST's), as initialisers */
+    for (int k = 0; k < 2; k++) {
+        eg_text_add(s, "#define %s_INPUT_%s {", up, k ? "STD" : "MEAN");
+        for (int c = 0; c < is.c; c++)
+            eg_text_add(s, "%s%.9gf", c ? ", " : "", g->norm_c ? g->norm[k * is.c + c] : k ? 0.3081 : 0.1307);
+        eg_text_add(s, "}    /* per input channel */\n");
+    }
+    eg_text_add(s, "\n"
               "#ifdef __cplusplus\n"
               "extern \"C\" {\n"
               "#endif\n"
@@ -637,8 +647,7 @@ static void sb_header(eg_text *s, const eg_graph *g, const c_plan *p, const eg_c
               "#endif\n"
               "\n"
               "#endif\n",
-           up, up, up, is.c, up, is.h, up, is.w, up, sz->input_floats, up, sz->output_floats, up, sz->scratch_floats,
-           p->size_a, p->size_b, more, name);
+           name);
 }
 
 /* A node's parameter arrays: <node>_w dense, or <node>_rows, _cols, _vals in

@@ -36,6 +36,11 @@
  *                 variance, buffer 1; one dimension, the channels), present
  *                 when the model has any and then required: a reader that
  *                 does not know it refuses the file rather than lose them
+ *     9  normalize  the input normalisation the model was trained with,
+ *                 (x - mean) / std per input channel: u32 channels C (the
+ *                 spec's input channels), u32 0, C f32 means, C f32 stds
+ *                 (finite, stds > 0); required when present, so that a
+ *                 reader cannot feed the model inputs scaled otherwise
  *   tensor record (40-byte header, then the values)
  *     0   4  node index in the stored spec
  *     4   4  parameter index (0 weight, 1 bias), or buffer index
@@ -69,7 +74,7 @@ static const uint8_t MAGIC[8] = {0x89, 'E', 'D', 'G', '\r', '\n', 0x1a, '\n'};
 
 enum { HEADER_SIZE = 40, ENTRY_SIZE = 24, RECORD_SIZE = 40, MAX_SECTIONS = 64 };
 enum { SEC_NAME = 1, SEC_SPEC = 2, SEC_PARAMS = 3, SEC_MASKS = 4, SEC_HISTORY = 5, SEC_OPTIM = 6, SEC_POSITION = 7,
-       SEC_BUFFERS = 8, SEC_KNOWN = 8 };
+       SEC_BUFFERS = 8, SEC_NORMALIZE = 9, SEC_KNOWN = 9 };
 /* What a tensor section holds. */
 enum { TENSORS_PARAMS, TENSORS_MASKS, TENSORS_BUFFERS };
 enum { SEC_REQUIRED = 1 };
@@ -81,7 +86,8 @@ static const char *const enc_names[] = {"dense", "sparse", "bitmap", "sparse wit
 #define MAX_FILE ((size_t)1 << 33)
 #define MAX_NAME (sizeof(((eg_graph *)0)->name) - 1)
 
-static const char *const section_names[] = {"?", "name", "spec", "params", "masks", "history", "optimizer", "position", "buffers"};
+static const char *const section_names[] = {"?",        "name",     "spec",    "params",   "masks",
+                                            "history",  "optimizer", "position", "buffers", "normalize"};
 
 static int known_section(uint32_t id) { return id >= 1 && id <= SEC_KNOWN && section_names[id][0]; }
 static const char *section_name(uint32_t id) { return known_section(id) ? section_names[id] : "unknown"; }
@@ -321,7 +327,7 @@ eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_
     for (const char *c = g->name; *c && nl < MAX_NAME; c++)
         name[nl++] = text_byte((uint8_t)*c) ? *c : '?';
     size_t hl = g->history ? strlen(g->history) : 0;
-    uint32_t ids[8];
+    uint32_t ids[9];
     int ns = 0;
     size_t olen = 0, plen = 0;
     uint8_t *ob = o && pos ? eg_ckpt_encode_optim(o, &olen) : NULL;
@@ -336,6 +342,7 @@ eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_
     if (g->masks) ids[ns++] = SEC_MASKS;
     if (hl) ids[ns++] = SEC_HISTORY;
     if (g->nbuffer) ids[ns++] = SEC_BUFFERS;
+    if (g->norm_c) ids[ns++] = SEC_NORMALIZE;
     if (ob) ids[ns++] = SEC_OPTIM, ids[ns++] = SEC_POSITION;
 
     wbuf w = {0};
@@ -353,6 +360,11 @@ eg_status eg_model_save_sections(const eg_graph *g, const eg_optim *o, const eg_
         case SEC_HISTORY: put_bytes(&w, g->history, hl); break;
         case SEC_OPTIM: put_bytes(&w, ob, olen); break;
         case SEC_POSITION: put_bytes(&w, pb, plen); break;
+        case SEC_NORMALIZE:
+            put32(&w, (uint32_t)g->norm_c);
+            put32(&w, 0);
+            for (int k = 0; k < 2 * g->norm_c; k++) put32(&w, le_f2u(g->norm[k]));
+            break;
         }
         if (w.oom) break;
         uint8_t *e = w.p + HEADER_SIZE + (size_t)s * ENTRY_SIZE;
@@ -718,6 +730,23 @@ static eg_status parse(reader *R, eg_graph *g, eg_optim *o, eg_train_position *p
     if (where[SEC_BUFFERS]) {
         st = read_tensors(R, g, off[SEC_BUFFERS], off[SEC_BUFFERS] + len[SEC_BUFFERS], TENSORS_BUFFERS);
         if (st) return st;
+    }
+    if (where[SEC_NORMALIZE]) {
+        size_t at = off[SEC_NORMALIZE], l = len[SEC_NORMALIZE];
+        uint32_t c = l >= 8 ? get32(R, at) : 0, in = (uint32_t)g->nodes[0].out_shape.c;
+        if (l < 8 || c != in || l != 8 + 8 * (size_t)c)
+            return bad(R, at, "the normalize section: %zu bytes for %u channels; expected %zu, for the spec's %u input "
+                       "channels", l, c, 8 + 8 * (size_t)in, in);
+        g->norm = malloc(2 * (size_t)c * sizeof *g->norm);
+        if (!g->norm) return eg_fail(R->err, EG_ERR_NOMEM, "%s: out of memory for the normalisation", R->path);
+        g->norm_c = (int)c;
+        for (uint32_t k = 0; k < 2 * c; k++) {
+            float v = le_u2f(get32(R, at + 8 + 4 * (size_t)k));
+            if (!(v - v == 0) || (k >= c && !(v > 0)))
+                return bad(R, at + 8 + 4 * (size_t)k, "the normalize section: channel %u's %s is %g; expected a finite "
+                           "number%s", k % c, k < c ? "mean" : "std", v, k < c ? "" : " above 0");
+            g->norm[k] = v;
+        }
     }
     if (where[SEC_HISTORY] && len[SEC_HISTORY]) {
         st = read_text(R, SEC_HISTORY, off[SEC_HISTORY], len[SEC_HISTORY]);

@@ -75,6 +75,14 @@ eg_status eg_layer_removable(const eg_graph *g, int node, eg_error *err)
     return EG_OK;
 }
 
+void eg_layer_removal_set(const eg_graph *g, int node, char *gone)
+{
+    int k;
+    memset(gone, 0, (size_t)g->nnodes);
+    if (g->nodes[node].op == EG_OP_ADD) residual_branch(g, node, &k, gone, NULL);
+    gone[node] = 1;
+}
+
 eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err)
 {
     eg_status st = eg_layer_removable(g, node, err);

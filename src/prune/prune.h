@@ -193,6 +193,9 @@ void eg_lsh_result_free(eg_lsh_result *res);
  * parameters, masks and buffers. */
 eg_status eg_layer_removable(const eg_graph *g, int node, eg_error *err);   /* err may be NULL */
 eg_status eg_layer_remove(eg_graph *g, int node, eg_error *err);
+/* Marks in gone (g->nnodes bytes) the nodes removing removable `node` takes
+ * out: itself, and a residual add's branch. */
+void eg_layer_removal_set(const eg_graph *g, int node, char *gone);
 
 typedef struct {
     int node;                  /* index in the graph ranked */

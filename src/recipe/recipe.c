@@ -179,6 +179,33 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         strcpy(dst, tok[1]);
         return EG_OK;
     }
+    if (!strcmp(tok[0], "normalize")) {
+        if (r->norm_c) RFAIL(col[0], "a second 'normalize' line");
+        int nm = -1, ns = -1;
+        for (int t = 1; t < nt; t++) {
+            int is_mean = !strncmp(tok[t], "mean=", 5), is_std = !strncmp(tok[t], "std=", 4);
+            if (!is_mean && !is_std) RFAIL(col[t], "normalize: expected mean=M[,M...] or std=S[,S...], found '%s'", tok[t]);
+            if (is_mean ? nm >= 0 : ns >= 0) RFAIL(col[t], "normalize: '%s' given twice", is_mean ? "mean" : "std");
+            float *dst = is_mean ? r->norm_mean : r->norm_std;
+            int k = 0;
+            for (char *v = tok[t] + (is_mean ? 5 : 4), *next; v; v = next, k++) {
+                next = strchr(v, ',');
+                if (next) *next++ = 0;
+                double d;
+                if (k == EG_RECIPE_MAX_CHANNELS) RFAIL(col[t], "normalize: more than %d values", EG_RECIPE_MAX_CHANNELS);
+                if (parse_num(v, &d) || (!is_mean && !(d > 0)))
+                    RFAIL(col[t], "normalize: %s: expected %s, found '%s'", is_mean ? "mean" : "std",
+                          is_mean ? "numbers" : "numbers above 0", v);
+                dst[k] = (float)d;
+            }
+            *(is_mean ? &nm : &ns) = k;
+        }
+        if (nm < 0 || ns < 0 || nm != ns)
+            RFAIL(col[0], "normalize: expected mean= and std= with as many values each (one per channel), found %d and %d",
+                  nm < 0 ? 0 : nm, ns < 0 ? 0 : ns);
+        r->norm_c = nm;
+        return EG_OK;
+    }
     eg_stage s = {.line = line};
     if (!strcmp(tok[0], "train")) {
         s.kind = EG_STAGE_TRAIN;
@@ -191,7 +218,7 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         s.kind = EG_STAGE_EVAL;
         s.batch = 1000;
     } else {
-        RFAIL(col[0], "unknown line '%s'; expected model, data, train, prune or eval", tok[0]);
+        RFAIL(col[0], "unknown line '%s'; expected model, data, normalize, train, prune or eval", tok[0]);
     }
     for (int t = 1; t < nt; t++) {
         char *eq = strchr(tok[t], '=');

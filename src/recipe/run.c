@@ -12,8 +12,6 @@
 #include "internal.h"
 #include "dist/dist.h"
 
-#define MNIST_MEAN 0.1307f
-#define MNIST_STD 0.3081f
 
 /* A path as given if it exists, else relative to the recipe folder's parent
  * (so `recipes/x.recipe` can say `models/simplecnn` from anywhere); a
@@ -944,6 +942,61 @@ static eg_status resume_model(eg_graph *g, const char *model_path, const char *c
     return EG_OK;
 }
 
+/* The input normalisation, (x - mean) / std per channel: the model's own
+ * (what it was trained with), else the recipe's; else for a model file
+ * that stores none MNIST's, which every model stored before the files kept
+ * it was trained with; else (a spec) worked out from the training set, or
+ * MNIST's when there is none. The sets are normalised with it and the
+ * model keeps it. Data whose channels are not the model's are left to the
+ * stages to refuse. */
+static eg_status normalize_data(const eg_recipe *r, eg_graph *g, int from_file, eg_dataset *train, eg_dataset *test,
+                                FILE *out, eg_error *err)
+{
+    const eg_dataset *any = train->x ? train : test->x ? test : NULL;
+    int c = g->nodes[0].out_shape.c;
+    if (!any || any->c != c) return EG_OK;
+    float *norm = malloc(2 * (size_t)c * sizeof *norm);
+    if (!norm) return eg_fail(err, EG_ERR_NOMEM, "out of memory for the normalisation");
+    const char *from;
+    if (g->norm_c) {
+        memcpy(norm, g->norm, 2 * (size_t)c * sizeof *norm);
+        from = "the model's";
+        for (int k = 0; k < r->norm_c && k < c; k++)
+            if (r->norm_mean[r->norm_c == 1 ? 0 : k] != norm[k] || r->norm_std[r->norm_c == 1 ? 0 : k] != norm[c + k]) {
+                eg_fail(err, EG_ERR_ARG, "%s: normalize: channel %d: mean %g, std %g; the model was trained with mean %.9g, "
+                        "std %.9g (its inputs must be scaled as they were)", r->path, k, r->norm_mean[r->norm_c == 1 ? 0 : k],
+                        r->norm_std[r->norm_c == 1 ? 0 : k], norm[k], norm[c + k]);
+                free(norm);
+                return EG_ERR_ARG;
+            }
+    } else if (r->norm_c) {
+        if (r->norm_c != 1 && r->norm_c != c) {
+            free(norm);
+            return eg_fail(err, EG_ERR_ARG, "%s: normalize: %d values; the model's input has %d channels (give one value "
+                           "for all, or one for each)", r->path, r->norm_c, c);
+        }
+        for (int k = 0; k < c; k++)
+            norm[k] = r->norm_mean[r->norm_c == 1 ? 0 : k], norm[c + k] = r->norm_std[r->norm_c == 1 ? 0 : k];
+        from = "the recipe's";
+    } else if (train->x && !from_file) {
+        eg_dataset_channel_stats(train, norm, norm + c);
+        from = "the training set's";
+    } else {
+        for (int k = 0; k < c; k++) norm[k] = 0.1307f, norm[c + k] = 0.3081f;
+        from = from_file ? "MNIST's (the model file stores none)" : "MNIST's";
+    }
+    if (train->x) eg_dataset_normalize(train, norm, norm + c);
+    if (test->x) eg_dataset_normalize(test, norm, norm + c);
+    free(g->norm);
+    g->norm = norm, g->norm_c = c;
+    fprintf(out, "normalize: %s, (x - mean) / std with mean %.4g", from, norm[0]);
+    for (int k = 1; k < c && k < 4; k++) fprintf(out, ",%.4g", norm[k]);
+    fprintf(out, "%s, std %.4g", c > 4 ? ",..." : "", norm[c]);
+    for (int k = 1; k < c && k < 4; k++) fprintf(out, ",%.4g", norm[c + k]);
+    fprintf(out, "%s\n", c > 4 ? ",..." : "");
+    return EG_OK;
+}
+
 eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
 {
     double t_start = eg_now();
@@ -1005,8 +1058,9 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     if (!r->from_flags && (need_train || need_test)) need_train = need_test = 1;
     eg_dataset train = {0}, test = {0};
     double t0 = eg_now();
-    if (need_train) st = eg_dataset_load_dir(&train, data_dir, "train", MNIST_MEAN, MNIST_STD, err);
-    if (!st && need_test) st = eg_dataset_load_dir(&test, data_dir, "t10k", MNIST_MEAN, MNIST_STD, err);
+    /* loaded as they are (bytes scaled to [0, 1]); normalize_data then scales them */
+    if (need_train) st = eg_dataset_load_dir(&train, data_dir, "train", 0, 1, err);
+    if (!st && need_test) st = eg_dataset_load_dir(&test, data_dir, "t10k", 0, 1, err);
     if (st) {
         eg_graph_free(&g);
         eg_optim_free(&ck_optim);
@@ -1031,6 +1085,11 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     else if (need_train || need_test)
         fprintf(out, "data %s: %d %s images of %dx%dx%d  (%.3f s)\n", data_dir, any->n, need_train ? "train" : "test",
                 any->c, any->h, any->w, t_data);
+    if ((st = normalize_data(r, &g, from_file, &train, &test, out, err))) {
+        eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test);
+        eg_optim_free(&ck_optim);
+        return st;
+    }
 
     eg_rng rng;
     eg_rng_seed(&rng, o->seed);

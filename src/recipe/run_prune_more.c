@@ -79,14 +79,33 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
         if (!st && n < s->layer_count)
             st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d: model %s has only %d removable layer%s (a conv2d or linear node, not the output, whose output shape is its input's, or a residual add's branch%s)",
                          s->layer_count, g->name, n, n == 1 ? "" : "s", nprotect ? ", not protected" : "");
+        /* the cheapest that do not overlap: a layer inside a residual branch
+         * already chosen goes with it, so the next one is taken instead */
+        char *taken = calloc((size_t)g->nnodes, 1), *set = malloc((size_t)g->nnodes);
+        if (!st) {
+            if (!taken || !set) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
+            for (int i = 0; i < n && !st && nremove < s->layer_count; i++) {
+                int overlap = 0;
+                eg_layer_removal_set(g, sc[i].node, set);
+                for (int k = 0; k < g->nnodes; k++) overlap |= set[k] && taken[k];
+                if (overlap) continue;
+                for (int k = 0; k < g->nnodes; k++) taken[k] |= set[k];
+                remove[nremove++] = sc[i].node;
+            }
+            if (!st && nremove < s->layer_count)
+                st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d: model %s has only %d removable layers that do not "
+                             "overlap (a layer inside a residual branch goes with it)", s->layer_count, g->name, nremove);
+        }
         if (!st) {
             fprintf(out, "[prune] %slayer: the %d cheapest of %d removable layers, by test accuracy with each removed alone (%d images; %.2f%% with all)\n",
                     tag, s->layer_count, n, test->n, base);
             eg_json_num(j, "base_accuracy", base);
             eg_json_array(j, "ranking");
             for (int i = 0; i < n; i++) {
+                int chosen = 0;
+                for (int k = 0; k < nremove; k++) chosen |= remove[k] == sc[i].node;
                 fprintf(out, "  %-10s %6.2f%%  (%+.2f points)%s\n", g->nodes[sc[i].node].name, sc[i].accuracy, -sc[i].drop,
-                        i < s->layer_count ? "  removed" : "");
+                        chosen ? "  removed" : taken[sc[i].node] ? "  removed with a branch" : "");
                 eg_json_object(j, NULL);
                 eg_json_str(j, "name", g->nodes[sc[i].node].name);
                 eg_json_num(j, "accuracy", sc[i].accuracy);
@@ -94,8 +113,8 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
                 eg_json_object_end(j);
             }
             eg_json_array_end(j);
-            for (int i = 0; i < s->layer_count; i++) remove[nremove++] = sc[i].node;
         }
+        free(taken), free(set);
     }
     /* from the last node back, so the earlier indices stay valid */
     for (int i = 0; i < nremove; i++)
