@@ -92,6 +92,9 @@ eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const cha
 eg_status eg_dataset_load_dir(eg_dataset *ds, const char *dir, const char *prefix,
                               float mean, float std, eg_error *err);
 void eg_dataset_free(eg_dataset *ds);
+/* Moves n samples of ds, chosen by a shuffle seeded with seed, into *held
+ * (in ds's order); ds keeps the others, in their order. */
+eg_status eg_dataset_hold_out(eg_dataset *ds, int n, uint64_t seed, eg_dataset *held, eg_error *err);
 /* Every value of channel c becomes (x - mean[c]) / std[c]. */
 void eg_dataset_normalize(eg_dataset *ds, const float *mean, const float *std);
 /* Channel c's mean and (population) standard deviation over the set, in

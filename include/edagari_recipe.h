@@ -77,6 +77,10 @@ typedef struct {
      * channel (one value: every channel); norm_c 0: none given */
     int norm_c;
     float norm_mean[EG_RECIPE_MAX_CHANNELS], norm_std[EG_RECIPE_MAX_CHANNELS];
+    /* validation images=N: N training images held out (chosen with the run's
+     * seed) for the choices that rank on a set, which read them instead of
+     * the test set; 0: none */
+    long validation;
     int nstages;
     eg_stage stages[EG_RECIPE_MAX_STAGES];
     int from_flags;     /* built by a command (path is its name, e.g. "edagari prune"): messages

@@ -232,11 +232,12 @@ void eg_json_free(eg_json *j);
 
 /* Prune stages of method=lsh and method=layer for the stage runner
  * (src/recipe/run_prune_more.c): run, print to out, fill the stage's JSON
- * object and write the history line into note. tag is "line N: " or "". */
+ * object and write the history line into note. tag is "line N: " or "";
+ * layer ranking reads test, the set called set ("validation" or "test"). */
 eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *out, eg_json *j, const char *tag,
                              char *note, size_t nlen, eg_error *err);
-eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const int *protect, int nprotect,
-                               FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err);
+eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const char *set, const int *protect,
+                               int nprotect, FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err);
 
 /* Appends to the message of an error already set (err may be NULL) and
  * returns code, as eg_fail does. */

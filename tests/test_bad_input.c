@@ -546,7 +546,7 @@ static void run_fails(const char *what, const char *text, ...)
 static void test_recipe(void)
 {
     recipe_fails("unknown stage", MODEL "finetune epochs=1\n", EG_ERR_RECIPE, ":2:1:", "unknown line 'finetune'",
-                 "expected model, data, normalize, train, prune or eval", NULL);
+                 "expected model, data, normalize, validation, train, prune or eval", NULL);
     recipe_fails("unknown key", MODEL "train epoch=1\n", EG_ERR_RECIPE, ":2:7:", "train has no key 'epoch'",
                  "epochs", NULL);
     recipe_fails("eval key", MODEL "eval batch=10 shuffle=no\n", EG_ERR_RECIPE, ":2:15:", "eval has no key 'shuffle'",

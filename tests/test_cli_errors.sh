@@ -108,7 +108,7 @@ r=$(recipe amount-big "prune layer=conv1 amount=1.5")
 expect "recipe: amount=1.5" 1 "$r:2:19: amount:" "fraction between 0 and 1" "found '1.5'" -- \
   "$bin" run "$r" --data "$tmp/tiny"
 r=$(recipe unknown-stage "distill epochs=1")
-expect "recipe: unknown stage" 1 "$r:2:1: unknown line 'distill'; expected model, data, normalize, train, prune or eval" -- \
+expect "recipe: unknown stage" 1 "$r:2:1: unknown line 'distill'; expected model, data, normalize, validation, train, prune or eval" -- \
   "$bin" run "$r" --data "$tmp/tiny"
 r=$(recipe unknown-key "train epochs=1 learning_rate=0.1")
 expect "recipe: unknown key" 1 "$r:2:16: train has no key 'learning_rate'" -- "$bin" run "$r" --data "$tmp/tiny"

@@ -122,6 +122,22 @@ expect "eval r1.edg" 0 "[eval] test accuracy" -- "$bin" eval "$m/r1.edg" --data 
 expect "prune residual count" 0 "the 2 cheapest of 6 removable layers" "res1" "res3" "conv1a" \
   "removed with a branch" -- \
   "$bin" prune "$m/res.edg" --out "$m/r2.edg" --method layer --count 2 --data "$tmp/tiny"
+# a validation split: held out of the training set, ranked on instead of the test set
+expect "prune layer count --validation" 0 "validation: 16 of the training images held out (chosen with seed 0), 48 left" \
+  "by validation accuracy with each removed alone (16 images" -- \
+  "$bin" prune "$m/res.edg" --out "$m/r3.edg" --method layer --count 2 --data "$tmp/tiny" --validation 16
+expect "train --validation" 0 "56 left to train on" -- \
+  "$bin" train --model "$spec" --data "$tmp/tiny" --out "$m/v.edg" --batch 16 --validation 8 --no-progress
+printf 'model %s\ndata %s\nvalidation images=8\ntrain batch=16\n' "$spec" "$tmp/tiny" >"$tmp/v.recipe"
+"$bin" run "$tmp/v.recipe" --save "$m/v-r.edg" --no-progress >/dev/null 2>&1
+same_params "$m/v.edg" "$m/v-r.edg" && ok || bad "train --validation and the recipe's validation line gave different parameters"
+same_params "$m/v.edg" "$m/plain.edg" && bad "holding images out changed nothing" || ok
+expect "--validation all" 1 "holding out 64 of its 64 images; expected 1 to 63" -- \
+  "$bin" train --model "$spec" --data "$tmp/tiny" --out "$m/x.edg" --validation 64
+expect "--validation 0" 2 "validation: images: expected a positive integer, found '0'" -- \
+  "$bin" train --model "$spec" --data "$tmp/tiny" --out "$m/x.edg" --validation 0
+printf 'model %s\ndata %s\nvalidation 8\ntrain\n' "$spec" "$tmp/tiny" >"$tmp/v.recipe"
+expect "recipe: validation 8" 1 "v.recipe:3:12: validation: expected images=N" -- "$bin" run "$tmp/v.recipe"
 expect "layer: a relu" 1 "'relu1' is a relu" -- "$bin" prune "$m/res.edg" --out "$m/x.edg" --method layer --layer relu1
 no_file "residual errors" "$m/x.edg"
 

@@ -20,6 +20,7 @@ static const char help[] =
     "  --optimizer NAME    adam (default) or sgd; a fresh optimizer, as every train stage\n"
     EG_HELP_TRAIN_KNOBS
     "  --seed N            seed for initialisation and shuffling (default 0)\n"
+    "  --validation N      hold N training images out (chosen with the seed): not trained on\n"
     EG_HELP_TRAIN_TAIL;
 
 static const eg_stage_command cmd = {

@@ -262,6 +262,41 @@ eg_status eg_dataset_load_dir(eg_dataset *ds, const char *dir, const char *prefi
     return eg_dataset_load_idx(ds, img, lab, mean, std, err);
 }
 
+eg_status eg_dataset_hold_out(eg_dataset *ds, int n, uint64_t seed, eg_dataset *held, eg_error *err)
+{
+    memset(held, 0, sizeof *held);
+    if (n < 1 || n >= ds->n)
+        return eg_fail(err, EG_ERR_ARG, "%s: holding out %d of its %d images; expected 1 to %d", ds->images_path, n, ds->n,
+                       ds->n - 1);
+    size_t per = (size_t)ds->c * ds->h * ds->w;
+    int32_t *order = malloc((size_t)ds->n * sizeof *order);
+    char *out = calloc((size_t)ds->n, 1);
+    *held = *ds;
+    held->n = n;
+    held->x = malloc((size_t)n * per * sizeof *held->x);
+    held->y = malloc((size_t)n);
+    if (!order || !out || !held->x || !held->y) {
+        free(order), free(out), free(held->x), free(held->y);
+        memset(held, 0, sizeof *held);
+        return eg_fail(err, EG_ERR_NOMEM, "out of memory holding out %d images", n);
+    }
+    eg_rng r;
+    eg_rng_seed(&r, seed);
+    for (int i = 0; i < ds->n; i++) order[i] = i;
+    eg_rng_shuffle(&r, order, ds->n);
+    for (int i = 0; i < n; i++) out[order[i]] = 1;
+    int a = 0, b = 0;  /* both in the set's order */
+    for (int i = 0; i < ds->n; i++) {
+        eg_dataset *to = out[i] ? held : ds;
+        int at = out[i] ? b++ : a++;
+        memmove(to->x + (size_t)at * per, ds->x + (size_t)i * per, per * sizeof *ds->x);
+        to->y[at] = ds->y[i];
+    }
+    ds->n = a;
+    free(order), free(out);
+    return EG_OK;
+}
+
 void eg_dataset_normalize(eg_dataset *ds, const float *mean, const float *std)
 {
     size_t plane = (size_t)ds->h * ds->w;

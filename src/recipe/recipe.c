@@ -179,6 +179,17 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         strcpy(dst, tok[1]);
         return EG_OK;
     }
+    if (!strcmp(tok[0], "validation")) {
+        if (r->validation) RFAIL(col[0], "a second 'validation' line");
+        double d;
+        if (nt != 2 || strncmp(tok[1], "images=", 7))
+            RFAIL(col[nt > 1 ? 1 : 0], "validation: expected images=N (training images held out), found %s",
+                  nt > 1 ? tok[1] : "nothing");
+        if (parse_num(tok[1] + 7, &d) || d < 1 || d > 1e9 || d != (double)(long)d)
+            RFAIL(col[1] + 7, "validation: images: expected a positive integer, found '%s'", tok[1] + 7);
+        r->validation = (long)d;
+        return EG_OK;
+    }
     if (!strcmp(tok[0], "normalize")) {
         if (r->norm_c) RFAIL(col[0], "a second 'normalize' line");
         int nm = -1, ns = -1;
@@ -218,7 +229,7 @@ static eg_status parse_line(eg_recipe *r, int line, char *text, eg_error *err)
         s.kind = EG_STAGE_EVAL;
         s.batch = 1000;
     } else {
-        RFAIL(col[0], "unknown line '%s'; expected model, data, normalize, train, prune or eval", tok[0]);
+        RFAIL(col[0], "unknown line '%s'; expected model, data, normalize, validation, train, prune or eval", tok[0]);
     }
     for (int t = 1; t < nt; t++) {
         char *eq = strchr(tok[t], '=');

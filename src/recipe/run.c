@@ -303,6 +303,7 @@ typedef struct {
     const char *data_dir;
     eg_optim *resume_optim;         /* --resume: the checkpoint's optimizer and position, for */
     eg_train_position *resume_pos;  /* the (only) train stage, which takes them; else NULL */
+    eg_dataset *val;                /* the images held out of the training set (validation), or NULL */
 } runner;
 
 /* A line of the model's history; out of memory is the only failure. */
@@ -783,7 +784,9 @@ static eg_status run_prune(runner *R, const eg_stage *s, eg_error *err)
         eg_status st = prot ? protected_layers(R->r, s, R->g, prot, &nprot, err) : eg_fail(err, EG_ERR_NOMEM, "out of memory");
         line_tag(R->r, s, tag, sizeof tag);
         if (!st && s->method[1] == 's') st = eg_stage_prune_lsh(R->g, s, R->rng, R->out, R->j, tag, note, sizeof note, err);
-        else if (!st) st = eg_stage_prune_layer(R->g, s, R->test, prot, nprot, R->out, R->j, tag, note, sizeof note, err);
+        else if (!st)
+            st = eg_stage_prune_layer(R->g, s, R->val ? R->val : R->test, R->val ? "validation" : "test", prot, nprot,
+                                      R->out, R->j, tag, note, sizeof note, err);
         free(prot);
         if (st) return st;
         R->pruned_since_train = 1;
@@ -950,7 +953,7 @@ static eg_status resume_model(eg_graph *g, const char *model_path, const char *c
  * model keeps it. Data whose channels are not the model's are left to the
  * stages to refuse. */
 static eg_status normalize_data(const eg_recipe *r, eg_graph *g, int from_file, eg_dataset *train, eg_dataset *test,
-                                FILE *out, eg_error *err)
+                                eg_dataset *val, FILE *out, eg_error *err)
 {
     const eg_dataset *any = train->x ? train : test->x ? test : NULL;
     int c = g->nodes[0].out_shape.c;
@@ -987,6 +990,7 @@ static eg_status normalize_data(const eg_recipe *r, eg_graph *g, int from_file, 
     }
     if (train->x) eg_dataset_normalize(train, norm, norm + c);
     if (test->x) eg_dataset_normalize(test, norm, norm + c);
+    if (val->x) eg_dataset_normalize(val, norm, norm + c);
     free(g->norm);
     g->norm = norm, g->norm_c = c;
     fprintf(out, "normalize: %s, (x - mean) / std with mean %.4g", from, norm[0]);
@@ -1056,7 +1060,8 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
         need_test |= r->stages[i].kind == EG_STAGE_PRUNE && r->stages[i].layer_count > 0;  /* ranks layers on it */
     }
     if (!r->from_flags && (need_train || need_test)) need_train = need_test = 1;
-    eg_dataset train = {0}, test = {0};
+    need_train |= r->validation > 0;  /* held out of it */
+    eg_dataset train = {0}, test = {0}, val = {0};
     double t0 = eg_now();
     /* loaded as they are (bytes scaled to [0, 1]); normalize_data then scales them */
     if (need_train) st = eg_dataset_load_dir(&train, data_dir, "train", 0, 1, err);
@@ -1085,8 +1090,14 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     else if (need_train || need_test)
         fprintf(out, "data %s: %d %s images of %dx%dx%d  (%.3f s)\n", data_dir, any->n, need_train ? "train" : "test",
                 any->c, any->h, any->w, t_data);
-    if ((st = normalize_data(r, &g, from_file, &train, &test, out, err))) {
-        eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test);
+    if (r->validation) {
+        st = eg_dataset_hold_out(&train, r->validation > train.n ? train.n : (int)r->validation, o->seed, &val, err);
+        if (!st)
+            fprintf(out, "validation: %d of the training images held out (chosen with seed %llu), %d left to train on; "
+                    "layer ranking reads them, not the test set\n", val.n, (unsigned long long)o->seed, train.n);
+    }
+    if (st || (st = normalize_data(r, &g, from_file, &train, &test, &val, out, err))) {
+        eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test), eg_dataset_free(&val);
         eg_optim_free(&ck_optim);
         return st;
     }
@@ -1096,7 +1107,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     if (!from_file && !o->resume) {  /* a checkpoint's model has its parameters and history */
         eg_graph_init_params(&g, &rng);
         if (eg_model_note(&g, "init from spec %s, seed %llu", model_path, (unsigned long long)o->seed)) {
-            eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test);
+            eg_graph_free(&g), eg_dataset_free(&train), eg_dataset_free(&test), eg_dataset_free(&val);
             return eg_fail(err, EG_ERR_NOMEM, "out of memory for the model's history");
         }
     }
@@ -1116,7 +1127,8 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     eg_json_num(&j, "data_seconds", t_data);
     json_model(&j, "model_before", &g);
     eg_json_array(&j, "stages");
-    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0, from_file, data_dir, NULL, NULL};
+    runner R = {r, o, &g, &train, &test, &rng, &j, out, -1, -1, -1, 0, 0, 0, from_file, data_dir, NULL, NULL,
+                val.n ? &val : NULL};
     if (o->resume) R.resume_optim = &ck_optim, R.resume_pos = &ck_pos;
     static const char *const kinds[] = {"train", "prune", "eval"};
     for (int i = 0; i < r->nstages && !st; i++) {
@@ -1171,6 +1183,7 @@ eg_status eg_recipe_run(const eg_recipe *r, const eg_run_opts *o, eg_error *err)
     eg_optim_free(&ck_optim);
     eg_dataset_free(&train);
     eg_dataset_free(&test);
+    eg_dataset_free(&val);
     return st;
 }
 
@@ -1198,7 +1211,7 @@ eg_status eg_graph_stage(eg_graph *g, const char *stage, const eg_stage_opts *o,
     eg_dataset none = {0}, *train = o->train ? (eg_dataset *)o->train : &none, *test = o->test ? (eg_dataset *)o->test : &none;
     eg_json j = {0};
     eg_json_object(&j, NULL);
-    runner R = {&r, &ro, g, train, test, &rng, &j, out, -1, -1, -1, 0, 0, 0, 1, "", NULL, NULL};
+    runner R = {&r, &ro, g, train, test, &rng, &j, out, -1, -1, -1, 0, 0, 0, 1, "", NULL, NULL, NULL};
     st = s->kind == EG_STAGE_TRAIN ? run_train(&R, s, err) : s->kind == EG_STAGE_PRUNE ? run_prune(&R, s, err)
                                                                                      : run_eval(&R, s, err);
     eg_json_free(&j);

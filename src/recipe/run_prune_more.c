@@ -56,8 +56,8 @@ eg_status eg_stage_prune_lsh(eg_graph *g, const eg_stage *s, eg_rng *rng, FILE *
     return EG_OK;
 }
 
-eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const int *protect, int nprotect,
-                               FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err)
+eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset *test, const char *set, const int *protect,
+                               int nprotect, FILE *out, eg_json *j, const char *tag, char *note, size_t nlen, eg_error *err)
 {
     double t0 = eg_now();
     size_t p0 = eg_graph_param_count(g), m0 = eg_graph_macs(g);
@@ -74,22 +74,23 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
     } else if (!st) {
         int n = 0;
         double base = 0;
-        if (!test || !test->n) st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d ranks layers on the test set; give data", s->layer_count);
+        if (!test || !test->n)
+            st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d ranks layers on the %s set; give data", s->layer_count, set);
         if (!st) st = eg_layer_rank(g, test, 1000, protect, nprotect, sc, &n, &base, err);
         if (!st && n < s->layer_count)
             st = eg_fail(err, EG_ERR_ARG, "prune method=layer count=%d: model %s has only %d removable layer%s (a conv2d or linear node, not the output, whose output shape is its input's, or a residual add's branch%s)",
                          s->layer_count, g->name, n, n == 1 ? "" : "s", nprotect ? ", not protected" : "");
         /* the cheapest that do not overlap: a layer inside a residual branch
          * already chosen goes with it, so the next one is taken instead */
-        char *taken = calloc((size_t)g->nnodes, 1), *set = malloc((size_t)g->nnodes);
+        char *taken = calloc((size_t)g->nnodes, 1), *marks = malloc((size_t)g->nnodes);
         if (!st) {
-            if (!taken || !set) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
+            if (!taken || !marks) st = eg_fail(err, EG_ERR_NOMEM, "out of memory for layer pruning");
             for (int i = 0; i < n && !st && nremove < s->layer_count; i++) {
                 int overlap = 0;
-                eg_layer_removal_set(g, sc[i].node, set);
-                for (int k = 0; k < g->nnodes; k++) overlap |= set[k] && taken[k];
+                eg_layer_removal_set(g, sc[i].node, marks);
+                for (int k = 0; k < g->nnodes; k++) overlap |= marks[k] && taken[k];
                 if (overlap) continue;
-                for (int k = 0; k < g->nnodes; k++) taken[k] |= set[k];
+                for (int k = 0; k < g->nnodes; k++) taken[k] |= marks[k];
                 remove[nremove++] = sc[i].node;
             }
             if (!st && nremove < s->layer_count)
@@ -97,8 +98,8 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
                              "overlap (a layer inside a residual branch goes with it)", s->layer_count, g->name, nremove);
         }
         if (!st) {
-            fprintf(out, "[prune] %slayer: the %d cheapest of %d removable layers, by test accuracy with each removed alone (%d images; %.2f%% with all)\n",
-                    tag, s->layer_count, n, test->n, base);
+            fprintf(out, "[prune] %slayer: the %d cheapest of %d removable layers, by %s accuracy with each removed alone (%d images; %.2f%% with all)\n",
+                    tag, s->layer_count, n, set, test->n, base);
             eg_json_num(j, "base_accuracy", base);
             eg_json_array(j, "ranking");
             for (int i = 0; i < n; i++) {
@@ -114,7 +115,7 @@ eg_status eg_stage_prune_layer(eg_graph *g, const eg_stage *s, const eg_dataset 
             }
             eg_json_array_end(j);
         }
-        free(taken), free(set);
+        free(taken), free(marks);
     }
     /* from the last node back, so the earlier indices stay valid */
     for (int i = 0; i < nremove; i++)
