@@ -192,9 +192,10 @@ eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const cha
                      lk.dims[0]);
     if (!st && n > (1u << 30))
         st = eg_fail(err, EG_ERR_FORMAT, "%s: %u images is more than this reader takes", images_path, n);
-    /* N x F: F features; N x H x W: one channel; N x C x H x W */
-    uint32_t c = ik.ndims == 4 ? ik.dims[1] : ik.ndims == 2 ? ik.dims[1] : 1;
-    uint32_t h = ik.ndims == 2 ? 1 : ik.dims[ik.ndims - 2], w = ik.ndims == 2 ? 1 : ik.dims[ik.ndims - 1];
+    /* N x F: F features; N x H x W: one channel; N x C x H x W (2 to 4 dimensions once read) */
+    uint32_t c = 1, h = 1, w = 1;
+    if (!st && ik.ndims >= 3) c = ik.ndims == 4 ? ik.dims[1] : 1, h = ik.dims[ik.ndims - 2], w = ik.dims[ik.ndims - 1];
+    else if (!st) c = ik.dims[1];
     if (!st && ((uint64_t)c * h * w > (1u << 28) || c > (1u << 20) || h > (1u << 20) || w > (1u << 20)))
         st = eg_fail(err, EG_ERR_FORMAT, "%s: samples of %ux%ux%u are larger than this reader takes", images_path, c, h, w);
     if (!st) {
