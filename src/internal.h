@@ -26,9 +26,9 @@ typedef enum {
 /* Attributes an op may take in a spec, as a bit set: bit a is eg_attrs[a]. */
 enum {
     EG_ATTR_OUT = 1, EG_ATTR_KERNEL = 2, EG_ATTR_STRIDE = 4, EG_ATTR_PAD = 8, EG_ATTR_SHAPE = 16,
-    EG_ATTR_GROUPS = 32, EG_ATTR_CEIL = 64,
+    EG_ATTR_CEIL = 32,
 };
-#define EG_ATTR_COUNT 7
+#define EG_ATTR_COUNT 6
 
 /* A spec attribute: its name, the eg_node int it sets (shape: in_shape
  * instead), the least value it takes, and the value a spec written back

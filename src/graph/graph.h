@@ -43,7 +43,6 @@ struct eg_node {
     /* attributes (each op reads those it declares) */
     int out;       /* conv: output channels; linear: output features */
     int kernel, stride, pad;
-    int groups;    /* conv: input and output channels split into this many groups (1: a plain conv) */
     int ceil;      /* pools: 1 rounds the output size up, as PyTorch's ceil_mode */
     eg_shape in_shape, out_shape;
     /* parameters: weight then bias */

@@ -70,7 +70,6 @@ const eg_attr_def eg_attrs[EG_ATTR_COUNT] = {
     {"stride", offsetof(eg_node, stride), 1, -1},  /* 0 would silently mean the op's default (1, or the kernel) */
     {"pad", offsetof(eg_node, pad), 0, 0},
     {"shape", 0, 0, -1},
-    {"groups", offsetof(eg_node, groups), 1, 1},
     {"ceil", offsetof(eg_node, ceil), 0, 0},
 };
 

@@ -1014,9 +1014,9 @@ static char *spec_text(const importer *im)
         }
         n += (size_t)snprintf(s + n, cap - n, "%s %s in=%s", eg_ops[p->op]->name, p->name, in);
         if (p->in2 >= 0) n += (size_t)snprintf(s + n, cap - n, ",%s", im->nodes[p->in2].name);
-        /* the attributes the op takes (eg_attrs; shape is the input's, groups are not imported), but
-         * those at the value a spec may leave them out at */
-        const int vals[EG_ATTR_COUNT] = {p->out, p->kernel, p->stride, p->pad, 0, 1, p->ceil};
+        /* the attributes the op takes (eg_attrs; shape is the input's), but those at
+         * the value a spec may leave them out at */
+        const int vals[EG_ATTR_COUNT] = {p->out, p->kernel, p->stride, p->pad, 0, p->ceil};
         for (int a = 0; a < EG_ATTR_COUNT; a++)
             if ((attrs & (1 << a)) && 1 << a != EG_ATTR_SHAPE && vals[a] != eg_attrs[a].omit_at)
                 n += (size_t)snprintf(s + n, cap - n, " %s=%d", eg_attrs[a].name, vals[a]);
