@@ -42,6 +42,12 @@ for bad_line in "normalize mean=0.1" "normalize mean=0.1 std=0" "normalize mean=
   expect "recipe: $bad_line" 1 "x.recipe:3:" "normalize" -- "$bin" run "$tmp/x.recipe"
 done
 
+# the commands' --mean and --std, as the recipe line
+expect "--mean --std" 0 "normalize: --mean and --std, (x - mean) / std with mean 0.25, std 0.5" -- \
+  "$bin" train --model "$spec" --data "$tmp/tiny" --out "$tmp/ms.edg" --batch 16 --mean 0.25 --std 0.5 --no-progress
+expect "--mean alone" 2 "--mean without --std" -- "$bin" eval "$tmp/ms.edg" --data "$tmp/tiny" --mean 0.25
+expect "--std 0" 2 "std: expected numbers above 0, found '0'" -- "$bin" eval "$tmp/ms.edg" --data "$tmp/tiny" --mean 0 --std 0
+
 # a model file without one (as every file before them): MNIST's
 "$bin" import "$src/tests/fixtures/onnx/simplecnn.onnx" --out "$tmp/i.edg" >/dev/null 2>&1 || cp "$tmp/m.edg" "$tmp/i.edg"
 if "$bin" info "$tmp/i.edg" 2>/dev/null | grep -q "import from ONNX"; then

@@ -64,8 +64,10 @@ static const flag_def flag_defs[] = {
     {"--tables", EG_SF_PRUNE, "tables", 1},
     {"--threshold", EG_SF_PRUNE, "threshold", 1},
     {"--count", EG_SF_PRUNE, "count", 1},
-    /* the recipe's validation line */
+    /* the recipe's validation and normalize lines */
     {"--validation", EG_SF_TRAIN | EG_SF_PRUNE, NULL, 1},
+    {"--mean", EG_SF_DATA, NULL, 1},
+    {"--std", EG_SF_DATA, NULL, 1},
 };
 enum { NFLAGS = sizeof flag_defs / sizeof flag_defs[0] };
 
@@ -85,6 +87,7 @@ static int usage_error(const eg_stage_command *c, const char *fmt, ...)
 int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
 {
     const char *model = NULL, *data = NULL, *out = NULL, *json = NULL, *resume = NULL, *validation = NULL;
+    const char *mean = NULL, *std = NULL;
     long seed = 0, threads = 0;
     int progress = isatty(STDOUT_FILENO), given[NFLAGS] = {0};
     char line[1024];
@@ -127,6 +130,8 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
             progress = 0;
         } else if (!strcmp(d->flag, "--validation")) {
             validation = v;
+        } else if (!strcmp(d->flag, "--mean") || !strcmp(d->flag, "--std")) {
+            *(d->flag[2] == 'm' ? &mean : &std) = v;
         } else if (!d->key) {
             if (!*v) return usage_error(c, "%s: expected a path, found an empty string", a);
             *(d->group == EG_SF_MODEL ? &model : d->group == EG_SF_DATA ? &data : d->group == EG_SF_OUT ? &out
@@ -161,9 +166,12 @@ int eg_stage_command_main(const eg_stage_command *c, int argc, char **argv)
     snprintf(r.path, sizeof r.path, "edagari %s", c->name);
     if (strlen(model) >= sizeof r.model) return usage_error(c, "model path '%s' is too long", model);
     strcpy(r.model, model);
-    char held[96];
+    if ((mean != NULL) != (std != NULL)) return usage_error(c, "%s without %s", mean ? "--mean" : "--std", mean ? "--std" : "--mean");
+    char held[96], norm[1100];
     snprintf(held, sizeof held, "validation images=%.60s", validation ? validation : "");
-    if (eg_recipe_parse_line(&r, line, 0, &err) || (validation && eg_recipe_parse_line(&r, held, 0, &err))) {
+    snprintf(norm, sizeof norm, "normalize mean=%.500s std=%.500s", mean ? mean : "", std ? std : "");
+    if (eg_recipe_parse_line(&r, line, 0, &err) || (validation && eg_recipe_parse_line(&r, held, 0, &err)) ||
+        (mean && eg_recipe_parse_line(&r, norm, 0, &err))) {
         fprintf(stderr, "%s\n%s", err.msg, c->help);
         return 2;
     }

@@ -980,7 +980,7 @@ static eg_status normalize_data(const eg_recipe *r, eg_graph *g, int from_file, 
         }
         for (int k = 0; k < c; k++)
             norm[k] = r->norm_mean[r->norm_c == 1 ? 0 : k], norm[c + k] = r->norm_std[r->norm_c == 1 ? 0 : k];
-        from = "the recipe's";
+        from = r->from_flags ? "--mean and --std" : "the recipe's";
     } else if (train->x && !from_file) {
         eg_dataset_channel_stats(train, norm, norm + c);
         from = "the training set's";
