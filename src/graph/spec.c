@@ -3,6 +3,7 @@
  * was expected and what was found. */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,8 +63,7 @@ static eg_status parse_shape(spec_ctx *c, int col, const char *v, size_t len, eg
     return EG_OK;
 }
 
-#include <stddef.h>
-
+/* in the order of the EG_ATTR_* bits */
 const eg_attr_def eg_attrs[EG_ATTR_COUNT] = {
     {"out", offsetof(eg_node, out), 0, -1},
     {"kernel", offsetof(eg_node, kernel), 0, -1},
