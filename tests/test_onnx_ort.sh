@@ -51,51 +51,40 @@ for m in simplecnn lenet5 lenet300100 resnet_small mobilenet_v1_vww resnet8; do
   same "export $m" "$src/models/$m" "$tmp/$m.onnx" --seed 3
 done
 
-# ------------------------------------------- model files: trained, pruned
-# an elementwise op known to the importer from its table entry alone: sigmoid
-# exported, run in onnxruntime, imported back and run again
-printf 'input x shape=1x8x8\nconv2d c out=3 kernel=3 pad=1\nsigmoid s\nflatten f\nlinear l out=4\nsigmoid t\n' >"$tmp/sig.spec"
-expect "export sigmoid" 0 "wrote $tmp/sig.onnx" -- "$bin" export --format onnx --out "$tmp/sig.onnx" --seed 5 "$tmp/sig.spec"
-same "export sigmoid" "$tmp/sig.spec" "$tmp/sig.onnx" --seed 5
-expect "import sigmoid" 0 -- "$bin" import "$tmp/sig.onnx" --out "$tmp/sig.edg"
-same "import sigmoid" "$tmp/sig.edg" "$tmp/sig.onnx"
-"$bin" info "$tmp/sig.edg" | grep -q "sigmoid" && ok || bad "the imported model has no sigmoid node"
-
+# ------------------------------------------- ops both ways
+# both_ways NAME OPSET PATTERN SPEC-LINES...: a spec exported (at that
+# opset) and run in onnxruntime, imported back and run again; the imported
+# model's info holds PATTERN (the op, with its shapes)
+both_ways() {
+  local name=$1 opset=$2 pattern=$3 f=$tmp/$1
+  shift 3
+  printf '%s\n' "$@" >"$f.spec"
+  expect "export $name" 0 "wrote $f.onnx: ONNX opset $opset" -- "$bin" export --format onnx --out "$f.onnx" --seed 5 "$f.spec"
+  same "export $name" "$f.spec" "$f.onnx" --seed 5
+  expect "import $name" 0 -- "$bin" import "$f.onnx" --out "$f.edg"
+  same "import $name" "$f.edg" "$f.onnx"
+  "$bin" info "$f.edg" | grep -q "$pattern" && ok || bad "$name: the imported model's info lacks '$pattern'"
+}
+# sigmoid: an elementwise op known to the importer from its table entry alone
+both_ways sigmoid 13 " sigmoid " "input x shape=1x8x8" "conv2d c out=3 kernel=3 pad=1" "sigmoid s" "flatten f" \
+  "linear l out=4" "sigmoid t"
 # hardswish (HardSwish, so opset 14) and relu6 (Clip with min 0 and max 6 as
-# initializers), both ways (mobile_cnn above reaches every piece of both)
-printf 'input x shape=1x8x8\nconv2d c out=3 kernel=3 pad=1\nhardswish h\nconv2d d out=3 kernel=3 pad=1\nrelu6 r\nflatten f\nlinear l out=4\n' >"$tmp/mob.spec"
-expect "export hardswish, relu6" 0 "wrote $tmp/mob.onnx: ONNX opset 14" -- "$bin" export --format onnx --out "$tmp/mob.onnx" --seed 5 "$tmp/mob.spec"
-same "export hardswish, relu6" "$tmp/mob.spec" "$tmp/mob.onnx" --seed 5
-expect "import hardswish, relu6" 0 -- "$bin" import "$tmp/mob.onnx" --out "$tmp/mob.edg"
-same "import hardswish, relu6" "$tmp/mob.edg" "$tmp/mob.onnx"
-"$bin" info "$tmp/mob.edg" >"$tmp/mob.info"
-grep -q " hardswish " "$tmp/mob.info" && grep -q " relu6 " "$tmp/mob.info" && ok || bad "the imported model lacks its hardswish or relu6 node"
-
-# dwconv2d: a Conv with group = its channels, both ways
-printf 'input x shape=3x9x9\nconv2d c out=4 kernel=3 pad=1\ndwconv2d d kernel=3 stride=2 pad=1\nrelu r\nflatten f\nlinear l out=4\n' >"$tmp/dw.spec"
-expect "export dwconv2d" 0 "wrote $tmp/dw.onnx" -- "$bin" export --format onnx --out "$tmp/dw.onnx" --seed 5 "$tmp/dw.spec"
-same "export dwconv2d" "$tmp/dw.spec" "$tmp/dw.onnx" --seed 5
-expect "import dwconv2d" 0 -- "$bin" import "$tmp/dw.onnx" --out "$tmp/dw.edg"
-same "import dwconv2d" "$tmp/dw.edg" "$tmp/dw.onnx"
-"$bin" info "$tmp/dw.edg" | grep -q "dwconv2d .* 4x5x5 .* 4x1x3x3" && ok || bad "the imported model lacks the dwconv2d"
-
-# avgpool2d: AveragePool with its pads and count_include_pad 1, both ways
-printf 'input x shape=2x9x9\nconv2d c out=3 kernel=3 pad=1\navgpool2d p kernel=3 stride=2 pad=1\navgpool2d q kernel=2\nflatten f\nlinear l out=4\n' >"$tmp/avg.spec"
-expect "export avgpool2d" 0 "wrote $tmp/avg.onnx: ONNX opset 13" -- "$bin" export --format onnx --out "$tmp/avg.onnx" --seed 5 "$tmp/avg.spec"
-same "export avgpool2d" "$tmp/avg.spec" "$tmp/avg.onnx" --seed 5
-expect "import avgpool2d" 0 -- "$bin" import "$tmp/avg.onnx" --out "$tmp/avg.edg"
-same "import avgpool2d" "$tmp/avg.edg" "$tmp/avg.onnx"
-"$bin" info "$tmp/avg.edg" | grep -q "avgpool2d .* 3x5x5" && ok || bad "the imported model lacks the padded avgpool2d"
-
-# maxpool2d: MaxPool with its pads and ceil_mode, both ways (p: 5x5, not floor's 4x4; q: 3x3, as a fourth
+# initializers; mobile_cnn above reaches every piece of both)
+both_ways hardswish 14 " hardswish " "input x shape=1x8x8" "conv2d c out=3 kernel=3 pad=1" "hardswish h" \
+  "conv2d d out=3 kernel=3 pad=1" "relu6 r" "flatten f" "linear l out=4"
+grep -q " relu6 " <("$bin" info "$tmp/hardswish.edg") && ok || bad "the imported model lacks its relu6 node"
+# dwconv2d: a Conv with group = its channels
+both_ways dwconv2d 13 "dwconv2d .* 4x5x5 .* 4x1x3x3" "input x shape=3x9x9" "conv2d c out=4 kernel=3 pad=1" \
+  "dwconv2d d kernel=3 stride=2 pad=1" "relu r" "flatten f" "linear l out=4"
+# avgpool2d: AveragePool with its pads and count_include_pad 1
+both_ways avgpool2d 13 "avgpool2d .* 3x5x5" "input x shape=2x9x9" "conv2d c out=3 kernel=3 pad=1" \
+  "avgpool2d p kernel=3 stride=2 pad=1" "avgpool2d q kernel=2" "flatten f" "linear l out=4"
+# maxpool2d: MaxPool with its pads and ceil_mode (p: 5x5, not floor's 4x4; q: 3x3, as a fourth
 # window would start in the right padding)
-printf 'input x shape=2x8x8\nconv2d c out=3 kernel=3 pad=1\nmaxpool2d p kernel=3 stride=2 pad=1 ceil=1\nmaxpool2d q kernel=2 pad=1 ceil=1\nflatten f\nlinear l out=4\n' >"$tmp/max.spec"
-expect "export maxpool2d" 0 "wrote $tmp/max.onnx: ONNX opset 13" -- "$bin" export --format onnx --out "$tmp/max.onnx" --seed 5 "$tmp/max.spec"
-same "export maxpool2d" "$tmp/max.spec" "$tmp/max.onnx" --seed 5
-expect "import maxpool2d" 0 -- "$bin" import "$tmp/max.onnx" --out "$tmp/max.edg"
-same "import maxpool2d" "$tmp/max.edg" "$tmp/max.onnx"
-"$bin" info "$tmp/max.edg" | grep -q "maxpool2d .* 3x5x5" && ok || bad "the imported model lacks the padded ceil-mode maxpool2d"
+both_ways maxpool2d 13 "maxpool2d .* 3x5x5" "input x shape=2x8x8" "conv2d c out=3 kernel=3 pad=1" \
+  "maxpool2d p kernel=3 stride=2 pad=1 ceil=1" "maxpool2d q kernel=2 pad=1 ceil=1" "flatten f" "linear l out=4"
 
+# ------------------------------------------- model files: trained, pruned
 d=$tmp/data
 mkset "$d" 64 16
 expect "train" 0 -- "$bin" train --model "$src/models/simplecnn" --data "$d" --out "$tmp/m.edg" --batch 16 --threads 1
