@@ -209,10 +209,10 @@ eg_status eg_dataset_load_idx(eg_dataset *ds, const char *images_path, const cha
             /* bytes: the same float32 operations as ToTensor + Normalize */
             for (size_t i = 0; i < pix && !st; i++) {
                 float v = idx_value(&ik, ib, i);
-                if (!isfinite(v))
-                    st = eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: value %zu is %f; expected a finite float", images_path,
-                                 4 + 4 * (size_t)ik.ndims + 4 * i, i, v);
                 ds->x[i] = (v - mean) / std;
+                if (!isfinite(ds->x[i]))  /* not finite, or so large that normalising it overflows */
+                    st = eg_fail(err, EG_ERR_FORMAT, "%s: byte %zu: value %zu is %g; expected a finite float%s", images_path,
+                                 4 + 4 * (size_t)ik.ndims + 4 * i, i, v, isfinite(v) ? " that (x - mean) / std keeps finite" : "");
             }
             memcpy(ds->y, lb, (size_t)ds->n);
             snprintf(ds->images_path, sizeof ds->images_path, "%s", images_path);

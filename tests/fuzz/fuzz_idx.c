@@ -70,11 +70,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     } else {
-        /* pixels normalised from bytes: (0 - 0.5) / 0.25 .. (1 - 0.5) / 0.25 */
+        /* bytes (IDX type 0x08) normalised: (0 - 0.5) / 0.25 .. (1 - 0.5) / 0.25;
+         * float32 (0x0d): any finite value */
         size_t pix = (size_t)ds.n * ds.c * ds.h * ds.w;
-        if (ds.n < 1 || ds.c != 1 || ds.h < 1 || ds.w < 1 || !ds.x || !ds.y) abort();
+        int bytes = labels_fuzzed || (size >= 4 && h[2] == 0x08);
+        if (ds.n < 1 || ds.c < 1 || ds.h < 1 || ds.w < 1 || !ds.x || !ds.y) abort();
         for (size_t i = 0; i < pix; i++)
-            if (!(ds.x[i] >= -2.0f && ds.x[i] <= 2.0f)) abort();
+            if (bytes ? !(ds.x[i] >= -2.0f && ds.x[i] <= 2.0f) : !(ds.x[i] - ds.x[i] == 0)) abort();
         if (labels_fuzzed ? ds.h != 2 || ds.w != 2 : ds.y[ds.n - 1] != (ds.n - 1) % 10) abort();
         eg_dataset_free(&ds);
     }
