@@ -26,6 +26,7 @@ typedef struct {
     int threads;          /* 0: leave the thread count as it is */
     FILE *log;            /* a line per layer as it is done, or NULL */
     const char *model_label, *data_label;  /* what the report names the model and the data by (may be NULL) */
+    const char *set;      /* what the evaluated set is: "test" (NULL) or "validation" */
 } eg_sensitivity_opts;
 
 typedef struct {
@@ -49,6 +50,7 @@ typedef struct {
     int magnitude;         /* weights rather than channels */
     char model[64];        /* the graph's name */
     char model_label[1024], data_label[1024];
+    char set[16];              /* "test" or "validation": the evaluated set */
     int nratios, nlayers;
     double ratios[EG_SENS_MAX_RATIOS];
     eg_sens_layer *layers;     /* [nlayers] */

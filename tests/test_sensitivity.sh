@@ -191,6 +191,15 @@ expect "failure keeps the old file" 1 "$tmp/nowhere: cannot open the data folder
   "$bin" sensitivity "$m" --data "$tmp/nowhere" --json "$tmp/keep.json"
 [ "$(cat "$tmp/keep.json")" = old ] && ok || bad "a failed run changed keep.json"
 
+# --validation: training images held out with the seed, as edagari prune's; the dense
+# figure is what edagari prune --validation's layer ranking starts from
+expect "--validation" 0 "40 training images held out (chosen with seed 3)" "dense: validation accuracy" \
+  "validation accuracy (%) with one layer pruned by l1" -- \
+  "$bin" sensitivity "$m" --data "$d" --validation 40 --seed 3 --ratios 0.5 --layers conv2 --json "$tmp/v.json" --svg "$tmp/v.svg"
+jqt "--validation: set and images" '$a[0].set == "validation" and $a[0].test_images == 40' "$tmp/v.json" "$tmp/v.json"
+grep -q "validation accuracy" "$tmp/v.svg" && ok || bad "--validation: the plot does not say validation accuracy"
+expect "--validation all" 1 "holding out 320 of its 320 images" -- "$bin" sensitivity "$m" --data "$d" --validation 320
+
 # ---------------------------------------------------------- usage errors
 expect "--help" 0 "usage: edagari sensitivity M.edg" "--ratios LIST" "--svg FILE" -- "$bin" sensitivity --help
 expect "listed in edagari --help" 0 "sensitivity" -- "$bin" --help

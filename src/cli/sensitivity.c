@@ -1,5 +1,5 @@
 /* edagari sensitivity M.edg: how much each layer, pruned alone, costs in
- * test accuracy at a range of ratios (eg_sensitivity_run); prints a table,
+ * test (or validation) accuracy at a range of ratios (eg_sensitivity_run); prints a table,
  * writes a JSON report and an SVG plot. */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 static const char help[] =
     "usage: edagari sensitivity M.edg [--data DIR] [--method l1|l2|fpgm|random|bn_scale|magnitude]\n"
     "                           [--ratios 0.1,0.2,...] [--layers a,b,...] [--batch N] [--threads N]\n"
-    "                           [--seed N] [--json FILE] [--svg FILE]\n"
+    "                           [--seed N] [--validation N] [--json FILE] [--svg FILE]\n"
     "\n"
     "Prunes each layer alone, at each ratio, on a fresh copy of the model, and\n"
     "evaluates it on the test set: which layers can lose how much. Each figure is\n"
@@ -33,6 +33,8 @@ static const char help[] =
     "  --batch N       evaluation batch size (default 1000)\n"
     "  --threads N     threads, at most one per core (default: OMP_NUM_THREADS or every core)\n"
     "  --seed N        seed for random (each prune draws as edagari prune --seed N)\n"
+    "  --validation N  evaluate on N training images held out (chosen with the seed, as\n"
+    "                  edagari prune --validation N does), not on the test set\n"
     "  --json FILE     write every figure as JSON (atomically)\n"
     "  --svg FILE      write a plot of accuracy against ratio, a line per layer (atomically)\n";
 
@@ -69,7 +71,7 @@ static int check_out(const char *what, const char *path)
 
 static void print_table(const eg_sensitivity *s)
 {
-    printf("\ntest accuracy (%%) with one layer pruned by %s; unpruned %.2f%%\n", s->method, s->dense_accuracy);
+    printf("\n%s accuracy (%%) with one layer pruned by %s; unpruned %.2f%%\n", s->set, s->method, s->dense_accuracy);
     printf("  %-12s %9s", "layer", s->magnitude ? "weights" : "channels");
     for (int r = 0; r < s->nratios; r++) printf(" %6g", s->ratios[r]);
     printf("\n");
@@ -98,9 +100,9 @@ int eg_cmd_sensitivity(int argc, char **argv)
 {
     const char *model = NULL, *data = "data/mnist", *method = "l1", *ratios_text = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9";
     const char *layers = NULL, *json = NULL, *svg = NULL;
-    long batch = 1000, threads = 0, seed = 0;
+    long batch = 1000, threads = 0, seed = 0, validation = 0;
     static const char *const flags[] = {"--data", "--method", "--ratios", "--layers", "--batch", "--threads",
-                                        "--seed", "--json", "--svg"};
+                                        "--seed", "--json", "--svg", "--validation"};
     enum { NF = sizeof flags / sizeof flags[0] };
     int given[NF] = {0};
     for (int i = 1; i < argc; i++) {
@@ -137,7 +139,12 @@ int eg_cmd_sensitivity(int argc, char **argv)
             if (f == 5) threads = eg_cli_clamp_threads(threads);
             break;
         case 7: json = v; break;
-        default: svg = v;
+        case 8: svg = v; break;
+        default:
+            if (eg_cli_int(a, v, 1, 1000000000L, &validation)) {
+                fputs(help, stderr);
+                return 2;
+            }
         }
     }
     if (!model) return usage_error("no model file given");
@@ -177,12 +184,17 @@ int eg_cmd_sensitivity(int argc, char **argv)
         eg_graph_free(&g);
         return usage_error("%s", err.msg);
     }
-    eg_dataset test = {0};
-    if (eg_dataset_load_dir(&test, data, "t10k", 0, 1, &err)) {
-        eg_graph_free(&g);
+    /* the test set, or the images --validation holds out of the training set */
+    eg_dataset test = {0}, train = {0};
+    if (validation ? eg_dataset_load_dir(&train, data, "train", 0, 1, &err) ||
+                         eg_dataset_hold_out(&train, (int)(validation < train.n ? validation : train.n), (uint64_t)seed,
+                                             &test, &err)
+                   : eg_dataset_load_dir(&test, data, "t10k", 0, 1, &err)) {
+        eg_graph_free(&g), eg_dataset_free(&train);
         fprintf(stderr, "edagari: error: %s\n", err.msg);
         return 1;
     }
+    eg_dataset_free(&train);
     /* as the stage runner normalises a model file's inputs: its own normalisation, else MNIST's */
     if (test.c == g.nodes[0].out_shape.c) {
         float *norm = malloc(2 * (size_t)test.c * sizeof *norm);
@@ -198,10 +210,14 @@ int eg_cmd_sensitivity(int argc, char **argv)
     }
     printf("edagari sensitivity: model %s (%s, %zu parameters, %zu MACs per image), method %s, %d ratio%s\n", model, g.name,
            eg_graph_param_count(&g), eg_graph_macs(&g), method, nratios, nratios == 1 ? "" : "s");
-    printf("data %s: %d test images of %dx%dx%d\n", data, test.n, test.c, test.h, test.w);
+    if (validation)
+        printf("data %s: %d training images held out (chosen with seed %ld) of %dx%dx%d, for validation\n", data, test.n,
+               seed, test.c, test.h, test.w);
+    else
+        printf("data %s: %d test images of %dx%dx%d\n", data, test.n, test.c, test.h, test.w);
     eg_sensitivity_opts o = {.method = method, .ratios = ratios, .nratios = nratios, .layers = layers,
                              .batch = (int)batch, .seed = (uint64_t)seed, .threads = (int)threads, .log = stdout,
-                             .model_label = model, .data_label = data};
+                             .model_label = model, .data_label = data, .set = validation ? "validation" : "test"};
     eg_sensitivity s;
     st = eg_sensitivity_run(&g, &test, &o, &s, &err);
     eg_graph_free(&g);

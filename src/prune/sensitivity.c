@@ -222,6 +222,7 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
     s->batch = o->batch ? o->batch : 1000;
     s->seed = o->seed;
     s->test_images = test->n;
+    snprintf(s->set, sizeof s->set, "%s", o->set ? o->set : "test");
     s->nlayers = count;
     s->layers = calloc((size_t)count, sizeof *s->layers);
     s->cells = calloc((size_t)count * (size_t)o->nratios, sizeof *s->cells);
@@ -254,7 +255,8 @@ eg_status eg_sensitivity_run(const eg_graph *g, const eg_dataset *test, const eg
         eg_graph_free(&m);
     }
     if (!st && o->log)
-        fprintf(o->log, "dense: test accuracy %.2f%%, loss %.4f (%d images)\n", s->dense_accuracy, s->dense_loss, test->n);
+        fprintf(o->log, "dense: %s accuracy %.2f%%, loss %.4f (%d images)\n", s->set, s->dense_accuracy, s->dense_loss,
+                test->n);
     for (int l = 0; l < count && !st; l++) {
         double tl = eg_now();
         for (int r = 0; r < s->nratios && !st; r++)
@@ -300,6 +302,7 @@ eg_status eg_sensitivity_write_json(const eg_sensitivity *s, const char *path, e
     eg_json_str(&j, "model_name", s->model);
     if (s->data_label[0]) eg_json_str(&j, "data", s->data_label);
     eg_json_num(&j, "test_images", s->test_images);
+    eg_json_str(&j, "set", s->set);
     eg_json_num(&j, "batch", s->batch);
     eg_json_str(&j, "method", s->method);
     eg_json_str(&j, "granularity", s->magnitude ? "weights" : "channels");
@@ -371,7 +374,7 @@ eg_status eg_sensitivity_write_svg(const eg_sensitivity *s, const char *path, eg
     }
     char title[200], subtitle[2300], xlabel[200], ref[64];
     snprintf(title, sizeof title, "Sensitivity of %s to %s pruning, one layer at a time", s->model, s->method);
-    snprintf(subtitle, sizeof subtitle, "%s; test accuracy on %d images%s%s", s->model_label, s->test_images,
+    snprintf(subtitle, sizeof subtitle, "%s; %s accuracy on %d images%s%s", s->model_label, s->set, s->test_images,
              s->data_label[0] ? " of " : "", s->data_label);
     if (s->magnitude)
         snprintf(xlabel, sizeof xlabel, "fraction of the layer's weights set to zero (smallest magnitudes)");
@@ -383,7 +386,9 @@ eg_status eg_sensitivity_write_svg(const eg_sensitivity *s, const char *path, eg
     const char *note = s->magnitude ? "the other layers stay dense"
                      : skipped ? "removed: round(ratio x channels)\nno point: every channel would go"
                                : "removed: round(ratio x channels)";
-    eg_plot p = {.title = title, .subtitle = subtitle, .xlabel = xlabel, .ylabel = "test accuracy (%)",
+    char ylabel[48];
+    snprintf(ylabel, sizeof ylabel, "%s accuracy (%%)", s->set);
+    eg_plot p = {.title = title, .subtitle = subtitle, .xlabel = xlabel, .ylabel = ylabel,
                  .series = series, .nseries = s->nlayers, .xmin = 0, .xmax = 1, .ymin = 0, .ymax = 0,
                  .ref_y = s->dense_accuracy, .ref_label = ref, .note = note};
     eg_status st = eg_svg_write_plot(&p, path, err);
