@@ -135,6 +135,13 @@ typedef struct {
     eg_c_form c;
 } eg_op_def;
 
+/* For the elementwise ops (layers/registry.c): the shape rule (out = in),
+ * and the C export's call of kernel `name` (its text: a function
+ * name(const float *x, float *y, long n)) over the node's input. */
+int eg_elementwise_shape(eg_node *nd, char *why, size_t whylen);
+void eg_elementwise_c(eg_csrc *s, const eg_node *nd, const char *name, const char *text, const char *x, const char *y,
+                      const char *flow);
+
 /* The op table, indexed by eg_op_type (layers/registry.c). */
 extern const eg_op_def *const eg_ops[EG_OP_COUNT];
 /* The op named name, its type in *type (may be NULL); NULL when none is. */

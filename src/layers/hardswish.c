@@ -4,13 +4,6 @@
 #include "internal.h"
 #include "io/csrc.h"
 
-static int hardswish_shape(eg_node *nd, char *why, size_t whylen)
-{
-    (void)why, (void)whylen;
-    nd->out_shape = nd->in_shape;
-    return 0;
-}
-
 static void hardswish_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
@@ -54,19 +47,14 @@ static void hardswish_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const 
                         const char *flow)
 {
     (void)g, (void)x2;
-    char a[32];
-    eg_csrc_shape(a, sizeof a, nd->in_shape);
-    size_t n = eg_shape_size(nd->in_shape);
-    eg_csrc_kernel(s, "hardswish", c_hardswish);
-    eg_text_add(&s->body, "    /* %s: hardswish over %s = %zu floats: %s */\n", nd->name, a, n, flow);
-    eg_text_add(&s->body, "    hardswish(%s, %s, %zu);\n", x, y, n);
+    eg_elementwise_c(s, nd, "hardswish", c_hardswish, x, y, flow);
 }
 
 const eg_op_def eg_op_hardswish = {
     .name = "hardswish",
     .summary = "x relu6(x + 3) / 6",
     .channels = EG_CH_PASS,
-    .shape = hardswish_shape,
+    .shape = eg_elementwise_shape,
     .forward = hardswish_forward,
     .backward = hardswish_backward,
     .onnx = {"HardSwish", .plain = 1, .opset = 14},

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "io/csrc.h"
 
 extern const eg_op_def eg_op_input, eg_op_conv2d, eg_op_linear, eg_op_relu, eg_op_maxpool2d, eg_op_flatten,
     eg_op_batchnorm2d, eg_op_add, eg_op_gap, eg_op_sigmoid, eg_op_hardswish, eg_op_relu6,
@@ -53,4 +54,22 @@ void eg_op_names(char *buf, size_t len, const char *sep, int onnx, int (*keep)(c
         int n = snprintf(buf + at, at < len ? len - at : 0, "%s%s", at ? sep : "", name);
         if (n > 0) at += (size_t)n;
     }
+}
+
+int eg_elementwise_shape(eg_node *nd, char *why, size_t whylen)
+{
+    (void)why, (void)whylen;
+    nd->out_shape = nd->in_shape;
+    return 0;
+}
+
+void eg_elementwise_c(eg_csrc *s, const eg_node *nd, const char *name, const char *text, const char *x, const char *y,
+                      const char *flow)
+{
+    char a[32];
+    eg_csrc_shape(a, sizeof a, nd->in_shape);
+    size_t n = eg_shape_size(nd->in_shape);
+    eg_csrc_kernel(s, name, text);
+    eg_text_add(&s->body, "    /* %s: %s over %s = %zu floats: %s */\n", nd->name, name, a, n, flow);
+    eg_text_add(&s->body, "    %s(%s, %s, %zu);\n", name, x, y, n);
 }

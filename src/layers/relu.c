@@ -2,13 +2,6 @@
 #include "internal.h"
 #include "io/csrc.h"
 
-static int relu_shape(eg_node *nd, char *why, size_t whylen)
-{
-    (void)why, (void)whylen;
-    nd->out_shape = nd->in_shape;
-    return 0;
-}
-
 static void relu_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
@@ -66,7 +59,7 @@ const eg_op_def eg_op_relu = {
     .summary = "max(x, 0)",
     .scales = 1,
     .channels = EG_CH_PASS,
-    .shape = relu_shape,
+    .shape = eg_elementwise_shape,
     .forward = relu_forward,
     .backward = relu_backward,
     .onnx = {"Relu", .plain = 1},

@@ -4,13 +4,6 @@
 #include "internal.h"
 #include "io/csrc.h"
 
-static int relu6_shape(eg_node *nd, char *why, size_t whylen)
-{
-    (void)why, (void)whylen;
-    nd->out_shape = nd->in_shape;
-    return 0;
-}
-
 static void relu6_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
@@ -45,19 +38,14 @@ static void relu6_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const char
                     const char *flow)
 {
     (void)g, (void)x2;
-    char a[32];
-    eg_csrc_shape(a, sizeof a, nd->in_shape);
-    size_t n = eg_shape_size(nd->in_shape);
-    eg_csrc_kernel(s, "relu6", c_relu6);
-    eg_text_add(&s->body, "    /* %s: relu6 over %s = %zu floats: %s */\n", nd->name, a, n, flow);
-    eg_text_add(&s->body, "    relu6(%s, %s, %zu);\n", x, y, n);
+    eg_elementwise_c(s, nd, "relu6", c_relu6, x, y, flow);
 }
 
 const eg_op_def eg_op_relu6 = {
     .name = "relu6",
     .summary = "min(max(x, 0), 6)",
     .channels = EG_CH_PASS,
-    .shape = relu6_shape,
+    .shape = eg_elementwise_shape,
     .forward = relu6_forward,
     .backward = relu6_backward,
     .onnx = {"Clip", .plain = 1, .consts = {0.0f, 6.0f}, .nconsts = 2},

@@ -5,13 +5,6 @@
 #include "internal.h"
 #include "io/csrc.h"
 
-static int sigmoid_shape(eg_node *nd, char *why, size_t whylen)
-{
-    (void)why, (void)whylen;
-    nd->out_shape = nd->in_shape;
-    return 0;
-}
-
 static void sigmoid_forward(eg_graph *g, eg_node *nd, eg_step *s, int lo, int hi)
 {
     size_t per = eg_shape_size(nd->out_shape), n = (size_t)(hi - lo) * per;
@@ -65,12 +58,7 @@ static void sigmoid_c(eg_csrc *s, const eg_graph *g, const eg_node *nd, const ch
                       const char *flow)
 {
     (void)g, (void)x2;
-    char a[32];
-    eg_csrc_shape(a, sizeof a, nd->in_shape);
-    size_t n = eg_shape_size(nd->in_shape);
-    eg_csrc_kernel(s, "sigmoid", c_sigmoid);
-    eg_text_add(&s->body, "    /* %s: sigmoid over %s = %zu floats: %s */\n", nd->name, a, n, flow);
-    eg_text_add(&s->body, "    sigmoid(%s, %s, %zu);\n", x, y, n);
+    eg_elementwise_c(s, nd, "sigmoid", c_sigmoid, x, y, flow);
 }
 
 const eg_op_def eg_op_sigmoid = {
@@ -78,7 +66,7 @@ const eg_op_def eg_op_sigmoid = {
     .summary = "1 / (1 + e^-x)",
     .channels = EG_CH_PASS,
     .moves_zero = 1,
-    .shape = sigmoid_shape,
+    .shape = eg_elementwise_shape,
     .forward = sigmoid_forward,
     .backward = sigmoid_backward,
     .onnx = {"Sigmoid", .plain = 1},
